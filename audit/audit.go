@@ -1,0 +1,111 @@
+// Package audit records every rule decision (acted, skipped, failed, dry
+// run) in the audit stream, so that "why was chat X unpinned?" has an answer.
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/chatwarden/chatwarden/bus"
+	"github.com/chatwarden/chatwarden/event"
+)
+
+// Outcomes of a decision.
+const (
+	Acted   = "acted"   // the action was performed
+	Skipped = "skipped" // the rule matched the event but its condition did not hold
+	Failed  = "failed"  // the action was attempted and failed
+	DryRun  = "dry_run" // the action would have been performed
+)
+
+// Record is one decision of one rule about one event.
+type Record struct {
+	Time      time.Time       `json:"time"`
+	EventID   string          `json:"event_id"`
+	Platform  string          `json:"platform"`
+	Action    string          `json:"action"` // the event's action, e.g. chat_deactivated
+	ChatID    string          `json:"chat_id,omitempty"`
+	ThreadID  string          `json:"thread_id,omitempty"`
+	Rule      string          `json:"rule"`
+	Operation string          `json:"operation,omitempty"` // e.g. livechat.unpin
+	Params    json.RawMessage `json:"params,omitempty"`
+	Outcome   string          `json:"outcome"`
+	Reason    string          `json:"reason,omitempty"` // why, in words
+	Error     string          `json:"error,omitempty"`
+	Attempt   uint64          `json:"attempt,omitempty"`
+}
+
+// Subject is where the record is stored: chatwarden.audit.<platform>.<chat>,
+// so the records of one chat can be read with a subject filter.
+func (r *Record) Subject() string {
+	return fmt.Sprintf("%s.%s.%s", bus.AuditPrefix, event.Token(r.Platform), event.Token(r.ChatID))
+}
+
+// Writer stores records in the audit stream. The same decision about the same
+// event (a redelivery) is stored once; failed attempts are each kept.
+type Writer struct{ JS jetstream.JetStream }
+
+// Write stores rec and waits for JetStream's acknowledgement.
+func (w Writer) Write(ctx context.Context, rec Record) error {
+	if rec.Time.IsZero() {
+		rec.Time = time.Now().UTC()
+	}
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encoding audit record for event %s: %w", rec.EventID, err)
+	}
+	id := fmt.Sprintf("%s|%s|%s|%s", rec.EventID, rec.Rule, rec.Operation, rec.Outcome)
+	if rec.Outcome == Failed {
+		id = fmt.Sprintf("%s|%d", id, rec.Attempt)
+	}
+	msg := &nats.Msg{Subject: rec.Subject(), Data: data, Header: nats.Header{}}
+	msg.Header.Set(jetstream.MsgIDHeader, id)
+	if _, err := w.JS.PublishMsg(ctx, msg, jetstream.WithExpectStream(bus.AuditStream)); err != nil {
+		return fmt.Errorf("storing audit record for event %s, rule %s: %w", rec.EventID, rec.Rule, err)
+	}
+	return nil
+}
+
+// Query selects records to read.
+type Query struct {
+	Platform string // default: all
+	ChatID   string // default: all
+	Rule     string
+	Since    time.Time
+}
+
+// Read returns the stored records matching q, oldest first, up to the last
+// record present when called.
+func Read(ctx context.Context, js jetstream.JetStream, q Query) ([]Record, error) {
+	platform, chat := "*", "*"
+	if q.Platform != "" {
+		platform = event.Token(q.Platform)
+	}
+	if q.ChatID != "" {
+		chat = event.Token(q.ChatID)
+	}
+	subject := fmt.Sprintf("%s.%s.%s", bus.AuditPrefix, platform, chat)
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}}
+	if !q.Since.IsZero() {
+		cfg.DeliverPolicy = jetstream.DeliverByStartTimePolicy
+		since := q.Since
+		cfg.OptStartTime = &since
+	}
+	var out []Record
+	err := bus.ReadAll(ctx, js, bus.AuditStream, cfg, func(m jetstream.Msg) error {
+		var r Record
+		if err := json.Unmarshal(m.Data(), &r); err != nil {
+			return fmt.Errorf("decoding audit record on %s: %w", m.Subject(), err)
+		}
+		if q.Rule == "" || r.Rule == q.Rule {
+			out = append(out, r)
+		}
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,392 @@
+// Package bus owns chatwarden's use of NATS: an embedded server when no URL is
+// configured, or a connection to an existing server or cluster; stream and
+// consumer provisioning; and publishing events with deduplication.
+package bus
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/chatwarden/chatwarden/config"
+	"github.com/chatwarden/chatwarden/event"
+)
+
+// embeddedMaxPayload is the largest message the embedded server accepts. It
+// is well above http.max_body_bytes' default so an event never hits it first.
+const embeddedMaxPayload = 8 << 20
+
+// Bus is a live connection to JetStream, plus the embedded server when the
+// process runs one. It is safe for concurrent use.
+type Bus struct {
+	Conn *nats.Conn
+	JS   jetstream.JetStream
+
+	srv        *server.Server
+	logger     *zap.Logger
+	partitions int
+
+	readyMu  sync.Mutex
+	readyAt  time.Time
+	closed   atomic.Bool
+	shutdown sync.Once
+}
+
+// Option configures Open.
+type Option func(*options) error
+
+type options struct {
+	logger     *zap.Logger
+	partitions int
+	inProcess  bool
+}
+
+// WithLogger sets the logger; the default discards everything.
+func WithLogger(l *zap.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return errors.New("bus: nil logger")
+		}
+		o.logger = l
+		return nil
+	}
+}
+
+// WithPartitions sets how many partitions event subjects are spread over
+// (nats.partitions); default 16.
+func WithPartitions(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("bus: partitions must be at least 1, got %d", n)
+		}
+		o.partitions = n
+		return nil
+	}
+}
+
+// WithTCPToEmbedded makes the process talk to its embedded server over its
+// TCP listener instead of in-process pipes. Tests use it to exercise
+// reconnects; the default (in-process) is faster.
+func WithTCPToEmbedded() Option {
+	return func(o *options) error { o.inProcess = false; return nil }
+}
+
+// Open connects to NATS as cfg says. With cfg.URL empty it first starts an
+// embedded nats-server with JetStream and file storage under cfg.DataDir,
+// listening on cfg.Listen for operational tools (the nats CLI, chatwarden's own
+// subcommands); a Listen of "" or "off" disables that listener.
+//
+// Connecting to an external server retries until ctx ends, logging the first
+// failure and then every tenth, so a broker that starts after chatwarden is
+// waited for. Once connected, the connection reconnects forever; disconnects
+// and reconnects are logged once each, not once per attempt. Publishes fail at
+// once while disconnected instead of being buffered.
+func Open(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error) {
+	o := options{logger: zap.NewNop(), partitions: 16, inProcess: true}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	b := &Bus{logger: o.logger.Named("nats"), partitions: o.partitions}
+
+	nopts := b.connOptions(cfg)
+	url := cfg.URL
+	if url == "" {
+		srv, err := startEmbedded(cfg, b.logger)
+		if err != nil {
+			return nil, err
+		}
+		b.srv = srv
+		if o.inProcess || srv.Addr() == nil {
+			nopts = append(nopts, nats.InProcessServer(srv))
+		}
+		url = srv.ClientURL()
+	} else {
+		tlsOpts, err := tlsOptions(cfg.TLS)
+		if err != nil {
+			return nil, err
+		}
+		nopts = append(nopts, tlsOpts...)
+		nopts = append(nopts, authOptions(cfg)...)
+	}
+
+	nc, err := b.connect(ctx, url, nopts)
+	if err != nil {
+		b.stopServer()
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		b.stopServer()
+		return nil, fmt.Errorf("opening JetStream on %s: %w", url, err)
+	}
+	b.Conn, b.JS = nc, js
+	return b, nil
+}
+
+func (b *Bus) connect(ctx context.Context, url string, opts []nats.Option) (*nats.Conn, error) {
+	for attempt := 1; ; attempt++ {
+		nc, err := nats.Connect(url, opts...)
+		if err == nil {
+			if attempt > 1 {
+				b.logger.Info("connected to NATS", zap.String("url", url), zap.Int("attempts", attempt))
+			}
+			return nc, nil
+		}
+		if attempt == 1 || attempt%10 == 0 {
+			b.logger.Warn("cannot connect to NATS yet; retrying", zap.String("url", url),
+				zap.Int("attempt", attempt), zap.Error(err))
+		}
+		wait := time.Duration(min(attempt, 5)) * 500 * time.Millisecond
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connecting to NATS at %s (nats.url): %w (last error: %v)", url, ctx.Err(), err)
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (b *Bus) connOptions(cfg config.NATS) []nats.Option {
+	name := cfg.Name
+	if name == "" {
+		name = "chatwarden"
+	}
+	log := b.logger
+	return []nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.ReconnectJitter(250*time.Millisecond, time.Second),
+		nats.ReconnectBufSize(-1),
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if b.closed.Load() {
+				return
+			}
+			log.Warn("disconnected from NATS; reconnecting in the background", zap.Error(err))
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("reconnected to NATS", zap.String("url", nc.ConnectedUrlRedacted()))
+		}),
+		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
+			log.Warn("NATS asynchronous error", zap.Error(err))
+		}),
+	}
+}
+
+func authOptions(cfg config.NATS) []nats.Option {
+	var o []nats.Option
+	if cfg.CredsFile != "" {
+		o = append(o, nats.UserCredentials(cfg.CredsFile))
+	}
+	if cfg.User != "" {
+		o = append(o, nats.UserInfo(cfg.User, cfg.Password))
+	}
+	if cfg.Token != "" {
+		o = append(o, nats.Token(cfg.Token))
+	}
+	return o
+}
+
+func tlsOptions(t config.TLS) ([]nats.Option, error) {
+	if t.CAFile == "" && t.CertFile == "" && t.KeyFile == "" {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading nats.tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("nats.tls.ca_file %s: no PEM certificates found", t.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if t.CertFile != "" || t.KeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("loading nats.tls.cert_file/key_file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return []nats.Option{nats.Secure(tc)}, nil
+}
+
+func startEmbedded(cfg config.NATS, logger *zap.Logger) (*server.Server, error) {
+	sopts := &server.Options{
+		ServerName:            "chatwarden-embedded",
+		JetStream:             true,
+		StoreDir:              cfg.DataDir,
+		MaxPayload:            embeddedMaxPayload,
+		NoSigs:                true,
+		DisableShortFirstPing: true,
+	}
+	switch cfg.Listen {
+	case "", "off":
+		sopts.DontListen = true
+	default:
+		host, portStr, err := net.SplitHostPort(cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("nats.listen %q: want host:port: %w", cfg.Listen, err)
+		}
+		port, err := strconv.Atoi(portStr)
+		if err != nil {
+			return nil, fmt.Errorf("nats.listen %q: bad port: %w", cfg.Listen, err)
+		}
+		if port <= 0 {
+			port = server.RANDOM_PORT
+		} else if err := checkFree(cfg.Listen); err != nil {
+			return nil, fmt.Errorf("nats.listen %s is already in use (is another chatwarden serve running? set nats.listen to a free address, or nats.url to use that server): %w", cfg.Listen, err)
+		}
+		sopts.Host, sopts.Port = host, port
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("creating nats.data_dir %s: %w", cfg.DataDir, err)
+	}
+	srv, err := server.NewServer(sopts)
+	if err != nil {
+		return nil, fmt.Errorf("configuring embedded NATS server: %w", err)
+	}
+	srv.SetLoggerV2(serverLogger{logger.Named("server").Sugar()}, false, false, false)
+	go srv.Start()
+	if !srv.ReadyForConnections(30 * time.Second) {
+		srv.Shutdown()
+		return nil, fmt.Errorf("embedded NATS server (data in nats.data_dir %s) did not become ready in 30s; see the log above", cfg.DataDir)
+	}
+	logger.Info("embedded NATS server started", zap.String("data_dir", cfg.DataDir),
+		zap.String("listen", listenAddr(srv)))
+	return srv, nil
+}
+
+func listenAddr(srv *server.Server) string {
+	if a := srv.Addr(); a != nil {
+		return a.String()
+	}
+	return "in-process only"
+}
+
+func checkFree(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return l.Close()
+}
+
+// serverLogger routes the embedded server's log into zap. Notices are
+// demoted to debug: the server is an implementation detail of `serve`.
+type serverLogger struct{ s *zap.SugaredLogger }
+
+func (l serverLogger) Noticef(f string, v ...any) { l.s.Debugf(f, v...) }
+func (l serverLogger) Warnf(f string, v ...any)   { l.s.Warnf(f, v...) }
+func (l serverLogger) Fatalf(f string, v ...any)  { l.s.Errorf(f, v...) }
+func (l serverLogger) Errorf(f string, v ...any)  { l.s.Errorf(f, v...) }
+func (l serverLogger) Debugf(f string, v ...any)  { l.s.Debugf(f, v...) }
+func (l serverLogger) Tracef(f string, v ...any)  {}
+
+// Embedded reports whether this process runs the NATS server itself.
+func (b *Bus) Embedded() bool { return b.srv != nil }
+
+// ClientURL is the URL other processes can use to reach the embedded server,
+// or "" when there is none or it does not listen.
+func (b *Bus) ClientURL() string {
+	if b.srv == nil || b.srv.Addr() == nil {
+		return ""
+	}
+	return b.srv.ClientURL()
+}
+
+// Partitions is the number of partitions event subjects are spread over.
+func (b *Bus) Partitions() int { return b.partitions }
+
+// Publish stores ev in the events stream with its ID as Nats-Msg-Id and
+// returns once JetStream acknowledged it. duplicate is true when the stream
+// already held a message with that id within its duplicate window; the event
+// is then stored exactly once. Publish fails at once with ErrNotConnected when
+// the connection is down.
+func (b *Bus) Publish(ctx context.Context, ev *event.Event) (duplicate bool, err error) {
+	if b.Conn.Status() != nats.CONNECTED {
+		return false, ErrNotConnected
+	}
+	data, err := ev.Marshal()
+	if err != nil {
+		return false, fmt.Errorf("encoding event %s: %w", ev.ID, err)
+	}
+	msg := &nats.Msg{Subject: ev.Subject(b.partitions), Data: data, Header: nats.Header{}}
+	msg.Header.Set(jetstream.MsgIDHeader, ev.ID)
+	ack, err := b.JS.PublishMsg(ctx, msg, jetstream.WithExpectStream(EventsStream))
+	if err != nil {
+		return false, fmt.Errorf("publishing event %s to %s: %w", ev.ID, msg.Subject, err)
+	}
+	return ack.Duplicate, nil
+}
+
+// Ready reports whether the bus can store events: connected, and the events
+// stream exists. A positive answer is cached for two seconds so that frequent
+// probes stay cheap.
+func (b *Bus) Ready(ctx context.Context) error {
+	if s := b.Conn.Status(); s != nats.CONNECTED {
+		return fmt.Errorf("NATS connection is %s", s)
+	}
+	b.readyMu.Lock()
+	fresh := time.Since(b.readyAt) < 2*time.Second
+	b.readyMu.Unlock()
+	if fresh {
+		return nil
+	}
+	if _, err := b.JS.Stream(ctx, EventsStream); err != nil {
+		return fmt.Errorf("stream %s: %w", EventsStream, err)
+	}
+	b.readyMu.Lock()
+	b.readyAt = time.Now()
+	b.readyMu.Unlock()
+	return nil
+}
+
+// Close drains the connection (flushing pending acks and publishes) and then
+// stops the embedded server, if any. It waits at most until ctx ends.
+func (b *Bus) Close(ctx context.Context) error {
+	var err error
+	b.shutdown.Do(func() {
+		b.closed.Store(true)
+		if b.Conn != nil && !b.Conn.IsClosed() {
+			done := make(chan struct{})
+			b.Conn.SetClosedHandler(func(*nats.Conn) { close(done) })
+			if derr := b.Conn.Drain(); derr != nil {
+				b.Conn.Close()
+			} else {
+				select {
+				case <-done:
+				case <-ctx.Done():
+					b.Conn.Close()
+					err = fmt.Errorf("draining NATS connection: %w", ctx.Err())
+				}
+			}
+		}
+		b.stopServer()
+	})
+	return err
+}
+
+func (b *Bus) stopServer() {
+	if b.srv != nil {
+		b.srv.Shutdown()
+		b.srv.WaitForShutdown()
+	}
+}

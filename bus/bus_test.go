@@ -1,0 +1,136 @@
+package bus_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/chatwarden/chatwarden/bus"
+	"github.com/chatwarden/chatwarden/bus/bustest"
+	"github.com/chatwarden/chatwarden/config"
+	"github.com/chatwarden/chatwarden/event"
+)
+
+func settings(partitions int) bus.StreamSettings {
+	return bus.StreamSettings{Partitions: partitions, DuplicateWindow: time.Minute, Retention: time.Hour, Replicas: 1}
+}
+
+func open(t *testing.T, cfg config.NATS, opts ...bus.Option) *bus.Bus {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, err := bus.Open(ctx, cfg, append([]bus.Option{bus.WithLogger(zaptest.NewLogger(t))}, opts...)...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	require.NoError(t, bus.ProvisionStreams(ctx, b.JS, settings(16)))
+	return b
+}
+
+func testEvent(chat string) *event.Event {
+	return &event.Event{
+		ID: event.ContentID([]byte(chat)), Platform: event.LiveChat, Action: "chat_deactivated",
+		ChatID: chat, Source: event.SourceWebhook, ReceivedAt: time.Now().UTC(), Payload: []byte(`{"chat_id":"` + chat + `"}`),
+	}
+}
+
+func TestEmbeddedPublishDedupAndReady(t *testing.T) {
+	b := open(t, config.NATS{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	ctx := context.Background()
+	require.True(t, b.Embedded())
+	assert.NotEmpty(t, b.ClientURL(), "the embedded server listens for the nats CLI")
+	require.NoError(t, b.Ready(ctx))
+
+	dup, err := b.Publish(ctx, testEvent("C1"))
+	require.NoError(t, err)
+	assert.False(t, dup)
+	dup, err = b.Publish(ctx, testEvent("C1"))
+	require.NoError(t, err)
+	assert.True(t, dup, "same id within the duplicate window")
+	_, err = b.Publish(ctx, testEvent("C2"))
+	require.NoError(t, err)
+
+	s, err := b.JS.Stream(ctx, bus.EventsStream)
+	require.NoError(t, err)
+	info, err := s.Info(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(2), info.State.Msgs)
+	assert.Equal(t, time.Minute, info.Config.Duplicates)
+	assert.Equal(t, time.Hour, info.Config.MaxAge)
+}
+
+func TestEmbeddedWithoutListener(t *testing.T) {
+	b := open(t, config.NATS{DataDir: t.TempDir(), Listen: "off"})
+	assert.Empty(t, b.ClientURL())
+	_, err := b.Publish(context.Background(), testEvent("C1"))
+	require.NoError(t, err)
+}
+
+func TestEmbeddedListenInUse(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	_, err = bus.Open(context.Background(), config.NATS{DataDir: t.TempDir(), Listen: l.Addr().String()})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "nats.listen")
+	assert.Contains(t, err.Error(), "already in use")
+}
+
+func TestProvisionIdempotentAndPartitionsFixed(t *testing.T) {
+	b := open(t, config.NATS{DataDir: t.TempDir(), Listen: "off"})
+	ctx := context.Background()
+	require.NoError(t, bus.ProvisionStreams(ctx, b.JS, settings(16)), "second provisioning is a no-op")
+	_, err := bus.ProvisionWorkerConsumer(ctx, b.JS, bus.ConsumerSettings{AckWait: time.Second, MaxAckPending: 100})
+	require.NoError(t, err)
+	_, err = bus.ProvisionWorkerConsumer(ctx, b.JS, bus.ConsumerSettings{AckWait: 2 * time.Second, MaxAckPending: 100})
+	require.NoError(t, err, "consumer settings may change between starts")
+
+	err = bus.ProvisionStreams(ctx, b.JS, settings(8))
+	require.ErrorIs(t, err, bus.ErrPartitionsChanged)
+	assert.Contains(t, err.Error(), "nats.partitions is 8")
+
+	for _, name := range []string{bus.EventsStream, bus.DeadLetterStream, bus.AuditStream} {
+		_, err := b.JS.Stream(ctx, name)
+		assert.NoError(t, err, name)
+	}
+}
+
+func TestExternalServerStopAndRestart(t *testing.T) {
+	srv := bustest.Start(t)
+	b := open(t, config.NATS{URL: srv.URL()})
+	ctx := context.Background()
+	_, err := b.Publish(ctx, testEvent("C1"))
+	require.NoError(t, err)
+
+	ready := func() error {
+		ctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		return b.Ready(ctx)
+	}
+	srv.Stop()
+	require.Eventually(t, func() bool { return ready() != nil }, 5*time.Second, 20*time.Millisecond)
+	start := time.Now()
+	_, err = b.Publish(ctx, testEvent("C2"))
+	require.Error(t, err)
+	assert.Less(t, time.Since(start), time.Second, "publishing while disconnected fails at once")
+
+	srv.Restart()
+	require.Eventually(t, func() bool { return ready() == nil }, 10*time.Second, 50*time.Millisecond)
+	_, err = b.Publish(ctx, testEvent("C2"))
+	require.NoError(t, err)
+}
+
+func TestExternalUnreachable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel()
+	_, err := bus.Open(ctx, config.NATS{URL: fmt.Sprintf("nats://127.0.0.1:%d", bustest.FreePort(t))})
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, context.DeadlineExceeded))
+	assert.Contains(t, err.Error(), "nats.url")
+}

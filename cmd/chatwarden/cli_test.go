@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := run(ctx, args, func(string) string { return "" }, &out, &errb)
+	return out.String(), errb.String(), exitCode(err)
+}
+
+func TestUsageAndExitCodes(t *testing.T) {
+	tests := []struct {
+		name       string
+		args       []string
+		wantCode   int
+		wantStdout string
+		wantStderr string
+	}{
+		{"no subcommand", nil, 2, "Usage:", "a subcommand is required"},
+		{"unknown subcommand", []string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
+		{"unknown flag", []string{"serve", "--frobnicate"}, 2, "", "unknown flag: --frobnicate"},
+		{"stray argument", []string{"version", "extra"}, 2, "", "takes no arguments"},
+		{"version", []string{"version"}, 0, "chatwarden dev", ""},
+		{"help", []string{"--help"}, 0, "Available Commands", ""},
+		{"missing config file", []string{"serve", "--config", "/nonexistent/chatwarden.yaml"}, 1, "", "/nonexistent/chatwarden.yaml"},
+	}
+	for _, sub := range []string{"serve", "receive", "work", "demo", "version", "healthcheck"} {
+		tests = append(tests, struct {
+			name       string
+			args       []string
+			wantCode   int
+			wantStdout string
+			wantStderr string
+		}{"help of " + sub, []string{sub, "--help"}, 0, "--config", ""})
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, code := runCLI(t, tt.args...)
+			assert.Equal(t, tt.wantCode, code, "stdout: %s\nstderr: %s", stdout, stderr)
+			assert.Contains(t, stdout, tt.wantStdout)
+			assert.Contains(t, stderr, tt.wantStderr)
+		})
+	}
+}
+
+func TestInvalidConfigNamesTheKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("nats: {partitions: 0, duplicate_window: 7d}\nhttp: {adress: x}\n"), 0o600))
+	_, stderr, code := runCLI(t, "serve", "--config", path)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "adress")
+}
+
+func TestHealthcheck(t *testing.T) {
+	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer ok.Close()
+	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "not ready", http.StatusServiceUnavailable)
+	}))
+	defer bad.Close()
+
+	stdout, _, code := runCLI(t, "healthcheck", "--url", ok.URL)
+	assert.Equal(t, 0, code)
+	assert.Contains(t, stdout, "ok")
+	_, stderr, code := runCLI(t, "healthcheck", "--url", bad.URL)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "503")
+	_, _, code = runCLI(t, "healthcheck", "--url", "http://127.0.0.1:1/healthz", "--timeout", "500ms")
+	assert.Equal(t, 1, code)
+}
+
+func TestDemo(t *testing.T) {
+	stdout, stderr, code := runCLI(t, "demo")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	for _, want := range []string{
+		"incoming_chat", "200 OK", "401 Unauthorized",
+		"holds 3 events",
+		"acted", "skipped",
+		"update_chat_properties",
+		"CHAT-PINNED is unpinned",
+	} {
+		assert.Contains(t, stdout, want)
+	}
+	assert.Equal(t, 1, strings.Count(stdout, "update_chat_properties"), "one unpin call:\n%s", stdout)
+}
+
+// TestServeWithNoConfigurationAtAll runs `serve` with no file in an empty
+// working directory: embedded NATS under ./data, HTTP on :8080. It needs
+// ports 8080 and 4222 free, and skips (saying so) otherwise.
+func TestServeWithNoConfigurationAtAll(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:8080", "127.0.0.1:4222"} {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Skipf("port of %s in use here; cannot check the zero-configuration start", addr)
+		}
+		l.Close()
+	}
+	dir := t.TempDir()
+	t.Chdir(dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	stderr := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve"}, func(string) string { return "" }, &bytes.Buffer{}, stderr)
+	}()
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://127.0.0.1:8080/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 30*time.Second, 50*time.Millisecond, "log:\n%s", stderr)
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	_, err := os.Stat(filepath.Join(dir, "data", "jetstream"))
+	assert.NoError(t, err, "JetStream data under ./data")
+	assert.Contains(t, stderr.String(), "livechat.webhook_secrets is empty")
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/chatwarden/chatwarden/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// usageError marks bad usage (unknown command or flag, wrong arguments):
+// exit status 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// exitCode maps run's error to the process exit status: 0 success, 2 bad
+// usage, 1 anything else.
+func exitCode(err error) int {
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue):
+		return 2
+	default:
+		return 1
+	}
+}
+
+// env is what every subcommand receives from run.
+type env struct {
+	getenv func(string) string
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// run is the whole program: it parses args and runs the subcommand until it
+// finishes or ctx ends. It never exits the process and reads the environment
+// only through getenv.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	e := &env{getenv: getenv, stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:           "chatwarden",
+		Short:         "Keep live-chat inboxes clean by policy",
+		Long:          "chatwarden receives LiveChat webhooks, stores them durably in NATS JetStream, and applies policy\n(unpin abandoned Unassigned chats) through the LiveChat API. Start with `chatwarden demo`.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError{fmt.Errorf("unknown command %q for chatwarden; see chatwarden --help", args[0])}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_ = cmd.Help()
+			return usageError{errors.New("a subcommand is required")}
+		},
+	}
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w; see %s --help", err, cmd.CommandPath())}
+	})
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.AddCommand(
+		serveCmd(e, "serve", "Receive webhooks and run the workers in one process", true, true),
+		serveCmd(e, "receive", "Receive webhooks only (store them in JetStream)", true, false),
+		serveCmd(e, "work", "Run the workers only (apply policy to stored events)", false, true),
+		demoCmd(e),
+		healthcheckCmd(e),
+		versionCmd(e),
+	)
+	err := root.ExecuteContext(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "chatwarden: %v\n", err)
+	}
+	return err
+}
+
+// noArgs rejects positional arguments as bad usage.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageError{fmt.Errorf("%s takes no arguments, got %q", cmd.CommandPath(), args)}
+	}
+	return nil
+}
+
+// addConfigFlag adds --config, defaulting to $CHATWARDEN_CONFIG.
+func (e *env) addConfigFlag(cmd *cobra.Command, path *string) {
+	cmd.Flags().StringVar(path, "config", e.getenv("CHATWARDEN_CONFIG"),
+		"configuration file (YAML; default $CHATWARDEN_CONFIG; without one, built-in defaults apply)")
+}
+
+// loadConfig loads the configuration file, or the defaults without one.
+func (e *env) loadConfig(path string) (*config.Config, error) {
+	cfg, err := config.Load(path, e.getenv)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// newLogger builds the process logger from log.level and log.format,
+// writing to stderr.
+func (e *env) newLogger(c config.Log) (*zap.Logger, error) {
+	level, err := zapcore.ParseLevel(c.Level)
+	if err != nil {
+		return nil, fmt.Errorf("log.level: %w", err)
+	}
+	encCfg := zap.NewProductionEncoderConfig()
+	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder
+	if c.Format == "console" {
+		encCfg.EncodeLevel = zapcore.CapitalLevelEncoder
+		enc = zapcore.NewConsoleEncoder(encCfg)
+	} else {
+		enc = zapcore.NewJSONEncoder(encCfg)
+	}
+	core := zapcore.NewCore(enc, zapcore.AddSync(e.stderr), level)
+	return zap.New(core).With(zap.String("version", version)), nil
+}
+
+func versionCmd(e *env) *cobra.Command {
+	var cfgPath string
+	cmd := &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, err := fmt.Fprintf(e.stdout, "chatwarden %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			return err
+		},
+	}
+	e.addConfigFlag(cmd, &cfgPath) // accepted like everywhere; version needs no configuration
+	return cmd
+}

@@ -1,0 +1,88 @@
+package config
+
+import (
+	"maps"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// Redacted returns a deep copy of c that is safe to print or log: every
+// secret that is set (http.admin_token, nats.password, nats.token,
+// livechat.webhook_secrets, tokens of livechat.pat, livechat.token and
+// livechat.organizations, helpcrunch.api_key and signing_key,
+// rocketchat.auth_token and webhook_token) is replaced by "REDACTED", and so
+// are credentials inside URLs. Unset secrets stay "", so the copy still shows
+// what is missing. Identifiers (account ids, user names, paths) are kept.
+func (c *Config) Redacted() *Config {
+	r := *c
+	redact(&r.HTTP.AdminToken)
+
+	r.NATS.URL = redactURLList(r.NATS.URL)
+	redact(&r.NATS.Password)
+	redact(&r.NATS.Token)
+
+	r.LiveChat.APIURL = redactURL(r.LiveChat.APIURL)
+	r.LiveChat.WebhookSecrets = slices.Clone(r.LiveChat.WebhookSecrets)
+	for i := range r.LiveChat.WebhookSecrets {
+		redact(&r.LiveChat.WebhookSecrets[i])
+	}
+	redact(&r.LiveChat.PAT.Token)
+	redact(&r.LiveChat.Token)
+	r.LiveChat.Organizations = maps.Clone(r.LiveChat.Organizations)
+	for org, cred := range r.LiveChat.Organizations {
+		redact(&cred.PAT.Token)
+		redact(&cred.Token)
+		r.LiveChat.Organizations[org] = cred
+	}
+
+	r.HelpCrunch.APIURL = redactURL(r.HelpCrunch.APIURL)
+	redact(&r.HelpCrunch.APIKey)
+	redact(&r.HelpCrunch.SigningKey)
+
+	r.RocketChat.URL = redactURL(r.RocketChat.URL)
+	redact(&r.RocketChat.AuthToken)
+	redact(&r.RocketChat.WebhookToken)
+	return &r
+}
+
+func redact(s *string) {
+	if *s != "" {
+		*s = RedactedValue
+	}
+}
+
+func redactURLList(s string) string {
+	if !strings.Contains(s, ",") {
+		return redactURL(s)
+	}
+	parts := strings.Split(s, ",")
+	for i, p := range parts {
+		parts[i] = redactURL(p)
+	}
+	return strings.Join(parts, ",")
+}
+
+// redactURL replaces the user information of a URL (user:password, or a
+// token as the user) with REDACTED.
+func redactURL(s string) string {
+	if !strings.Contains(s, "@") {
+		return s
+	}
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil {
+		// Unparseable but possibly holding credentials: hide it whole.
+		return RedactedValue
+	}
+	if u.User == nil {
+		return s // the @ is elsewhere, e.g. in the path
+	}
+	if name := u.User.Username(); name != "" {
+		if _, hasPassword := u.User.Password(); hasPassword {
+			u.User = url.UserPassword(name, RedactedValue)
+			return u.String()
+		}
+	}
+	u.User = url.User(RedactedValue)
+	return u.String()
+}

@@ -1,0 +1,227 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Validate reports every problem of c, joined with errors.Join; each is a
+// *FieldError wrapping ErrInvalid and naming the key, e.g.
+// "nats.partitions: must be between 1 and 1024, got 0". It checks ranges,
+// that durations are positive, that addresses are host:port and URLs
+// http(s), and that settings that go together are given together (a PAT
+// needs account_id and token; livechat.pat and livechat.token exclude each
+// other). Validate does not apply defaults: a zero setting that has one is
+// an error here; use Default or ApplyDefaults first.
+func (c *Config) Validate() error {
+	v := &validator{}
+
+	v.hostPort("http.addr", c.HTTP.Addr)
+	if c.HTTP.MaxBodyBytes < MinMaxBodyBytes {
+		v.add("http.max_body_bytes", "must be at least %d, got %d", MinMaxBodyBytes, c.HTTP.MaxBodyBytes)
+	}
+	v.positive("http.publish_timeout", c.HTTP.PublishTimeout)
+	v.positive("http.shutdown_timeout", c.HTTP.ShutdownTimeout)
+
+	c.NATS.validate(v)
+	c.LiveChat.validate(v)
+
+	v.httpURL("helpcrunch.api_url", c.HelpCrunch.APIURL, true)
+
+	if c.RocketChat.URL != "" {
+		v.httpURL("rocketchat.url", c.RocketChat.URL, true)
+	}
+	if (c.RocketChat.UserID == "") != (c.RocketChat.AuthToken == "") {
+		if c.RocketChat.UserID == "" {
+			v.add("rocketchat.user_id", "required with rocketchat.auth_token")
+		} else {
+			v.add("rocketchat.auth_token", "required with rocketchat.user_id")
+		}
+	}
+	if c.RocketChat.URL == "" && (c.RocketChat.UserID != "" || c.RocketChat.AuthToken != "") {
+		v.add("rocketchat.url", "required with rocketchat.user_id and rocketchat.auth_token")
+	}
+
+	v.between("workers.concurrency", c.Workers.Concurrency, 1, MaxConcurrency)
+	v.between("workers.max_attempts", c.Workers.MaxAttempts, 1, MaxMaxAttempts)
+	v.positive("workers.ack_wait", c.Workers.AckWait)
+	v.positive("workers.backoff_base", c.Workers.BackoffBase)
+	v.positive("workers.backoff_max", c.Workers.BackoffMax)
+	if c.Workers.BackoffBase > 0 && c.Workers.BackoffMax > 0 && c.Workers.BackoffMax < c.Workers.BackoffBase {
+		v.add("workers.backoff_max", "must be at least workers.backoff_base (%s), got %s", c.Workers.BackoffBase, c.Workers.BackoffMax)
+	}
+
+	if c.RulesFile == "" {
+		v.add("rules_file", "must be set")
+	}
+	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	v.oneOf("log.format", c.Log.Format, "json", "console")
+
+	return errors.Join(v.errs...)
+}
+
+func (n *NATS) validate(v *validator) {
+	if n.URL != "" {
+		for u := range strings.SplitSeq(n.URL, ",") {
+			v.natsURL("nats.url", strings.TrimSpace(u))
+		}
+	}
+	if n.Listen != ListenOff {
+		if n.Listen == "" {
+			v.add("nats.listen", `must be host:port or "off"`)
+		} else {
+			v.hostPort("nats.listen", n.Listen)
+		}
+	}
+	if n.Embedded() && n.DataDir == "" {
+		v.add("nats.data_dir", "must be set when nats.url is empty (embedded server)")
+	}
+	v.between("nats.partitions", n.Partitions, 1, MaxPartitions)
+	v.between("nats.replicas", n.Replicas, 1, MaxReplicas)
+	if n.Embedded() && n.Replicas > 1 {
+		v.add("nats.replicas", "must be 1 with the embedded server (nats.url empty), got %d; replicas need a NATS cluster", n.Replicas)
+	}
+	v.positive("nats.duplicate_window", n.DuplicateWindow)
+	v.positive("nats.retention", n.Retention)
+	if n.DuplicateWindow > 0 && n.Retention > 0 && n.DuplicateWindow > n.Retention {
+		v.add("nats.duplicate_window", "must not exceed nats.retention (%s), got %s", n.Retention, n.DuplicateWindow)
+	}
+	if n.Password != "" && n.User == "" {
+		v.add("nats.password", "set without nats.user")
+	}
+	var methods []string
+	for key, set := range map[string]bool{"nats.creds_file": n.CredsFile != "", "nats.user": n.User != "", "nats.token": n.Token != ""} {
+		if set {
+			methods = append(methods, key)
+		}
+	}
+	if len(methods) > 1 {
+		slices.Sort(methods)
+		v.add(methods[0], "conflicts with %s: use one way to authenticate", strings.Join(methods[1:], " and "))
+	}
+	if (n.TLS.CertFile == "") != (n.TLS.KeyFile == "") {
+		if n.TLS.CertFile == "" {
+			v.add("nats.tls.cert_file", "required with nats.tls.key_file")
+		} else {
+			v.add("nats.tls.key_file", "required with nats.tls.cert_file")
+		}
+	}
+	if n.Name == "" {
+		v.add("nats.name", "must be set")
+	}
+}
+
+func (l *LiveChat) validate(v *validator) {
+	v.httpURL("livechat.api_url", l.APIURL, true)
+	for i, s := range l.WebhookSecrets {
+		if s == "" {
+			v.add(fmt.Sprintf("livechat.webhook_secrets[%d]", i), "must not be empty (an empty secret would match webhooks that carry none)")
+		}
+	}
+	validateCredentials(v, "livechat", Credentials{PAT: l.PAT, Token: l.Token}, false)
+	orgs := make([]string, 0, len(l.Organizations))
+	for org := range l.Organizations {
+		orgs = append(orgs, org)
+	}
+	slices.Sort(orgs)
+	for _, org := range orgs {
+		key := "livechat.organizations." + org
+		if strings.TrimSpace(org) == "" {
+			v.add("livechat.organizations", "has an entry with an empty organization id")
+			continue
+		}
+		validateCredentials(v, key, l.Organizations[org], true)
+	}
+	v.positive("livechat.request_timeout", l.RequestTimeout)
+}
+
+func validateCredentials(v *validator, prefix string, c Credentials, required bool) {
+	switch {
+	case !c.PAT.IsZero() && c.Token != "":
+		v.add(prefix+".token", "set together with %s.pat: use one of them", prefix)
+	case c.PAT.AccountID != "" && c.PAT.Token == "":
+		v.add(prefix+".pat.token", "required with %s.pat.account_id", prefix)
+	case c.PAT.AccountID == "" && c.PAT.Token != "":
+		v.add(prefix+".pat.account_id", "required with %s.pat.token (the id of the account that created the token)", prefix)
+	case required && c.IsZero():
+		v.add(prefix, "needs pat (account_id and token) or token")
+	}
+}
+
+// validator collects problems.
+type validator struct{ errs []error }
+
+func (v *validator) add(key, format string, args ...any) {
+	v.errs = append(v.errs, fieldErr(key, 0, ErrInvalid, format, args...))
+}
+
+func (v *validator) positive(key string, d time.Duration) {
+	if d <= 0 {
+		v.add(key, "must be a positive duration, got %s", d)
+	}
+}
+
+func (v *validator) between(key string, n, lo, hi int) {
+	if n < lo || n > hi {
+		v.add(key, "must be between %d and %d, got %d", lo, hi, n)
+	}
+}
+
+func (v *validator) oneOf(key, s string, allowed ...string) {
+	if !slices.Contains(allowed, s) {
+		v.add(key, "must be one of %s, got %q", strings.Join(allowed, ", "), s)
+	}
+}
+
+func (v *validator) hostPort(key, addr string) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		v.add(key, `must be host:port, e.g. ":8080" or "127.0.0.1:8080", got %q`, addr)
+		return
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		v.add(key, "port must be a number from 0 to 65535, got %q", port)
+	}
+}
+
+// httpURL checks an absolute http or https URL. The URL is not quoted in the
+// message: it may carry credentials.
+func (v *validator) httpURL(key, s string, required bool) {
+	if s == "" {
+		if required {
+			v.add(key, "must be set")
+		}
+		return
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.add(key, "must be an http:// or https:// URL with a host, e.g. https://example.com")
+	}
+}
+
+func (v *validator) natsURL(key, s string) {
+	if s == "" {
+		v.add(key, "has an empty entry in its comma-separated list")
+		return
+	}
+	if !strings.Contains(s, "://") {
+		v.hostPort(key, s)
+		return
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		v.add(key, "must be a URL like nats://host:4222 (several separated by commas)")
+		return
+	}
+	switch u.Scheme {
+	case "nats", "tls", "ws", "wss":
+	default:
+		v.add(key, "scheme must be nats, tls, ws or wss, got %q", u.Scheme)
+	}
+}

@@ -1,0 +1,191 @@
+package config
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(c *Config)
+		// want are the messages of the problems, in order; none: valid.
+		want []string
+	}{
+		{"defaults", func(c *Config) {}, nil},
+
+		// http
+		{"addr without port", func(c *Config) { c.HTTP.Addr = "localhost" },
+			[]string{`http.addr: must be host:port, e.g. ":8080" or "127.0.0.1:8080", got "localhost"`}},
+		{"addr with bad port", func(c *Config) { c.HTTP.Addr = ":http" },
+			[]string{`http.addr: port must be a number from 0 to 65535, got "http"`}},
+		{"addr port too large", func(c *Config) { c.HTTP.Addr = ":70000" },
+			[]string{`http.addr: port must be a number from 0 to 65535, got "70000"`}},
+		{"addr random port", func(c *Config) { c.HTTP.Addr = "127.0.0.1:0" }, nil},
+		{"addr ipv6", func(c *Config) { c.HTTP.Addr = "[::1]:8080" }, nil},
+		{"max body too small", func(c *Config) { c.HTTP.MaxBodyBytes = 1023 },
+			[]string{`http.max_body_bytes: must be at least 1024, got 1023`}},
+		{"max body minimum", func(c *Config) { c.HTTP.MaxBodyBytes = 1024 }, nil},
+		{"publish timeout zero", func(c *Config) { c.HTTP.PublishTimeout = 0 },
+			[]string{`http.publish_timeout: must be a positive duration, got 0s`}},
+		{"shutdown timeout negative", func(c *Config) { c.HTTP.ShutdownTimeout = -time.Second },
+			[]string{`http.shutdown_timeout: must be a positive duration, got -1s`}},
+
+		// nats
+		{"nats url", func(c *Config) { c.NATS.URL = "nats://nats:4222" }, nil},
+		{"nats url list", func(c *Config) { c.NATS.URL = "nats://a:4222, tls://b:4222,wss://c" }, nil},
+		{"nats url host:port", func(c *Config) { c.NATS.URL = "nats:4222" }, nil},
+		{"nats url with credentials", func(c *Config) { c.NATS.URL = "nats://u:p@nats:4222" }, nil},
+		{"nats url http scheme", func(c *Config) { c.NATS.URL = "http://nats:8222" },
+			[]string{`nats.url: scheme must be nats, tls, ws or wss, got "http"`}},
+		{"nats url empty entry", func(c *Config) { c.NATS.URL = "nats://a:4222,," },
+			[]string{`nats.url: has an empty entry in its comma-separated list`, `nats.url: has an empty entry in its comma-separated list`}},
+		{"nats url without host", func(c *Config) { c.NATS.URL = "nats://" },
+			[]string{`nats.url: must be a URL like nats://host:4222 (several separated by commas)`}},
+		{"listen off", func(c *Config) { c.NATS.Listen = ListenOff }, nil},
+		{"listen empty", func(c *Config) { c.NATS.Listen = "" },
+			[]string{`nats.listen: must be host:port or "off"`}},
+		{"listen without port", func(c *Config) { c.NATS.Listen = "127.0.0.1" },
+			[]string{`nats.listen: must be host:port, e.g. ":8080" or "127.0.0.1:8080", got "127.0.0.1"`}},
+		{"data dir empty with embedded server", func(c *Config) { c.NATS.DataDir = "" },
+			[]string{`nats.data_dir: must be set when nats.url is empty (embedded server)`}},
+		{"data dir empty with external server", func(c *Config) { c.NATS.DataDir = ""; c.NATS.URL = "nats://n:4222" }, nil},
+		{"partitions zero", func(c *Config) { c.NATS.Partitions = 0 },
+			[]string{`nats.partitions: must be between 1 and 1024, got 0`}},
+		{"partitions too many", func(c *Config) { c.NATS.Partitions = 1025 },
+			[]string{`nats.partitions: must be between 1 and 1024, got 1025`}},
+		{"partitions maximum", func(c *Config) { c.NATS.Partitions = 1024 }, nil},
+		{"replicas on a cluster", func(c *Config) { c.NATS.URL = "nats://n:4222"; c.NATS.Replicas = 3 }, nil},
+		{"replicas too many", func(c *Config) { c.NATS.URL = "nats://n:4222"; c.NATS.Replicas = 6 },
+			[]string{`nats.replicas: must be between 1 and 5, got 6`}},
+		{"replicas with embedded server", func(c *Config) { c.NATS.Replicas = 3 },
+			[]string{`nats.replicas: must be 1 with the embedded server (nats.url empty), got 3; replicas need a NATS cluster`}},
+		{"duplicate window zero", func(c *Config) { c.NATS.DuplicateWindow = 0 },
+			[]string{`nats.duplicate_window: must be a positive duration, got 0s`}},
+		{"duplicate window over retention", func(c *Config) { c.NATS.Retention = time.Minute },
+			[]string{`nats.duplicate_window: must not exceed nats.retention (1m0s), got 10m0s`}},
+		{"retention negative", func(c *Config) { c.NATS.Retention = -time.Hour },
+			[]string{`nats.retention: must be a positive duration, got -1h0m0s`}},
+		{"password without user", func(c *Config) { c.NATS.Password = "p" },
+			[]string{`nats.password: set without nats.user`}},
+		{"user and password", func(c *Config) { c.NATS.User, c.NATS.Password = "u", "p" }, nil},
+		{"two auth methods", func(c *Config) { c.NATS.User, c.NATS.Token = "u", "t" },
+			[]string{`nats.token: conflicts with nats.user: use one way to authenticate`}},
+		{"three auth methods", func(c *Config) { c.NATS.User, c.NATS.Token, c.NATS.CredsFile = "u", "t", "/c.creds" },
+			[]string{`nats.creds_file: conflicts with nats.token and nats.user: use one way to authenticate`}},
+		{"tls cert without key", func(c *Config) { c.NATS.TLS.CertFile = "c.pem" },
+			[]string{`nats.tls.key_file: required with nats.tls.cert_file`}},
+		{"tls key without cert", func(c *Config) { c.NATS.TLS.KeyFile = "k.pem" },
+			[]string{`nats.tls.cert_file: required with nats.tls.key_file`}},
+		{"tls complete", func(c *Config) { c.NATS.TLS = TLS{CAFile: "ca.pem", CertFile: "c.pem", KeyFile: "k.pem"} }, nil},
+		{"nats name empty", func(c *Config) { c.NATS.Name = "" }, []string{`nats.name: must be set`}},
+
+		// livechat
+		{"api url not http", func(c *Config) { c.LiveChat.APIURL = "ftp://api.livechatinc.com" },
+			[]string{`livechat.api_url: must be an http:// or https:// URL with a host, e.g. https://example.com`}},
+		{"api url without scheme", func(c *Config) { c.LiveChat.APIURL = "api.livechatinc.com" },
+			[]string{`livechat.api_url: must be an http:// or https:// URL with a host, e.g. https://example.com`}},
+		{"api url empty", func(c *Config) { c.LiveChat.APIURL = "" }, []string{`livechat.api_url: must be set`}},
+		{"api url of a fake", func(c *Config) { c.LiveChat.APIURL = "http://127.0.0.1:41234" }, nil},
+		{"empty webhook secret", func(c *Config) { c.LiveChat.WebhookSecrets = []string{"a", ""} },
+			[]string{`livechat.webhook_secrets[1]: must not be empty (an empty secret would match webhooks that carry none)`}},
+		{"pat", func(c *Config) { c.LiveChat.PAT = PAT{AccountID: "a", Token: "t"} }, nil},
+		{"token", func(c *Config) { c.LiveChat.Token = "dal:xyz" }, nil},
+		{"pat and token", func(c *Config) { c.LiveChat.PAT = PAT{AccountID: "a", Token: "t"}; c.LiveChat.Token = "dal:x" },
+			[]string{`livechat.token: set together with livechat.pat: use one of them`}},
+		{"pat without token", func(c *Config) { c.LiveChat.PAT = PAT{AccountID: "a"} },
+			[]string{`livechat.pat.token: required with livechat.pat.account_id`}},
+		{"pat without account", func(c *Config) { c.LiveChat.PAT = PAT{Token: "t"} },
+			[]string{`livechat.pat.account_id: required with livechat.pat.token (the id of the account that created the token)`}},
+		{"organizations", func(c *Config) {
+			c.LiveChat.Organizations = map[string]Credentials{"o1": {Token: "fra:x"}, "o2": {PAT: PAT{AccountID: "a", Token: "t"}}}
+		}, nil},
+		{"organization problems", func(c *Config) {
+			c.LiveChat.Organizations = map[string]Credentials{
+				"o1": {},
+				"o2": {PAT: PAT{AccountID: "a"}},
+				"o3": {PAT: PAT{AccountID: "a", Token: "t"}, Token: "x"},
+				"":   {Token: "x"},
+			}
+		}, []string{
+			`livechat.organizations: has an entry with an empty organization id`,
+			`livechat.organizations.o1: needs pat (account_id and token) or token`,
+			`livechat.organizations.o2.pat.token: required with livechat.organizations.o2.pat.account_id`,
+			`livechat.organizations.o3.token: set together with livechat.organizations.o3.pat: use one of them`,
+		}},
+		{"request timeout zero", func(c *Config) { c.LiveChat.RequestTimeout = 0 },
+			[]string{`livechat.request_timeout: must be a positive duration, got 0s`}},
+
+		// helpcrunch, rocketchat
+		{"helpcrunch url", func(c *Config) { c.HelpCrunch.APIURL = "not a url" },
+			[]string{`helpcrunch.api_url: must be an http:// or https:// URL with a host, e.g. https://example.com`}},
+		{"rocketchat complete", func(c *Config) {
+			c.RocketChat = RocketChat{URL: "https://chat.example.com", UserID: "u", AuthToken: "t", WebhookToken: "w"}
+		}, nil},
+		{"rocketchat webhook only", func(c *Config) { c.RocketChat.WebhookToken = "w" }, nil},
+		{"rocketchat url invalid", func(c *Config) { c.RocketChat.URL = "chat.example.com" },
+			[]string{`rocketchat.url: must be an http:// or https:// URL with a host, e.g. https://example.com`}},
+		{"rocketchat user without token", func(c *Config) { c.RocketChat.URL = "https://c"; c.RocketChat.UserID = "u" },
+			[]string{`rocketchat.auth_token: required with rocketchat.user_id`}},
+		{"rocketchat token without user", func(c *Config) { c.RocketChat.URL = "https://c"; c.RocketChat.AuthToken = "t" },
+			[]string{`rocketchat.user_id: required with rocketchat.auth_token`}},
+		{"rocketchat credentials without url", func(c *Config) { c.RocketChat.UserID, c.RocketChat.AuthToken = "u", "t" },
+			[]string{`rocketchat.url: required with rocketchat.user_id and rocketchat.auth_token`}},
+
+		// workers
+		{"concurrency zero", func(c *Config) { c.Workers.Concurrency = 0 },
+			[]string{`workers.concurrency: must be between 1 and 10000, got 0`}},
+		{"max attempts negative", func(c *Config) { c.Workers.MaxAttempts = -1 },
+			[]string{`workers.max_attempts: must be between 1 and 1000, got -1`}},
+		{"ack wait zero", func(c *Config) { c.Workers.AckWait = 0 },
+			[]string{`workers.ack_wait: must be a positive duration, got 0s`}},
+		{"backoff base zero", func(c *Config) { c.Workers.BackoffBase = 0 },
+			[]string{`workers.backoff_base: must be a positive duration, got 0s`}},
+		{"backoff max below base", func(c *Config) { c.Workers.BackoffBase, c.Workers.BackoffMax = time.Minute, time.Second },
+			[]string{`workers.backoff_max: must be at least workers.backoff_base (1m0s), got 1s`}},
+
+		// the rest
+		{"rules file empty", func(c *Config) { c.RulesFile = "" }, []string{`rules_file: must be set`}},
+		{"log level", func(c *Config) { c.Log.Level = "verbose" },
+			[]string{`log.level: must be one of debug, info, warn, error, got "verbose"`}},
+		{"log format", func(c *Config) { c.Log.Format = "text" },
+			[]string{`log.format: must be one of json, console, got "text"`}},
+
+		{"all problems at once", func(c *Config) {
+			c.HTTP.MaxBodyBytes = 1
+			c.NATS.Partitions = 0
+			c.Log.Level = ""
+		}, []string{
+			`http.max_body_bytes: must be at least 1024, got 1`,
+			`nats.partitions: must be between 1 and 1024, got 0`,
+			`log.level: must be one of debug, info, warn, error, got ""`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			tt.modify(c)
+			err := c.Validate()
+			if tt.want == nil {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.ErrorIs(t, err, ErrInvalid)
+			var got []string
+			for _, fe := range problems(t, err) {
+				got = append(got, fe.Error())
+			}
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestValidateZeroConfig(t *testing.T) {
+	err := (&Config{}).Validate()
+	require.Error(t, err, "Validate applies no defaults")
+	assert.Contains(t, keys(problems(t, err)), "nats.partitions")
+}

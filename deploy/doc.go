@@ -1,0 +1,7 @@
+// Package deploy holds the files chatwarden is deployed with and the tests
+// that keep them honest: compose.config.yaml (the configuration the
+// containers of ../docker-compose.yml mount). The tests load ../docker-compose.yml with
+// compose-spec/compose-go and read ../Dockerfile, so a broken service
+// definition, a wrong subcommand or a config that no longer parses fails
+// `go test` without Docker.
+package deploy

@@ -1,0 +1,146 @@
+// Package event defines the normalized envelope that every producer (webhook
+// receivers, the backlog sweep) stores in JetStream and every consumer reads.
+//
+// An Event never carries secrets: receivers remove `secret_key`, signatures and
+// tokens before building one.
+package event
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"strings"
+	"time"
+)
+
+// Platforms known to chatwarden. Event.Platform holds one of them.
+const (
+	LiveChat   = "livechat"
+	HelpCrunch = "helpcrunch"
+	RocketChat = "rocketchat"
+)
+
+// Sources of events.
+const (
+	SourceWebhook = "webhook"
+	SourceSweep   = "sweep"
+)
+
+// SubjectPrefix is the first token of every event subject.
+const SubjectPrefix = "chatwarden.events"
+
+// Event is one webhook delivery (or one synthetic sweep event), normalized.
+//
+// ID is derived from the content (see ID) and doubles as the JetStream
+// Nats-Msg-Id, so sender retries of the same delivery collapse into one stored
+// message within the stream's duplicate window.
+type Event struct {
+	ID         string    `json:"id"`
+	Platform   string    `json:"platform"`
+	Action     string    `json:"action"`
+	Tenant     string    `json:"tenant,omitempty"` // LiveChat organization_id
+	ChatID     string    `json:"chat_id,omitempty"`
+	ThreadID   string    `json:"thread_id,omitempty"`
+	Source     string    `json:"source"`
+	ReceivedAt time.Time `json:"received_at"`
+	// WebhookID names the sender's webhook registration (LiveChat webhook_id);
+	// it is kept for routing and debugging, never used for deduplication.
+	WebhookID string `json:"webhook_id,omitempty"`
+	// Payload is the platform's action-specific payload, unchanged.
+	Payload json.RawMessage `json:"payload"`
+	// AdditionalData is LiveChat's additional_data (chat_properties,
+	// chat_presence_user_ids) when the registration asked for it.
+	AdditionalData json.RawMessage `json:"additional_data,omitempty"`
+}
+
+// ContentID derives a stable identifier from the parts of a delivery that
+// identify it: the same delivery re-sent by the platform yields the same id,
+// a different delivery a different one. parts are hashed with separators so
+// that ("ab","c") and ("a","bc") differ.
+func ContentID(parts ...[]byte) string {
+	h := sha256.New()
+	for _, p := range parts {
+		fmt.Fprintf(h, "%d:", len(p))
+		h.Write(p)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// Partition maps a chat to one of n partitions (0..n-1). Events without a chat
+// go to partition 0. The mapping is stable across processes and versions:
+// FNV-1a of the platform and chat id.
+func Partition(platform, chatID string, n int) int {
+	if n <= 1 || chatID == "" {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(platform))
+	h.Write([]byte{0})
+	h.Write([]byte(chatID))
+	return int(h.Sum32() % uint32(n))
+}
+
+// Subject is the JetStream subject of the event:
+//
+//	chatwarden.events.<platform>.<action>.<partition>
+//
+// so operators can filter by platform and action with the nats CLI
+// (`chatwarden.events.livechat.chat_deactivated.>`) and workers by partition
+// (`chatwarden.events.*.*.3`).
+func (e *Event) Subject(partitions int) string {
+	return fmt.Sprintf("%s.%s.%s.%d", SubjectPrefix, Token(e.Platform), Token(e.Action),
+		Partition(e.Platform, e.ChatID, partitions))
+}
+
+// Key identifies the chat an event belongs to, for per-chat ordering.
+// Events without a chat share the key of their platform.
+func (e *Event) Key() string { return e.Platform + "/" + e.ChatID }
+
+// Token makes s safe as one NATS subject token: characters other than ASCII
+// letters, digits, '-' and '_' become '_'; an empty s becomes "_".
+func Token(s string) string {
+	if s == "" {
+		return "_"
+	}
+	ok := true
+	for i := 0; i < len(s); i++ {
+		if !tokenByte(s[i]) {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		if tokenByte(s[i]) {
+			b.WriteByte(s[i])
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
+
+func tokenByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+}
+
+// Marshal encodes the event for storage.
+func (e *Event) Marshal() ([]byte, error) { return json.Marshal(e) }
+
+// Unmarshal decodes a stored event.
+func Unmarshal(data []byte) (*Event, error) {
+	var e Event
+	if err := json.Unmarshal(data, &e); err != nil {
+		return nil, fmt.Errorf("decoding stored event: %w", err)
+	}
+	if e.Platform == "" || e.Action == "" {
+		return nil, fmt.Errorf("decoding stored event: missing platform or action")
+	}
+	return &e, nil
+}

@@ -1,0 +1,62 @@
+package event
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestToken(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"plain", "chat_deactivated", "chat_deactivated"},
+		{"empty", "", "_"},
+		{"dots and wildcards", "a.b*c>d", "a_b_c_d"},
+		{"spaces and unicode (per byte)", "accepting chats ü", "accepting_chats___"},
+		{"rocket.chat type", "LivechatSessionStart", "LivechatSessionStart"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { assert.Equal(t, tt.want, Token(tt.in)) })
+	}
+}
+
+func TestPartitionStableAndSpread(t *testing.T) {
+	assert.Equal(t, 0, Partition(LiveChat, "", 16), "events without a chat go to partition 0")
+	assert.Equal(t, 0, Partition(LiveChat, "X", 1))
+	p := Partition(LiveChat, "PJ0MRSHTDG", 16)
+	assert.Equal(t, p, Partition(LiveChat, "PJ0MRSHTDG", 16), "stable")
+	seen := map[int]int{}
+	for i := 0; i < 1600; i++ {
+		seen[Partition(LiveChat, string(rune('A'+i%26))+string(rune('a'+i/26%26))+string(rune('0'+i%10)), 16)]++
+	}
+	assert.Len(t, seen, 16, "every partition gets chats")
+}
+
+func TestSubject(t *testing.T) {
+	ev := &Event{Platform: LiveChat, Action: "chat_deactivated", ChatID: "PJ0MRSHTDG"}
+	s := ev.Subject(16)
+	assert.Regexp(t, `^chatwarden\.events\.livechat\.chat_deactivated\.\d+$`, s)
+	ev.Action = "weird.action"
+	assert.Regexp(t, `^chatwarden\.events\.livechat\.weird_action\.\d+$`, ev.Subject(16))
+}
+
+func TestContentIDSeparatesParts(t *testing.T) {
+	assert.NotEqual(t, ContentID([]byte("ab"), []byte("c")), ContentID([]byte("a"), []byte("bc")))
+	assert.Equal(t, ContentID([]byte("a"), []byte("b")), ContentID([]byte("a"), []byte("b")))
+	assert.Len(t, ContentID([]byte("x")), 32)
+}
+
+func TestMarshalRoundTrip(t *testing.T) {
+	ev := &Event{ID: "id1", Platform: LiveChat, Action: "incoming_chat", ChatID: "C", Payload: []byte(`{"chat":{"id":"C"}}`)}
+	data, err := ev.Marshal()
+	require.NoError(t, err)
+	got, err := Unmarshal(data)
+	require.NoError(t, err)
+	assert.Equal(t, ev.ID, got.ID)
+	assert.JSONEq(t, string(ev.Payload), string(got.Payload))
+
+	_, err = Unmarshal([]byte(`{"id":"x"}`))
+	assert.ErrorContains(t, err, "missing platform or action")
+	_, err = Unmarshal([]byte(`not json`))
+	assert.Error(t, err)
+}

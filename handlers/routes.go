@@ -1,0 +1,109 @@
+// Package handlers holds every HTTP route of chatwarden: the webhook
+// receivers, health and readiness probes, and metrics. All routes are
+// registered in this file; handlers are built by maker functions that take
+// their dependencies and return echo.HandlerFunc.
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/chatwarden/chatwarden/event"
+	"github.com/chatwarden/chatwarden/metrics"
+)
+
+// Publisher stores an event durably; it returns only after the broker
+// acknowledged it. duplicate reports that the same event was already stored.
+type Publisher interface {
+	Publish(ctx context.Context, ev *event.Event) (duplicate bool, err error)
+}
+
+// Readiness reports whether the process can do its job (broker connected,
+// streams present).
+type Readiness interface {
+	Ready(ctx context.Context) error
+}
+
+// Deps are what the routes need. Publisher may be nil only when Receive is
+// false (the `work` role serves probes and metrics only).
+type Deps struct {
+	Logger    *zap.Logger
+	Metrics   *metrics.Metrics
+	Ready     Readiness
+	Publisher Publisher
+
+	// Receive turns on the webhook routes.
+	Receive bool
+	// LiveChatSecrets are the accepted `secret_key` values (several, for
+	// rotation). With none, every LiveChat webhook is rejected with 401.
+	LiveChatSecrets []string
+	// MaxBodyBytes caps webhook bodies (413 beyond); default 1 MiB.
+	MaxBodyBytes int64
+	// PublishTimeout bounds the wait for the broker's acknowledgement before
+	// answering 503; default 5s.
+	PublishTimeout time.Duration
+	// Now is the clock used to stamp received events; default time.Now.
+	Now func() time.Time
+}
+
+// New builds the echo instance with every route. Routes:
+//
+//	POST /webhooks/livechat   LiveChat webhooks (when d.Receive)
+//	GET  /healthz             200 while the process runs
+//	GET  /readyz              200 when the broker is connected and streams exist, else 503
+//	GET  /metrics             Prometheus metrics
+func New(d Deps) *echo.Echo {
+	if d.Logger == nil {
+		d.Logger = zap.NewNop()
+	}
+	if d.MaxBodyBytes <= 0 {
+		d.MaxBodyBytes = 1 << 20
+	}
+	if d.PublishTimeout <= 0 {
+		d.PublishTimeout = 5 * time.Second
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = errorHandler(d.Logger)
+	e.Use(middleware.Recover())
+
+	e.GET("/healthz", healthz())
+	e.GET("/readyz", readyz(d.Ready))
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{})))
+
+	if d.Receive {
+		e.POST("/webhooks/livechat", liveChatWebhook(d))
+	}
+	return e
+}
+
+// errorHandler answers errors as short JSON without internals; 5xx are logged.
+func errorHandler(logger *zap.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		code, msg := http.StatusInternalServerError, "internal error"
+		if he, ok := err.(*echo.HTTPError); ok {
+			code = he.Code
+			if s, ok := he.Message.(string); ok {
+				msg = s
+			} else {
+				msg = http.StatusText(code)
+			}
+		}
+		if code >= 500 {
+			logger.Error("request failed", zap.String("path", c.Path()), zap.Error(err))
+		}
+		_ = c.JSON(code, map[string]string{"error": msg})
+	}
+}

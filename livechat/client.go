@@ -1,0 +1,395 @@
+// Package livechat is a thin client of the LiveChat Agent Chat Web API v3.6
+// (https://platform.text.com/docs/messaging/agent-chat-api).
+//
+// Every call is `POST {baseURL}/v3.6/agent/action/<action>` with a JSON body.
+// The client:
+//   - authenticates with a personal access token (Basic) or an OAuth/bot token
+//     (Bearer), see Auth;
+//   - sends `X-Region: fra` for "fra:" tokens and, when the API answers
+//     misdirected_request naming another region, repeats that one request once
+//     with that region and uses it for every later call;
+//   - turns every non-200 answer into an *APIError (see errors.go), and wraps
+//     every error with the action and the chat it concerns;
+//   - logs a warning once per header value when the API marks the version
+//     legacy or deprecated (`Legacy` / `Deprecation` headers);
+//   - never retries on its own otherwise: callers decide with IsRetryable and
+//     RetryAfter.
+//
+// A Client is safe for concurrent use.
+package livechat
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Defaults.
+const (
+	// DefaultBaseURL is the API host used unless WithBaseURL says otherwise.
+	DefaultBaseURL = "https://api.livechatinc.com"
+	// APIVersion is the Agent Chat Web API version in every request path.
+	APIVersion = "3.6"
+	// DefaultTimeout is the timeout of the default HTTP client. It is longer
+	// than the API's own 15 s request_timeout threshold.
+	DefaultTimeout = 20 * time.Second
+	// DefaultUserAgent is sent unless WithUserAgent says otherwise.
+	DefaultUserAgent = "chatwarden-livechat/" + APIVersion
+)
+
+const (
+	// maxResponseBody caps a successful answer (a list_archives page of 100
+	// chats with events is well below it).
+	maxResponseBody = 32 << 20
+	// maxLifecycleValues caps how many distinct Legacy/Deprecation values a
+	// client remembers (and warns about).
+	maxLifecycleValues = 32
+)
+
+// Client calls the Agent Chat Web API. Create it with New.
+type Client struct {
+	auth       Auth
+	baseURL    *url.URL
+	httpClient *http.Client
+	logger     *zap.Logger
+	userAgent  string
+
+	mu     sync.RWMutex
+	region string // X-Region sent with each request; "" sends none
+
+	warnMu sync.Mutex
+	warned map[string]struct{} // "Legacy=2026-01-01" → already logged
+}
+
+// Option configures a Client. Options run in order after the defaults are
+// set; an option that returns an error makes New fail.
+type Option func(*Client) error
+
+// New returns a client that authenticates with auth. It fails with
+// ErrMissingAuth when auth has no token, and with an error wrapping
+// ErrInvalidOption when an option's argument is invalid.
+//
+// Defaults: base URL DefaultBaseURL, &http.Client{Timeout: DefaultTimeout},
+// zap.NewNop(), user agent DefaultUserAgent, region auth.Region().
+func New(auth Auth, opts ...Option) (*Client, error) {
+	if auth.IsZero() {
+		return nil, ErrMissingAuth
+	}
+	base, _ := url.Parse(DefaultBaseURL)
+	c := &Client{
+		auth:       auth,
+		baseURL:    base,
+		httpClient: &http.Client{Timeout: DefaultTimeout},
+		logger:     zap.NewNop(),
+		userAgent:  DefaultUserAgent,
+		region:     auth.Region(),
+		warned:     make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(c); err != nil {
+			return nil, fmt.Errorf("livechat: new client: %w", err)
+		}
+	}
+	c.logger = c.logger.With(zap.String("platform", "livechat"))
+	return c, nil
+}
+
+// WithBaseURL sets the scheme and host (and optional path prefix) that
+// requests go to; default DefaultBaseURL. Tests point it at an httptest
+// server. The URL must be absolute http(s) without query or fragment.
+func WithBaseURL(u string) Option {
+	return func(c *Client) error {
+		parsed, err := url.Parse(strings.TrimSpace(u))
+		if err != nil {
+			return fmt.Errorf("%w: base URL %q: %v", ErrInvalidOption, u, err)
+		}
+		if parsed.Scheme != "http" && parsed.Scheme != "https" {
+			return fmt.Errorf("%w: base URL %q: scheme must be http or https", ErrInvalidOption, u)
+		}
+		if parsed.Host == "" {
+			return fmt.Errorf("%w: base URL %q: missing host", ErrInvalidOption, u)
+		}
+		if parsed.RawQuery != "" || parsed.Fragment != "" || parsed.User != nil {
+			return fmt.Errorf("%w: base URL %q: must not have user info, query or fragment", ErrInvalidOption, u)
+		}
+		parsed.Path = strings.TrimRight(parsed.Path, "/")
+		parsed.RawPath = ""
+		c.baseURL = parsed
+		return nil
+	}
+}
+
+// WithHTTPClient sets the HTTP client; default
+// &http.Client{Timeout: DefaultTimeout}. A nil client is an error.
+func WithHTTPClient(h *http.Client) Option {
+	return func(c *Client) error {
+		if h == nil {
+			return fmt.Errorf("%w: nil HTTP client", ErrInvalidOption)
+		}
+		c.httpClient = h
+		return nil
+	}
+}
+
+// WithLogger sets the logger; default zap.NewNop(). A nil logger keeps the
+// default. The client adds the field platform=livechat.
+func WithLogger(l *zap.Logger) Option {
+	return func(c *Client) error {
+		if l != nil {
+			c.logger = l
+		}
+		return nil
+	}
+}
+
+// WithUserAgent sets the User-Agent header; default DefaultUserAgent.
+func WithUserAgent(s string) Option {
+	return func(c *Client) error {
+		if strings.TrimSpace(s) == "" {
+			return fmt.Errorf("%w: empty user agent", ErrInvalidOption)
+		}
+		c.userAgent = s
+		return nil
+	}
+}
+
+// WithRegion sets the X-Region sent with every request ("fra", "dal"),
+// overriding the one derived from the token. Useful for PATs of EU accounts.
+// The empty string sends no X-Region.
+func WithRegion(region string) Option {
+	return func(c *Client) error {
+		c.region = region
+		return nil
+	}
+}
+
+// Region returns the X-Region the client currently sends ("" for none). It
+// changes when the API answers misdirected_request with another region.
+func (c *Client) Region() string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.region
+}
+
+func (c *Client) setRegion(r string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.region = r
+}
+
+// endpoint is the URL of an action.
+func (c *Client) endpoint(action string) string {
+	return c.baseURL.JoinPath("v"+APIVersion, "agent", "action", action).String()
+}
+
+// newRequest builds the POST of action with body encoded as JSON (nil sends
+// "{}"). The request can be re-sent: GetBody is set.
+func (c *Client) newRequest(ctx context.Context, action string, body any) (*http.Request, error) {
+	payload := []byte("{}")
+	if body != nil {
+		var err error
+		if payload, err = json.Marshal(body); err != nil {
+			return nil, fmt.Errorf("encoding request: %w", err)
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint(action), bytes.NewReader(payload))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Authorization", c.auth.header())
+	req.Header.Set("User-Agent", c.userAgent)
+	if r := c.Region(); r != "" {
+		req.Header.Set("X-Region", r)
+	}
+	return req, nil
+}
+
+// do sends req and decodes a 200 answer into v (when v is non-nil and the
+// body is not empty). Any other status is returned as an *APIError by
+// checkResponse.
+func (c *Client) do(req *http.Request, v any) error {
+	start := time.Now()
+	resp, err := c.httpClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Drain a little so the connection can be reused, then close.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		_ = resp.Body.Close()
+	}()
+	c.checkLifecycle(resp.Header)
+	if ce := c.logger.Check(zap.DebugLevel, "livechat call"); ce != nil {
+		ce.Write(zap.String("action", path.Base(req.URL.Path)), zap.Int("status", resp.StatusCode),
+			zap.Duration("took", time.Since(start)), zap.String("region", req.Header.Get("X-Region")))
+	}
+	if err := checkResponse(resp); err != nil {
+		return err
+	}
+	if v == nil {
+		return nil
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
+	if err != nil {
+		return fmt.Errorf("reading response: %w", err)
+	}
+	if len(body) > maxResponseBody {
+		return fmt.Errorf("response larger than %d bytes", maxResponseBody)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("decoding response: %w", err)
+	}
+	return nil
+}
+
+// checkResponse returns nil for a 200 answer and an *APIError otherwise,
+// decoded from the envelope {"error":{"type","message","data"}} read through
+// a LimitReader of MaxErrorBody bytes. A body that is not the envelope gives
+// an empty Type and the trimmed body text as Message.
+func checkResponse(resp *http.Response) error {
+	if resp.StatusCode == http.StatusOK {
+		return nil
+	}
+	apiErr := &APIError{
+		StatusCode: resp.StatusCode,
+		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+	}
+	if resp.Request != nil && resp.Request.URL != nil {
+		apiErr.Action = path.Base(resp.Request.URL.Path)
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, MaxErrorBody))
+	var env struct {
+		Error *struct {
+			Type    string          `json:"type"`
+			Message string          `json:"message"`
+			Data    json.RawMessage `json:"data"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &env) == nil && env.Error != nil && (env.Error.Type != "" || env.Error.Message != "") {
+		apiErr.Type = env.Error.Type
+		apiErr.Message = env.Error.Message
+		if d := bytes.TrimSpace(env.Error.Data); len(d) > 0 && !bytes.Equal(d, []byte("null")) {
+			apiErr.Data = d
+		}
+		return apiErr
+	}
+	// The limit may cut a multi-byte character; drop invalid bytes.
+	apiErr.Message = strings.TrimSpace(strings.ToValidUTF8(string(body), ""))
+	if apiErr.Message == "" {
+		apiErr.Message = http.StatusText(resp.StatusCode)
+	}
+	return apiErr
+}
+
+// parseRetryAfter reads a Retry-After value: delay-seconds or an HTTP date.
+// It returns 0 for an empty, invalid or past value.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		if secs <= 0 || secs > 24*3600 {
+			return 0
+		}
+		return time.Duration(secs * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// checkLifecycle logs a warning the first time the client sees a value of
+// the Legacy or Deprecation header.
+func (c *Client) checkLifecycle(h http.Header) {
+	for _, name := range [...]string{"Legacy", "Deprecation"} {
+		v := h.Get(name)
+		if v == "" {
+			continue
+		}
+		key := name + "=" + v
+		c.warnMu.Lock()
+		_, seen := c.warned[key]
+		full := len(c.warned) >= maxLifecycleValues
+		if !seen && !full {
+			c.warned[key] = struct{}{}
+		}
+		c.warnMu.Unlock()
+		if seen || full {
+			continue
+		}
+		var msg string
+		if name == "Legacy" {
+			msg = "LiveChat Agent Chat Web API v" + APIVersion + " is legacy; its legacy stage ends on " + v +
+				", after which it is deprecated: move to a newer API version"
+		} else {
+			msg = "LiveChat Agent Chat Web API v" + APIVersion + " is deprecated; its deprecation stage ends on " + v +
+				", after which it is decommissioned: move to a newer API version now"
+		}
+		c.logger.Warn(msg, zap.String("header", name), zap.String("ends", v),
+			zap.String("api_version", APIVersion))
+	}
+}
+
+// call runs one action: builds the request, sends it, and on a
+// misdirected_request naming another region repeats it once with that
+// region, which the client then keeps. Errors are wrapped with the action
+// and target ("chat X").
+func (c *Client) call(ctx context.Context, action, target string, in, out any) error {
+	req, err := c.newRequest(ctx, action, in)
+	if err != nil {
+		return wrapErr(action, target, err)
+	}
+	err = c.do(req, out)
+	if apiErr, ok := errors.AsType[*APIError](err); ok && apiErr.Type == TypeMisdirectedRequest {
+		if region := apiErr.Region(); region != "" && region != req.Header.Get("X-Region") {
+			c.setRegion(region)
+			c.logger.Info("livechat API answered misdirected_request; switching region",
+				zap.String("action", action), zap.String("from", req.Header.Get("X-Region")),
+				zap.String("region", region))
+			retry, rerr := retryRequest(req, region)
+			if rerr != nil {
+				return wrapErr(action, target, rerr)
+			}
+			err = c.do(retry, out)
+		}
+	}
+	return wrapErr(action, target, err)
+}
+
+// retryRequest is a copy of req with a fresh body and X-Region set.
+func retryRequest(req *http.Request, region string) (*http.Request, error) {
+	r := req.Clone(req.Context())
+	if req.GetBody != nil {
+		body, err := req.GetBody()
+		if err != nil {
+			return nil, err
+		}
+		r.Body = body
+	}
+	r.Header.Set("X-Region", region)
+	return r, nil
+}

@@ -1,0 +1,594 @@
+package livechattest
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/chatwarden/chatwarden/livechat"
+)
+
+// Paging limits of list_chats and list_archives.
+const (
+	DefaultLimit = 10
+	MaxLimit     = 100
+)
+
+// listQuery is what a first list request asks for; page ids carry it so
+// later requests need only page_id, as in LiveChat.
+type listQuery struct {
+	Filters json.RawMessage `json:"f,omitempty"`
+	Limit   int             `json:"l"`
+	Order   string          `json:"o"`
+}
+
+// rowKey orders rows: by thread creation time, then chat id, then thread id.
+type rowKey struct {
+	T      int64  `json:"t"`
+	Chat   string `json:"c"`
+	Thread string `json:"h,omitempty"`
+}
+
+func (a rowKey) less(b rowKey) bool {
+	if a.T != b.T {
+		return a.T < b.T
+	}
+	if a.Chat != b.Chat {
+		return a.Chat < b.Chat
+	}
+	return a.Thread < b.Thread
+}
+
+// cursor is the content of a page id: the query and the key of the last row
+// returned. Paging is therefore not a snapshot: rows are selected afresh on
+// every page, after that key, so chats that change while a client pages can
+// appear, disappear or shift between pages, as with the real API.
+type cursor struct {
+	listQuery
+	After rowKey `json:"a"`
+	Kind  string `json:"k"` // which list the page id belongs to
+}
+
+func encodePageID(c cursor) string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodePageID(id, kind string) (cursor, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(id)
+	if err != nil {
+		return cursor{}, false
+	}
+	var c cursor
+	if json.Unmarshal(b, &c) != nil || c.Kind != kind {
+		return cursor{}, false
+	}
+	return c, true
+}
+
+// parseList reads filters/limit/sort_order or page_id, with the API's rules:
+// page_id excludes the others; limit is 1..100 (default 10); sort_order is
+// asc or desc (default desc).
+func parseList(a args, kind string) (q listQuery, after *rowKey, rep reply, ok bool) {
+	if raw, has := a["page_id"]; has && string(raw) != "null" && string(raw) != `""` {
+		for _, k := range [...]string{"filters", "limit", "sort_order"} {
+			if _, present := a[k]; present {
+				return q, nil, validation("The filters, limit and sort_order parameters can't be provided along with page_id"), false
+			}
+		}
+		var id string
+		if json.Unmarshal(raw, &id) != nil {
+			return q, nil, validation("`page_id` must be a string"), false
+		}
+		c, valid := decodePageID(id, kind)
+		if !valid {
+			return q, nil, validation("Invalid page_id"), false
+		}
+		return c.listQuery, &c.After, reply{}, true
+	}
+	q.Limit = DefaultLimit
+	if raw, has := a["limit"]; has {
+		if json.Unmarshal(raw, &q.Limit) != nil {
+			return q, nil, validation("`limit` must be an integer"), false
+		}
+		if q.Limit < 1 || q.Limit > MaxLimit {
+			return q, nil, validation(fmt.Sprintf("`limit` must be between 1 and %d", MaxLimit)), false
+		}
+	}
+	q.Order = livechat.SortDesc
+	if raw, has := a["sort_order"]; has {
+		if json.Unmarshal(raw, &q.Order) != nil || (q.Order != livechat.SortAsc && q.Order != livechat.SortDesc) {
+			return q, nil, validation("`sort_order` must be asc or desc"), false
+		}
+	}
+	if raw, has := a["filters"]; has && string(raw) != "null" {
+		q.Filters = raw
+	}
+	return q, nil, reply{}, true
+}
+
+func strictDecode(raw json.RawMessage, v any) error {
+	if len(raw) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
+
+// pager collects one page during a single ordered pass over candidate rows:
+// it counts every match (found_chats), skips rows up to the cursor and keeps
+// at most limit rows, noting whether another match follows.
+type pager[R any] struct {
+	q     listQuery
+	after *rowKey
+	kind  string
+	found int
+	rows  []R
+	last  rowKey
+	more  bool
+}
+
+func (p *pager[R]) add(key rowKey, build func() R) {
+	p.found++
+	if p.after != nil {
+		if p.q.Order == livechat.SortDesc && !key.less(*p.after) {
+			return
+		}
+		if p.q.Order != livechat.SortDesc && !p.after.less(key) {
+			return
+		}
+	}
+	if len(p.rows) < p.q.Limit {
+		p.rows = append(p.rows, build())
+		p.last = key
+		return
+	}
+	p.more = true
+}
+
+func (p *pager[R]) next() string {
+	if !p.more {
+		return ""
+	}
+	return encodePageID(cursor{listQuery: p.q, After: p.last, Kind: p.kind})
+}
+
+// filter is one filter: exists, values or exclude_values.
+type filter struct {
+	Exists            *bool `json:"exists"`
+	Values            []any `json:"values"`
+	ExcludeValues     []any `json:"exclude_values"`
+	RequireEveryValue bool  `json:"require_every_value"`
+}
+
+func (f *filter) check(name string) error {
+	n := 0
+	if f.Exists != nil {
+		n++
+	}
+	if f.Values != nil {
+		n++
+	}
+	if f.ExcludeValues != nil {
+		n++
+	}
+	if n != 1 {
+		return fmt.Errorf("%s: exactly one of exists, values and exclude_values is allowed", name)
+	}
+	return nil
+}
+
+// matchOne applies f to a single-valued property.
+func (f *filter) matchOne(v any, present bool) bool {
+	switch {
+	case f.Exists != nil:
+		return present == *f.Exists
+	case f.Values != nil:
+		return present && slices.ContainsFunc(f.Values, func(w any) bool { return equal(v, w) })
+	default:
+		return !present || !slices.ContainsFunc(f.ExcludeValues, func(w any) bool { return equal(v, w) })
+	}
+}
+
+// matchSet applies f to a set (agents, tags, event types).
+func (f *filter) matchSet(set []string) bool {
+	in := func(w any) bool {
+		s, ok := w.(string)
+		return ok && slices.Contains(set, s)
+	}
+	switch {
+	case f.Exists != nil:
+		return (len(set) > 0) == *f.Exists
+	case f.Values != nil:
+		if f.RequireEveryValue {
+			return !slices.ContainsFunc(f.Values, func(w any) bool { return !in(w) })
+		}
+		return slices.ContainsFunc(f.Values, in)
+	default:
+		if f.RequireEveryValue {
+			return slices.ContainsFunc(f.ExcludeValues, func(w any) bool { return !in(w) })
+		}
+		return !slices.ContainsFunc(f.ExcludeValues, in)
+	}
+}
+
+// equal compares property values as JSON would: numbers of any Go type are
+// equal when their float64 values are.
+func equal(a, b any) bool {
+	a, b = norm(a), norm(b)
+	switch a.(type) {
+	case nil, bool, string, float64:
+		return a == b
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+func norm(v any) any {
+	switch x := v.(type) {
+	case int:
+		return float64(x)
+	case int8:
+		return float64(x)
+	case int16:
+		return float64(x)
+	case int32:
+		return float64(x)
+	case int64:
+		return float64(x)
+	case uint:
+		return float64(x)
+	case uint8:
+		return float64(x)
+	case uint16:
+		return float64(x)
+	case uint32:
+		return float64(x)
+	case uint64:
+		return float64(x)
+	case float32:
+		return float64(x)
+	case json.Number:
+		f, err := x.Float64()
+		if err != nil {
+			return x.String()
+		}
+		return f
+	}
+	return v
+}
+
+// propFilters are filters.properties.<ns>.<name>.
+type propFilters map[string]map[string]*filter
+
+func (pf propFilters) check() error {
+	for ns, m := range pf {
+		for name, f := range m {
+			if f == nil {
+				return fmt.Errorf("properties.%s.%s: empty filter", ns, name)
+			}
+			if err := f.check("properties." + ns + "." + name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// propCond is one property filter, flattened for fast matching.
+type propCond struct {
+	ns, name string
+	f        *filter
+}
+
+// conds flattens pf (after check).
+func (pf propFilters) conds() []propCond {
+	var out []propCond
+	for ns, m := range pf {
+		for name, f := range m {
+			out = append(out, propCond{ns, name, f})
+		}
+	}
+	return out
+}
+
+// matchProps looks each property up on the thread first and falls back to
+// the chat (LiveChat does not document which level list_archives filters on;
+// real data has routing.unassigned on threads and routing.pinned on both).
+func matchProps(conds []propCond, thread, chat livechat.Properties) bool {
+	for _, c := range conds {
+		v, present := thread[c.ns][c.name]
+		if !present {
+			v, present = chat[c.ns][c.name]
+		}
+		if !c.f.matchOne(v, present) {
+			return false
+		}
+	}
+	return true
+}
+
+// archiveFilters are the list_archives filters the fake supports. Others
+// (sales, goals, surveys, greetings, agent_response, customer_countries) are
+// rejected with a validation error naming them, rather than ignored.
+type archiveFilters struct {
+	Query      string      `json:"query"`
+	From       string      `json:"from"`
+	To         string      `json:"to"`
+	ChatIDs    []string    `json:"chat_ids"`
+	ThreadIDs  []string    `json:"thread_ids"`
+	GroupIDs   []int       `json:"group_ids"`
+	Properties propFilters `json:"properties"`
+	Agents     *filter     `json:"agents"`
+	Tags       *filter     `json:"tags"`
+	EventTypes *filter     `json:"event_types"`
+
+	from, to time.Time
+	props    []propCond
+}
+
+func (f *archiveFilters) prepare() error {
+	var err error
+	if f.From != "" {
+		if f.from, err = time.Parse(time.RFC3339Nano, f.From); err != nil {
+			return fmt.Errorf("from: %v", err)
+		}
+	}
+	if f.To != "" {
+		if f.to, err = time.Parse(time.RFC3339Nano, f.To); err != nil {
+			return fmt.Errorf("to: %v", err)
+		}
+	}
+	switch {
+	case len(f.ChatIDs) > 1000:
+		return fmt.Errorf("chat_ids: at most 1000")
+	case len(f.ThreadIDs) > 20:
+		return fmt.Errorf("thread_ids: at most 20")
+	case len(f.GroupIDs) > 200:
+		return fmt.Errorf("group_ids: at most 200")
+	}
+	if err := f.Properties.check(); err != nil {
+		return err
+	}
+	f.props = f.Properties.conds()
+	for name, sf := range map[string]*filter{"agents": f.Agents, "tags": f.Tags, "event_types": f.EventTypes} {
+		if sf != nil {
+			if err := sf.check(name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (f *archiveFilters) match(rec *chatRec, tr *threadRec) bool {
+	t := &tr.t
+	if len(f.ChatIDs) > 0 && !slices.Contains(f.ChatIDs, rec.chat.ID) {
+		return false
+	}
+	if len(f.ThreadIDs) > 0 && !slices.Contains(f.ThreadIDs, t.ID) {
+		return false
+	}
+	if !f.from.IsZero() && t.CreatedAt.Before(f.from) {
+		return false
+	}
+	if !f.to.IsZero() && t.CreatedAt.After(f.to) {
+		return false
+	}
+	if len(f.GroupIDs) > 0 {
+		groups := t.Access.GroupIDs
+		if len(groups) == 0 {
+			groups = rec.chat.Access.GroupIDs
+		}
+		if !slices.ContainsFunc(groups, func(g int) bool { return slices.Contains(f.GroupIDs, g) }) {
+			return false
+		}
+	}
+	if !matchProps(f.props, t.Properties, rec.chat.Properties) {
+		return false
+	}
+	if f.Agents != nil && !f.Agents.matchSet(threadAgents(rec, t)) {
+		return false
+	}
+	if f.Tags != nil && !f.Tags.matchSet(t.Tags) {
+		return false
+	}
+	if f.EventTypes != nil {
+		types := make([]string, 0, len(t.Events))
+		for _, e := range t.Events {
+			types = append(types, e.Type)
+		}
+		if !f.EventTypes.matchSet(types) {
+			return false
+		}
+	}
+	if f.Query != "" && !matchQuery(strings.ToLower(f.Query), rec, t) {
+		return false
+	}
+	return true
+}
+
+// threadAgents are the thread's users that the chat lists as agents.
+func threadAgents(rec *chatRec, t *livechat.Thread) []string {
+	var out []string
+	for _, u := range rec.chat.Users {
+		if u.Type == livechat.UserAgent && slices.Contains(t.UserIDs, u.ID) {
+			out = append(out, u.ID)
+		}
+	}
+	return out
+}
+
+func matchQuery(q string, rec *chatRec, t *livechat.Thread) bool {
+	hay := []string{rec.chat.ID, t.ID}
+	for _, u := range rec.chat.Users {
+		hay = append(hay, u.Name, u.Email)
+	}
+	for _, e := range t.Events {
+		hay = append(hay, e.Text)
+	}
+	for _, h := range hay {
+		if h != "" && strings.Contains(strings.ToLower(h), q) {
+			return true
+		}
+	}
+	return false
+}
+
+// listArchives answers one row per thread matching the filters.
+func (s *Server) listArchives(_ []byte, a args) reply {
+	const kind = "list_archives"
+	q, after, rep, ok := parseList(a, kind)
+	if !ok {
+		return rep
+	}
+	var f archiveFilters
+	if err := strictDecode(q.Filters, &f); err != nil {
+		return validation("Wrong format of filters (livechattest supports query, from, to, chat_ids, thread_ids, group_ids, properties, agents, tags, event_types): " + err.Error())
+	}
+	if err := f.prepare(); err != nil {
+		return validation("Wrong format of filters: " + err.Error())
+	}
+	if len(f.ThreadIDs) > 0 && after != nil {
+		return validation("filters.thread_ids cannot be used with pagination")
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := pager[livechat.Chat]{q: q, after: after, kind: kind}
+	s.walk(q.Order, func(r *rowRef) {
+		if f.match(r.rec, r.tr) {
+			p.add(r.key, func() livechat.Chat { return r.rec.viewOf(r.tr) })
+		}
+	})
+	if p.rows == nil {
+		p.rows = []livechat.Chat{}
+	}
+	// Encoded while s.mu is held: the rows share the stored data.
+	return okReply(livechat.ArchivesPage{Chats: p.rows, FoundChats: p.found, NextPageID: p.next()})
+}
+
+// chatsFilters are the list_chats filters.
+type chatsFilters struct {
+	Active                     *bool       `json:"active"`
+	IncludeChatsWithoutThreads *bool       `json:"include_chats_without_threads"`
+	GroupIDs                   []int       `json:"group_ids"`
+	Properties                 propFilters `json:"properties"`
+
+	props []propCond
+}
+
+func (f *chatsFilters) match(rec *chatRec) bool {
+	l := rec.latest()
+	if l == nil && f.IncludeChatsWithoutThreads != nil && !*f.IncludeChatsWithoutThreads {
+		return false
+	}
+	if f.Active != nil && (l != nil && l.t.Active) != *f.Active {
+		return false
+	}
+	if len(f.GroupIDs) > 0 {
+		groups := rec.chat.Access.GroupIDs
+		if len(groups) == 0 && l != nil {
+			groups = l.t.Access.GroupIDs
+		}
+		if !slices.ContainsFunc(groups, func(g int) bool { return slices.Contains(f.GroupIDs, g) }) {
+			return false
+		}
+	}
+	var tp livechat.Properties
+	if l != nil {
+		tp = l.t.Properties
+	}
+	return matchProps(f.props, tp, rec.chat.Properties)
+}
+
+// listChats answers one summary per chat, ordered by its latest thread
+// (chats without threads first, by id, in ascending order).
+func (s *Server) listChats(_ []byte, a args) reply {
+	const kind = "list_chats"
+	q, after, rep, ok := parseList(a, kind)
+	if !ok {
+		return rep
+	}
+	var f chatsFilters
+	if err := strictDecode(q.Filters, &f); err != nil {
+		return validation("Wrong format of filters: " + err.Error())
+	}
+	if len(f.GroupIDs) > 200 {
+		return validation("Wrong format of filters: group_ids: at most 200")
+	}
+	if err := f.Properties.check(); err != nil {
+		return validation("Wrong format of filters: " + err.Error())
+	}
+	f.props = f.Properties.conds()
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := pager[livechat.ChatSummary]{q: q, after: after, kind: kind}
+	var bare []*chatRec // chats without threads
+	for _, rec := range s.chats {
+		if len(rec.threads) == 0 && f.match(rec) {
+			bare = append(bare, rec)
+		}
+	}
+	sort.Slice(bare, func(i, j int) bool { return bare[i].chat.ID < bare[j].chat.ID })
+	addBare := func() {
+		for i := range bare {
+			if q.Order == livechat.SortDesc {
+				i = len(bare) - 1 - i
+			}
+			rec := bare[i]
+			p.add(rowKey{Chat: rec.chat.ID}, func() livechat.ChatSummary { return summary(rec) })
+		}
+	}
+	if q.Order != livechat.SortDesc {
+		addBare()
+	}
+	s.walk(q.Order, func(r *rowRef) {
+		if r.tr == r.rec.latest() && f.match(r.rec) {
+			p.add(rowKey{T: r.key.T, Chat: r.key.Chat}, func() livechat.ChatSummary { return summary(r.rec) })
+		}
+	})
+	if q.Order == livechat.SortDesc {
+		addBare()
+	}
+	if p.rows == nil {
+		p.rows = []livechat.ChatSummary{}
+	}
+	return okReply(livechat.ChatsPage{ChatsSummary: p.rows, FoundChats: p.found, NextPageID: p.next()})
+}
+
+func summary(rec *chatRec) livechat.ChatSummary {
+	c := rec.chat
+	sum := livechat.ChatSummary{ID: c.ID, Users: c.Users, Properties: c.Properties, Access: c.Access, IsFollowed: c.IsFollowed}
+	l := rec.latest()
+	if l == nil {
+		return sum
+	}
+	t := &l.t
+	sum.LastThreadSummary = &livechat.ThreadSummary{
+		ID: t.ID, CreatedAt: t.CreatedAt, UserIDs: t.UserIDs, Properties: t.Properties,
+		Active: t.Active, Access: t.Access, Tags: t.Tags,
+	}
+	type lastEvent struct {
+		ThreadID        string         `json:"thread_id"`
+		ThreadCreatedAt time.Time      `json:"thread_created_at"`
+		Event           livechat.Event `json:"event"`
+	}
+	last := map[string]lastEvent{}
+	for _, e := range t.Events {
+		if e.Type != "" {
+			last[e.Type] = lastEvent{t.ID, t.CreatedAt, e}
+		}
+	}
+	if len(last) > 0 {
+		sum.LastEventPerType, _ = json.Marshal(last)
+	}
+	return sum
+}

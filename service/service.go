@@ -1,0 +1,218 @@
+// Package service assembles chatwarden from its parts: the NATS bus, the
+// HTTP receiver and the workers. `serve`, `receive`, `work`, `demo` and the
+// end-to-end tests all start it through Start.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/chatwarden/chatwarden/audit"
+	"github.com/chatwarden/chatwarden/bus"
+	"github.com/chatwarden/chatwarden/config"
+	"github.com/chatwarden/chatwarden/consumer"
+	"github.com/chatwarden/chatwarden/handlers"
+	"github.com/chatwarden/chatwarden/metrics"
+	"github.com/chatwarden/chatwarden/rules"
+)
+
+// Roles selects what the process does.
+type Roles struct {
+	Receive bool // serve the webhook routes
+	Work    bool // run the workers
+}
+
+func (r Roles) configRole() config.Role {
+	switch {
+	case r.Receive && r.Work:
+		return config.RoleAll
+	case r.Receive:
+		return config.RoleReceiver
+	default:
+		return config.RoleWorker
+	}
+}
+
+// Service is a running chatwarden process.
+type Service struct {
+	cfg     *config.Config
+	logger  *zap.Logger
+	metrics *metrics.Metrics
+	bus     *bus.Bus
+	http    *http.Server
+	addr    string
+	runner  *consumer.Runner
+	errc    chan error
+}
+
+// Option configures Start.
+type Option func(*options)
+
+type options struct {
+	logger     *zap.Logger
+	httpClient *http.Client
+	busOpts    []bus.Option
+}
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *zap.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithHTTPClient sets the HTTP client of the platform API clients (default:
+// one with livechat.request_timeout).
+func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.httpClient = c } }
+
+// WithBusOptions passes options to bus.Open (tests use bus.WithTCPToEmbedded).
+func WithBusOptions(opts ...bus.Option) Option {
+	return func(o *options) { o.busOpts = append(o.busOpts, opts...) }
+}
+
+// Start connects to (or starts) NATS, provisions streams and the worker
+// consumer, starts the workers and the HTTP server, and returns once all are
+// running. The HTTP server listens on cfg.HTTP.Addr (port 0 picks a free
+// one; see Addr).
+func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option) (*Service, error) {
+	o := options{logger: zap.NewNop()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	s := &Service{cfg: cfg, logger: o.logger, metrics: metrics.New(), errc: make(chan error, 1)}
+	for _, w := range cfg.WarningsFor(roles.configRole()) {
+		s.logger.Warn(w)
+	}
+
+	b, err := bus.Open(ctx, cfg.NATS, append([]bus.Option{bus.WithLogger(s.logger), bus.WithPartitions(cfg.NATS.Partitions)}, o.busOpts...)...)
+	if err != nil {
+		return nil, err
+	}
+	s.bus = b
+	fail := func(err error) (*Service, error) {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.shutdown(cctx)
+		return nil, err
+	}
+
+	err = bus.ProvisionStreams(ctx, b.JS, bus.StreamSettings{
+		Partitions: cfg.NATS.Partitions, DuplicateWindow: cfg.NATS.DuplicateWindow,
+		Retention: cfg.NATS.Retention, Replicas: cfg.NATS.Replicas,
+	})
+	if err != nil {
+		return fail(err)
+	}
+
+	if roles.Work {
+		if err := s.startWorkers(ctx, o); err != nil {
+			return fail(err)
+		}
+	}
+
+	e := handlers.New(handlers.Deps{
+		Logger: s.logger, Metrics: s.metrics, Ready: b, Publisher: b,
+		Receive:         roles.Receive,
+		LiveChatSecrets: cfg.LiveChat.WebhookSecrets,
+		MaxBodyBytes:    cfg.HTTP.MaxBodyBytes,
+		PublishTimeout:  cfg.HTTP.PublishTimeout,
+	})
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return fail(fmt.Errorf("listening on http.addr %s: %w", cfg.HTTP.Addr, err))
+	}
+	s.addr = ln.Addr().String()
+	s.http = &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          zap.NewStdLog(s.logger.Named("http")),
+	}
+	go func() {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.errc <- fmt.Errorf("HTTP server on %s: %w", s.addr, err)
+		}
+	}()
+	s.logger.Info("chatwarden started", zap.String("http", s.addr), zap.Bool("receive", roles.Receive),
+		zap.Bool("work", roles.Work), zap.Bool("embedded_nats", b.Embedded()), zap.String("nats_listen", b.ClientURL()))
+	return s, nil
+}
+
+func (s *Service) startWorkers(ctx context.Context, o options) error {
+	cfg := s.cfg
+	cons, err := bus.ProvisionWorkerConsumer(ctx, s.bus.JS, bus.ConsumerSettings{
+		AckWait:       cfg.Workers.AckWait,
+		MaxAckPending: max(1000, 4*cfg.Workers.Concurrency),
+	})
+	if err != nil {
+		return err
+	}
+	clients, err := newLiveChatClients(cfg.LiveChat, o.httpClient, s.logger)
+	if err != nil {
+		return err
+	}
+	policy := rules.NewUnpinAbandoned(clients.For, audit.Writer{JS: s.bus.JS},
+		rules.WithDryRun(cfg.Workers.DryRun), rules.WithLogger(s.logger), rules.WithMetrics(s.metrics))
+	h := consumer.Chain(policy, consumer.Recover(), consumer.Timeout(2*time.Minute))
+	r, err := consumer.New(cons, h, consumer.JetStreamDeadLetters{JS: s.bus.JS},
+		consumer.WithLogger(s.logger), consumer.WithMetrics(s.metrics),
+		consumer.WithConcurrency(cfg.Workers.Concurrency), consumer.WithMaxAttempts(cfg.Workers.MaxAttempts),
+		consumer.WithAckWait(cfg.Workers.AckWait),
+		consumer.WithBackoff(consumer.Backoff{Base: cfg.Workers.BackoffBase, Max: cfg.Workers.BackoffMax}))
+	if err != nil {
+		return err
+	}
+	if err := r.Start(); err != nil {
+		return err
+	}
+	s.runner = r
+	return nil
+}
+
+// Addr is the address the HTTP server listens on.
+func (s *Service) Addr() string { return s.addr }
+
+// Bus is the service's connection to NATS.
+func (s *Service) Bus() *bus.Bus { return s.bus }
+
+// Metrics are the service's metrics.
+func (s *Service) Metrics() *metrics.Metrics { return s.metrics }
+
+// Err reports a fatal error of the HTTP server after Start.
+func (s *Service) Err() <-chan error { return s.errc }
+
+// Stop shuts down gracefully within ctx: it stops taking HTTP requests and
+// lets those in flight finish, lets workers finish the events they hold, then
+// drains the NATS connection and stops the embedded server.
+func (s *Service) Stop(ctx context.Context) error {
+	s.logger.Info("shutting down")
+	err := s.shutdown(ctx)
+	if err == nil {
+		s.logger.Info("stopped cleanly")
+	}
+	return err
+}
+
+func (s *Service) shutdown(ctx context.Context) error {
+	var errs []error
+	if s.http != nil {
+		if err := s.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stopping HTTP server: %w", err))
+		}
+	}
+	if s.runner != nil {
+		if err := s.runner.Stop(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.bus != nil {
+		if err := s.bus.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
