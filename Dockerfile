@@ -20,7 +20,7 @@ COPY . .
 ARG VERSION=dev
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /chatwarden ./cmd/chatwarden
+    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/chatwarden/chatwarden/cli.Version=${VERSION}" -o /chatwarden ./cmd/chatwarden
 # The working directory of the final image, writable by nonroot: the default
 # nats.data_dir "./data" lands in /var/lib/chatwarden/data.
 RUN mkdir -p /out/var/lib/chatwarden

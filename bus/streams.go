@@ -20,6 +20,12 @@ const (
 	AuditStream      = "CHATWARDEN_AUDIT"
 	WorkerConsumer   = "chatwarden-workers"
 
+	// SchedulePrefix starts the subjects of scheduled messages (delayed rule
+	// re-checks, sweep ticks). They live in the events stream, which
+	// allows message schedules (nats-server 2.12+); at their time the server
+	// publishes them to their target subject.
+	SchedulePrefix = "chatwarden.schedules"
+
 	// DeadLetterPrefix and AuditPrefix start the subjects of the dead-letter
 	// and audit streams: <prefix>.<platform>.<chat>.
 	DeadLetterPrefix = "chatwarden.dlq"
@@ -70,16 +76,17 @@ func ProvisionStreams(ctx context.Context, js jetstream.JetStream, s StreamSetti
 
 	cfgs := []jetstream.StreamConfig{
 		{
-			Name:        EventsStream,
-			Description: "chatwarden: every accepted webhook and sweep event",
-			Subjects:    []string{event.SubjectPrefix + ".>"},
-			Storage:     jetstream.FileStorage,
-			Retention:   jetstream.LimitsPolicy,
-			Discard:     jetstream.DiscardOld,
-			MaxAge:      s.Retention,
-			Duplicates:  s.DuplicateWindow,
-			Replicas:    s.Replicas,
-			Metadata:    map[string]string{metaPartitions: strconv.Itoa(s.Partitions)},
+			Name:              EventsStream,
+			Description:       "chatwarden: every accepted webhook and sweep event",
+			Subjects:          []string{event.SubjectPrefix + ".>", SchedulePrefix + ".>"},
+			Storage:           jetstream.FileStorage,
+			Retention:         jetstream.LimitsPolicy,
+			Discard:           jetstream.DiscardOld,
+			AllowMsgSchedules: true,
+			MaxAge:            s.Retention,
+			Duplicates:        s.DuplicateWindow,
+			Replicas:          s.Replicas,
+			Metadata:          map[string]string{metaPartitions: strconv.Itoa(s.Partitions)},
 		},
 		{
 			Name:        DeadLetterStream,

@@ -99,7 +99,7 @@ func TestDockerfile(t *testing.T) {
 			require.NotEmpty(t, build, "a RUN with go build")
 			assert.Contains(t, build, "CGO_ENABLED=0")
 			assert.Contains(t, build, "-trimpath")
-			assert.Contains(t, build, "-X main.version=${VERSION}")
+			assert.Contains(t, build, "-X github.com/chatwarden/chatwarden/cli.Version=${VERSION}")
 			assert.Regexp(t, `-o /chatwarden \./cmd/chatwarden$`, build)
 		}},
 		{"final stage is distroless or scratch", func(t *testing.T) {

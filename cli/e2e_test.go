@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -62,7 +62,7 @@ func runServe(t *testing.T, configYAML string, env map[string]string) (httpURL, 
 	stderr = &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--config", path}, func(k string) string { return env[k] }, io.Discard, stderr)
+		done <- Run(ctx, []string{"serve", "--config", path}, func(k string) string { return env[k] }, io.Discard, stderr)
 	}()
 	t.Cleanup(func() {
 		cancel()

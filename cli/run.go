@@ -1,4 +1,7 @@
-package main
+// Package cli is the chatwarden command line: every subcommand, behind one
+// entry point, Run. cmd/chatwarden calls it; so does any binary that adds its
+// own rule handlers (see examples/custom-rule).
+package cli
 
 import (
 	"context"
@@ -14,8 +17,9 @@ import (
 	"github.com/chatwarden/chatwarden/config"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// Version is set at build time with
+// -ldflags "-X github.com/chatwarden/chatwarden/cli.Version=...".
+var Version = "dev"
 
 // usageError marks bad usage (unknown command or flag, wrong arguments):
 // exit status 2.
@@ -24,9 +28,9 @@ type usageError struct{ err error }
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
-// exitCode maps run's error to the process exit status: 0 success, 2 bad
+// ExitCode maps Run's error to the process exit status: 0 success, 2 bad
 // usage, 1 anything else.
-func exitCode(err error) int {
+func ExitCode(err error) int {
 	var ue usageError
 	switch {
 	case err == nil:
@@ -45,10 +49,10 @@ type env struct {
 	stderr io.Writer
 }
 
-// run is the whole program: it parses args and runs the subcommand until it
+// Run is the whole program: it parses args and runs the subcommand until it
 // finishes or ctx ends. It never exits the process and reads the environment
 // only through getenv.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	e := &env{getenv: getenv, stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
 		Use:           "chatwarden",
@@ -129,7 +133,7 @@ func (e *env) newLogger(c config.Log) (*zap.Logger, error) {
 		enc = zapcore.NewJSONEncoder(encCfg)
 	}
 	core := zapcore.NewCore(enc, zapcore.AddSync(e.stderr), level)
-	return zap.New(core).With(zap.String("version", version)), nil
+	return zap.New(core).With(zap.String("version", Version)), nil
 }
 
 func versionCmd(e *env) *cobra.Command {
@@ -139,7 +143,7 @@ func versionCmd(e *env) *cobra.Command {
 		Short: "Print the version",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := fmt.Fprintf(e.stdout, "chatwarden %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			_, err := fmt.Fprintf(e.stdout, "chatwarden %s (%s, %s/%s)\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			return err
 		},
 	}

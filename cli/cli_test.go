@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -21,8 +21,8 @@ func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	var out, errb bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err := run(ctx, args, func(string) string { return "" }, &out, &errb)
-	return out.String(), errb.String(), exitCode(err)
+	err := Run(ctx, args, func(string) string { return "" }, &out, &errb)
+	return out.String(), errb.String(), ExitCode(err)
 }
 
 func TestUsageAndExitCodes(t *testing.T) {
@@ -118,7 +118,7 @@ func TestServeWithNoConfigurationAtAll(t *testing.T) {
 	stderr := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve"}, func(string) string { return "" }, &bytes.Buffer{}, stderr)
+		done <- Run(ctx, []string{"serve"}, func(string) string { return "" }, &bytes.Buffer{}, stderr)
 	}()
 	require.Eventually(t, func() bool {
 		resp, err := http.Get("http://127.0.0.1:8080/readyz")
