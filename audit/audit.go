@@ -17,10 +17,11 @@ import (
 
 // Outcomes of a decision.
 const (
-	Acted   = "acted"   // the action was performed
-	Skipped = "skipped" // the rule matched the event but its condition did not hold
-	Failed  = "failed"  // the action was attempted and failed
-	DryRun  = "dry_run" // the action would have been performed
+	Acted     = "acted"     // the action was performed
+	Skipped   = "skipped"   // the rule matched the event but its condition did not hold
+	Failed    = "failed"    // the action was attempted and failed
+	DryRun    = "dry_run"   // the action would have been performed
+	Scheduled = "scheduled" // a delayed rule matched; its re-check is scheduled
 )
 
 // Record is one decision of one rule about one event.

@@ -11,3 +11,7 @@ var (
 	// created with a different number of partitions than configured.
 	ErrPartitionsChanged = errors.New("bus: nats.partitions differs from the existing events stream")
 )
+
+// ErrNoBroker is returned by OpenForOperator when there is neither a NATS
+// server to connect to nor JetStream data in nats.data_dir to open.
+var ErrNoBroker = errors.New("bus: no NATS server to connect to and no data to open")

@@ -34,6 +34,12 @@ const (
 	// AuditRetention is how long audit records are kept (30 days).
 	AuditRetention = 30 * 24 * time.Hour
 
+	// DoneBucket is the key-value bucket where workers record performed
+	// non-idempotent actions, so a redelivered event never repeats them. Keys
+	// expire after DoneTTL, well beyond any redelivery.
+	DoneBucket = "CHATWARDEN_DONE"
+	DoneTTL    = 30 * 24 * time.Hour
+
 	metaPartitions = "chatwarden.partitions"
 )
 
@@ -136,4 +142,20 @@ func ProvisionWorkerConsumer(ctx context.Context, js jetstream.JetStream, s Cons
 		return nil, fmt.Errorf("provisioning consumer %s on %s: %w", WorkerConsumer, EventsStream, err)
 	}
 	return c, nil
+}
+
+// ProvisionDoneBucket creates or updates the key-value bucket of performed
+// actions.
+func ProvisionDoneBucket(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      DoneBucket,
+		Description: "chatwarden: non-idempotent actions already performed, by event, rule and step",
+		TTL:         DoneTTL,
+		Storage:     jetstream.FileStorage,
+		Replicas:    max(replicas, 1),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("provisioning key-value bucket %s: %w", DoneBucket, err)
+	}
+	return kv, nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -25,6 +26,16 @@ import (
 )
 
 const demoSecret = "demo-secret"
+
+// demoRules is the first policy of examples/rules.yaml, acting (not in dry run).
+const demoRules = `rules:
+  - name: unpin-abandoned-unassigned
+    on: [livechat.chat_deactivated]
+    enrich: chat
+    if: chat.pinned && chat.unassigned
+    then:
+      - livechat.unpin: {}
+`
 
 // demoCmd runs the whole loop against an in-process fake of LiveChat: a
 // newcomer sees webhooks received, stored, decided and acted on, without any
@@ -87,6 +98,10 @@ func runDemo(ctx context.Context, out io.Writer, logger *zap.Logger) error {
 	cfg.LiveChat.APIURL = apiURL
 	cfg.LiveChat.WebhookSecrets = []string{demoSecret}
 	cfg.LiveChat.PAT = config.PAT{AccountID: "demo-account", Token: "demo-token"}
+	cfg.RulesFile = filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(cfg.RulesFile, []byte(demoRules), 0o600); err != nil {
+		return fmt.Errorf("writing the demo rules: %w", err)
+	}
 	cfg.Log.Format = "console"
 
 	fmt.Fprintf(out, "chatwarden demo\n\n")

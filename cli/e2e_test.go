@@ -51,9 +51,16 @@ func (s *syncBuffer) String() string {
 // is stopped (as by SIGTERM) at the end of the test, and must exit cleanly.
 func runServe(t *testing.T, configYAML string, env map[string]string) (httpURL, natsURL string, stderr *syncBuffer) {
 	t.Helper()
+	httpURL, natsURL, _, stderr = runServeConfig(t, configYAML, env)
+	return httpURL, natsURL, stderr
+}
+
+// runServeConfig is runServe that also returns the configuration file's path.
+func runServeConfig(t *testing.T, configYAML string, env map[string]string) (httpURL, natsURL, path string, stderr *syncBuffer) {
+	t.Helper()
 	httpPort, natsPort := bustest.FreePort(t), bustest.FreePort(t)
 	dir := t.TempDir()
-	path := filepath.Join(dir, "chatwarden.yaml")
+	path = filepath.Join(dir, "chatwarden.yaml")
 	cfg := fmt.Sprintf("http: {addr: \"127.0.0.1:%d\"}\nnats: {listen: \"127.0.0.1:%d\", data_dir: %q}\n%s",
 		httpPort, natsPort, filepath.Join(dir, "data"), configYAML)
 	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
@@ -82,7 +89,7 @@ func runServe(t *testing.T, configYAML string, env map[string]string) (httpURL, 
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	}, 30*time.Second, 20*time.Millisecond, "serve did not become ready; log:\n%s", stderr)
-	return httpURL, fmt.Sprintf("nats://127.0.0.1:%d", natsPort), stderr
+	return httpURL, fmt.Sprintf("nats://127.0.0.1:%d", natsPort), path, stderr
 }
 
 func TestEndToEndUnpinsAbandonedUnassignedChatOnce(t *testing.T) {
@@ -96,14 +103,25 @@ func TestEndToEndUnpinsAbandonedUnassignedChatOnce(t *testing.T) {
 	fake.AddChat(assigned)
 
 	env := map[string]string{"LC_SECRET": "whsec-e2e", "LC_PAT": "pat-1"}
+	rulesFile := filepath.Join(t.TempDir(), "rules.yaml")
+	require.NoError(t, os.WriteFile(rulesFile, []byte(`
+rules:
+  - name: unpin-abandoned-unassigned
+    on: [livechat.chat_deactivated]
+    enrich: chat
+    if: chat.pinned && chat.unassigned
+    then:
+      - livechat.unpin: {}
+`), 0o600))
 	baseURL, natsURL, stderr := runServe(t, fmt.Sprintf(`
+rules_file: %s
 livechat:
   api_url: %s
   webhook_secrets: ["${LC_SECRET}"]
   pat: {account_id: acc-1, token: "${LC_PAT}"}
 workers: {backoff_base: 20ms, backoff_max: 200ms}
 log: {level: debug}
-`, apiURL), env)
+`, rulesFile, apiURL), env)
 
 	postHook := func(body []byte) int {
 		resp, err := http.Post(baseURL+"/webhooks/livechat", "application/json", bytes.NewReader(body))
@@ -183,7 +201,7 @@ log: {level: debug}
 		`chatwarden_webhooks_duplicate_total{platform="livechat"} 1`,
 		`chatwarden_webhooks_rejected_total{platform="livechat",reason="unauthorized"} 1`,
 		`chatwarden_actions_total{operation="livechat.unpin",outcome="acted",platform="livechat"} 1`,
-		`chatwarden_actions_total{operation="livechat.unpin",outcome="skipped",platform="livechat"} 1`,
+		`chatwarden_actions_total{operation="rule",outcome="skipped",platform="livechat"} 1`,
 		`chatwarden_publish_duration_seconds_count{platform="livechat"} 4`,
 	} {
 		assert.Contains(t, string(m), want)

@@ -84,6 +84,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		serveCmd(e, "work", "Run the workers only (apply policy to stored events)", false, true),
 		demoCmd(e),
 		healthcheckCmd(e),
+		dlqCmd(e),
+		rulesCmd(e),
+		auditCmd(e),
+		replayCmd(e),
 		versionCmd(e),
 	)
 	err := root.ExecuteContext(ctx)

@@ -3,6 +3,9 @@ package cli
 import (
 	"context"
 	"errors"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -54,9 +57,20 @@ func serve(ctx context.Context, cfg *config.Config, logger *zap.Logger, roles se
 	if err != nil {
 		return err
 	}
-	select {
-	case <-ctx.Done():
-	case err = <-svc.Err():
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case err = <-svc.Err():
+			break wait
+		case <-hup:
+			logger.Info("SIGHUP: reloading the rule file")
+			svc.ReloadRules()
+		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout)
 	defer cancel()

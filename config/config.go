@@ -26,7 +26,6 @@ const (
 	DefaultAckWait          = 30 * time.Second
 	DefaultBackoffBase      = 1 * time.Second
 	DefaultBackoffMax       = 5 * time.Minute
-	DefaultRulesFile        = "rules.yaml"
 	DefaultLogLevel         = "info"
 	DefaultLogFormat        = "json"
 )
@@ -63,7 +62,7 @@ type Config struct {
 	Workers    Workers    `yaml:"workers"`
 	// RulesFile is the rule file the workers run. A relative path is relative
 	// to the working directory of the process, not to the config file.
-	// Default "rules.yaml".
+	// Default "": the built-in examples/rules.yaml, every rule in dry run.
 	RulesFile string `yaml:"rules_file"`
 	Log       Log    `yaml:"log"`
 }
@@ -316,7 +315,6 @@ func (c *Config) ApplyDefaults() {
 	setDuration(&c.Workers.BackoffBase, DefaultBackoffBase)
 	setDuration(&c.Workers.BackoffMax, DefaultBackoffMax)
 
-	setString(&c.RulesFile, DefaultRulesFile)
 	setString(&c.Log.Level, DefaultLogLevel)
 	setString(&c.Log.Format, DefaultLogFormat)
 }

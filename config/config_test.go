@@ -70,7 +70,7 @@ func TestDefault(t *testing.T) {
 
 	assert.Equal(t, Workers{Concurrency: 32, MaxAttempts: 8, AckWait: 30 * time.Second,
 		BackoffBase: time.Second, BackoffMax: 5 * time.Minute}, c.Workers)
-	assert.Equal(t, "rules.yaml", c.RulesFile)
+	assert.Equal(t, "", c.RulesFile, "no file: the built-in examples in dry run")
 	assert.Equal(t, Log{Level: "info", Format: "json"}, c.Log)
 }
 

@@ -57,9 +57,6 @@ func (c *Config) Validate() error {
 		v.add("workers.backoff_max", "must be at least workers.backoff_base (%s), got %s", c.Workers.BackoffBase, c.Workers.BackoffMax)
 	}
 
-	if c.RulesFile == "" {
-		v.add("rules_file", "must be set")
-	}
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "json", "console")
 

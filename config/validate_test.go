@@ -148,7 +148,6 @@ func TestValidate(t *testing.T) {
 			[]string{`workers.backoff_max: must be at least workers.backoff_base (1m0s), got 1s`}},
 
 		// the rest
-		{"rules file empty", func(c *Config) { c.RulesFile = "" }, []string{`rules_file: must be set`}},
 		{"log level", func(c *Config) { c.Log.Level = "verbose" },
 			[]string{`log.level: must be one of debug, info, warn, error, got "verbose"`}},
 		{"log format", func(c *Config) { c.Log.Format = "text" },

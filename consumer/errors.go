@@ -70,20 +70,41 @@ func (e *ActionError) Unwrap() error { return e.Err }
 
 // Classify decides what the runner does with a handler's error: nil means
 // success; permanent errors are dead-lettered at once; everything else is
-// retried, after hint when the error carries one. Errors that say nothing
-// about themselves are treated as retryable: a bounded retry is safer than
-// dropping an event for a network blip.
+// retried, after hint when the error carries one. The outermost
+// classification wins (Retry(Permanent(...)) is retryable). Errors that say
+// nothing about themselves are treated as retryable: a bounded retry is safer
+// than dropping an event for a network blip.
 func Classify(err error) (permanent bool, hint time.Duration) {
-	if err == nil {
-		return false, 0
-	}
-	var pe *PermanentError
-	if errors.As(err, &pe) {
+	switch e := find(err).(type) {
+	case *PermanentError:
 		return true, 0
-	}
-	var re *RetryableError
-	if errors.As(err, &re) {
-		return false, re.After
+	case *RetryableError:
+		return false, e.After
 	}
 	return false, 0
+}
+
+// find returns the first PermanentError or RetryableError in err's tree,
+// outermost first (depth-first, in the order errors.As visits).
+func find(err error) error {
+	for err != nil {
+		switch err.(type) {
+		case *PermanentError, *RetryableError:
+			return err
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				if f := find(e); f != nil {
+					return f
+				}
+			}
+			return nil
+		default:
+			return nil
+		}
+	}
+	return nil
 }

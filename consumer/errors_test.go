@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -24,6 +25,9 @@ func TestClassify(t *testing.T) {
 		{"permanent inside an action error", &ActionError{Rule: "r", Action: "a", Err: Permanent("validation", base)}, true, 0},
 		{"retry with hint", Retry(base, 3*time.Second), false, 3 * time.Second},
 		{"wrapped retry", fmt.Errorf("x: %w", Retry(base, time.Second)), false, time.Second},
+		{"outermost wins: retry around permanent", Retry(Permanent("validation", base), 2*time.Second), false, 2 * time.Second},
+		{"outermost wins: permanent around retry", Permanent("x", Retry(base, time.Second)), true, 0},
+		{"joined: first classified wins", errors.Join(base, Permanent("v", base), Retry(base, 0)), true, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,4 +68,9 @@ func TestBackoffDelay(t *testing.T) {
 		})
 	}
 	assert.LessOrEqual(t, Backoff{}.Delay(1, 0), time.Second, "defaults apply")
+}
+
+func TestAttemptInContext(t *testing.T) {
+	assert.Equal(t, uint64(0), Attempt(context.Background()))
+	assert.Equal(t, uint64(3), Attempt(WithAttempt(context.Background(), 3)))
 }

@@ -18,6 +18,20 @@ type Handler interface {
 	Handle(ctx context.Context, ev *event.Event) error
 }
 
+type attemptKey struct{}
+
+// Attempt is the delivery number (1 for the first) of the event being
+// handled, as the runner put it in ctx; 0 outside the runner.
+func Attempt(ctx context.Context) uint64 {
+	n, _ := ctx.Value(attemptKey{}).(uint64)
+	return n
+}
+
+// WithAttempt returns ctx carrying the delivery number n.
+func WithAttempt(ctx context.Context, n uint64) context.Context {
+	return context.WithValue(ctx, attemptKey{}, n)
+}
+
 // HandlerFunc adapts a function to Handler.
 type HandlerFunc func(ctx context.Context, ev *event.Event) error
 

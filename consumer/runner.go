@@ -271,7 +271,7 @@ func (r *Runner) process(j *job) {
 	}
 
 	stopKeepAlive := r.keepAlive(j.msg)
-	err = r.handler.Handle(r.workCtx, ev)
+	err = r.handler.Handle(WithAttempt(r.workCtx, md.NumDelivered), ev)
 	stopKeepAlive()
 
 	permanent, hint := Classify(err)

@@ -26,6 +26,8 @@ const (
 const (
 	SourceWebhook = "webhook"
 	SourceSweep   = "sweep"
+	SourceRecheck = "recheck" // a delayed rule's re-check, scheduled by the rules engine
+	SourceReplay  = "replay"
 )
 
 // SubjectPrefix is the first token of every event subject.
@@ -53,6 +55,17 @@ type Event struct {
 	// AdditionalData is LiveChat's additional_data (chat_properties,
 	// chat_presence_user_ids) when the registration asked for it.
 	AdditionalData json.RawMessage `json:"additional_data,omitempty"`
+	// Recheck is set on the re-check of a delayed rule (Source
+	// SourceRecheck): only that rule runs, against fresh state.
+	Recheck *Recheck `json:"recheck,omitempty"`
+}
+
+// Recheck names the delayed rule to evaluate again and the event that
+// matched it.
+type Recheck struct {
+	Rule     string    `json:"rule"`
+	OriginID string    `json:"origin_id"` // the event that matched first
+	DueAt    time.Time `json:"due_at"`
 }
 
 // ContentID derives a stable identifier from the parts of a delivery that

@@ -43,6 +43,12 @@ type Deps struct {
 	// LiveChatSecrets are the accepted `secret_key` values (several, for
 	// rotation). With none, every LiveChat webhook is rejected with 401.
 	LiveChatSecrets []string
+	// HelpCrunchSigningKey verifies X-HelpCrunch-Signature (HMAC-SHA1 of the
+	// body). Empty: every HelpCrunch webhook is rejected with 401.
+	HelpCrunchSigningKey string
+	// RocketChatWebhookToken is compared with X-RocketChat-Livechat-Token.
+	// Empty: every Rocket.Chat webhook is rejected with 401.
+	RocketChatWebhookToken string
 	// MaxBodyBytes caps webhook bodies (413 beyond); default 1 MiB.
 	MaxBodyBytes int64
 	// PublishTimeout bounds the wait for the broker's acknowledgement before
@@ -50,14 +56,33 @@ type Deps struct {
 	PublishTimeout time.Duration
 	// Now is the clock used to stamp received events; default time.Now.
 	Now func() time.Time
+
+	// AdminToken is the bearer token of the /admin/ routes (http.admin_token).
+	// Empty: every admin route answers 403 saying to set it.
+	AdminToken string
+	// DeadLetters serves /admin/dlq; nil leaves those routes out.
+	DeadLetters DeadLetters
 }
 
 // New builds the echo instance with every route. Routes:
 //
 //	POST /webhooks/livechat   LiveChat webhooks (when d.Receive)
+//	POST /webhooks/helpcrunch HelpCrunch webhooks (when d.Receive)
+//	POST /webhooks/rocketchat Rocket.Chat Omnichannel webhooks (when d.Receive)
 //	GET  /healthz             200 while the process runs
 //	GET  /readyz              200 when the broker is connected and streams exist, else 503
 //	GET  /metrics             Prometheus metrics
+//
+// Admin routes, all behind "Authorization: Bearer <http.admin_token>" (401
+// without it or with a wrong one; 403 for every /admin/ path when no token is
+// configured), answering JSON (see admin.go and package dlq):
+//
+//	GET    /admin/dlq?reason=&since=             list dead letters (dlq.Listing)
+//	GET    /admin/dlq/:id                        one dead letter with its failed attempts (dlq.Detail)
+//	POST   /admin/dlq/:id/retry?dry_run=         retry one (dlq.Result)
+//	POST   /admin/dlq/retry?dry_run=&reason=&since=  retry all matching (dlq.Report)
+//	DELETE /admin/dlq/:id?dry_run=               purge one (dlq.Result)
+//	DELETE /admin/dlq?older_than=24h&dry_run=    purge those older than (dlq.Report)
 func New(d Deps) *echo.Echo {
 	if d.Logger == nil {
 		d.Logger = zap.NewNop()
@@ -82,6 +107,18 @@ func New(d Deps) *echo.Echo {
 
 	if d.Receive {
 		e.POST("/webhooks/livechat", liveChatWebhook(d))
+		e.POST("/webhooks/helpcrunch", helpCrunchWebhook(d))
+		e.POST("/webhooks/rocketchat", rocketChatWebhook(d))
+	}
+
+	admin := e.Group("/admin", adminAuth(d.AdminToken, d.Logger))
+	if d.DeadLetters != nil {
+		admin.GET("/dlq", listDeadLetters(d))
+		admin.DELETE("/dlq", purgeOldDeadLetters(d))
+		admin.POST("/dlq/retry", retryAllDeadLetters(d))
+		admin.GET("/dlq/:id", getDeadLetter(d))
+		admin.DELETE("/dlq/:id", purgeDeadLetter(d))
+		admin.POST("/dlq/:id/retry", retryDeadLetter(d))
 	}
 	return e
 }

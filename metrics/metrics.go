@@ -31,6 +31,9 @@ type Metrics struct {
 	Retries         *prometheus.CounterVec   // platform
 	DeadLetters     *prometheus.CounterVec   // platform, reason
 	ActionLatency   *prometheus.HistogramVec // platform, operation: platform API call duration
+
+	// Dead-letter stream.
+	DeadLettersPending prometheus.Gauge // dead letters stored now (not yet retried or purged)
 }
 
 // New builds the metrics on a fresh registry that also carries the Go runtime
@@ -79,9 +82,13 @@ func New() *Metrics {
 			Help:    "Duration of platform API calls made by actions.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"platform", "operation"}),
+		DeadLettersPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chatwarden_dead_letters_pending",
+			Help: "Dead letters stored in CHATWARDEN_DLQ now, waiting to be retried or purged (refreshed every few seconds).",
+		}),
 	}
 	for _, c := range []prometheus.Collector{m.WebhooksReceived, m.WebhooksRejected, m.Duplicates, m.PublishLatency,
-		m.EventsProcessed, m.Actions, m.Retries, m.DeadLetters, m.ActionLatency} {
+		m.EventsProcessed, m.Actions, m.Retries, m.DeadLetters, m.ActionLatency, m.DeadLettersPending} {
 		f(c)
 	}
 	return m

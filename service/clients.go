@@ -18,6 +18,13 @@ type liveChatClients struct {
 	byOrg map[string]*livechat.Client
 }
 
+// NewLiveChatClients builds the LiveChat clients of cfg: one per organization
+// in livechat.organizations plus the default (livechat.pat/livechat.token).
+// An organization without credentials gets rules.ErrNoCredentials.
+func NewLiveChatClients(cfg config.LiveChat, hc *http.Client, logger *zap.Logger) (rules.Clients, error) {
+	return newLiveChatClients(cfg, hc, logger)
+}
+
 func newLiveChatClients(cfg config.LiveChat, hc *http.Client, logger *zap.Logger) (*liveChatClients, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: cfg.RequestTimeout}
@@ -56,9 +63,9 @@ func newLiveChatClients(cfg config.LiveChat, hc *http.Client, logger *zap.Logger
 	return cs, nil
 }
 
-// For implements rules.ClientFor: the organization's own client, else the
+// LiveChat implements rules.Clients: the organization's own client, else the
 // default one.
-func (cs *liveChatClients) For(tenant string) (rules.ChatActions, error) {
+func (cs *liveChatClients) LiveChat(tenant string) (rules.LiveChatAPI, error) {
 	if c, ok := cs.byOrg[tenant]; ok {
 		return c, nil
 	}

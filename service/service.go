@@ -13,10 +13,10 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/chatwarden/chatwarden/audit"
 	"github.com/chatwarden/chatwarden/bus"
 	"github.com/chatwarden/chatwarden/config"
 	"github.com/chatwarden/chatwarden/consumer"
+	"github.com/chatwarden/chatwarden/dlq"
 	"github.com/chatwarden/chatwarden/handlers"
 	"github.com/chatwarden/chatwarden/metrics"
 	"github.com/chatwarden/chatwarden/rules"
@@ -48,7 +48,13 @@ type Service struct {
 	http    *http.Server
 	addr    string
 	runner  *consumer.Runner
+	engine  *rules.Engine
 	errc    chan error
+	pending *dlq.PendingWatcher // keeps chatwarden_dead_letters_pending current
+
+	watchCtx  context.Context
+	stopWatch context.CancelFunc
+	reload    chan struct{}
 }
 
 // Option configures Start.
@@ -58,7 +64,12 @@ type options struct {
 	logger     *zap.Logger
 	httpClient *http.Client
 	busOpts    []bus.Option
+	handlers   *rules.Registry
 }
+
+// WithRuleHandlers sets the registry of Go rule handlers (default
+// rules.DefaultRegistry(), where rules.MustRegister adds).
+func WithRuleHandlers(r *rules.Registry) Option { return func(o *options) { o.handlers = r } }
 
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *zap.Logger) Option { return func(o *options) { o.logger = l } }
@@ -81,7 +92,8 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 	for _, opt := range opts {
 		opt(&o)
 	}
-	s := &Service{cfg: cfg, logger: o.logger, metrics: metrics.New(), errc: make(chan error, 1)}
+	s := &Service{cfg: cfg, logger: o.logger, metrics: metrics.New(), errc: make(chan error, 1), reload: make(chan struct{}, 1)}
+	s.watchCtx, s.stopWatch = context.WithCancel(context.Background())
 	for _, w := range cfg.WarningsFor(roles.configRole()) {
 		s.logger.Warn(w)
 	}
@@ -105,6 +117,11 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 	if err != nil {
 		return fail(err)
 	}
+	deadLetters, err := dlq.New(b.JS, dlq.WithLogger(s.logger))
+	if err != nil {
+		return fail(err)
+	}
+	s.pending = deadLetters.WatchPending(s.metrics.DeadLettersPending, 5*time.Second)
 
 	if roles.Work {
 		if err := s.startWorkers(ctx, o); err != nil {
@@ -118,6 +135,11 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 		LiveChatSecrets: cfg.LiveChat.WebhookSecrets,
 		MaxBodyBytes:    cfg.HTTP.MaxBodyBytes,
 		PublishTimeout:  cfg.HTTP.PublishTimeout,
+		AdminToken:      cfg.HTTP.AdminToken,
+		DeadLetters:     deadLetters,
+
+		HelpCrunchSigningKey:   cfg.HelpCrunch.SigningKey,
+		RocketChatWebhookToken: cfg.RocketChat.WebhookToken,
 	})
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
@@ -155,9 +177,17 @@ func (s *Service) startWorkers(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	policy := rules.NewUnpinAbandoned(clients.For, audit.Writer{JS: s.bus.JS},
-		rules.WithDryRun(cfg.Workers.DryRun), rules.WithLogger(s.logger), rules.WithMetrics(s.metrics))
-	h := consumer.Chain(policy, consumer.Recover(), consumer.Timeout(2*time.Minute))
+	engine, err := NewEngine(ctx, cfg, s.bus, clients, s.logger, s.metrics, o.handlers)
+	if err != nil {
+		return err
+	}
+	s.engine = engine
+	if cfg.RulesFile != "" {
+		if err := engine.Watch(s.watchCtx, cfg.RulesFile, s.reload); err != nil {
+			return err
+		}
+	}
+	h := consumer.Chain(engine, consumer.Recover(), consumer.Timeout(2*time.Minute))
 	r, err := consumer.New(cons, h, consumer.JetStreamDeadLetters{JS: s.bus.JS},
 		consumer.WithLogger(s.logger), consumer.WithMetrics(s.metrics),
 		consumer.WithConcurrency(cfg.Workers.Concurrency), consumer.WithMaxAttempts(cfg.Workers.MaxAttempts),
@@ -197,7 +227,20 @@ func (s *Service) Stop(ctx context.Context) error {
 	return err
 }
 
+// ReloadRules asks the workers to reload the rule file (what SIGHUP does).
+// A file that does not load is refused and logged; the old rules stay.
+func (s *Service) ReloadRules() {
+	select {
+	case s.reload <- struct{}{}:
+	default:
+	}
+}
+
+// Engine is the rules engine of the workers (nil without the work role).
+func (s *Service) Engine() *rules.Engine { return s.engine }
+
 func (s *Service) shutdown(ctx context.Context) error {
+	s.stopWatch()
 	var errs []error
 	if s.http != nil {
 		if err := s.http.Shutdown(ctx); err != nil {
@@ -208,6 +251,9 @@ func (s *Service) shutdown(ctx context.Context) error {
 		if err := s.runner.Stop(ctx); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if s.pending != nil {
+		s.pending.Stop()
 	}
 	if s.bus != nil {
 		if err := s.bus.Close(ctx); err != nil {

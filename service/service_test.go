@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -49,8 +51,27 @@ func testConfig(t *testing.T, apiURL, natsURL string) *config.Config {
 	cfg.Workers.AckWait = 2 * time.Second
 	cfg.Workers.BackoffBase = 20 * time.Millisecond
 	cfg.Workers.BackoffMax = 200 * time.Millisecond
+	cfg.RulesFile = writeRules(t, unpinRule)
 	require.NoError(t, cfg.Validate())
 	return cfg
+}
+
+// unpinRule is the first policy as a rule.
+const unpinRule = `
+rules:
+  - name: unpin-abandoned-unassigned
+    on: [livechat.chat_deactivated]
+    enrich: chat
+    if: chat.pinned && chat.unassigned
+    then:
+      - livechat.unpin: {}
+`
+
+func writeRules(t *testing.T, yaml string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "rules.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(yaml), 0o600))
+	return path
 }
 
 func startFake(t *testing.T) (*livechattest.Server, string) {
@@ -227,7 +248,7 @@ func TestNoCredentialsDeadLettersWithAClearReason(t *testing.T) {
 	require.Equal(t, http.StatusOK, post(t, svc, deactivated("C1")).StatusCode)
 	require.Eventually(t, func() bool { return len(deadLetters(t, svc.Bus().JS)) == 1 }, 20*time.Second, 20*time.Millisecond)
 	dl := deadLetters(t, svc.Bus().JS)[0]
-	assert.Equal(t, "configuration", dl.Cause)
+	assert.Equal(t, "no credentials", dl.Cause)
 	assert.Contains(t, dl.Error, "livechat.pat")
 	assert.Empty(t, fake.Calls())
 }

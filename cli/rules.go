@@ -1,0 +1,326 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/chatwarden/chatwarden/audit"
+	"github.com/chatwarden/chatwarden/event"
+	"github.com/chatwarden/chatwarden/livechat"
+	"github.com/chatwarden/chatwarden/livechat/livechattest"
+	"github.com/chatwarden/chatwarden/rules"
+)
+
+func rulesCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "rules",
+		Short: "Check rule files and try them on saved webhooks",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_ = cmd.Help()
+			return usageError{errors.New("rules needs a subcommand: check or test")}
+		},
+	}
+	cmd.AddCommand(rulesCheckCmd(e), rulesTestCmd(e))
+	return cmd
+}
+
+func rulesCheckCmd(e *env) *cobra.Command {
+	var cfgPath string
+	cmd := &cobra.Command{
+		Use:   "check FILE",
+		Short: "Validate a rule file and list its rules",
+		Long: "check parses FILE, compiles every condition, validates every action's parameters, and lists\n" +
+			"the rules. Problems are reported with the rule's name and line; the exit status is 1 then.",
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			set, err := rules.LoadFile(args[0], rules.DefaultActions(), rules.DefaultRegistry())
+			if err != nil {
+				return err
+			}
+			w := newTable(e.stdout)
+			fmt.Fprintln(w, "RULE\tON\tIF\tAFTER\tTHEN\tDRY RUN")
+			for _, r := range set.Rules() {
+				after := "-"
+				if r.After > 0 {
+					after = r.After.String()
+				}
+				cond := r.If
+				if cond == "" {
+					cond = "(always)"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%v\n", r.Name, strings.Join(r.On, ","), oneLineText(cond), after, strings.Join(r.Then, ", "), r.DryRun)
+			}
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(e.stdout, "%s: %d rules, all valid\n", args[0], set.Len())
+			return err
+		},
+	}
+	e.addConfigFlag(cmd, &cfgPath)
+	return cmd
+}
+
+func oneLineText(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// exactArgs wants n positional arguments; otherwise it is bad usage.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageError{fmt.Errorf("%s wants %d argument(s), got %d; see --help", cmd.CommandPath(), n, len(args))}
+		}
+		return nil
+	}
+}
+
+// expectation is the optional file beside an event (EVENT.expect.yaml):
+// the chat state for enrichment, and the outcome expected of each rule.
+type expectation struct {
+	Chat   *livechat.Chat    `yaml:"-" json:"chat"`
+	Expect map[string]string `yaml:"expect" json:"expect"` // rule → acted | skipped | scheduled | failed | dry_run | none
+}
+
+func rulesTestCmd(e *env) *cobra.Command {
+	var (
+		cfgPath, chatsPath, nowText string
+	)
+	cmd := &cobra.Command{
+		Use:   "test FILE EVENT.json...",
+		Short: "Run rules over saved webhook bodies offline and check expectations",
+		Long: `test runs the rules of FILE over saved webhook bodies (as LiveChat posts them), offline: the
+chat state for enrichment comes from --chats (a JSON array of chats in get_chat's shape) or
+from the expectation file beside each event, and actions go to an in-process fake of the API.
+It prints what each rule decided and which calls it would make.
+
+Beside EVENT.json, an optional EVENT.expect.yaml states what must happen:
+
+  chat: {id: C1, properties: {routing: {pinned: true}}, thread: {id: T1, properties: {routing: {unassigned: true}}}}
+  expect:
+    unpin-abandoned-unassigned: acted     # acted, skipped, scheduled, failed, dry_run or none
+    tag-pricing-chats: none
+
+The exit status is 1 when an expectation is not met or an event cannot be read, so rule files
+can be tested in CI.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 2 {
+				return usageError{fmt.Errorf("%s wants a rule file and at least one event file; see --help", cmd.CommandPath())}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			now := time.Now().UTC()
+			if nowText != "" {
+				t, err := time.Parse(time.RFC3339, nowText)
+				if err != nil {
+					return usageError{fmt.Errorf("--now %q: want RFC 3339, e.g. 2026-11-22T12:00:00Z", nowText)}
+				}
+				now = t
+			}
+			var chats []livechat.Chat
+			if chatsPath != "" {
+				data, err := os.ReadFile(chatsPath)
+				if err != nil {
+					return fmt.Errorf("--chats: %w", err)
+				}
+				if err := json.Unmarshal(data, &chats); err != nil {
+					return fmt.Errorf("--chats %s: want a JSON array of chats: %w", chatsPath, err)
+				}
+			}
+			set, err := rules.LoadFile(args[0], rules.DefaultActions(), rules.DefaultRegistry())
+			if err != nil {
+				return err
+			}
+			failures := 0
+			for _, path := range args[1:] {
+				ok, err := testEventFile(cmd.Context(), e.stdout, set, path, chats, now)
+				if err != nil {
+					fmt.Fprintf(e.stdout, "%s: ERROR %v\n\n", path, err)
+					failures++
+					continue
+				}
+				if !ok {
+					failures++
+				}
+			}
+			if failures > 0 {
+				return fmt.Errorf("%d of %d event files did not meet their expectations", failures, len(args)-1)
+			}
+			_, err = fmt.Fprintf(e.stdout, "all %d event files met their expectations\n", len(args)-1)
+			return err
+		},
+	}
+	e.addConfigFlag(cmd, &cfgPath)
+	cmd.Flags().StringVar(&chatsPath, "chats", "", "JSON array of chats (get_chat shape) the fake API serves for enrichment")
+	cmd.Flags().StringVar(&nowText, "now", "", "the time conditions see as now() (RFC 3339; default: the current time)")
+	return cmd
+}
+
+// testEventFile runs one saved webhook through the rules against a fake API
+// and compares the outcome of each rule with the expectation file, if any.
+func testEventFile(ctx context.Context, out io.Writer, set *rules.RuleSet, path string, chats []livechat.Chat, now time.Time) (bool, error) {
+	body, err := os.ReadFile(path)
+	if err != nil {
+		return false, err
+	}
+	ev, _, err := livechat.ParseWebhook(body, now)
+	if err != nil {
+		return false, fmt.Errorf("not a LiveChat webhook body: %w", err)
+	}
+	exp, err := readExpectation(path)
+	if err != nil {
+		return false, err
+	}
+	fake := livechattest.New()
+	url, stop := fake.Start()
+	defer stop()
+	for _, c := range chats {
+		fake.AddChat(c)
+	}
+	if exp != nil && exp.Chat != nil {
+		fake.AddChat(*exp.Chat)
+	}
+	client, err := livechat.New(livechat.PAT("offline", "offline"), livechat.WithBaseURL(url))
+	if err != nil {
+		return false, err
+	}
+	rec := &recorder{}
+	engine := rules.NewEngine(set, offlineClients{client}, rec, rules.WithClock(func() time.Time { return now }),
+		rules.WithScheduler(noScheduler{}))
+	handleErr := engine.Handle(ctx, ev)
+
+	fmt.Fprintf(out, "%s: %s.%s, chat %s\n", path, ev.Platform, ev.Action, orDash(ev.ChatID))
+	w := newTable(out)
+	fmt.Fprintln(w, "  RULE\tOUTCOME\tACTION\tDETAIL")
+	outcomes := map[string]string{}
+	for _, r := range rec.recs {
+		detail := r.Reason
+		if r.Error != "" {
+			detail = r.Error
+		}
+		if r.Params != nil && r.Outcome != audit.Skipped {
+			detail = string(r.Params)
+		}
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", r.Rule, r.Outcome, orDash(r.Operation), oneLineText(detail))
+		outcomes[r.Rule] = summarize(outcomes[r.Rule], r.Outcome)
+	}
+	if len(rec.recs) == 0 {
+		fmt.Fprintln(w, "  (no rule listens to this event)\t\t\t")
+	}
+	_ = w.Flush()
+	for _, c := range fake.Calls() {
+		if c.Action != "get_chat" {
+			fmt.Fprintf(out, "  would call %s %s\n", c.Action, strings.TrimSpace(string(c.Body)))
+		}
+	}
+	if handleErr != nil {
+		fmt.Fprintf(out, "  the event would be retried or dead-lettered: %v\n", oneLineText(handleErr.Error()))
+	}
+	ok := true
+	if exp != nil {
+		names := make([]string, 0, len(exp.Expect))
+		for n := range exp.Expect {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			want, got := exp.Expect[name], outcomes[name]
+			if got == "" {
+				got = "none"
+			}
+			if want == got {
+				fmt.Fprintf(out, "  ok       %s: %s\n", name, got)
+			} else {
+				fmt.Fprintf(out, "  MISMATCH %s: expected %s, got %s\n", name, want, got)
+				ok = false
+			}
+		}
+	}
+	fmt.Fprintln(out)
+	return ok, nil
+}
+
+// summarize folds a rule's audit outcomes into one: failed beats acted beats
+// dry_run beats scheduled beats skipped.
+func summarize(prev, next string) string {
+	rank := map[string]int{"": 0, audit.Skipped: 1, audit.Scheduled: 2, audit.DryRun: 3, audit.Acted: 4, audit.Failed: 5}
+	if rank[next] > rank[prev] {
+		return next
+	}
+	return prev
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func readExpectation(eventPath string) (*expectation, error) {
+	base := strings.TrimSuffix(eventPath, filepath.Ext(eventPath))
+	for _, ext := range []string{".expect.yaml", ".expect.yml", ".expect.json"} {
+		data, err := os.ReadFile(base + ext)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		var raw map[string]any
+		if err := yaml.Unmarshal(data, &raw); err != nil {
+			return nil, fmt.Errorf("%s: %w", base+ext, err)
+		}
+		for k := range raw {
+			if k != "chat" && k != "expect" {
+				return nil, fmt.Errorf("%s: unknown key %q (want chat and expect)", base+ext, k)
+			}
+		}
+		// Through JSON so that the chat decodes exactly as the API's would.
+		js, err := json.Marshal(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", base+ext, err)
+		}
+		var exp expectation
+		if err := json.Unmarshal(js, &exp); err != nil {
+			return nil, fmt.Errorf("%s: %w", base+ext, err)
+		}
+		for rule, o := range exp.Expect {
+			switch o {
+			case audit.Acted, audit.Skipped, audit.Scheduled, audit.Failed, audit.DryRun, "none":
+			default:
+				return nil, fmt.Errorf("%s: expect.%s: want acted, skipped, scheduled, failed, dry_run or none, got %q", base+ext, rule, o)
+			}
+		}
+		return &exp, nil
+	}
+	return nil, nil
+}
+
+type recorder struct{ recs []audit.Record }
+
+func (r *recorder) Write(_ context.Context, rec audit.Record) error {
+	r.recs = append(r.recs, rec)
+	return nil
+}
+
+type offlineClients struct{ c *livechat.Client }
+
+func (o offlineClients) LiveChat(string) (rules.LiveChatAPI, error) { return o.c, nil }
+
+// noScheduler accepts re-checks without scheduling them: offline, a delayed
+// rule is reported as scheduled.
+type noScheduler struct{}
+
+func (noScheduler) ScheduleRecheck(context.Context, *event.Event, time.Time) error { return nil }

@@ -1,0 +1,147 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/chatwarden/chatwarden/audit"
+	"github.com/chatwarden/chatwarden/livechat/livechattest"
+	"github.com/chatwarden/chatwarden/samples"
+)
+
+func TestRulesCheck(t *testing.T) {
+	stdout, stderr, code := runCLI(t, "rules", "check", "../examples/rules.yaml")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, "unpin-abandoned-unassigned")
+	assert.Contains(t, stdout, "6 rules, all valid")
+
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte("rules:\n  - name: r\n    on: livechat.x\n    if: chat.pinnned\n    then: [{livechat.unpin: {}}]\n"), 0o600))
+	_, stderr, code = runCLI(t, "rules", "check", bad)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, `rule "r"`)
+	assert.Contains(t, stderr, "line 4")
+
+	_, _, code = runCLI(t, "rules", "check")
+	assert.Equal(t, 2, code)
+	_, _, code = runCLI(t, "rules")
+	assert.Equal(t, 2, code)
+}
+
+// TestRulesTestExamples is what a team's CI would run on its rule file.
+func TestRulesTestExamples(t *testing.T) {
+	events, err := filepath.Glob("../examples/tests/*.json")
+	require.NoError(t, err)
+	require.NotEmpty(t, events)
+	stdout, stderr, code := runCLI(t, append([]string{"rules", "test", "../examples/rules.yaml"}, events...)...)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	assert.Contains(t, stdout, fmt.Sprintf("all %d event files met their expectations", len(events)))
+	assert.Contains(t, stdout, `would call update_chat_properties {"id":"C1","properties":{"routing":{"pinned":false}}}`)
+}
+
+func TestRulesTestMismatchFails(t *testing.T) {
+	dir := t.TempDir()
+	ev := filepath.Join(dir, "ev.json")
+	require.NoError(t, os.WriteFile(ev, samples.LiveChat("chat_deactivated", "s", "C9", "T9"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "ev.expect.yaml"), []byte(`
+chat: {id: C9, properties: {routing: {pinned: false}}, thread: {id: T9, properties: {routing: {unassigned: false}}}}
+expect:
+  unpin-abandoned-unassigned: acted
+`), 0o600))
+	stdout, stderr, code := runCLI(t, "rules", "test", "../examples/rules.yaml", ev)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stdout, "MISMATCH unpin-abandoned-unassigned: expected acted, got skipped")
+	assert.Contains(t, stderr, "1 of 1 event files did not meet their expectations")
+
+	// --chats supplies the state instead; an unreadable event is reported.
+	chats := filepath.Join(dir, "chats.json")
+	require.NoError(t, os.WriteFile(chats, []byte(`[{"id":"C9","properties":{"routing":{"pinned":true}},"thread":{"id":"T9","properties":{"routing":{"unassigned":true}}}}]`), 0o600))
+	require.NoError(t, os.Remove(filepath.Join(dir, "ev.expect.yaml")))
+	junk := filepath.Join(dir, "junk.json")
+	require.NoError(t, os.WriteFile(junk, []byte("{nope"), 0o600))
+	stdout, _, code = runCLI(t, "rules", "test", "--chats", chats, "--now", "2026-11-22T12:00:00Z", "../examples/rules.yaml", ev, junk)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stdout, "would call update_chat_properties")
+	assert.Contains(t, stdout, "junk.json: ERROR not a LiveChat webhook body")
+
+	_, _, code = runCLI(t, "rules", "test", "../examples/rules.yaml")
+	assert.Equal(t, 2, code, "an event file is required")
+	_, _, code = runCLI(t, "rules", "test", "--now", "yesterday", "../examples/rules.yaml", ev)
+	assert.Equal(t, 2, code)
+}
+
+// TestAuditAndReplayWhileServing runs `audit` and `replay` against a running
+// serve (through its nats.listen), as an operator would.
+func TestAuditAndReplayWhileServing(t *testing.T) {
+	fake := livechattest.New()
+	apiURL, stop := fake.Start()
+	defer stop()
+	c := livechattest.UnassignedChat("C1", time.Now().Add(-time.Hour))
+	c.Thread.ID = "T-C1"
+	c.Thread.Active = false
+	fake.AddChat(c)
+	rulesFile := filepath.Join(t.TempDir(), "rules.yaml")
+	require.NoError(t, os.WriteFile(rulesFile, []byte(`
+rules:
+  - name: unpin-abandoned-unassigned
+    on: [livechat.chat_deactivated]
+    enrich: chat
+    if: chat.pinned && chat.unassigned
+    then: [{livechat.unpin: {}}]
+  - name: note-closed
+    on: [livechat.chat_deactivated]
+    then: [{livechat.send_event: {text: closed, visibility: agents}}]
+`), 0o600))
+	baseURL, _, cfgPath, stderr := runServeConfig(t, fmt.Sprintf(`
+rules_file: %s
+livechat: {api_url: %s, webhook_secrets: [s], pat: {account_id: a, token: t}}
+`, rulesFile, apiURL), nil)
+	resp, err := http.Post(baseURL+"/webhooks/livechat", "application/json", bytes.NewReader(samples.LiveChat("chat_deactivated", "s", "C1", "T-C1")))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Eventually(t, func() bool { return len(fake.CallsTo("send_event")) == 1 && len(fake.CallsTo("update_chat_properties")) == 1 },
+		20*time.Second, 20*time.Millisecond, "log:\n%s", stderr)
+
+	var recs []audit.Record
+	require.Eventually(t, func() bool {
+		stdout, _, code := runCLI(t, "audit", "--config", cfgPath, "--chat", "C1", "--json")
+		return code == 0 && json.Unmarshal([]byte(stdout), &recs) == nil && len(recs) == 2
+	}, 10*time.Second, 50*time.Millisecond)
+	stdout, _, code := runCLI(t, "audit", "--config", cfgPath, "--rule", "unpin-abandoned-unassigned")
+	require.Equal(t, 0, code)
+	assert.Contains(t, stdout, "livechat.unpin")
+	assert.Contains(t, stdout, "acted")
+	assert.NotContains(t, stdout, "note-closed")
+	_, _, code = runCLI(t, "audit", "--config", cfgPath, "--since", "yesterday-ish")
+	assert.Equal(t, 2, code)
+
+	// Replay: the chat is unpinned now, so the unpin rule skips; the note
+	// already went out for this event, so it is not sent again.
+	stdout, stderr2, code := runCLI(t, "replay", "--config", cfgPath, "--since", "1h")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr2)
+	assert.Contains(t, stdout, "replayed 1 events")
+	assert.Len(t, fake.CallsTo("send_event"), 1)
+	assert.Len(t, fake.CallsTo("update_chat_properties"), 1)
+
+	// A dry-run replay of one rule calls nothing and says so.
+	stdout, _, code = runCLI(t, "replay", "--config", cfgPath, "--since", "1h", "--rule", "note-closed", "--dry-run")
+	require.Equal(t, 0, code)
+	assert.Contains(t, stdout, "through 1 rules (dry run)")
+	assert.Contains(t, stdout, "dry_run")
+	assert.Len(t, fake.CallsTo("send_event"), 1)
+
+	_, stderr3, code := runCLI(t, "replay", "--config", cfgPath, "--since", "1h", "--rule", "nope")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr3, `no rule "nope"`)
+	_, _, code = runCLI(t, "replay", "--config", cfgPath)
+	assert.Equal(t, 2, code, "--since is required")
+}

@@ -1,0 +1,49 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"go.uber.org/zap"
+
+	"github.com/chatwarden/chatwarden/event"
+	"github.com/chatwarden/chatwarden/helpcrunch"
+)
+
+// helpCrunchWebhook receives POST /webhooks/helpcrunch.
+//
+// Order of checks: body size (413), X-HelpCrunch-Signature over the raw
+// bytes (401; hex HMAC-SHA1 keyed with helpcrunch.signing_key, compared with
+// hmac.Equal), then the envelope (400: not JSON, no event name, eventData not
+// an object). The signature is checked before decoding because it covers the
+// exact bytes received; it is never stored or logged. The stored payload is
+// eventData; the id derives from the event name and HelpCrunch's event id
+// (see helpcrunch.Webhook.Normalize), so retried deliveries collapse.
+func helpCrunchWebhook(d Deps) echo.HandlerFunc {
+	r := newReceiver(event.HelpCrunch, d)
+	key := d.HelpCrunchSigningKey
+	if key == "" {
+		r.log.Warn("helpcrunch.signing_key is empty: every HelpCrunch webhook will be rejected with 401")
+	}
+	return func(c echo.Context) error {
+		body, ok := r.readOrReject(c)
+		if !ok {
+			return nil
+		}
+		sig := c.Request().Header.Get(helpcrunch.SignatureHeader)
+		if !helpcrunch.VerifySignature(body, sig, key) {
+			return r.reject(c, http.StatusUnauthorized, reasonUnauthorized, "X-HelpCrunch-Signature does not match",
+				zap.Bool("signature_present", sig != ""))
+		}
+		w, err := helpcrunch.ParseWebhook(body)
+		if err != nil {
+			return r.reject(c, http.StatusBadRequest, reasonMalformed, "body is not a HelpCrunch webhook envelope", zap.Error(err))
+		}
+		ev := w.Normalize(d.Now())
+		label := ev.Action
+		if !helpcrunch.KnownEvent(label) {
+			label = "other"
+		}
+		return r.store(c, ev, label)
+	}
+}

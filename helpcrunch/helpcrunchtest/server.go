@@ -1,0 +1,448 @@
+// Package helpcrunchtest is an in-memory fake of the part of the HelpCrunch
+// REST API v1 that chatwarden uses, for tests and demos. It does not import
+// "testing".
+//
+// The fake serves, under /v1: PUT chats/status, PUT chats/assignee, PUT
+// chats/department, PUT chats/snooze, GET chats/{id}, GET chats and POST
+// chats/search. It stores chats with their status, assignee, department and
+// snooze time, answers errors in the documented {"errors":[{"code","message"}]}
+// shape, records every call, and has switches for failure modes: FailNext
+// (429, 5xx, validation, not found, slow answers, raw bodies), WithRateLimit,
+// WithLatency and WithAPIKey.
+//
+// Use it with the real client:
+//
+//	srv := helpcrunchtest.New()
+//	srv.AddChat(helpcrunch.Chat{ID: 542335, Status: helpcrunch.StatusOpened})
+//	url, stop := srv.Start()
+//	defer stop()
+//	c, _ := helpcrunch.New("key", helpcrunch.WithBaseURL(url), helpcrunch.WithRateLimit(0))
+//
+// A Server is safe for concurrent use.
+package helpcrunchtest
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chatwarden/chatwarden/helpcrunch"
+)
+
+// Endpoints the fake serves, as recorded in Call.Endpoint and accepted by
+// FailNext and CallsTo. Unknown paths are recorded as "<METHOD> <path>".
+const (
+	EndpointStatus      = "PUT /v1/chats/status"
+	EndpointAssignee    = "PUT /v1/chats/assignee"
+	EndpointDepartment  = "PUT /v1/chats/department"
+	EndpointSnooze      = "PUT /v1/chats/snooze"
+	EndpointGetChat     = "GET /v1/chats/{id}"
+	EndpointListChats   = "GET /v1/chats"
+	EndpointSearchChats = "POST /v1/chats/search"
+)
+
+// StatusAborted is recorded for a call whose client went away (or whose
+// server was stopped) while it was held by Hang or WithLatency.
+const StatusAborted = 499
+
+// maxBody caps request bodies.
+const maxBody = 1 << 20
+
+// Call is one request the fake received.
+type Call struct {
+	// Endpoint is one of the Endpoint* constants, or "<METHOD> <path>".
+	Endpoint string
+	Method   string
+	Path     string
+	Query    url.Values
+	Body     json.RawMessage
+	// Header holds Authorization, Content-Type, Accept and User-Agent, when sent.
+	Header http.Header
+	// Status is the HTTP status answered; 0 while in flight, StatusAborted
+	// when the client went away first.
+	Status int
+	Time   time.Time
+
+	seq uint64
+}
+
+var recordedHeaders = [...]string{"Authorization", "Content-Type", "Accept", "User-Agent"}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithAPIKey makes the fake require `Authorization: Bearer key`; anything
+// else gets 401 (invalid_request + unauthorized). Without it any non-empty
+// Bearer token is accepted.
+func WithAPIKey(key string) Option { return func(s *Server) { s.apiKey = key } }
+
+// WithRateLimit makes the fake answer 429 too_many_requests to a call that
+// would be the (n+1)th within any window of length per (a sliding window).
+// Default: no limit. HelpCrunch's own default is 120 a minute.
+func WithRateLimit(n int, per time.Duration) Option {
+	return func(s *Server) {
+		if n > 0 && per > 0 {
+			s.limitN, s.limitPer = n, per
+		}
+	}
+}
+
+// WithLatency delays every answer by d (respecting the request's context).
+func WithLatency(d time.Duration) Option { return func(s *Server) { s.latency = d } }
+
+// WithClock sets the clock used for closedAt, Call.Time and the rate limit.
+// Default: time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(s *Server) {
+		if now != nil {
+			s.now = now
+		}
+	}
+}
+
+// Server is the fake API. It implements http.Handler; Start runs it on an
+// httptest server.
+type Server struct {
+	apiKey   string
+	limitN   int
+	limitPer time.Duration
+	latency  time.Duration
+	now      func() time.Time
+	stopCh   chan struct{}
+	stopOnce sync.Once
+
+	mu          sync.Mutex
+	chats       map[int64]*helpcrunch.Chat
+	agents      map[int64]helpcrunch.Agent
+	departments map[int64]helpcrunch.Department
+	calls       []Call
+	failures    []*failRule
+	recent      []time.Time // accepted calls inside the rate-limit window
+	seq         int64
+	callSeq     uint64
+}
+
+type failRule struct {
+	endpoint string
+	left     int
+	f        Failure
+}
+
+// New returns an empty fake.
+func New(opts ...Option) *Server {
+	s := &Server{
+		now:         time.Now,
+		stopCh:      make(chan struct{}),
+		chats:       make(map[int64]*helpcrunch.Chat),
+		agents:      make(map[int64]helpcrunch.Agent),
+		departments: make(map[int64]helpcrunch.Department),
+	}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(s)
+		}
+	}
+	return s
+}
+
+// Start serves the fake on a new httptest server and returns its base URL
+// (for helpcrunch.WithBaseURL) and a function that stops it, releasing calls
+// held by Hang or WithLatency. Call Start at most once per Server.
+func (s *Server) Start() (url string, stop func()) {
+	ts := httptest.NewServer(s)
+	return ts.URL, func() {
+		s.stopOnce.Do(func() { close(s.stopCh) })
+		ts.Close()
+	}
+}
+
+// FailNext arms f for the next n calls of endpoint ("" matches every
+// endpoint). A call takes the first armed failure that matches it.
+func (s *Server) FailNext(endpoint string, n int, f Failure) {
+	if n <= 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures = append(s.failures, &failRule{endpoint: endpoint, left: n, f: f})
+}
+
+// Calls returns every call received so far, in order of arrival.
+func (s *Server) Calls() []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Call, len(s.calls))
+	for i, c := range s.calls {
+		out[i] = c.clone()
+	}
+	return out
+}
+
+// CallsTo returns the calls of one endpoint, in order of arrival.
+func (s *Server) CallsTo(endpoint string) []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Call
+	for _, c := range s.calls {
+		if c.Endpoint == endpoint {
+			out = append(out, c.clone())
+		}
+	}
+	return out
+}
+
+func (c Call) clone() Call {
+	c.Header = c.Header.Clone()
+	c.Query = cloneValues(c.Query)
+	return c
+}
+
+func cloneValues(v url.Values) url.Values {
+	if v == nil {
+		return nil
+	}
+	out := make(url.Values, len(v))
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
+}
+
+// ResetCalls forgets the recorded calls only.
+func (s *Server) ResetCalls() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = nil
+}
+
+// Reset forgets chats, agents, departments, calls and armed failures.
+// Options stay.
+func (s *Server) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.chats = make(map[int64]*helpcrunch.Chat)
+	s.agents = make(map[int64]helpcrunch.Agent)
+	s.departments = make(map[int64]helpcrunch.Department)
+	s.calls, s.failures, s.recent = nil, nil, nil
+}
+
+type reply struct {
+	status     int
+	body       []byte
+	retryAfter time.Duration
+}
+
+// route names the endpoint of a request and the chat id of GET /v1/chats/{id}.
+func route(method, path string) (endpoint, id string) {
+	p := strings.TrimSuffix(path, "/")
+	switch {
+	case method == http.MethodPut && p == "/v1/chats/status":
+		return EndpointStatus, ""
+	case method == http.MethodPut && p == "/v1/chats/assignee":
+		return EndpointAssignee, ""
+	case method == http.MethodPut && p == "/v1/chats/department":
+		return EndpointDepartment, ""
+	case method == http.MethodPut && p == "/v1/chats/snooze":
+		return EndpointSnooze, ""
+	case method == http.MethodPost && p == "/v1/chats/search":
+		return EndpointSearchChats, ""
+	case method == http.MethodGet && p == "/v1/chats":
+		return EndpointListChats, ""
+	case method == http.MethodGet && strings.HasPrefix(p, "/v1/chats/") && !strings.Contains(p[len("/v1/chats/"):], "/"):
+		return EndpointGetChat, p[len("/v1/chats/"):]
+	}
+	return method + " " + path, ""
+}
+
+// ServeHTTP records the call and answers it.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	endpoint, id := route(r.Method, r.URL.Path)
+	body, readErr := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	call := Call{Endpoint: endpoint, Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(),
+		Body: body, Header: make(http.Header), Time: s.now()}
+	for _, h := range recordedHeaders {
+		if v := r.Header.Values(h); len(v) > 0 {
+			call.Header[h] = append([]string(nil), v...)
+		}
+	}
+	s.mu.Lock()
+	s.callSeq++
+	call.seq = s.callSeq
+	idx := len(s.calls)
+	s.calls = append(s.calls, call)
+	f, armed := s.takeFailure(endpoint)
+	s.mu.Unlock()
+
+	rep, ok := s.answer(r, endpoint, id, body, readErr, f, armed)
+	if !ok {
+		s.setStatus(idx, call, StatusAborted)
+		panic(http.ErrAbortHandler)
+	}
+	if rep.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(rep.retryAfter.Seconds()))))
+	}
+	if len(rep.body) > 0 && w.Header().Get("Content-Type") == "" {
+		w.Header().Set("Content-Type", "application/json")
+	}
+	s.setStatus(idx, call, rep.status)
+	w.WriteHeader(rep.status)
+	_, _ = w.Write(rep.body)
+}
+
+func (s *Server) setStatus(idx int, call Call, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if idx < len(s.calls) && s.calls[idx].seq == call.seq {
+		s.calls[idx].Status = status
+	}
+}
+
+// takeFailure consumes the first armed failure matching endpoint. s.mu held.
+func (s *Server) takeFailure(endpoint string) (Failure, bool) {
+	for i, fr := range s.failures {
+		if fr.left > 0 && (fr.endpoint == "" || fr.endpoint == endpoint) {
+			fr.left--
+			if fr.left == 0 {
+				s.failures = append(s.failures[:i:i], s.failures[i+1:]...)
+			}
+			return fr.f, true
+		}
+	}
+	return Failure{}, false
+}
+
+func (s *Server) wait(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-s.stopCh:
+		return false
+	}
+}
+
+// allow applies the sliding-window rate limit.
+func (s *Server) allow() bool {
+	if s.limitN <= 0 {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	keep := s.recent[:0]
+	for _, t := range s.recent {
+		if now.Sub(t) < s.limitPer {
+			keep = append(keep, t)
+		}
+	}
+	s.recent = keep
+	if len(s.recent) >= s.limitN {
+		return false
+	}
+	s.recent = append(s.recent, now)
+	return true
+}
+
+func (s *Server) answer(r *http.Request, endpoint, id string, body []byte, readErr error, f Failure, armed bool) (reply, bool) {
+	if armed && !s.wait(r.Context(), f.Hang) {
+		return reply{}, false
+	}
+	if !s.wait(r.Context(), s.latency) {
+		return reply{}, false
+	}
+	if armed && f.isError() {
+		return failureReply(f), true
+	}
+	if rep, bad := s.checkAuth(r); bad {
+		return rep, true
+	}
+	if !s.allow() {
+		return errReply(http.StatusTooManyRequests, helpcrunch.CodeTooManyRequests, "Too many requests"), true
+	}
+	if readErr != nil || len(body) > maxBody {
+		return errReply(http.StatusBadRequest, "body", "Cannot read the request body"), true
+	}
+	switch endpoint {
+	case EndpointStatus:
+		return s.setChatStatus(body), true
+	case EndpointAssignee:
+		return s.setAssignee(body), true
+	case EndpointDepartment:
+		return s.setDepartment(body), true
+	case EndpointSnooze:
+		return s.snooze(body), true
+	case EndpointGetChat:
+		return s.getChat(id), true
+	case EndpointListChats:
+		return s.listChats(r.URL.Query()), true
+	case EndpointSearchChats:
+		return s.searchChats(body), true
+	}
+	return reply{status: http.StatusNotFound, body: errorsBody(
+		helpcrunch.ErrorDetail{Code: helpcrunch.CodeEntityNotFound, Message: "No route " + r.Method + " " + r.URL.Path})}, true
+}
+
+func (s *Server) checkAuth(r *http.Request) (reply, bool) {
+	got := r.Header.Get("Authorization")
+	token, ok := strings.CutPrefix(got, "Bearer ")
+	if !ok || token == "" || (s.apiKey != "" && token != s.apiKey) {
+		return reply{status: http.StatusUnauthorized, body: errorsBody(
+			helpcrunch.ErrorDetail{Code: helpcrunch.CodeInvalidRequest, Message: "Invalid request"},
+			helpcrunch.ErrorDetail{Code: helpcrunch.CodeUnauthorized, Message: "Unauthorized"})}, true
+	}
+	return reply{}, false
+}
+
+func failureReply(f Failure) reply {
+	if f.RawBody != "" {
+		status := f.Status
+		if status == 0 {
+			status = http.StatusBadGateway
+		}
+		return reply{status: status, body: []byte(f.RawBody), retryAfter: f.RetryAfter}
+	}
+	status := f.Status
+	if status == 0 {
+		status = http.StatusBadRequest
+	}
+	rep := reply{status: status, body: errorsBody(f.Errors...), retryAfter: f.RetryAfter}
+	if len(f.Errors) == 0 {
+		rep.body = nil
+	}
+	return rep
+}
+
+// errReply is the usual error shape: the generic invalid_request entry
+// followed by the specific one, as the docs show.
+func errReply(status int, code, msg string) reply {
+	return reply{status: status, body: errorsBody(
+		helpcrunch.ErrorDetail{Code: helpcrunch.CodeInvalidRequest, Message: "Invalid request"},
+		helpcrunch.ErrorDetail{Code: code, Message: msg})}
+}
+
+func errorsBody(details ...helpcrunch.ErrorDetail) []byte {
+	b, _ := json.Marshal(map[string]any{"errors": details})
+	return b
+}
+
+func okReply(v any) reply {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return errReply(http.StatusInternalServerError, "internal", "helpcrunchtest: encoding answer: "+err.Error())
+	}
+	return reply{status: http.StatusOK, body: b}
+}

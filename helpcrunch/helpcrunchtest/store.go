@@ -1,0 +1,564 @@
+package helpcrunchtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/chatwarden/chatwarden/helpcrunch"
+)
+
+// AddChat stores a copy of c, replacing a chat with the same id. A zero id
+// is generated (1000001, ...); an empty status becomes "new"; a zero
+// CreatedAt becomes now.
+func (s *Server) AddChat(c helpcrunch.Chat) int64 {
+	c = copyChat(c)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.ID == 0 {
+		s.seq++
+		c.ID = 1000000 + s.seq
+	}
+	if c.Status == "" {
+		c.Status = helpcrunch.StatusNew
+	}
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = helpcrunch.At(s.now())
+	}
+	s.chats[c.ID] = &c
+	return c.ID
+}
+
+// AddAgent registers an agent. Once any agent is registered, assigning a chat
+// to an unknown agent id fails with 404 entity_not_found, and a known agent
+// is answered with its name and email.
+func (s *Server) AddAgent(a helpcrunch.Agent) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.agents[a.ID] = a
+}
+
+// AddDepartment registers a department; see AddAgent for the effect.
+func (s *Server) AddDepartment(d helpcrunch.Department) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.departments[d.ID] = d
+}
+
+// Chat returns a copy of the stored chat.
+func (s *Server) Chat(id int64) (helpcrunch.Chat, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.chats[id]
+	if !ok {
+		return helpcrunch.Chat{}, false
+	}
+	return copyChat(*c), true
+}
+
+// Chats returns copies of every chat, ordered by id.
+func (s *Server) Chats() []helpcrunch.Chat {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := slices.Sorted(maps.Keys(s.chats))
+	out := make([]helpcrunch.Chat, len(ids))
+	for i, id := range ids {
+		out[i] = copyChat(*s.chats[id])
+	}
+	return out
+}
+
+func copyChat(c helpcrunch.Chat) helpcrunch.Chat {
+	c.Agents = slices.Clone(c.Agents)
+	if c.Customer != nil {
+		cu := *c.Customer
+		c.Customer = &cu
+	}
+	if c.Assignee != nil {
+		a := *c.Assignee
+		c.Assignee = &a
+	}
+	if c.Department != nil {
+		d := *c.Department
+		c.Department = &d
+	}
+	return c
+}
+
+// fields are the top-level members of a request body, raw.
+type fields map[string]json.RawMessage
+
+func (f fields) has(k string) bool { _, ok := f[k]; return ok }
+
+func (f fields) null(k string) bool { return bytes.Equal(bytes.TrimSpace(f[k]), []byte("null")) }
+
+func decodeFields(body []byte) (fields, reply, bool) {
+	var f fields
+	if err := json.Unmarshal(body, &f); err != nil || f == nil {
+		return nil, errReply(http.StatusBadRequest, "body", "The body must be a JSON object"), false
+	}
+	return f, reply{}, true
+}
+
+// int64Field reads a JSON number.
+func int64Field(f fields, k string) (int64, bool) {
+	var n int64
+	if !f.has(k) || json.Unmarshal(f[k], &n) != nil {
+		return 0, false
+	}
+	return n, true
+}
+
+// chatFor decodes the body, finds the chat of its "id". s.mu held.
+func (s *Server) chatFor(body []byte) (fields, *helpcrunch.Chat, reply, bool) {
+	f, rep, ok := decodeFields(body)
+	if !ok {
+		return nil, nil, rep, false
+	}
+	id, ok := int64Field(f, "id")
+	if !ok {
+		return nil, nil, errReply(http.StatusBadRequest, "id", "This value should be of type numeric."), false
+	}
+	c, found := s.chats[id]
+	if !found {
+		return nil, nil, chatNotFound(), false
+	}
+	return f, c, reply{}, true
+}
+
+func chatNotFound() reply {
+	return reply{status: http.StatusNotFound, body: errorsBody(
+		helpcrunch.ErrorDetail{Code: helpcrunch.CodeChatNotFound, Message: "Chat is missing"})}
+}
+
+func entityNotFound(what string) reply {
+	return reply{status: http.StatusNotFound, body: errorsBody(
+		helpcrunch.ErrorDetail{Code: helpcrunch.CodeEntityNotFound, Message: what + " not found"})}
+}
+
+// setChatStatus serves PUT /v1/chats/status. Only the six documented
+// spellings are accepted (so tests catch a client sending "onhold").
+// Closing stamps closedAt/closedBy; any other status clears them.
+func (s *Server) setChatStatus(body []byte) reply {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, c, rep, ok := s.chatFor(body)
+	if !ok {
+		return rep
+	}
+	var st helpcrunch.Status
+	var raw string
+	if json.Unmarshal(f["status"], &raw) != nil || !helpcrunch.Status(raw).Valid() {
+		return errReply(http.StatusBadRequest, helpcrunch.CodeInvalidChatValue,
+			fmt.Sprintf("status %s is not one of new, opened, pending, on hold, no communication, closed", f["status"]))
+	}
+	st = helpcrunch.Status(raw)
+	c.Status = st
+	if st == helpcrunch.StatusClosed {
+		c.ClosedAt, c.ClosedBy = helpcrunch.At(s.now()), "agent"
+	} else {
+		c.ClosedAt, c.ClosedBy = helpcrunch.Timestamp{}, ""
+	}
+	return okReply(c)
+}
+
+// setAssignee serves PUT /v1/chats/assignee; assignee null unassigns.
+func (s *Server) setAssignee(body []byte) reply {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, c, rep, ok := s.chatFor(body)
+	if !ok {
+		return rep
+	}
+	if !f.has("assignee") {
+		return errReply(http.StatusBadRequest, "assignee", "This value should not be blank.")
+	}
+	if f.null("assignee") {
+		c.Assignee = nil
+		return okReply(c)
+	}
+	id, ok := int64Field(f, "assignee")
+	if !ok || id <= 0 {
+		return errReply(http.StatusBadRequest, "assignee", "This value should be of type numeric.")
+	}
+	a := helpcrunch.Agent{ID: id}
+	if len(s.agents) > 0 {
+		known, found := s.agents[id]
+		if !found {
+			return entityNotFound("Agent")
+		}
+		a = known
+	}
+	c.Assignee = &a
+	if !slices.ContainsFunc(c.Agents, func(x helpcrunch.Agent) bool { return x.ID == id }) {
+		c.Agents = append(c.Agents, a)
+	}
+	return okReply(c)
+}
+
+// setDepartment serves PUT /v1/chats/department.
+func (s *Server) setDepartment(body []byte) reply {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, c, rep, ok := s.chatFor(body)
+	if !ok {
+		return rep
+	}
+	id, ok := int64Field(f, "department")
+	if !ok || id <= 0 {
+		return errReply(http.StatusBadRequest, "department", "This value should be of type numeric.")
+	}
+	d := helpcrunch.Department{ID: id}
+	if len(s.departments) > 0 {
+		known, found := s.departments[id]
+		if !found {
+			return entityNotFound("Department")
+		}
+		d = known
+	}
+	c.Department = &d
+	return okReply(c)
+}
+
+// snooze serves PUT /v1/chats/snooze; snoozedUntil is unix seconds (number
+// or string), null unsnoozes.
+func (s *Server) snooze(body []byte) reply {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, c, rep, ok := s.chatFor(body)
+	if !ok {
+		return rep
+	}
+	if !f.has("snoozedUntil") {
+		return errReply(http.StatusBadRequest, "snoozedUntil", "This value should not be blank.")
+	}
+	var ts helpcrunch.Timestamp
+	if err := json.Unmarshal(f["snoozedUntil"], &ts); err != nil {
+		return errReply(http.StatusBadRequest, "snoozedUntil", "This value should be a UNIX timestamp.")
+	}
+	c.SnoozedUntil = ts
+	return okReply(c)
+}
+
+func (s *Server) getChat(id string) reply {
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		return errReply(http.StatusBadRequest, "id", "This value should be of type numeric.")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.chats[n]
+	if !ok {
+		return chatNotFound()
+	}
+	return okReply(c)
+}
+
+type page struct {
+	Data []helpcrunch.Chat `json:"data"`
+	Meta struct {
+		Total int `json:"total"`
+	} `json:"meta"`
+}
+
+var sortFields = map[string]bool{
+	helpcrunch.SortCreatedAt: true, helpcrunch.SortLastCustomerMessageAt: true,
+	helpcrunch.SortLastMessageAt: true, helpcrunch.SortClosedAt: true,
+}
+
+// checkPaging validates offset, limit (default 100, at most 100), sort and
+// order (default: by id ascending).
+func checkPaging(offset, limit int, sortBy, order string) (reply, bool) {
+	switch {
+	case offset < 0:
+		return errReply(http.StatusBadRequest, "offset", "This value should be greater than or equal to 0."), false
+	case limit < 1 || limit > helpcrunch.MaxPageSize:
+		return errReply(http.StatusBadRequest, "limit", "This value should be between 1 and 100."), false
+	case sortBy != "" && !sortFields[sortBy]:
+		return errReply(http.StatusBadRequest, "sort", "The value you selected is not a valid choice."), false
+	case order != "" && order != helpcrunch.OrderAsc && order != helpcrunch.OrderDesc:
+		return errReply(http.StatusBadRequest, "order", "The value you selected is not a valid choice."), false
+	}
+	return reply{}, true
+}
+
+// pageOf sorts chats and answers one page. s.mu held.
+func pageOf(chats []*helpcrunch.Chat, offset, limit int, sortBy, order string) reply {
+	key := func(c *helpcrunch.Chat) int64 {
+		switch sortBy {
+		case helpcrunch.SortCreatedAt:
+			return c.CreatedAt.UnixMilli()
+		case helpcrunch.SortLastCustomerMessageAt:
+			return c.LastCustomerMessageAt.UnixMilli()
+		case helpcrunch.SortLastMessageAt:
+			return c.LastMessageAt.UnixMilli()
+		case helpcrunch.SortClosedAt:
+			return c.ClosedAt.UnixMilli()
+		}
+		return c.ID
+	}
+	sort.SliceStable(chats, func(i, j int) bool {
+		ki, kj := key(chats[i]), key(chats[j])
+		if ki == kj {
+			ki, kj = chats[i].ID, chats[j].ID
+		}
+		if order == helpcrunch.OrderDesc {
+			return ki > kj
+		}
+		return ki < kj
+	})
+	var p page
+	p.Meta.Total = len(chats)
+	p.Data = []helpcrunch.Chat{}
+	for i := offset; i < len(chats) && i < offset+limit; i++ {
+		p.Data = append(p.Data, *chats[i])
+	}
+	return okReply(p)
+}
+
+func (s *Server) all() []*helpcrunch.Chat {
+	out := make([]*helpcrunch.Chat, 0, len(s.chats))
+	for _, c := range s.chats {
+		out = append(out, c)
+	}
+	return out
+}
+
+// listChats serves GET /v1/chats.
+func (s *Server) listChats(q url.Values) reply {
+	offset, limit := 0, helpcrunch.MaxPageSize
+	var err error
+	if v := q.Get("offset"); v != "" {
+		if offset, err = strconv.Atoi(v); err != nil {
+			return errReply(http.StatusBadRequest, "offset", "This value should be of type numeric.")
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil {
+			return errReply(http.StatusBadRequest, "limit", "This value should be of type numeric.")
+		}
+	}
+	if rep, ok := checkPaging(offset, limit, q.Get("sort"), q.Get("order")); !ok {
+		return rep
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return pageOf(s.all(), offset, limit, q.Get("sort"), q.Get("order"))
+}
+
+type searchBody struct {
+	Filter []struct {
+		Field    string          `json:"field"`
+		Operator string          `json:"operator"`
+		Value    json.RawMessage `json:"value"`
+	} `json:"filter"`
+	Comparison string `json:"comparison"`
+	Limit      *int   `json:"limit"`
+	Offset     int    `json:"offset"`
+	Sort       string `json:"sort"`
+	Order      string `json:"order"`
+}
+
+// searchChats serves POST /v1/chats/search. Supported fields: chats.status
+// (names in any spelling), chats.assignee (null: unassigned),
+// chats.department, chats.agents, chats.customer, chats.customer.email,
+// chats.customer.userId, chats.rating, chats.createdAt, chats.closedAt and
+// chats.updatedAt (the fake uses lastMessageAt), with =, !=, >, <, >=, <=,
+// ~ and !~. Others answer 400.
+func (s *Server) searchChats(body []byte) reply {
+	var in searchBody
+	if err := json.Unmarshal(body, &in); err != nil {
+		return errReply(http.StatusBadRequest, "body", "The body must be a JSON object")
+	}
+	limit := helpcrunch.MaxPageSize
+	if in.Limit != nil {
+		limit = *in.Limit
+	}
+	if rep, ok := checkPaging(in.Offset, limit, in.Sort, in.Order); !ok {
+		return rep
+	}
+	comparison := strings.ToUpper(in.Comparison)
+	if comparison == "" {
+		comparison = helpcrunch.ComparisonAnd
+	}
+	if comparison != helpcrunch.ComparisonAnd && comparison != helpcrunch.ComparisonOr {
+		return errReply(http.StatusBadRequest, "comparison", "The value you selected is not a valid choice.")
+	}
+	preds := make([]func(*helpcrunch.Chat) bool, len(in.Filter))
+	for i, f := range in.Filter {
+		p, err := predicate(f.Field, f.Operator, f.Value)
+		if err != nil {
+			return errReply(http.StatusBadRequest, fmt.Sprintf("filter[%d].%s", i, err.key), err.msg)
+		}
+		preds[i] = p
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var hits []*helpcrunch.Chat
+	for _, c := range s.all() {
+		if matchAll(preds, c, comparison == helpcrunch.ComparisonOr) {
+			hits = append(hits, c)
+		}
+	}
+	return pageOf(hits, in.Offset, limit, in.Sort, in.Order)
+}
+
+func matchAll(preds []func(*helpcrunch.Chat) bool, c *helpcrunch.Chat, or bool) bool {
+	if len(preds) == 0 {
+		return true
+	}
+	for _, p := range preds {
+		ok := p(c)
+		if or && ok {
+			return true
+		}
+		if !or && !ok {
+			return false
+		}
+	}
+	return !or
+}
+
+type filterError struct{ key, msg string }
+
+// predicate compiles one search filter.
+func predicate(field, op string, raw json.RawMessage) (func(*helpcrunch.Chat) bool, *filterError) {
+	num := func(get func(*helpcrunch.Chat) int64, nullable bool) (func(*helpcrunch.Chat) bool, *filterError) {
+		var want int64
+		if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+			if !nullable {
+				return nil, &filterError{"value", "This value should not be null."}
+			}
+		} else if json.Unmarshal(raw, &want) != nil {
+			return nil, &filterError{"value", "This value should be of type numeric."}
+		}
+		cmp, ferr := numberOp(op)
+		if ferr != nil {
+			return nil, ferr
+		}
+		return func(c *helpcrunch.Chat) bool { return cmp(get(c), want) }, nil
+	}
+	str := func(get func(*helpcrunch.Chat) string, norm func(string) string) (func(*helpcrunch.Chat) bool, *filterError) {
+		var want string
+		if json.Unmarshal(raw, &want) != nil {
+			return nil, &filterError{"value", "This value should be of type string."}
+		}
+		want = norm(want)
+		cmp, ferr := stringOp(op)
+		if ferr != nil {
+			return nil, ferr
+		}
+		return func(c *helpcrunch.Chat) bool { return cmp(norm(get(c)), want) }, nil
+	}
+	same := func(s string) string { return s }
+	lower := strings.ToLower
+	switch field {
+	case helpcrunch.FieldStatus:
+		return str(func(c *helpcrunch.Chat) string { return string(c.Status) }, func(s string) string {
+			if st, err := helpcrunch.ParseStatus(s); err == nil {
+				return string(st)
+			}
+			return s
+		})
+	case helpcrunch.FieldAssignee:
+		return num(func(c *helpcrunch.Chat) int64 {
+			if c.Assignee == nil {
+				return 0
+			}
+			return c.Assignee.ID
+		}, true)
+	case helpcrunch.FieldDepartment:
+		return num(func(c *helpcrunch.Chat) int64 {
+			if c.Department == nil {
+				return 0
+			}
+			return c.Department.ID
+		}, true)
+	case helpcrunch.FieldCustomer:
+		return num(func(c *helpcrunch.Chat) int64 {
+			if c.Customer == nil {
+				return 0
+			}
+			return c.Customer.ID
+		}, false)
+	case helpcrunch.FieldAgents:
+		var want int64
+		if json.Unmarshal(raw, &want) != nil {
+			return nil, &filterError{"value", "This value should be of type numeric."}
+		}
+		if op != helpcrunch.OpEqual && op != helpcrunch.OpNotEqual {
+			return nil, &filterError{"operator", "The value you selected is not a valid choice."}
+		}
+		return func(c *helpcrunch.Chat) bool {
+			has := slices.ContainsFunc(c.Agents, func(a helpcrunch.Agent) bool { return a.ID == want })
+			return has == (op == helpcrunch.OpEqual)
+		}, nil
+	case helpcrunch.FieldCustomerEmail:
+		return str(func(c *helpcrunch.Chat) string {
+			if c.Customer == nil {
+				return ""
+			}
+			return c.Customer.Email
+		}, lower)
+	case helpcrunch.FieldCustomerUserID:
+		return str(func(c *helpcrunch.Chat) string {
+			if c.Customer == nil {
+				return ""
+			}
+			return c.Customer.UserID
+		}, same)
+	case helpcrunch.FieldRating:
+		return str(func(c *helpcrunch.Chat) string { return c.Rating }, same)
+	case helpcrunch.FieldCreatedAt:
+		return num(func(c *helpcrunch.Chat) int64 { return c.CreatedAt.Unix() }, false)
+	case helpcrunch.FieldClosedAt:
+		return num(func(c *helpcrunch.Chat) int64 {
+			if c.ClosedAt.IsZero() {
+				return 0
+			}
+			return c.ClosedAt.Unix()
+		}, true)
+	case helpcrunch.FieldUpdatedAt:
+		return num(func(c *helpcrunch.Chat) int64 { return c.LastMessageAt.Unix() }, false)
+	}
+	return nil, &filterError{"field", fmt.Sprintf("Field %q is not searchable (in helpcrunchtest).", field)}
+}
+
+func numberOp(op string) (func(a, b int64) bool, *filterError) {
+	switch op {
+	case helpcrunch.OpEqual:
+		return func(a, b int64) bool { return a == b }, nil
+	case helpcrunch.OpNotEqual:
+		return func(a, b int64) bool { return a != b }, nil
+	case helpcrunch.OpGreater:
+		return func(a, b int64) bool { return a > b }, nil
+	case helpcrunch.OpLess:
+		return func(a, b int64) bool { return a < b }, nil
+	case helpcrunch.OpGreaterOrEqual:
+		return func(a, b int64) bool { return a >= b }, nil
+	case helpcrunch.OpLessOrEqual:
+		return func(a, b int64) bool { return a <= b }, nil
+	}
+	return nil, &filterError{"operator", "The value you selected is not a valid choice."}
+}
+
+func stringOp(op string) (func(a, b string) bool, *filterError) {
+	switch op {
+	case helpcrunch.OpEqual:
+		return func(a, b string) bool { return a == b }, nil
+	case helpcrunch.OpNotEqual:
+		return func(a, b string) bool { return a != b }, nil
+	case helpcrunch.OpContains:
+		return strings.Contains, nil
+	case helpcrunch.OpNotContains:
+		return func(a, b string) bool { return !strings.Contains(a, b) }, nil
+	}
+	return nil, &filterError{"operator", "The value you selected is not a valid choice."}
+}

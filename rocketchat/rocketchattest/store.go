@@ -1,0 +1,560 @@
+package rocketchattest
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chatwarden/chatwarden/rocketchat"
+)
+
+// roomRec is a stored room with its inquiry and closing comment.
+type roomRec struct {
+	room    rocketchat.Room
+	inquiry *rocketchat.Inquiry // nil when the room has none
+	comment string
+}
+
+// AddRoom stores a copy of r, replacing a room with the same id, and returns
+// its id. A missing id is generated ("R000001"); Type becomes "l"; a zero
+// CreatedAt becomes now. An open room without an agent gets a queued inquiry;
+// an open served room a taken one.
+func (s *Server) AddRoom(r rocketchat.Room) string {
+	r = copyRoom(r)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.ID == "" {
+		s.seq++
+		r.ID = fmt.Sprintf("R%06d", s.seq)
+	}
+	r.Type = "l"
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = s.now().UTC()
+	}
+	rec := &roomRec{room: r}
+	if r.Open {
+		status := rocketchat.InquiryTaken
+		if r.Unassigned() {
+			status = rocketchat.InquiryQueued
+		}
+		rec.inquiry = s.newInquiry(&rec.room, status)
+	}
+	s.rooms[r.ID] = rec
+	return r.ID
+}
+
+// newInquiry builds the inquiry of room. s.mu held.
+func (s *Server) newInquiry(room *rocketchat.Room, status string) *rocketchat.Inquiry {
+	s.inquiryNo++
+	inq := &rocketchat.Inquiry{
+		ID: fmt.Sprintf("I%06d", s.inquiryNo), RoomID: room.ID, Name: room.Name,
+		Status: status, Department: room.DepartmentID, CreatedAt: room.CreatedAt,
+	}
+	if status == rocketchat.InquiryQueued {
+		inq.QueuedAt = s.now().UTC()
+	}
+	if room.Visitor != nil {
+		v := *room.Visitor
+		inq.Visitor = &v
+	}
+	return inq
+}
+
+// Room returns a copy of the stored room.
+func (s *Server) Room(id string) (rocketchat.Room, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.rooms[id]
+	if !ok {
+		return rocketchat.Room{}, false
+	}
+	return copyRoom(rec.room), true
+}
+
+// Rooms returns copies of every room, ordered by id.
+func (s *Server) Rooms() []rocketchat.Room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]rocketchat.Room, 0, len(s.rooms))
+	for _, id := range slices.Sorted(maps.Keys(s.rooms)) {
+		out = append(out, copyRoom(s.rooms[id].room))
+	}
+	return out
+}
+
+// Inquiry returns a copy of the room's inquiry.
+func (s *Server) Inquiry(roomID string) (rocketchat.Inquiry, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.rooms[roomID]
+	if !ok || rec.inquiry == nil {
+		return rocketchat.Inquiry{}, false
+	}
+	inq := *rec.inquiry
+	if inq.Visitor != nil {
+		v := *inq.Visitor
+		inq.Visitor = &v
+	}
+	return inq, true
+}
+
+// CloseComment returns the comment the room was closed with.
+func (s *Server) CloseComment(roomID string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rec, ok := s.rooms[roomID]; ok {
+		return rec.comment
+	}
+	return ""
+}
+
+func copyRoom(r rocketchat.Room) rocketchat.Room {
+	r.Tags = slices.Clone(r.Tags)
+	if r.Visitor != nil {
+		v := *r.Visitor
+		r.Visitor = &v
+	}
+	if r.ServedBy != nil {
+		u := *r.ServedBy
+		r.ServedBy = &u
+	}
+	if r.ClosedBy != nil {
+		u := *r.ClosedBy
+		r.ClosedBy = &u
+	}
+	if r.LivechatData != nil {
+		r.LivechatData = maps.Clone(r.LivechatData)
+	}
+	return r
+}
+
+func decode(body []byte, v any) (reply, bool) {
+	if err := json.Unmarshal(body, v); err != nil {
+		return invalidParams("body must be a JSON object"), false
+	}
+	return reply{}, true
+}
+
+func requiredProperty(name string) reply {
+	return invalidParams(fmt.Sprintf("must have required property '%s'", name))
+}
+
+// closeRoom serves livechat/room.closeByUser.
+func (s *Server) closeRoom(r *http.Request, body []byte) reply {
+	var in struct {
+		RID        string   `json:"rid"`
+		Comment    string   `json:"comment"`
+		Tags       []string `json:"tags"`
+		ForceClose bool     `json:"forceClose"`
+	}
+	if rep, ok := decode(body, &in); !ok {
+		return rep
+	}
+	if in.RID == "" {
+		return requiredProperty("rid")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.rooms[in.RID]
+	if !ok {
+		return failure(http.StatusBadRequest, rocketchat.TypeInvalidRoom, "")
+	}
+	if !rec.room.Open {
+		return failure(http.StatusBadRequest, rocketchat.TypeRoomAlreadyClosed, "")
+	}
+	if s.commentRequired && strings.TrimSpace(in.Comment) == "" {
+		return failure(http.StatusBadRequest, "Comment is required [error-comment-is-required]", rocketchat.TypeCommentRequired)
+	}
+	now := s.now().UTC()
+	rec.room.Open, rec.room.ClosedAt, rec.room.Closer = false, now, "user"
+	rec.room.ClosedBy = &rocketchat.UserRef{ID: r.Header.Get("X-User-Id")}
+	rec.comment = in.Comment
+	for _, t := range in.Tags {
+		if !slices.Contains(rec.room.Tags, t) {
+			rec.room.Tags = append(rec.room.Tags, t)
+		}
+	}
+	rec.inquiry = nil
+	return success(nil)
+}
+
+// forwardRoom serves livechat/room.forward: to a user the room becomes
+// served by that user; to a department only, it goes back to that
+// department's queue.
+func (s *Server) forwardRoom(_ *http.Request, body []byte) reply {
+	var in rocketchat.ForwardRequest
+	if rep, ok := decode(body, &in); !ok {
+		return rep
+	}
+	if in.RoomID == "" {
+		return requiredProperty("roomId")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.rooms[in.RoomID]
+	if !ok {
+		return failure(http.StatusBadRequest, rocketchat.TypeInvalidRoom, "")
+	}
+	if !rec.room.Open {
+		return failure(http.StatusBadRequest, "Room closed [error-room-closed]", rocketchat.TypeRoomClosed)
+	}
+	if in.UserID == "" && in.DepartmentID == "" {
+		return invalidParams("forward needs userId or departmentId")
+	}
+	if in.DepartmentID != "" {
+		rec.room.DepartmentID = in.DepartmentID
+	}
+	if in.UserID != "" {
+		rec.room.ServedBy = &rocketchat.UserRef{ID: in.UserID, TS: s.now().UTC()}
+		rec.inquiry = s.newInquiry(&rec.room, rocketchat.InquiryTaken)
+	} else {
+		rec.room.ServedBy = nil
+		rec.inquiry = s.newInquiry(&rec.room, rocketchat.InquiryQueued)
+	}
+	return success(nil)
+}
+
+// returnAsInquiry serves livechat/inquiries.returnAsInquiry.
+func (s *Server) returnAsInquiry(_ *http.Request, body []byte) reply {
+	var in struct {
+		RoomID       string `json:"roomId"`
+		DepartmentID string `json:"departmentId"`
+	}
+	if rep, ok := decode(body, &in); !ok {
+		return rep
+	}
+	if in.RoomID == "" {
+		return requiredProperty("roomId")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.rooms[in.RoomID]
+	if !ok {
+		return failure(http.StatusBadRequest, rocketchat.TypeRoomNotFound, "")
+	}
+	if !rec.room.Open {
+		return failure(http.StatusBadRequest, rocketchat.TypeInquiryRoomClosed, "")
+	}
+	if rec.inquiry != nil && rec.inquiry.Status == rocketchat.InquiryQueued {
+		return success(map[string]any{"result": false})
+	}
+	if in.DepartmentID != "" {
+		rec.room.DepartmentID = in.DepartmentID
+	}
+	rec.room.ServedBy = nil
+	rec.inquiry = s.newInquiry(&rec.room, rocketchat.InquiryQueued)
+	return success(map[string]any{"result": true})
+}
+
+// saveInfo serves livechat/room.saveInfo: topic and livechatData when sent,
+// tags replaced when the key is present.
+func (s *Server) saveInfo(_ *http.Request, body []byte) reply {
+	var in struct {
+		GuestData *struct {
+			ID string `json:"_id"`
+		} `json:"guestData"`
+		RoomData *struct {
+			ID           string          `json:"_id"`
+			Topic        *string         `json:"topic"`
+			Tags         json.RawMessage `json:"tags"`
+			LivechatData map[string]any  `json:"livechatData"`
+		} `json:"roomData"`
+	}
+	if rep, ok := decode(body, &in); !ok {
+		return rep
+	}
+	switch {
+	case in.GuestData == nil:
+		return requiredProperty("guestData")
+	case in.RoomData == nil:
+		return requiredProperty("roomData")
+	case in.GuestData.ID == "":
+		return invalidParams("must have required property 'guestData._id'")
+	case in.RoomData.ID == "":
+		return invalidParams("must have required property 'roomData._id'")
+	}
+	var tags []string
+	if len(in.RoomData.Tags) > 0 {
+		if err := json.Unmarshal(in.RoomData.Tags, &tags); err != nil {
+			return invalidParams("roomData.tags must be an array of strings")
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.rooms[in.RoomData.ID]
+	if !ok {
+		return failure(http.StatusBadRequest, rocketchat.TypeInvalidRoom, "")
+	}
+	if in.RoomData.Topic != nil {
+		rec.room.Topic = *in.RoomData.Topic
+	}
+	if len(in.RoomData.Tags) > 0 {
+		rec.room.Tags = tags
+	}
+	if len(in.RoomData.LivechatData) > 0 {
+		if rec.room.LivechatData == nil {
+			rec.room.LivechatData = map[string]any{}
+		}
+		maps.Copy(rec.room.LivechatData, in.RoomData.LivechatData)
+	}
+	return success(nil)
+}
+
+// roomsInfo serves rooms.info?roomId=.
+func (s *Server) roomsInfo(r *http.Request, _ []byte) reply {
+	id := r.URL.Query().Get("roomId")
+	if id == "" {
+		return failure(http.StatusBadRequest, `The "roomId" or "roomName" parameter is required [error-roomid-param-not-provided]`, "error-roomid-param-not-provided")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.rooms[id]
+	if !ok {
+		return failure(http.StatusBadRequest, `The required "roomId" or "roomName" param provided does not match any channel [error-room-not-found]`, rocketchat.TypeRoomNotFound)
+	}
+	return success(map[string]any{"room": rec.room})
+}
+
+// paging reads offset and count as Rocket.Chat does: count defaults to 50,
+// is clamped to 100, and 0 means all.
+func paging(q url.Values) (offset, count int, rep reply, ok bool) {
+	offset, count = 0, 50
+	var err error
+	if v := q.Get("offset"); v != "" {
+		if offset, err = strconv.Atoi(v); err != nil || offset < 0 {
+			return 0, 0, invalidParams("offset must be a non-negative integer"), false
+		}
+	}
+	if v := q.Get("count"); v != "" {
+		if count, err = strconv.Atoi(v); err != nil || count < 0 {
+			return 0, 0, invalidParams("count must be a non-negative integer"), false
+		}
+	}
+	if count > 100 {
+		count = 100
+	}
+	return offset, count, reply{}, true
+}
+
+// sortKeys parses sort={"ts":-1,...}; the order of keys is kept.
+func sortKeys(raw string) ([]rocketchat.SortKey, error) {
+	if raw == "" {
+		return nil, nil
+	}
+	dec := json.NewDecoder(strings.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, fmt.Errorf("sort must be a JSON object")
+	}
+	var keys []rocketchat.SortKey
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		var dir int
+		if err := dec.Decode(&dir); err != nil || (dir != 1 && dir != -1) {
+			return nil, fmt.Errorf("sort direction must be 1 or -1")
+		}
+		keys = append(keys, rocketchat.SortKey{Field: tok.(string), Desc: dir == -1})
+	}
+	return keys, nil
+}
+
+func slicePage[T any](rows []T, offset, count int) []T {
+	if offset >= len(rows) {
+		return []T{}
+	}
+	end := len(rows)
+	if count > 0 && offset+count < end {
+		end = offset + count
+	}
+	return rows[offset:end]
+}
+
+// inquiriesList serves livechat/inquiries.list: queued inquiries, oldest
+// first unless sorted by ts.
+func (s *Server) inquiriesList(r *http.Request, _ []byte) reply {
+	q := r.URL.Query()
+	offset, count, rep, ok := paging(q)
+	if !ok {
+		return rep
+	}
+	keys, err := sortKeys(q.Get("sort"))
+	if err != nil {
+		return invalidParams(err.Error())
+	}
+	desc := len(keys) > 0 && keys[0].Field == "ts" && keys[0].Desc
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var all []rocketchat.Inquiry
+	for _, rec := range s.rooms {
+		inq := rec.inquiry
+		if inq == nil || inq.Status != rocketchat.InquiryQueued {
+			continue
+		}
+		if d := q.Get("department"); d != "" && inq.Department != d {
+			continue
+		}
+		all = append(all, *inq)
+	}
+	sort.Slice(all, func(i, j int) bool {
+		a, b := all[i], all[j]
+		if !a.CreatedAt.Equal(b.CreatedAt) {
+			return a.CreatedAt.Before(b.CreatedAt) != desc
+		}
+		return a.ID < b.ID
+	})
+	page := slicePage(all, offset, count)
+	return success(map[string]any{"inquiries": page, "offset": offset, "count": len(page), "total": len(all)})
+}
+
+// listRooms serves livechat/rooms with the filters agents[], departmentId,
+// open, onhold, tags[], roomName, createdAt, closedAt and customFields, and
+// sort on ts, lm, closedAt or fname (default ts descending).
+func (s *Server) listRooms(r *http.Request, _ []byte) reply {
+	q := r.URL.Query()
+	offset, count, rep, ok := paging(q)
+	if !ok {
+		return rep
+	}
+	keys, err := sortKeys(q.Get("sort"))
+	if err != nil {
+		return invalidParams(err.Error())
+	}
+	if len(keys) == 0 {
+		keys = []rocketchat.SortKey{{Field: "ts", Desc: true}}
+	}
+	match, err := roomFilter(q)
+	if err != nil {
+		return invalidParams(err.Error())
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var all []rocketchat.Room
+	for _, rec := range s.rooms {
+		if match(&rec.room) {
+			all = append(all, copyRoom(rec.room))
+		}
+	}
+	sort.Slice(all, func(i, j int) bool {
+		for _, k := range keys {
+			if c := compareRooms(&all[i], &all[j], k.Field); c != 0 {
+				return (c < 0) != k.Desc
+			}
+		}
+		return all[i].ID < all[j].ID
+	})
+	page := slicePage(all, offset, count)
+	return success(map[string]any{"rooms": page, "offset": offset, "count": len(page), "total": len(all)})
+}
+
+func compareRooms(a, b *rocketchat.Room, field string) int {
+	switch field {
+	case "ts":
+		return a.CreatedAt.Compare(b.CreatedAt)
+	case "lm":
+		return a.LastMessage.Compare(b.LastMessage)
+	case "closedAt":
+		return a.ClosedAt.Compare(b.ClosedAt)
+	case "fname":
+		return strings.Compare(a.Name, b.Name)
+	}
+	return 0
+}
+
+func dateRange(q url.Values, key string) (start, end time.Time, err error) {
+	raw := q.Get(key)
+	if raw == "" {
+		return
+	}
+	var d struct{ Start, End string }
+	if err = json.Unmarshal([]byte(raw), &d); err != nil {
+		return start, end, fmt.Errorf("%s must be JSON {start,end}", key)
+	}
+	if d.Start != "" {
+		if start, err = time.Parse(time.RFC3339Nano, d.Start); err != nil {
+			return start, end, fmt.Errorf(`The "%s.start" query parameter must be a valid date.`, key)
+		}
+	}
+	if d.End != "" {
+		if end, err = time.Parse(time.RFC3339Nano, d.End); err != nil {
+			return start, end, fmt.Errorf(`The "%s.end" query parameter must be a valid date.`, key)
+		}
+	}
+	return start, end, nil
+}
+
+func inRange(t, start, end time.Time) bool {
+	if !start.IsZero() && (t.IsZero() || t.Before(start)) {
+		return false
+	}
+	if !end.IsZero() && (t.IsZero() || t.After(end)) {
+		return false
+	}
+	return true
+}
+
+func roomFilter(q url.Values) (func(*rocketchat.Room) bool, error) {
+	agents, tags := q["agents[]"], q["tags[]"]
+	dept, name := q.Get("departmentId"), strings.ToLower(q.Get("roomName"))
+	var open, onHold *bool
+	for key, dst := range map[string]**bool{"open": &open, "onhold": &onHold} {
+		if v := q.Get(key); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("%s must be true or false", key)
+			}
+			*dst = &b
+		}
+	}
+	cs, ce, err := dateRange(q, "createdAt")
+	if err != nil {
+		return nil, err
+	}
+	xs, xe, err := dateRange(q, "closedAt")
+	if err != nil {
+		return nil, err
+	}
+	var custom map[string]string
+	if raw := q.Get("customFields"); raw != "" {
+		if err := json.Unmarshal([]byte(raw), &custom); err != nil {
+			return nil, fmt.Errorf("customFields must be a JSON object of strings")
+		}
+	}
+	return func(r *rocketchat.Room) bool {
+		if len(agents) > 0 && (r.ServedBy == nil || !slices.Contains(agents, r.ServedBy.ID)) {
+			return false
+		}
+		if len(tags) > 0 && !slices.ContainsFunc(tags, func(t string) bool { return slices.Contains(r.Tags, t) }) {
+			return false
+		}
+		if dept != "" && r.DepartmentID != dept {
+			return false
+		}
+		if name != "" && !strings.Contains(strings.ToLower(r.Name), name) {
+			return false
+		}
+		if open != nil && r.Open != *open {
+			return false
+		}
+		if onHold != nil && r.OnHold != *onHold {
+			return false
+		}
+		if !inRange(r.CreatedAt, cs, ce) || !inRange(r.ClosedAt, xs, xe) {
+			return false
+		}
+		for k, v := range custom {
+			if fmt.Sprint(r.LivechatData[k]) != v {
+				return false
+			}
+		}
+		return true
+	}, nil
+}

@@ -1,0 +1,229 @@
+package rules
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/chatwarden/chatwarden/event"
+)
+
+// RuleSet is a compiled rule file: conditions type-checked, action
+// parameters validated, handlers resolved. It is immutable; the engine swaps
+// whole sets on reload.
+type RuleSet struct {
+	rules        []*compiled
+	byName       map[string]*compiled
+	needsPayload bool
+	// Source says where the rules came from (a path, or the built-in examples).
+	Source string
+}
+
+type compiled struct {
+	spec    Spec
+	program *vm.Program // nil: no condition
+	steps   []step
+}
+
+type step struct {
+	action   Action
+	prepared prepared
+	goName   string
+	goRule   Rule
+	key      string // "<rule>/<index>", the idempotency key's suffix
+}
+
+// exprOptions are the options every condition is compiled with: the Env
+// type, a boolean result, and our own now() (the engine's clock).
+func exprOptions() []expr.Option {
+	return []expr.Option{expr.Env(Env{}), expr.AsBool(), expr.DisableBuiltin("now")}
+}
+
+// Compile checks and compiles specs. Every problem is reported with the
+// rule's name and line: unknown actions and handlers, invalid parameters,
+// and conditions that do not compile or are not boolean.
+func Compile(specs []Spec, actions Actions, handlers *Registry) (*RuleSet, error) {
+	if handlers == nil {
+		handlers = NewRegistry()
+	}
+	set := &RuleSet{byName: map[string]*compiled{}}
+	var problems []string
+	for _, s := range specs {
+		c, err := compileRule(s, actions, handlers)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("rule %q (line %d): %v", s.Name, s.Line, err))
+			continue
+		}
+		set.rules = append(set.rules, c)
+		set.byName[s.Name] = c
+		if strings.Contains(s.If, "payload") {
+			set.needsPayload = true
+		}
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("%s", strings.Join(problems, "\n"))
+	}
+	return set, nil
+}
+
+func compileRule(s Spec, actions Actions, handlers *Registry) (*compiled, error) {
+	c := &compiled{spec: s}
+	for _, on := range s.On {
+		platform, action, ok := strings.Cut(on, ".")
+		if !ok || platform == "" || action == "" {
+			return nil, fmt.Errorf("on: %q is not platform.action (e.g. livechat.chat_deactivated or livechat.*)", on)
+		}
+		switch platform {
+		case event.LiveChat, event.HelpCrunch, event.RocketChat:
+		default:
+			return nil, fmt.Errorf("on: unknown platform %q in %q (want livechat, helpcrunch or rocketchat)", platform, on)
+		}
+	}
+	if strings.TrimSpace(s.If) != "" {
+		prog, err := expr.Compile(s.If, exprOptions()...)
+		if err != nil {
+			return nil, fmt.Errorf("if (line %d): %s", s.IfLine, oneLine(err.Error()))
+		}
+		c.program = prog
+	}
+	for i, st := range s.Then {
+		key := fmt.Sprintf("%s/%d", s.Name, i)
+		if st.Action == "go" {
+			h, ok := handlers.Lookup(st.Go)
+			if !ok {
+				return nil, fmt.Errorf("then (line %d): no Go handler %q is registered (registered: %s)", st.Line, st.Go, listOrNone(handlers.Names()))
+			}
+			c.steps = append(c.steps, step{goName: st.Go, goRule: h, key: key})
+			continue
+		}
+		act, ok := actions[st.Action]
+		if !ok {
+			return nil, fmt.Errorf("then (line %d): unknown action %q (known: %s)", st.Line, st.Action, strings.Join(actions.Names(), ", "))
+		}
+		p, err := act.prepare(st.Params)
+		if err != nil {
+			return nil, fmt.Errorf("then (line %d): %s: %w", st.Line, st.Action, err)
+		}
+		c.steps = append(c.steps, step{action: act, prepared: p, key: key})
+	}
+	if s.Handler != "" {
+		h, ok := handlers.Lookup(s.Handler)
+		if !ok {
+			return nil, fmt.Errorf("handler: no Go handler %q is registered (registered: %s)", s.Handler, listOrNone(handlers.Names()))
+		}
+		c.steps = append(c.steps, step{goName: s.Handler, goRule: h, key: fmt.Sprintf("%s/handler", s.Name)})
+	}
+	return c, nil
+}
+
+func listOrNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " | ")), " ")
+}
+
+// matches reports whether the rule listens to the event's platform.action.
+func (c *compiled) matches(ev *event.Event) bool {
+	for _, on := range c.spec.On {
+		platform, action, _ := strings.Cut(on, ".")
+		if platform == ev.Platform && (action == "*" || action == ev.Action) {
+			return true
+		}
+	}
+	return false
+}
+
+// eval evaluates the condition.
+func (c *compiled) eval(env *Env) (bool, error) {
+	if c.program == nil {
+		return true, nil
+	}
+	out, err := expr.Run(c.program, env)
+	if err != nil {
+		return false, err
+	}
+	b, _ := out.(bool)
+	return b, nil
+}
+
+// Only returns a set with just the named rule, for replays of one rule.
+func (s *RuleSet) Only(name string) (*RuleSet, error) {
+	c, ok := s.byName[name]
+	if !ok {
+		names := make([]string, 0, len(s.rules))
+		for _, r := range s.rules {
+			names = append(names, r.spec.Name)
+		}
+		return nil, fmt.Errorf("no rule %q in %s (rules: %s)", name, s.Source, listOrNone(names))
+	}
+	return &RuleSet{rules: []*compiled{c}, byName: map[string]*compiled{name: c},
+		needsPayload: strings.Contains(c.spec.If, "payload"), Source: s.Source}, nil
+}
+
+// Len is the number of rules.
+func (s *RuleSet) Len() int { return len(s.rules) }
+
+// Info describes a compiled rule for listings.
+type Info struct {
+	Name, Description, If, Enrich string
+	On                            []string
+	After                         time.Duration
+	Then                          []string
+	DryRun                        bool
+	Line                          int
+}
+
+// Rules describes the rules in file order.
+func (s *RuleSet) Rules() []Info {
+	out := make([]Info, 0, len(s.rules))
+	for _, c := range s.rules {
+		inf := Info{Name: c.spec.Name, Description: c.spec.Description, If: c.spec.If, Enrich: c.spec.Enrich,
+			On: c.spec.On, After: c.spec.After, DryRun: c.spec.DryRun, Line: c.spec.Line}
+		for _, st := range c.steps {
+			if st.goRule != nil {
+				inf.Then = append(inf.Then, "go:"+st.goName)
+			} else {
+				inf.Then = append(inf.Then, st.action.Name)
+			}
+		}
+		out = append(out, inf)
+	}
+	return out
+}
+
+// LoadFile parses and compiles a rule file.
+func LoadFile(path string, actions Actions, handlers *Registry) (*RuleSet, error) {
+	specs, err := ParseFile(path)
+	if err != nil {
+		return nil, err
+	}
+	set, err := Compile(specs, actions, handlers)
+	if err != nil {
+		return nil, fmt.Errorf("rule file %s:\n%w", path, err)
+	}
+	set.Source = path
+	return set, nil
+}
+
+// LoadBytes parses and compiles a rule file's content; source names it in
+// errors and listings.
+func LoadBytes(data []byte, source string, actions Actions, handlers *Registry) (*RuleSet, error) {
+	specs, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("rule file %s: %w", source, err)
+	}
+	set, err := Compile(specs, actions, handlers)
+	if err != nil {
+		return nil, fmt.Errorf("rule file %s:\n%w", source, err)
+	}
+	set.Source = source
+	return set, nil
+}

@@ -1,0 +1,118 @@
+package rules
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/chatwarden/chatwarden/audit"
+	"github.com/chatwarden/chatwarden/event"
+	"github.com/chatwarden/chatwarden/livechat"
+	"github.com/chatwarden/chatwarden/livechat/livechattest"
+	"github.com/chatwarden/chatwarden/samples"
+)
+
+// memAudit is an in-memory Auditor.
+type memAudit struct {
+	mu   sync.Mutex
+	recs []audit.Record
+	fail int
+}
+
+func (m *memAudit) Write(_ context.Context, r audit.Record) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail > 0 {
+		m.fail--
+		return context.DeadlineExceeded
+	}
+	m.recs = append(m.recs, r)
+	return nil
+}
+
+func (m *memAudit) records() []audit.Record {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]audit.Record(nil), m.recs...)
+}
+
+// byRule returns the outcomes per rule ("acted:livechat.unpin", "skipped", ...).
+func (m *memAudit) byRule() map[string][]string {
+	out := map[string][]string{}
+	for _, r := range m.records() {
+		o := r.Outcome
+		if r.Operation != "" {
+			o += ":" + r.Operation
+		}
+		out[r.Rule] = append(out[r.Rule], o)
+	}
+	return out
+}
+
+// memScheduler records scheduled re-checks.
+type memScheduler struct {
+	mu  sync.Mutex
+	evs []*event.Event
+	at  []time.Time
+}
+
+func (s *memScheduler) ScheduleRecheck(_ context.Context, ev *event.Event, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.evs = append(s.evs, ev)
+	s.at = append(s.at, at)
+	return nil
+}
+
+type clientsFunc func(tenant string) (LiveChatAPI, error)
+
+func (f clientsFunc) LiveChat(tenant string) (LiveChatAPI, error) { return f(tenant) }
+
+type harness struct {
+	fake   *livechattest.Server
+	audit  *memAudit
+	sched  *memScheduler
+	engine *Engine
+	now    time.Time
+}
+
+func newHarness(t *testing.T, rulesYAML []byte, opts ...EngineOption) *harness {
+	t.Helper()
+	set, err := LoadBytes(rulesYAML, "test", DefaultActions(), NewRegistry())
+	require.NoError(t, err)
+	return newHarnessWithSet(t, set, opts...)
+}
+
+func newHarnessWithSet(t *testing.T, set *RuleSet, opts ...EngineOption) *harness {
+	t.Helper()
+	h := &harness{fake: livechattest.New(), audit: &memAudit{}, sched: &memScheduler{},
+		now: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
+	url, stop := h.fake.Start()
+	t.Cleanup(stop)
+	client, err := livechat.New(livechat.PAT("acc", "tok"), livechat.WithBaseURL(url))
+	require.NoError(t, err)
+	opts = append([]EngineOption{WithScheduler(h.sched), WithClock(func() time.Time { return h.now })}, opts...)
+	h.engine = NewEngine(set, clientsFunc(func(string) (LiveChatAPI, error) { return client, nil }), h.audit, opts...)
+	return h
+}
+
+// webhook parses a fixture into an event received at h.now.
+func (h *harness) webhook(t *testing.T, action, chat string, edit func(map[string]any)) *event.Event {
+	t.Helper()
+	body := samples.LiveChat(action, "s", chat, "T-"+chat)
+	if edit != nil {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(body, &m))
+		edit(m["payload"].(map[string]any))
+		var err error
+		body, err = json.Marshal(m)
+		require.NoError(t, err)
+	}
+	ev, _, err := livechat.ParseWebhook(body, h.now)
+	require.NoError(t, err)
+	return ev
+}

@@ -1,0 +1,299 @@
+package rules
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/chatwarden/chatwarden/consumer"
+	"github.com/chatwarden/chatwarden/livechat"
+)
+
+// ErrNoCredentials is returned by Clients when no credentials are configured
+// for the event's organization; actions cannot run until they are.
+var ErrNoCredentials = errors.New("no credentials configured for this organization (LiveChat: set livechat.pat, livechat.token or livechat.organizations)")
+
+// LiveChatAPI is what LiveChat actions and enrichment need from a client.
+type LiveChatAPI interface {
+	GetChat(ctx context.Context, chatID, threadID string) (*livechat.Chat, error)
+	UpdateChatProperties(ctx context.Context, chatID string, props livechat.Properties) error
+	DeleteChatProperties(ctx context.Context, chatID string, props map[string][]string) error
+	DeactivateChat(ctx context.Context, chatID string, ignoreRequesterPresence bool) error
+	TransferChat(ctx context.Context, req livechat.TransferChatRequest) error
+	TagThread(ctx context.Context, chatID, threadID, tag string) error
+	UntagThread(ctx context.Context, chatID, threadID, tag string) error
+	SendEvent(ctx context.Context, chatID string, ev livechat.OutgoingEvent, attachToLastThread bool) (string, error)
+	SetRoutingStatus(ctx context.Context, agentID, status string) error
+}
+
+// Clients gives the platform clients of an organization (event.Tenant). It
+// returns an error wrapping ErrNoCredentials when there are none.
+type Clients interface {
+	LiveChat(tenant string) (LiveChatAPI, error)
+}
+
+// liveChatErr maps a LiveChat error onto the runner's retry policy with the
+// livechat package's one decision function.
+func liveChatErr(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if isClassified(err) {
+		return err
+	}
+	if ctx.Err() != nil || livechat.IsRetryable(err) {
+		after, _ := livechat.RetryAfter(err)
+		return consumer.Retry(err, after)
+	}
+	reason := "error"
+	var ae *livechat.APIError
+	switch {
+	case errors.As(err, &ae) && ae.Type != "":
+		reason = ae.Type
+	case errors.Is(err, ErrNoCredentials):
+		reason = "no credentials"
+	}
+	return consumer.Permanent(reason, err)
+}
+
+// withLiveChat runs f with the event organization's LiveChat client and
+// classifies its error.
+func withLiveChat(ctx context.Context, c *Call, f func(api LiveChatAPI, chatID string) error) error {
+	api, err := c.LiveChat()
+	if err != nil {
+		return consumer.Permanent("no credentials", err)
+	}
+	chatID := c.ChatID()
+	if chatID == "" {
+		return consumer.Permanent("validation", fmt.Errorf("event %s has no chat id", c.Event.ID))
+	}
+	return liveChatErr(ctx, f(api, chatID))
+}
+
+// threadOf returns the thread to act on: the event's, or the chat's latest
+// (fetched when the event does not name one).
+func threadOf(ctx context.Context, c *Call, api LiveChatAPI, chatID string) (string, error) {
+	if id := c.ThreadID(); id != "" {
+		return id, nil
+	}
+	chat, err := api.GetChat(ctx, chatID, "")
+	if err != nil {
+		return "", err
+	}
+	if chat.Thread == nil || chat.Thread.ID == "" {
+		return "", consumer.Permanent("validation", fmt.Errorf("chat %s has no thread to tag", chatID))
+	}
+	return chat.Thread.ID, nil
+}
+
+// NoParams is the parameter type of actions that take none.
+type NoParams struct{}
+
+// UpdatePropertiesParams: properties to write, {namespace: {name: value}}.
+type UpdatePropertiesParams struct {
+	Properties livechat.Properties `json:"properties"`
+}
+
+// Validate implements Validator.
+func (p *UpdatePropertiesParams) Validate() error {
+	if len(p.Properties) == 0 {
+		return errors.New("properties: required, e.g. {routing: {pinned: false}}")
+	}
+	return nil
+}
+
+// DeletePropertiesParams: properties to delete, {namespace: [names]}.
+type DeletePropertiesParams struct {
+	Properties map[string][]string `json:"properties"`
+}
+
+// Validate implements Validator.
+func (p *DeletePropertiesParams) Validate() error {
+	if len(p.Properties) == 0 {
+		return errors.New("properties: required, e.g. {my_ns: [flag]}")
+	}
+	return nil
+}
+
+// DeactivateParams for livechat.deactivate_chat.
+type DeactivateParams struct {
+	// IgnoreRequesterPresence lets the token's account close a chat it is
+	// not part of; default true.
+	IgnoreRequesterPresence *bool `json:"ignore_requester_presence,omitempty"`
+}
+
+// TransferParams for livechat.transfer_chat: a group or agents.
+type TransferParams struct {
+	GroupID                  *int     `json:"group_id,omitempty"`
+	AgentIDs                 []string `json:"agent_ids,omitempty"`
+	IgnoreAgentsAvailability bool     `json:"ignore_agents_availability,omitempty"`
+	IgnoreRequesterPresence  *bool    `json:"ignore_requester_presence,omitempty"`
+}
+
+// Validate implements Validator.
+func (p *TransferParams) Validate() error {
+	if (p.GroupID == nil) == (len(p.AgentIDs) == 0) {
+		return errors.New("give exactly one of group_id or agent_ids")
+	}
+	return nil
+}
+
+// TagParams for livechat.tag_thread and livechat.untag_thread.
+type TagParams struct {
+	Tag string `json:"tag"`
+}
+
+// Validate implements Validator.
+func (p *TagParams) Validate() error {
+	if p.Tag == "" {
+		return errors.New("tag: required")
+	}
+	return nil
+}
+
+// SendEventParams for livechat.send_event: a message (default) or system
+// message; visibility "agents" makes an internal note.
+type SendEventParams struct {
+	Type       string `json:"type,omitempty"` // message (default) or system_message
+	Text       string `json:"text"`
+	Visibility string `json:"visibility,omitempty"` // all (default) or agents
+}
+
+// Validate implements Validator.
+func (p *SendEventParams) Validate() error {
+	if p.Text == "" {
+		return errors.New("text: required")
+	}
+	switch p.Type {
+	case "", "message", "system_message":
+	default:
+		return fmt.Errorf("type: want message or system_message, got %q", p.Type)
+	}
+	switch p.Visibility {
+	case "", "all", "agents":
+	default:
+		return fmt.Errorf("visibility: want all or agents, got %q", p.Visibility)
+	}
+	return nil
+}
+
+// RoutingStatusParams for livechat.set_routing_status. AgentID defaults to
+// the event payload's agent_id (routing_status_set) when empty.
+type RoutingStatusParams struct {
+	AgentID string `json:"agent_id,omitempty"`
+	Status  string `json:"status"`
+}
+
+// Validate implements Validator.
+func (p *RoutingStatusParams) Validate() error {
+	switch p.Status {
+	case livechat.RoutingAcceptingChats, livechat.RoutingNotAcceptingChats, livechat.RoutingOffline:
+		return nil
+	}
+	return fmt.Errorf("status: want accepting_chats, not_accepting_chats or offline, got %q", p.Status)
+}
+
+func boolOr(p *bool, def bool) bool {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+// LiveChatActions are the livechat.* actions.
+func LiveChatActions() []Action {
+	return []Action{
+		Define("livechat.unpin", "Unpin the chat: update_chat_properties {routing: {pinned: false}}, taking it out of the Unassigned list.", true,
+			func(ctx context.Context, c *Call, _ NoParams) error {
+				return withLiveChat(ctx, c, func(api LiveChatAPI, chatID string) error {
+					return api.UpdateChatProperties(ctx, chatID, livechat.Properties{"routing": {"pinned": false}})
+				})
+			}),
+		Define("livechat.update_chat_properties", "Write chat properties.", true,
+			func(ctx context.Context, c *Call, p UpdatePropertiesParams) error {
+				return withLiveChat(ctx, c, func(api LiveChatAPI, chatID string) error {
+					return api.UpdateChatProperties(ctx, chatID, p.Properties)
+				})
+			}),
+		Define("livechat.delete_chat_properties", "Delete chat properties.", true,
+			func(ctx context.Context, c *Call, p DeletePropertiesParams) error {
+				return withLiveChat(ctx, c, func(api LiveChatAPI, chatID string) error {
+					return api.DeleteChatProperties(ctx, chatID, p.Properties)
+				})
+			}),
+		Define("livechat.deactivate_chat", "Close the chat's active thread (an already inactive chat counts as done).", true,
+			func(ctx context.Context, c *Call, p DeactivateParams) error {
+				return withLiveChat(ctx, c, func(api LiveChatAPI, chatID string) error {
+					err := api.DeactivateChat(ctx, chatID, boolOr(p.IgnoreRequesterPresence, true))
+					if errors.Is(err, livechat.ErrChatInactive) {
+						return nil
+					}
+					return err
+				})
+			}),
+		Define("livechat.transfer_chat", "Transfer the chat to a group or to agents. Not repeated on redelivery.", false,
+			func(ctx context.Context, c *Call, p TransferParams) error {
+				return withLiveChat(ctx, c, func(api LiveChatAPI, chatID string) error {
+					req := livechat.TransferChatRequest{ChatID: chatID, IgnoreAgentsAvailability: p.IgnoreAgentsAvailability,
+						IgnoreRequesterPresence: boolOr(p.IgnoreRequesterPresence, true)}
+					if p.GroupID != nil {
+						req.Target = livechat.ToGroups(*p.GroupID)
+					} else {
+						req.Target = livechat.ToAgents(p.AgentIDs...)
+					}
+					return api.TransferChat(ctx, req)
+				})
+			}),
+		Define("livechat.tag_thread", "Tag the thread of the event (or the chat's latest thread).", true,
+			func(ctx context.Context, c *Call, p TagParams) error {
+				return withLiveChat(ctx, c, func(api LiveChatAPI, chatID string) error {
+					thread, err := threadOf(ctx, c, api, chatID)
+					if err != nil {
+						return err
+					}
+					return api.TagThread(ctx, chatID, thread, p.Tag)
+				})
+			}),
+		Define("livechat.untag_thread", "Remove a tag from the thread of the event (or the chat's latest thread).", true,
+			func(ctx context.Context, c *Call, p TagParams) error {
+				return withLiveChat(ctx, c, func(api LiveChatAPI, chatID string) error {
+					thread, err := threadOf(ctx, c, api, chatID)
+					if err != nil {
+						return err
+					}
+					return api.UntagThread(ctx, chatID, thread, p.Tag)
+				})
+			}),
+		Define("livechat.send_event", "Send a message or system message to the chat; visibility agents makes an internal note. Not repeated on redelivery.", false,
+			func(ctx context.Context, c *Call, p SendEventParams) error {
+				return withLiveChat(ctx, c, func(api LiveChatAPI, chatID string) error {
+					ev := livechat.OutgoingEvent{Type: p.Type, Text: p.Text, Visibility: p.Visibility}
+					if ev.Type == "" {
+						ev.Type = "message"
+					}
+					if ev.Type == "system_message" {
+						ev.Recipients, ev.Visibility = ev.Visibility, ""
+					}
+					_, err := api.SendEvent(ctx, chatID, ev, true)
+					return err
+				})
+			}),
+		Define("livechat.set_routing_status", "Set an agent's routing status (accepting_chats, not_accepting_chats, offline).", true,
+			func(ctx context.Context, c *Call, p RoutingStatusParams) error {
+				api, err := c.LiveChat()
+				if err != nil {
+					return consumer.Permanent("no credentials", err)
+				}
+				agent := p.AgentID
+				if agent == "" {
+					if id, ok := payloadString(c.Event.Payload, "agent_id"); ok {
+						agent = id
+					}
+				}
+				if agent == "" {
+					return consumer.Permanent("validation", fmt.Errorf("no agent_id in the parameters or the event"))
+				}
+				return liveChatErr(ctx, api.SetRoutingStatus(ctx, agent, p.Status))
+			}),
+	}
+}
