@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -185,6 +186,16 @@ func testEventFile(ctx context.Context, out io.Writer, set *rules.RuleSet, path 
 	fake := livechattest.New()
 	url, stop := fake.Start()
 	defer stop()
+	// The chat an incoming_chat webhook carries is the starting state;
+	// --chats and the expectation file override it.
+	if ev.Action == "incoming_chat" {
+		var p struct {
+			Chat livechat.Chat `json:"chat"`
+		}
+		if json.Unmarshal(ev.Payload, &p) == nil && p.Chat.ID != "" {
+			fake.AddChat(p.Chat)
+		}
+	}
 	for _, c := range chats {
 		fake.AddChat(c)
 	}
@@ -220,8 +231,13 @@ func testEventFile(ctx context.Context, out io.Writer, set *rules.RuleSet, path 
 	}
 	_ = w.Flush()
 	for _, c := range fake.Calls() {
-		if c.Action != "get_chat" {
+		switch {
+		case c.Action == "get_chat":
+		case c.Status == http.StatusOK:
 			fmt.Fprintf(out, "  would call %s %s\n", c.Action, strings.TrimSpace(string(c.Body)))
+		default:
+			fmt.Fprintf(out, "  call %s %s fails here with HTTP %d (is the chat in --chats or the expectation file?)\n",
+				c.Action, strings.TrimSpace(string(c.Body)), c.Status)
 		}
 	}
 	if handleErr != nil {

@@ -217,8 +217,14 @@ func TestInvalidArgumentsSendNothing(t *testing.T) {
 			return err
 		}, nil},
 		{"zero agent", func(ctx context.Context, c *helpcrunch.Client) error { _, err := c.Assign(ctx, 1, 0); return err }, nil},
-		{"zero department", func(ctx context.Context, c *helpcrunch.Client) error { _, err := c.SetDepartment(ctx, 1, 0); return err }, nil},
-		{"zero snooze time", func(ctx context.Context, c *helpcrunch.Client) error { _, err := c.Snooze(ctx, 1, time.Time{}); return err }, nil},
+		{"zero department", func(ctx context.Context, c *helpcrunch.Client) error {
+			_, err := c.SetDepartment(ctx, 1, 0)
+			return err
+		}, nil},
+		{"zero snooze time", func(ctx context.Context, c *helpcrunch.Client) error {
+			_, err := c.Snooze(ctx, 1, time.Time{})
+			return err
+		}, nil},
 		{"negative chat id", func(ctx context.Context, c *helpcrunch.Client) error { _, err := c.GetChat(ctx, -5); return err }, nil},
 		{"page too large", func(ctx context.Context, c *helpcrunch.Client) error {
 			_, err := c.ListChatsPage(ctx, helpcrunch.ListChatsQuery{PageSize: 101}, 0)
