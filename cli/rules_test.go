@@ -108,7 +108,9 @@ livechat: {api_url: %s, webhook_secrets: [s], pat: {account_id: a, token: t}}
 	resp, err := http.Post(baseURL+"/webhooks/livechat", "application/json", bytes.NewReader(samples.LiveChat("chat_deactivated", "s", "C1", "T-C1")))
 	require.NoError(t, err)
 	resp.Body.Close()
-	require.Eventually(t, func() bool { return len(fake.CallsTo("send_event")) == 1 && len(fake.CallsTo("update_chat_properties")) == 1 },
+	require.Eventually(t, func() bool {
+		return len(fake.CallsTo("send_event")) == 1 && len(fake.CallsTo("update_chat_properties")) == 1
+	},
 		20*time.Second, 20*time.Millisecond, "log:\n%s", stderr)
 
 	var recs []audit.Record
