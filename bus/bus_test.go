@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
@@ -86,10 +87,26 @@ func TestProvisionIdempotentAndPartitionsFixed(t *testing.T) {
 	b := open(t, config.NATS{DataDir: t.TempDir(), Listen: "off"})
 	ctx := context.Background()
 	require.NoError(t, bus.ProvisionStreams(ctx, b.JS, settings(16)), "second provisioning is a no-op")
-	_, err := bus.ProvisionWorkerConsumer(ctx, b.JS, bus.ConsumerSettings{AckWait: time.Second, MaxAckPending: 100})
+	cons, err := bus.ProvisionWorkerConsumers(ctx, b.JS, bus.ConsumerSettings{Partitions: 16, AckWait: time.Second, MaxAckPending: 100})
 	require.NoError(t, err)
-	_, err = bus.ProvisionWorkerConsumer(ctx, b.JS, bus.ConsumerSettings{AckWait: 2 * time.Second, MaxAckPending: 100})
+	require.Len(t, cons, 16)
+	cons, err = bus.ProvisionWorkerConsumers(ctx, b.JS, bus.ConsumerSettings{Partitions: 16, AckWait: 2 * time.Second, MaxAckPending: 100, PinnedTTL: 20 * time.Second})
 	require.NoError(t, err, "consumer settings may change between starts")
+	info := cons[3].CachedInfo()
+	assert.Equal(t, "chatwarden-workers-p3", info.Name)
+	assert.Equal(t, "chatwarden.events.*.*.3", info.Config.FilterSubject)
+	assert.Equal(t, jetstream.PriorityPolicyPinned, info.Config.PriorityPolicy)
+	assert.Equal(t, []string{bus.WorkerGroup}, info.Config.PriorityGroups)
+	assert.Equal(t, 20*time.Second, info.Config.PinnedTTL)
+	assert.Equal(t, 2*time.Second, info.Config.AckWait)
+	idle, err := bus.WorkersIdle(ctx, b.JS, 16)
+	require.NoError(t, err)
+	assert.True(t, idle)
+	_, err = b.Publish(ctx, testEvent("C1"))
+	require.NoError(t, err)
+	idle, err = bus.WorkersIdle(ctx, b.JS, 16)
+	require.NoError(t, err)
+	assert.False(t, idle, "an event is pending")
 
 	err = bus.ProvisionStreams(ctx, b.JS, settings(8))
 	require.ErrorIs(t, err, bus.ErrPartitionsChanged)

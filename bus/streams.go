@@ -18,7 +18,8 @@ const (
 	EventsStream     = "CHATWARDEN_EVENTS"
 	DeadLetterStream = "CHATWARDEN_DLQ"
 	AuditStream      = "CHATWARDEN_AUDIT"
-	WorkerConsumer   = "chatwarden-workers"
+	WorkerConsumer   = "chatwarden-workers" // prefix of the per-partition consumers
+	WorkerGroup      = "workers"            // their priority group
 
 	// SchedulePrefix starts the subjects of scheduled messages (delayed rule
 	// re-checks, sweep ticks). They live in the events stream, which
@@ -51,10 +52,12 @@ type StreamSettings struct {
 	Replicas        int
 }
 
-// ConsumerSettings shape the durable worker consumer.
+// ConsumerSettings shape the durable worker consumers.
 type ConsumerSettings struct {
+	Partitions    int
 	AckWait       time.Duration
-	MaxAckPending int
+	MaxAckPending int           // per partition
+	PinnedTTL     time.Duration // workers.failover_after
 }
 
 // ProvisionStreams creates or updates the events, dead-letter and audit
@@ -122,26 +125,71 @@ func ProvisionStreams(ctx context.Context, js jetstream.JetStream, s StreamSetti
 	return nil
 }
 
-// ProvisionWorkerConsumer creates or updates the durable pull consumer the
-// workers share. Redelivery is bounded by the worker (workers.max_attempts),
-// not by the server, so that the last attempt always ends in a dead letter
-// rather than a silent stop: MaxDeliver is unlimited here.
-func ProvisionWorkerConsumer(ctx context.Context, js jetstream.JetStream, s ConsumerSettings) (jetstream.Consumer, error) {
-	cfg := jetstream.ConsumerConfig{
-		Durable:       WorkerConsumer,
-		Description:   "chatwarden workers: apply rules to events",
-		FilterSubject: event.SubjectPrefix + ".>",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       s.AckWait,
-		MaxDeliver:    -1,
-		MaxAckPending: s.MaxAckPending,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
+// WorkerConsumerName is the durable consumer of partition p.
+func WorkerConsumerName(p int) string { return fmt.Sprintf("%s-p%d", WorkerConsumer, p) }
+
+// PartitionFilter is the subject filter of partition p's events.
+func PartitionFilter(p int) string { return fmt.Sprintf("%s.*.*.%d", event.SubjectPrefix, p) }
+
+// ProvisionWorkerConsumers creates or updates one durable pull consumer per
+// partition, in the priority group WorkerGroup with a pinned client: the
+// server delivers a partition's events to one worker replica at a time, and
+// hands the partition to another replica when the pinned one has not pulled
+// for PinnedTTL. With per-chat ordering inside the replica, events of one
+// chat are applied in stream order even with many replicas.
+//
+// Redelivery is bounded by the worker (workers.max_attempts), not by the
+// server, so that the last attempt always ends in a dead letter rather than
+// a silent stop: MaxDeliver is unlimited here.
+func ProvisionWorkerConsumers(ctx context.Context, js jetstream.JetStream, s ConsumerSettings) ([]jetstream.Consumer, error) {
+	if s.Partitions < 1 {
+		return nil, fmt.Errorf("provisioning worker consumers: partitions must be at least 1, got %d", s.Partitions)
 	}
-	c, err := js.CreateOrUpdateConsumer(ctx, EventsStream, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("provisioning consumer %s on %s: %w", WorkerConsumer, EventsStream, err)
+	pinned := s.PinnedTTL
+	if pinned <= 0 {
+		pinned = 15 * time.Second
 	}
-	return c, nil
+	out := make([]jetstream.Consumer, 0, s.Partitions)
+	for p := 0; p < s.Partitions; p++ {
+		cfg := jetstream.ConsumerConfig{
+			Durable:        WorkerConsumerName(p),
+			Description:    fmt.Sprintf("chatwarden workers: events of partition %d", p),
+			FilterSubject:  PartitionFilter(p),
+			AckPolicy:      jetstream.AckExplicitPolicy,
+			AckWait:        s.AckWait,
+			MaxDeliver:     -1,
+			MaxAckPending:  s.MaxAckPending,
+			DeliverPolicy:  jetstream.DeliverAllPolicy,
+			PriorityPolicy: jetstream.PriorityPolicyPinned,
+			PriorityGroups: []string{WorkerGroup},
+			PinnedTTL:      pinned,
+		}
+		c, err := js.CreateOrUpdateConsumer(ctx, EventsStream, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("provisioning consumer %s on %s: %w", cfg.Durable, EventsStream, err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// WorkersIdle reports whether the workers have finished every stored event:
+// no partition consumer has events pending or waiting for acknowledgement.
+func WorkersIdle(ctx context.Context, js jetstream.JetStream, partitions int) (bool, error) {
+	for p := 0; p < partitions; p++ {
+		c, err := js.Consumer(ctx, EventsStream, WorkerConsumerName(p))
+		if err != nil {
+			return false, fmt.Errorf("consumer %s: %w", WorkerConsumerName(p), err)
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			return false, fmt.Errorf("consumer %s: %w", WorkerConsumerName(p), err)
+		}
+		if info.NumPending > 0 || info.NumAckPending > 0 {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // ProvisionDoneBucket creates or updates the key-value bucket of performed

@@ -154,12 +154,8 @@ log: {level: debug}
 		return err == nil && len(recs) == 2
 	}, 20*time.Second, 20*time.Millisecond, "log:\n%s", stderr)
 	require.Eventually(t, func() bool {
-		c, err := js.Consumer(ctx, bus.EventsStream, bus.WorkerConsumer)
-		if err != nil {
-			return false
-		}
-		info, err := c.Info(ctx)
-		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+		idle, err := bus.WorkersIdle(ctx, js, 16)
+		return err == nil && idle
 	}, 20*time.Second, 20*time.Millisecond)
 
 	updates := fake.CallsTo("update_chat_properties")

@@ -24,6 +24,7 @@ const (
 	DefaultConcurrency      = 32
 	DefaultMaxAttempts      = 8
 	DefaultAckWait          = 30 * time.Second
+	DefaultFailoverAfter    = 15 * time.Second
 	DefaultBackoffBase      = 1 * time.Second
 	DefaultBackoffMax       = 5 * time.Minute
 	DefaultLogLevel         = "info"
@@ -260,6 +261,12 @@ type Workers struct {
 	// that died are handed to another, not how long an action may take.
 	// Default 30s.
 	AckWait time.Duration `yaml:"ack_wait"`
+	// FailoverAfter is how long a partition stays with a worker replica
+	// that stopped pulling (it died) before another replica takes it over;
+	// its unfinished events are then redelivered after AckWait. Each
+	// partition is owned by one replica at a time (a JetStream priority
+	// group with a pinned client). At least 5s. Default 15s.
+	FailoverAfter time.Duration `yaml:"failover_after"`
 	// BackoffBase is the first retry delay; each further attempt doubles
 	// it, with jitter, up to BackoffMax. A platform's Retry-After wins when
 	// longer. Default 1s.
@@ -312,6 +319,7 @@ func (c *Config) ApplyDefaults() {
 	setInt(&c.Workers.Concurrency, DefaultConcurrency)
 	setInt(&c.Workers.MaxAttempts, DefaultMaxAttempts)
 	setDuration(&c.Workers.AckWait, DefaultAckWait)
+	setDuration(&c.Workers.FailoverAfter, DefaultFailoverAfter)
 	setDuration(&c.Workers.BackoffBase, DefaultBackoffBase)
 	setDuration(&c.Workers.BackoffMax, DefaultBackoffMax)
 

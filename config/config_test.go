@@ -68,7 +68,7 @@ func TestDefault(t *testing.T) {
 	assert.Equal(t, "https://api.helpcrunch.com", c.HelpCrunch.APIURL)
 	assert.Equal(t, RocketChat{}, c.RocketChat)
 
-	assert.Equal(t, Workers{Concurrency: 32, MaxAttempts: 8, AckWait: 30 * time.Second,
+	assert.Equal(t, Workers{Concurrency: 32, MaxAttempts: 8, AckWait: 30 * time.Second, FailoverAfter: 15 * time.Second,
 		BackoffBase: time.Second, BackoffMax: 5 * time.Minute}, c.Workers)
 	assert.Equal(t, "", c.RulesFile, "no file: the built-in examples in dry run")
 	assert.Equal(t, Log{Level: "info", Format: "json"}, c.Log)
@@ -166,7 +166,7 @@ log: {level: debug, format: console}
 		"org-1": {Token: "fra:abc"},
 		"org-2": {PAT: PAT{AccountID: "acc2", Token: "tok2"}},
 	}, c.LiveChat.Organizations)
-	assert.Equal(t, Workers{Concurrency: 4, MaxAttempts: 2, AckWait: 10 * time.Second,
+	assert.Equal(t, Workers{Concurrency: 4, MaxAttempts: 2, AckWait: 10 * time.Second, FailoverAfter: 15 * time.Second,
 		BackoffBase: 100 * time.Millisecond, BackoffMax: time.Second, DryRun: true}, c.Workers)
 	assert.Equal(t, Log{Level: "debug", Format: "console"}, c.Log)
 

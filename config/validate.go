@@ -51,6 +51,9 @@ func (c *Config) Validate() error {
 	v.between("workers.concurrency", c.Workers.Concurrency, 1, MaxConcurrency)
 	v.between("workers.max_attempts", c.Workers.MaxAttempts, 1, MaxMaxAttempts)
 	v.positive("workers.ack_wait", c.Workers.AckWait)
+	if c.Workers.FailoverAfter < 5*time.Second {
+		v.add("workers.failover_after", "must be at least 5s, got %s", c.Workers.FailoverAfter)
+	}
 	v.positive("workers.backoff_base", c.Workers.BackoffBase)
 	v.positive("workers.backoff_max", c.Workers.BackoffMax)
 	if c.Workers.BackoffBase > 0 && c.Workers.BackoffMax > 0 && c.Workers.BackoffMax < c.Workers.BackoffBase {

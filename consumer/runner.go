@@ -14,25 +14,31 @@ import (
 	"github.com/chatwarden/chatwarden/metrics"
 )
 
-// Runner pulls events from a durable consumer and hands them to a Handler.
+// Runner pulls events from durable consumers (one per partition) and hands
+// them to a Handler.
 //
 // Guarantees:
 //   - An event is acknowledged only after the handler succeeded, or after it
 //     was stored in the dead-letter stream. A crash at any point leaves it
 //     unacknowledged, so JetStream redelivers it after the ack wait.
-//   - Retryable failures are redelivered with exponential backoff and jitter
-//     (honouring the platform's hint); after workers.max_attempts deliveries
-//     the event is dead-lettered. Permanent failures are dead-lettered at once.
-//     No event loops forever: a delivery beyond max_attempts (an earlier
-//     attempt crashed) is dead-lettered without running the handler.
-//   - Inside one process, events of the same chat are handled one at a time,
-//     in the order they were received; different chats run concurrently up to
-//     the concurrency limit.
-//   - While an event is handled (or waits behind another event of its chat),
-//     the runner tells JetStream it is in progress, so long actions are not
-//     redelivered to another worker.
+//   - Events of the same chat are handled one at a time, in the order they
+//     were delivered; different chats run concurrently up to the concurrency
+//     limit. With partition consumers in a pinned priority group
+//     (WithPriorityGroup), a partition is delivered to one replica at a time,
+//     so this holds across replicas too.
+//   - Retryable failures are retried in place, after exponential backoff with
+//     jitter (honouring the platform's hint), while later events of the same
+//     chat wait: a failing event holds back its own chat and no other. After
+//     workers.max_attempts attempts the event is dead-lettered; permanent
+//     failures are dead-lettered at once. No event loops forever: a delivery
+//     beyond max_attempts (earlier attempts crashed) is dead-lettered without
+//     running the handler.
+//   - While an event is handled, waits for a retry, or waits behind another
+//     event of its chat, the runner tells JetStream it is in progress, so it
+//     is not redelivered to another worker.
 type Runner struct {
-	cons    jetstream.Consumer
+	cons    []jetstream.Consumer
+	group   string
 	handler Handler
 	dlq     DeadLetterSink
 
@@ -49,8 +55,8 @@ type Runner struct {
 	wg       sync.WaitGroup
 	workCtx  context.Context
 	hardStop context.CancelFunc
-	loopDone chan struct{}
-	iter     jetstream.MessagesContext
+	loops    sync.WaitGroup
+	iters    []jetstream.MessagesContext
 	stopOnce sync.Once
 }
 
@@ -108,15 +114,22 @@ func WithAckWait(d time.Duration) Option {
 	}
 }
 
+// WithPriorityGroup pulls as a member of the consumers' priority group
+// (bus.WorkerGroup for pinned partition consumers). Default: none.
+func WithPriorityGroup(group string) Option {
+	return func(r *Runner) error { r.group = group; return nil }
+}
+
 // WithBackoff sets the retry backoff (default 1s doubling to 5m).
 func WithBackoff(b Backoff) Option {
 	return func(r *Runner) error { r.backoff = b; return nil }
 }
 
-// New builds a runner over cons. Dead letters go to dlq.
-func New(cons jetstream.Consumer, h Handler, dlq DeadLetterSink, opts ...Option) (*Runner, error) {
-	if cons == nil || h == nil || dlq == nil {
-		return nil, errors.New("consumer: consumer, handler and dead-letter sink are required")
+// New builds a runner over the consumers cons (one per partition). Dead
+// letters go to dlq.
+func New(cons []jetstream.Consumer, h Handler, dlq DeadLetterSink, opts ...Option) (*Runner, error) {
+	if len(cons) == 0 || h == nil || dlq == nil {
+		return nil, errors.New("consumer: consumers, handler and dead-letter sink are required")
 	}
 	r := &Runner{
 		cons: cons, handler: h, dlq: dlq,
@@ -137,16 +150,32 @@ func New(cons jetstream.Consumer, h Handler, dlq DeadLetterSink, opts ...Option)
 	return r, nil
 }
 
+// pullExpiry bounds each pull request, so that a pinned replica renews its
+// pin well within the consumers' PinnedTTL even when idle.
+const pullExpiry = 5 * time.Second
+
 // Start begins pulling and handling events in the background. Stop ends it.
 func (r *Runner) Start() error {
-	it, err := r.cons.Messages(jetstream.PullMaxMessages(r.concurrency))
-	if err != nil {
-		return fmt.Errorf("starting to pull from consumer: %w", err)
+	batch := max(1, 2*r.concurrency/len(r.cons))
+	opts := []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(batch), jetstream.PullExpiry(pullExpiry)}
+	if r.group != "" {
+		opts = append(opts, jetstream.PullPriorityGroup(r.group))
 	}
-	r.iter = it
+	for _, c := range r.cons {
+		it, err := c.Messages(opts...)
+		if err != nil {
+			for _, started := range r.iters {
+				started.Stop()
+			}
+			return fmt.Errorf("starting to pull from consumer %s: %w", c.CachedInfo().Name, err)
+		}
+		r.iters = append(r.iters, it)
+	}
 	r.workCtx, r.hardStop = context.WithCancel(context.Background())
-	r.loopDone = make(chan struct{})
-	go r.loop()
+	for _, it := range r.iters {
+		r.loops.Add(1)
+		go r.loop(it)
+	}
 	go r.keepQueuedAlive()
 	return nil
 }
@@ -155,14 +184,16 @@ func (r *Runner) Start() error {
 // when they are done or ctx ends; then handlers still running are cancelled
 // (their events are redelivered later, nothing is lost).
 func (r *Runner) Stop(ctx context.Context) error {
-	if r.iter == nil {
+	if len(r.iters) == 0 {
 		return ErrStopped
 	}
 	var err error
 	r.stopOnce.Do(func() {
-		r.iter.Drain()
+		for _, it := range r.iters {
+			it.Drain()
+		}
 		done := make(chan struct{})
-		go func() { <-r.loopDone; r.wg.Wait(); close(done) }()
+		go func() { r.loops.Wait(); r.wg.Wait(); close(done) }()
 		select {
 		case <-done:
 		case <-ctx.Done():
@@ -175,11 +206,11 @@ func (r *Runner) Stop(ctx context.Context) error {
 	return err
 }
 
-func (r *Runner) loop() {
-	defer close(r.loopDone)
+func (r *Runner) loop(it jetstream.MessagesContext) {
+	defer r.loops.Done()
 	var lastErrLog time.Time
 	for {
-		msg, err := r.iter.Next()
+		msg, err := it.Next()
 		if err != nil {
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 				return
@@ -271,35 +302,45 @@ func (r *Runner) process(j *job) {
 	}
 
 	stopKeepAlive := r.keepAlive(j.msg)
-	err = r.handler.Handle(WithAttempt(r.workCtx, md.NumDelivered), ev)
-	stopKeepAlive()
-
-	permanent, hint := Classify(err)
-	switch {
-	case err == nil:
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if aerr := j.msg.DoubleAck(ctx); aerr != nil {
-			log.Warn("acknowledging event failed; it will be redelivered and handled again", zap.Error(aerr))
+	defer stopKeepAlive()
+	for attempt := md.NumDelivered; ; attempt++ {
+		err = r.handler.Handle(WithAttempt(r.workCtx, attempt), ev)
+		permanent, hint := Classify(err)
+		switch {
+		case err == nil:
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if aerr := j.msg.DoubleAck(ctx); aerr != nil {
+				log.Warn("acknowledging event failed; it will be redelivered and handled again", zap.Error(aerr))
+			}
+			cancel()
+			r.metrics.EventsProcessed.WithLabelValues(ev.Platform, ev.Action, metrics.OutcomeAck).Inc()
+			return
+		case permanent:
+			log.Warn("permanent failure; dead-lettering the event", zap.Error(err))
+			md.NumDelivered = attempt
+			r.deadLetter(j, md, ReasonPermanent, err)
+			return
+		case attempt >= r.maxAttempts:
+			log.Warn("attempts exhausted; dead-lettering the event", zap.Error(err))
+			md.NumDelivered = attempt
+			r.deadLetter(j, md, ReasonExhausted, err)
+			return
+		case r.workCtx.Err() != nil:
+			// Shutting down: leave it for redelivery without counting a failure.
+			_ = j.msg.Nak()
+			return
 		}
-		cancel()
-		r.metrics.EventsProcessed.WithLabelValues(ev.Platform, ev.Action, metrics.OutcomeAck).Inc()
-	case permanent:
-		log.Warn("permanent failure; dead-lettering the event", zap.Error(err))
-		r.deadLetter(j, md, ReasonPermanent, err)
-	case md.NumDelivered >= r.maxAttempts:
-		log.Warn("attempts exhausted; dead-lettering the event", zap.Error(err))
-		r.deadLetter(j, md, ReasonExhausted, err)
-	case r.workCtx.Err() != nil:
-		// Shutting down: leave it for redelivery without counting a failure.
-		_ = j.msg.Nak()
-	default:
-		delay := r.backoff.Delay(md.NumDelivered, hint)
-		log.Info("retryable failure; retrying later", zap.Duration("delay", delay), zap.Error(err))
-		if nerr := j.msg.NakWithDelay(delay); nerr != nil {
-			log.Warn("nak failed; the event will be redelivered after the ack wait", zap.Error(nerr))
-		}
+		delay := r.backoff.Delay(attempt, hint)
+		log.Info("retryable failure; retrying in place, later events of this chat wait",
+			zap.Duration("delay", delay), zap.Uint64("attempt", attempt), zap.Error(err))
 		r.metrics.Retries.WithLabelValues(ev.Platform).Inc()
 		r.metrics.EventsProcessed.WithLabelValues(ev.Platform, ev.Action, metrics.OutcomeRetry).Inc()
+		select {
+		case <-time.After(delay):
+		case <-r.workCtx.Done():
+			_ = j.msg.Nak()
+			return
+		}
 	}
 }
 

@@ -131,8 +131,8 @@ func TestRequestsOnTheWire(t *testing.T) {
 			call: func(ctx context.Context, c *helpcrunch.Client) error {
 				_, err := c.SearchChatsPage(ctx, helpcrunch.SearchQuery{
 					Filters: []helpcrunch.SearchFilter{
-						helpcrunch.Where(helpcrunch.FieldAssignee, helpcrunch.OpEqual, nil),
-						helpcrunch.Where(helpcrunch.FieldCreatedAt, helpcrunch.OpLess, until),
+						helpcrunch.Where(helpcrunch.FieldAssignee, helpcrunch.OperatorEq, nil),
+						helpcrunch.Where(helpcrunch.FieldCreatedAt, helpcrunch.OperatorLt, until),
 					},
 					Comparison: helpcrunch.ComparisonAnd, Sort: helpcrunch.SortCreatedAt, Order: helpcrunch.OrderDesc,
 				}, 0)

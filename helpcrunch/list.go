@@ -47,14 +47,14 @@ const (
 // Search operators. The docs show =, > and >=; the rest come from a
 // third-party client (nehxby/helpcrunch-api-client-php).
 const (
-	OpEqual          = "="
-	OpNotEqual       = "!="
-	OpGreater        = ">"
-	OpLess           = "<"
-	OpGreaterOrEqual = ">="
-	OpLessOrEqual    = "<="
-	OpContains       = "~"
-	OpNotContains    = "!~"
+	OperatorEq          = "="
+	OperatorNe          = "!="
+	OperatorGt          = ">"
+	OperatorLt          = "<"
+	OperatorGte         = ">="
+	OperatorLte         = "<="
+	OperatorContains    = "~"
+	OperatorNotContains = "!~"
 )
 
 // Comparisons joining search filters.

@@ -130,23 +130,23 @@ func TestSearchChats(t *testing.T) {
 		{
 			name: "unassigned and created before minute 7",
 			q: helpcrunch.SearchQuery{Filters: []helpcrunch.SearchFilter{
-				helpcrunch.Where(helpcrunch.FieldAssignee, helpcrunch.OpEqual, nil),
-				helpcrunch.Where(helpcrunch.FieldCreatedAt, helpcrunch.OpLess, t0.Add(7*time.Minute)),
+				helpcrunch.Where(helpcrunch.FieldAssignee, helpcrunch.OperatorEq, nil),
+				helpcrunch.Where(helpcrunch.FieldCreatedAt, helpcrunch.OperatorLt, t0.Add(7*time.Minute)),
 			}, Sort: helpcrunch.SortCreatedAt, Order: helpcrunch.OrderAsc},
 			want: []int64{2, 4, 6},
 		},
 		{
 			name: "status by any spelling, OR",
 			q: helpcrunch.SearchQuery{Filters: []helpcrunch.SearchFilter{
-				helpcrunch.Where(helpcrunch.FieldCustomer, helpcrunch.OpEqual, 1001),
-				helpcrunch.Where(helpcrunch.FieldCustomer, helpcrunch.OpEqual, 1003),
+				helpcrunch.Where(helpcrunch.FieldCustomer, helpcrunch.OperatorEq, 1001),
+				helpcrunch.Where(helpcrunch.FieldCustomer, helpcrunch.OperatorEq, 1003),
 			}, Comparison: helpcrunch.ComparisonOr, Sort: helpcrunch.SortCreatedAt, Order: helpcrunch.OrderDesc},
 			want: []int64{3, 1},
 		},
 		{
 			name: "paged by 3",
 			q: helpcrunch.SearchQuery{Filters: []helpcrunch.SearchFilter{
-				helpcrunch.Where(helpcrunch.FieldStatus, helpcrunch.OpEqual, "pending"),
+				helpcrunch.Where(helpcrunch.FieldStatus, helpcrunch.OperatorEq, "pending"),
 			}, PageSize: 3, Sort: helpcrunch.SortCreatedAt, Order: helpcrunch.OrderAsc},
 			want: []int64{2, 4, 6, 8, 10, 12, 14, 16, 18, 20},
 		},
@@ -159,7 +159,7 @@ func TestSearchChats(t *testing.T) {
 	assert.Len(t, srv.CallsTo(helpcrunchtest.EndpointSearchChats), 1+1+4)
 
 	_, err := c.SearchChatsPage(t.Context(), helpcrunch.SearchQuery{Filters: []helpcrunch.SearchFilter{
-		helpcrunch.Where("chats.colour", helpcrunch.OpEqual, "red")}}, 0)
+		helpcrunch.Where("chats.colour", helpcrunch.OperatorEq, "red")}}, 0)
 	require.ErrorIs(t, err, helpcrunch.ErrBadRequest)
 	assert.ErrorIs(t, err, &helpcrunch.APIError{Code: "filter[0].field"})
 }

@@ -4,6 +4,9 @@
 package metrics
 
 import (
+	"net/http"
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -34,6 +37,21 @@ type Metrics struct {
 
 	// Dead-letter stream.
 	DeadLettersPending prometheus.Gauge // dead letters stored now (not yet retried or purged)
+
+	// RuleDecisions counts audit records by rule and outcome (acted, skipped,
+	// failed, dry_run, scheduled); incremented where the engine records them.
+	RuleDecisions *prometheus.CounterVec // rule, outcome
+	// APIResponses counts platform API answers by HTTP status ("error" when
+	// no answer came: timeout, network); see InstrumentClient.
+	APIResponses *prometheus.CounterVec // platform, status
+
+	// Streams and consumers, refreshed every few seconds from JetStream's
+	// stream and consumer info (console.WatchStreams), so every process
+	// reports the shared state; aggregate with max() across instances.
+	StreamMessages      *prometheus.GaugeVec // stream: messages stored now
+	ConsumerPending     *prometheus.GaugeVec // stream, consumer, partition: stored, not yet delivered
+	ConsumerAckPending  *prometheus.GaugeVec // stream, consumer, partition: delivered, not yet acknowledged
+	ConsumerRedelivered *prometheus.GaugeVec // stream, consumer, partition: delivered more than once, not yet acknowledged
 }
 
 // New builds the metrics on a fresh registry that also carries the Go runtime
@@ -86,10 +104,67 @@ func New() *Metrics {
 			Name: "chatwarden_dead_letters_pending",
 			Help: "Dead letters stored in CHATWARDEN_DLQ now, waiting to be retried or purged (refreshed every few seconds).",
 		}),
+		RuleDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chatwarden_rule_decisions_total",
+			Help: "Rule decisions (audit records), by rule and outcome (acted, skipped, failed, dry_run, scheduled).",
+		}, []string{"rule", "outcome"}),
+		APIResponses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chatwarden_api_responses_total",
+			Help: "Platform API responses, by platform and HTTP status (\"error\" when no response arrived).",
+		}, []string{"platform", "status"}),
+		StreamMessages: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "chatwarden_stream_messages",
+			Help: "Messages stored in each chatwarden JetStream stream now (refreshed every few seconds).",
+		}, []string{"stream"}),
+		ConsumerPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "chatwarden_consumer_pending",
+			Help: "Messages not yet delivered to the consumer (its lag), by stream, consumer and partition (\"all\" for a consumer of every partition).",
+		}, []string{"stream", "consumer", "partition"}),
+		ConsumerAckPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "chatwarden_consumer_ack_pending",
+			Help: "Messages delivered to the consumer and not yet acknowledged, by stream, consumer and partition.",
+		}, []string{"stream", "consumer", "partition"}),
+		ConsumerRedelivered: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "chatwarden_consumer_redelivered",
+			Help: "Messages delivered more than once and not yet acknowledged, by stream, consumer and partition.",
+		}, []string{"stream", "consumer", "partition"}),
 	}
 	for _, c := range []prometheus.Collector{m.WebhooksReceived, m.WebhooksRejected, m.Duplicates, m.PublishLatency,
-		m.EventsProcessed, m.Actions, m.Retries, m.DeadLetters, m.ActionLatency, m.DeadLettersPending} {
+		m.EventsProcessed, m.Actions, m.Retries, m.DeadLetters, m.ActionLatency, m.DeadLettersPending,
+		m.RuleDecisions, m.APIResponses, m.StreamMessages, m.ConsumerPending, m.ConsumerAckPending, m.ConsumerRedelivered} {
 		f(c)
 	}
 	return m
+}
+
+// InstrumentClient returns a copy of c whose transport counts every response
+// in APIResponses{platform, status}: the HTTP status, or "error" when the
+// request got no response. It changes nothing else about c; a nil c is
+// http.DefaultClient's settings.
+func (m *Metrics) InstrumentClient(platform string, c *http.Client) *http.Client {
+	var out http.Client
+	if c != nil {
+		out = *c
+	}
+	next := out.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	out.Transport = countingTransport{next: next, counter: m.APIResponses.MustCurryWith(prometheus.Labels{"platform": platform})}
+	return &out
+}
+
+type countingTransport struct {
+	next    http.RoundTripper
+	counter *prometheus.CounterVec // status
+}
+
+func (t countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	status := "error"
+	if err == nil {
+		status = strconv.Itoa(resp.StatusCode)
+	}
+	t.counter.WithLabelValues(status).Inc()
+	return resp, err
 }

@@ -110,8 +110,10 @@ func TestRequestsOnTheWire(t *testing.T) {
 			wantMethod: "POST", wantPath: "/api/v1/livechat/inquiries.returnAsInquiry", wantBody: `{"roomId":"R"}`,
 		},
 		{
-			name:       "set tags",
-			call:       func(ctx context.Context, c *rocketchat.Client) error { return c.SetRoomTags(ctx, "R", "V", []string{"vip"}) },
+			name: "set tags",
+			call: func(ctx context.Context, c *rocketchat.Client) error {
+				return c.SetRoomTags(ctx, "R", "V", []string{"vip"})
+			},
 			wantMethod: "POST", wantPath: "/api/v1/livechat/room.saveInfo",
 			wantBody: `{"guestData":{"_id":"V"},"roomData":{"_id":"R","tags":["vip"]}}`,
 		},
@@ -221,7 +223,10 @@ func TestInvalidArgumentsSendNothing(t *testing.T) {
 		{"forward without room", func(ctx context.Context, c *rocketchat.Client) error {
 			return c.ForwardRoom(ctx, rocketchat.ForwardRequest{UserID: "U"})
 		}},
-		{"return without room", func(ctx context.Context, c *rocketchat.Client) error { _, err := c.ReturnToQueue(ctx, "", ""); return err }},
+		{"return without room", func(ctx context.Context, c *rocketchat.Client) error {
+			_, err := c.ReturnToQueue(ctx, "", "")
+			return err
+		}},
 		{"tags without visitor", func(ctx context.Context, c *rocketchat.Client) error { return c.SetRoomTags(ctx, "R", "", nil) }},
 		{"get without room", func(ctx context.Context, c *rocketchat.Client) error { _, err := c.GetRoom(ctx, ""); return err }},
 		{"negative page size", func(ctx context.Context, c *rocketchat.Client) error {
@@ -286,8 +291,10 @@ func TestErrorDecoding(t *testing.T) {
 		},
 		{
 			name: "429 with reset header", status: 429,
-			body:   `{"success":false,"error":"Error, too many requests. Please slow down. You must wait 30 seconds before trying this endpoint again. [error-too-many-requests]"}`,
-			header: func() map[string]string { return map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset()} },
+			body: `{"success":false,"error":"Error, too many requests. Please slow down. You must wait 30 seconds before trying this endpoint again. [error-too-many-requests]"}`,
+			header: func() map[string]string {
+				return map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset()}
+			},
 			wantType: "error-too-many-requests", wantIs: rocketchat.ErrTooManyRequests, retryable: true, wantRetry: 30 * time.Second,
 			wantMsg: "Error, too many requests. Please slow down. You must wait 30 seconds before trying this endpoint again. [error-too-many-requests]",
 		},

@@ -389,6 +389,7 @@ func (e *Engine) record(ctx context.Context, rec audit.Record) error {
 		op = "rule"
 	}
 	e.metrics.Actions.WithLabelValues(rec.Platform, op, rec.Outcome).Inc()
+	e.metrics.RuleDecisions.WithLabelValues(rec.Rule, rec.Outcome).Inc()
 	if ce := e.logger.Check(zap.InfoLevel, "rule decision"); ce != nil {
 		ce.Write(zap.String("rule", rec.Rule), zap.String("event_id", rec.EventID), zap.String("platform", rec.Platform),
 			zap.String("action", rec.Action), zap.String("chat_id", rec.ChatID), zap.String("operation", rec.Operation),

@@ -61,7 +61,7 @@ func startWorker(t *testing.T, url string, client *livechat.Client, set *rules.R
 	b, err := bus.Open(ctx, config.NATS{URL: url}, bus.WithLogger(zaptest.NewLogger(t)))
 	require.NoError(t, err)
 	require.NoError(t, bus.ProvisionStreams(ctx, b.JS, bus.StreamSettings{Partitions: 4, DuplicateWindow: time.Minute, Retention: time.Hour}))
-	cons, err := bus.ProvisionWorkerConsumer(ctx, b.JS, bus.ConsumerSettings{AckWait: time.Second, MaxAckPending: 100})
+	cons, err := bus.ProvisionWorkerConsumers(ctx, b.JS, bus.ConsumerSettings{Partitions: 4, AckWait: time.Second, MaxAckPending: 100, PinnedTTL: time.Second})
 	require.NoError(t, err)
 	kv, err := bus.ProvisionDoneBucket(ctx, b.JS, 1)
 	require.NoError(t, err)
@@ -69,6 +69,7 @@ func startWorker(t *testing.T, url string, client *livechat.Client, set *rules.R
 	engine := rules.NewEngine(set, oneClient{client}, w.audit, rules.WithDoneStore(rules.KVDoneStore{KV: kv}))
 	h := consumer.Chain(engine, mw)
 	w.runner, err = consumer.New(cons, h, consumer.JetStreamDeadLetters{JS: b.JS}, consumer.WithAckWait(time.Second),
+		consumer.WithPriorityGroup(bus.WorkerGroup),
 		consumer.WithLogger(zaptest.NewLogger(t)), consumer.WithBackoff(consumer.Backoff{Base: 10 * time.Millisecond, Max: 50 * time.Millisecond}))
 	require.NoError(t, err)
 	require.NoError(t, w.runner.Start())

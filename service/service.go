@@ -166,9 +166,11 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 
 func (s *Service) startWorkers(ctx context.Context, o options) error {
 	cfg := s.cfg
-	cons, err := bus.ProvisionWorkerConsumer(ctx, s.bus.JS, bus.ConsumerSettings{
+	cons, err := bus.ProvisionWorkerConsumers(ctx, s.bus.JS, bus.ConsumerSettings{
+		Partitions:    cfg.NATS.Partitions,
 		AckWait:       cfg.Workers.AckWait,
-		MaxAckPending: max(1000, 4*cfg.Workers.Concurrency),
+		MaxAckPending: max(100, 4*cfg.Workers.Concurrency),
+		PinnedTTL:     cfg.Workers.FailoverAfter,
 	})
 	if err != nil {
 		return err
@@ -191,7 +193,7 @@ func (s *Service) startWorkers(ctx context.Context, o options) error {
 	r, err := consumer.New(cons, h, consumer.JetStreamDeadLetters{JS: s.bus.JS},
 		consumer.WithLogger(s.logger), consumer.WithMetrics(s.metrics),
 		consumer.WithConcurrency(cfg.Workers.Concurrency), consumer.WithMaxAttempts(cfg.Workers.MaxAttempts),
-		consumer.WithAckWait(cfg.Workers.AckWait),
+		consumer.WithAckWait(cfg.Workers.AckWait), consumer.WithPriorityGroup(bus.WorkerGroup),
 		consumer.WithBackoff(consumer.Backoff{Base: cfg.Workers.BackoffBase, Max: cfg.Workers.BackoffMax}))
 	if err != nil {
 		return err

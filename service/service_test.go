@@ -53,6 +53,7 @@ func testConfig(t *testing.T, apiURL, natsURL string) *config.Config {
 	cfg.Workers.BackoffMax = 200 * time.Millisecond
 	cfg.RulesFile = writeRules(t, unpinRule)
 	require.NoError(t, cfg.Validate())
+	cfg.Workers.FailoverAfter = 2 * time.Second // below the validated minimum, to keep failover tests short
 	return cfg
 }
 
@@ -113,12 +114,8 @@ func deactivated(chat string) []byte {
 func waitIdle(t *testing.T, js jetstream.JetStream) {
 	t.Helper()
 	require.Eventually(t, func() bool {
-		c, err := js.Consumer(context.Background(), bus.EventsStream, bus.WorkerConsumer)
-		if err != nil {
-			return false
-		}
-		info, err := c.Info(context.Background())
-		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+		idle, err := bus.WorkersIdle(context.Background(), js, 16)
+		return err == nil && idle
 	}, 20*time.Second, 20*time.Millisecond)
 }
 

@@ -76,6 +76,8 @@ type Call struct {
 
 var recordedHeaders = [...]string{"Authorization", "Content-Type", "Accept", "User-Agent"}
 
+var _ http.Handler = (*Server)(nil)
+
 // Option configures a Server.
 type Option func(*Server)
 

@@ -153,13 +153,12 @@ func (s *Server) setChatStatus(body []byte) reply {
 	if !ok {
 		return rep
 	}
-	var st helpcrunch.Status
 	var raw string
 	if json.Unmarshal(f["status"], &raw) != nil || !helpcrunch.Status(raw).Valid() {
 		return errReply(http.StatusBadRequest, helpcrunch.CodeInvalidChatValue,
 			fmt.Sprintf("status %s is not one of new, opened, pending, on hold, no communication, closed", f["status"]))
 	}
-	st = helpcrunch.Status(raw)
+	st := helpcrunch.Status(raw)
 	c.Status = st
 	if st == helpcrunch.StatusClosed {
 		c.ClosedAt, c.ClosedBy = helpcrunch.At(s.now()), "agent"
@@ -493,12 +492,12 @@ func predicate(field, op string, raw json.RawMessage) (func(*helpcrunch.Chat) bo
 		if json.Unmarshal(raw, &want) != nil {
 			return nil, &filterError{"value", "This value should be of type numeric."}
 		}
-		if op != helpcrunch.OpEqual && op != helpcrunch.OpNotEqual {
+		if op != helpcrunch.OperatorEq && op != helpcrunch.OperatorNe {
 			return nil, &filterError{"operator", "The value you selected is not a valid choice."}
 		}
 		return func(c *helpcrunch.Chat) bool {
 			has := slices.ContainsFunc(c.Agents, func(a helpcrunch.Agent) bool { return a.ID == want })
-			return has == (op == helpcrunch.OpEqual)
+			return has == (op == helpcrunch.OperatorEq)
 		}, nil
 	case helpcrunch.FieldCustomerEmail:
 		return str(func(c *helpcrunch.Chat) string {
@@ -533,17 +532,17 @@ func predicate(field, op string, raw json.RawMessage) (func(*helpcrunch.Chat) bo
 
 func numberOp(op string) (func(a, b int64) bool, *filterError) {
 	switch op {
-	case helpcrunch.OpEqual:
+	case helpcrunch.OperatorEq:
 		return func(a, b int64) bool { return a == b }, nil
-	case helpcrunch.OpNotEqual:
+	case helpcrunch.OperatorNe:
 		return func(a, b int64) bool { return a != b }, nil
-	case helpcrunch.OpGreater:
+	case helpcrunch.OperatorGt:
 		return func(a, b int64) bool { return a > b }, nil
-	case helpcrunch.OpLess:
+	case helpcrunch.OperatorLt:
 		return func(a, b int64) bool { return a < b }, nil
-	case helpcrunch.OpGreaterOrEqual:
+	case helpcrunch.OperatorGte:
 		return func(a, b int64) bool { return a >= b }, nil
-	case helpcrunch.OpLessOrEqual:
+	case helpcrunch.OperatorLte:
 		return func(a, b int64) bool { return a <= b }, nil
 	}
 	return nil, &filterError{"operator", "The value you selected is not a valid choice."}
@@ -551,13 +550,13 @@ func numberOp(op string) (func(a, b int64) bool, *filterError) {
 
 func stringOp(op string) (func(a, b string) bool, *filterError) {
 	switch op {
-	case helpcrunch.OpEqual:
+	case helpcrunch.OperatorEq:
 		return func(a, b string) bool { return a == b }, nil
-	case helpcrunch.OpNotEqual:
+	case helpcrunch.OperatorNe:
 		return func(a, b string) bool { return a != b }, nil
-	case helpcrunch.OpContains:
+	case helpcrunch.OperatorContains:
 		return strings.Contains, nil
-	case helpcrunch.OpNotContains:
+	case helpcrunch.OperatorNotContains:
 		return func(a, b string) bool { return !strings.Contains(a, b) }, nil
 	}
 	return nil, &filterError{"operator", "The value you selected is not a valid choice."}

@@ -65,6 +65,8 @@ type Call struct {
 
 var recordedHeaders = [...]string{"X-Auth-Token", "X-User-Id", "Content-Type", "User-Agent"}
 
+var _ http.Handler = (*Server)(nil)
+
 // Option configures a Server.
 type Option func(*Server)
 

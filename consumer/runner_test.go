@@ -1,0 +1,216 @@
+package consumer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/chatwarden/chatwarden/bus"
+	"github.com/chatwarden/chatwarden/bus/bustest"
+	"github.com/chatwarden/chatwarden/config"
+	"github.com/chatwarden/chatwarden/consumer"
+	"github.com/chatwarden/chatwarden/event"
+)
+
+const partitions = 4
+
+// applied records, per chat, the sequence numbers handled successfully, and
+// which replica handled each partition.
+type applied struct {
+	mu      sync.Mutex
+	byChat  map[string][]int
+	done    map[string]time.Time
+	byPart  map[int]map[string]bool
+	inChat  map[string]bool
+	overlap int
+}
+
+func newApplied() *applied {
+	return &applied{byChat: map[string][]int{}, done: map[string]time.Time{}, byPart: map[int]map[string]bool{}, inChat: map[string]bool{}}
+}
+
+func (a *applied) chats(chat string) []int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]int(nil), a.byChat[chat]...)
+}
+
+// handler is replica name's handler; fail says how many times an event
+// fails (retryably) before it succeeds.
+func (a *applied) handler(name string, fail func(ev *event.Event) int) consumer.Handler {
+	attempts := map[string]int{}
+	var mu sync.Mutex
+	return consumer.HandlerFunc(func(ctx context.Context, ev *event.Event) error {
+		a.mu.Lock()
+		if a.inChat[ev.ChatID] {
+			a.overlap++ // two events of one chat at once
+		}
+		a.inChat[ev.ChatID] = true
+		p := event.Partition(ev.Platform, ev.ChatID, partitions)
+		if a.byPart[p] == nil {
+			a.byPart[p] = map[string]bool{}
+		}
+		a.byPart[p][name] = true
+		a.mu.Unlock()
+		defer func() {
+			a.mu.Lock()
+			a.inChat[ev.ChatID] = false
+			a.mu.Unlock()
+		}()
+		time.Sleep(2 * time.Millisecond)
+		mu.Lock()
+		attempts[ev.ID]++
+		n := attempts[ev.ID]
+		mu.Unlock()
+		if fail != nil && n <= fail(ev) {
+			return errors.New("temporary failure")
+		}
+		var seq int
+		_, _ = fmt.Sscanf(ev.ThreadID, "seq-%d", &seq)
+		a.mu.Lock()
+		a.byChat[ev.ChatID] = append(a.byChat[ev.ChatID], seq)
+		a.done[fmt.Sprintf("%s/%d", ev.ChatID, seq)] = time.Now()
+		a.mu.Unlock()
+		return nil
+	})
+}
+
+type replica struct {
+	bus    *bus.Bus
+	runner *consumer.Runner
+}
+
+func startReplica(t *testing.T, url string, h consumer.Handler) *replica {
+	t.Helper()
+	ctx := context.Background()
+	b, err := bus.Open(ctx, config.NATS{URL: url}, bus.WithPartitions(partitions), bus.WithLogger(zaptest.NewLogger(t)))
+	require.NoError(t, err)
+	require.NoError(t, bus.ProvisionStreams(ctx, b.JS, bus.StreamSettings{Partitions: partitions, DuplicateWindow: time.Minute, Retention: time.Hour}))
+	cons, err := bus.ProvisionWorkerConsumers(ctx, b.JS, bus.ConsumerSettings{Partitions: partitions, AckWait: 2 * time.Second, MaxAckPending: 100, PinnedTTL: 2 * time.Second})
+	require.NoError(t, err)
+	r, err := consumer.New(cons, h, consumer.JetStreamDeadLetters{JS: b.JS}, consumer.WithPriorityGroup(bus.WorkerGroup),
+		consumer.WithConcurrency(8), consumer.WithAckWait(2*time.Second), consumer.WithMaxAttempts(10),
+		consumer.WithBackoff(consumer.Backoff{Base: 50 * time.Millisecond, Max: 100 * time.Millisecond}),
+		consumer.WithLogger(zaptest.NewLogger(t)))
+	require.NoError(t, err)
+	require.NoError(t, r.Start())
+	rep := &replica{bus: b, runner: r}
+	t.Cleanup(func() { rep.stop() })
+	return rep
+}
+
+func (r *replica) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_ = r.runner.Stop(ctx)
+	_ = r.bus.Close(ctx)
+}
+
+func publish(t *testing.T, b *bus.Bus, chat string, seq int) {
+	t.Helper()
+	ev := &event.Event{
+		ID: event.ContentID([]byte(chat), []byte(fmt.Sprint(seq))), Platform: event.LiveChat, Action: "incoming_event",
+		ChatID: chat, ThreadID: fmt.Sprintf("seq-%d", seq), Source: event.SourceWebhook, ReceivedAt: time.Now(), Payload: []byte(`{}`),
+	}
+	_, err := b.Publish(context.Background(), ev)
+	require.NoError(t, err)
+}
+
+// TestFailingEventHoldsBackOnlyItsChat: chat A's first event fails twice;
+// A's later events wait for it, chat B's events do not.
+func TestFailingEventHoldsBackOnlyItsChat(t *testing.T) {
+	srv := bustest.Start(t)
+	a := newApplied()
+	failFirstOfA := func(ev *event.Event) int {
+		if ev.ChatID == "A" && ev.ThreadID == "seq-1" {
+			return 2
+		}
+		return 0
+	}
+	rep := startReplica(t, srv.URL(), a.handler("r1", failFirstOfA))
+	for seq := 1; seq <= 3; seq++ {
+		publish(t, rep.bus, "A", seq)
+		publish(t, rep.bus, "B", seq)
+	}
+	require.Eventually(t, func() bool { return len(a.chats("A")) == 3 && len(a.chats("B")) == 3 }, 15*time.Second, 10*time.Millisecond)
+	assert.Equal(t, []int{1, 2, 3}, a.chats("A"), "A's events in order, retries included")
+	assert.Equal(t, []int{1, 2, 3}, a.chats("B"))
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	assert.True(t, a.done["B/3"].Before(a.done["A/1"]), "B is not held back by A's retries")
+	assert.Zero(t, a.overlap, "never two events of one chat at once")
+}
+
+// TestPartitionsOwnedByOneReplicaWithFailover: with two replicas, each
+// partition is handled by exactly one of them; when that replica dies, the
+// other takes its partitions over, and per-chat order holds throughout.
+func TestPartitionsOwnedByOneReplicaWithFailover(t *testing.T) {
+	srv := bustest.Start(t)
+	a := newApplied()
+	r1 := startReplica(t, srv.URL(), a.handler("r1", nil))
+	r2 := startReplica(t, srv.URL(), a.handler("r2", nil))
+	chats := make([]string, 40)
+	for i := range chats {
+		chats[i] = fmt.Sprintf("chat-%02d", i)
+	}
+	for seq := 1; seq <= 5; seq++ {
+		for _, c := range chats {
+			publish(t, r1.bus, c, seq)
+		}
+	}
+	allDone := func(n int) func() bool {
+		return func() bool {
+			for _, c := range chats {
+				if len(a.chats(c)) < n {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	require.Eventually(t, allDone(5), 20*time.Second, 20*time.Millisecond)
+	a.mu.Lock()
+	owners := map[int]string{}
+	for p, names := range a.byPart {
+		assert.Len(t, names, 1, "partition %d handled by one replica, got %v", p, names)
+		for n := range names {
+			owners[p] = n
+		}
+		delete(a.byPart, p)
+	}
+	a.mu.Unlock()
+
+	// The replica owning partition 0's chats dies; the other takes over.
+	victim, survivor := r1, "r2"
+	if owners[event.Partition(event.LiveChat, chats[0], partitions)] == "r2" {
+		victim, survivor = r2, "r1"
+	}
+	victim.bus.Conn.Close()
+	victim.stop()
+	publisher := r1
+	if victim == r1 {
+		publisher = r2
+	}
+	for seq := 6; seq <= 8; seq++ {
+		for _, c := range chats {
+			publish(t, publisher.bus, c, seq)
+		}
+	}
+	require.Eventually(t, allDone(8), 30*time.Second, 20*time.Millisecond)
+	for _, c := range chats {
+		assert.Equal(t, []int{1, 2, 3, 4, 5, 6, 7, 8}, a.chats(c), c)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for p, names := range a.byPart {
+		assert.Equal(t, map[string]bool{survivor: true}, names, "after failover partition %d belongs to %s", p, survivor)
+	}
+	assert.Zero(t, a.overlap)
+}
