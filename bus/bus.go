@@ -25,6 +25,10 @@ import (
 	"github.com/chatwarden/chatwarden/event"
 )
 
+// maxPendingPublishes bounds asynchronous publishes awaiting their
+// acknowledgement; beyond it Publish fails after a short stall.
+const maxPendingPublishes = 4096
+
 // embeddedMaxPayload is the largest message the embedded server accepts. It
 // is well above http.max_body_bytes' default so an event never hits it first.
 const embeddedMaxPayload = 8 << 20
@@ -129,7 +133,8 @@ func Open(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error) {
 		b.stopServer()
 		return nil, err
 	}
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(maxPendingPublishes),
+		jetstream.WithPublishAsyncTimeout(30*time.Second))
 	if err != nil {
 		nc.Close()
 		b.stopServer()
@@ -320,6 +325,12 @@ func (b *Bus) Partitions() int { return b.partitions }
 // already held a message with that id within its duplicate window; the event
 // is then stored exactly once. Publish fails at once with ErrNotConnected when
 // the connection is down.
+//
+// Publishes are asynchronous underneath: concurrent callers' messages share
+// the connection's write batches and the server's acknowledgements come back
+// on one subscription, while each caller still waits for its own
+// acknowledgement. When too many publishes are outstanding (the broker
+// cannot keep up), Publish fails quickly instead of queueing without bound.
 func (b *Bus) Publish(ctx context.Context, ev *event.Event) (duplicate bool, err error) {
 	if b.Conn.Status() != nats.CONNECTED {
 		return false, ErrNotConnected
@@ -330,11 +341,19 @@ func (b *Bus) Publish(ctx context.Context, ev *event.Event) (duplicate bool, err
 	}
 	msg := &nats.Msg{Subject: ev.Subject(b.partitions), Data: data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, ev.ID)
-	ack, err := b.JS.PublishMsg(ctx, msg, jetstream.WithExpectStream(EventsStream))
+	msg.Header.Set(jetstream.ExpectedStreamHeader, EventsStream)
+	f, err := b.JS.PublishMsgAsync(msg, jetstream.WithStallWait(100*time.Millisecond))
 	if err != nil {
 		return false, fmt.Errorf("publishing event %s to %s: %w", ev.ID, msg.Subject, err)
 	}
-	return ack.Duplicate, nil
+	select {
+	case ack := <-f.Ok():
+		return ack.Duplicate, nil
+	case err := <-f.Err():
+		return false, fmt.Errorf("publishing event %s to %s: %w", ev.ID, msg.Subject, err)
+	case <-ctx.Done():
+		return false, fmt.Errorf("publishing event %s to %s: no acknowledgement: %w", ev.ID, msg.Subject, ctx.Err())
+	}
 }
 
 // Ready reports whether the bus can store events: connected, and the events

@@ -335,6 +335,16 @@ type offlineClients struct{ c *livechat.Client }
 
 func (o offlineClients) LiveChat(string) (rules.LiveChatAPI, error) { return o.c, nil }
 
+// HelpCrunch implements rules.Clients: `rules test` runs LiveChat webhooks only.
+func (o offlineClients) HelpCrunch(string) (rules.HelpCrunchAPI, error) {
+	return nil, rules.NoCredentials("HelpCrunch", "rules test runs LiveChat webhooks only")
+}
+
+// RocketChat implements rules.Clients: `rules test` runs LiveChat webhooks only.
+func (o offlineClients) RocketChat(string) (rules.RocketChatAPI, error) {
+	return nil, rules.NoCredentials("Rocket.Chat", "rules test runs LiveChat webhooks only")
+}
+
 // noScheduler accepts re-checks without scheduling them: offline, a delayed
 // rule is reported as scheduled.
 type noScheduler struct{}

@@ -88,6 +88,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		rulesCmd(e),
 		auditCmd(e),
 		replayCmd(e),
+		sweepCmd(e),
+		webhooksCmd(e),
+		chatsCmd(e),
 		versionCmd(e),
 	)
 	err := root.ExecuteContext(ctx)

@@ -11,6 +11,8 @@ const (
 	DefaultMaxBodyBytes     = 1 << 20 // 1 MiB
 	DefaultPublishTimeout   = 5 * time.Second
 	DefaultShutdownTimeout  = 20 * time.Second
+	DefaultMaxInflightBytes = 64 << 20
+	DefaultMaxInflight      = 256
 	DefaultNATSListen       = "127.0.0.1:4222"
 	DefaultDataDir          = "./data"
 	DefaultPartitions       = 16
@@ -20,6 +22,7 @@ const (
 	DefaultNATSName         = "chatwarden"
 	DefaultLiveChatAPIURL   = "https://api.livechatinc.com"
 	DefaultLiveChatTimeout  = 20 * time.Second
+	DefaultAccountsURL      = "https://accounts.livechat.com"
 	DefaultHelpCrunchAPIURL = "https://api.helpcrunch.com"
 	DefaultConcurrency      = 32
 	DefaultMaxAttempts      = 8
@@ -27,6 +30,9 @@ const (
 	DefaultFailoverAfter    = 15 * time.Second
 	DefaultBackoffBase      = 1 * time.Second
 	DefaultBackoffMax       = 5 * time.Minute
+	DefaultSweepOlderThan   = 48 * time.Hour
+	DefaultSweepConcurrency = 64
+	DefaultSweepWait        = 2 * time.Minute
 	DefaultLogLevel         = "info"
 	DefaultLogFormat        = "json"
 )
@@ -38,6 +44,7 @@ const (
 	MaxReplicas     = 5     // nats.replicas upper bound
 	MaxConcurrency  = 10000 // workers.concurrency upper bound
 	MaxMaxAttempts  = 1000  // workers.max_attempts upper bound
+	MaxSweepGroups  = 200   // sweep.groups length bound (list_archives accepts 200 group ids)
 )
 
 const (
@@ -65,6 +72,7 @@ type Config struct {
 	// to the working directory of the process, not to the config file.
 	// Default "": the built-in examples/rules.yaml, every rule in dry run.
 	RulesFile string `yaml:"rules_file"`
+	Sweep     Sweep  `yaml:"sweep"`
 	Log       Log    `yaml:"log"`
 }
 
@@ -87,6 +95,18 @@ type HTTP struct {
 	// ShutdownTimeout bounds the graceful shutdown: in-flight requests and
 	// workers get this long to finish. Default 20s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// MaxInflightBytes bounds the webhook bodies being received and stored
+	// at once (a body counts its Content-Length, or max_body_bytes when it
+	// is sent chunked). Beyond it, webhooks are answered 503 with
+	// Retry-After at once instead of queueing: overload costs retries, not
+	// memory. At least max_body_bytes. Default 67108864 (64 MiB).
+	MaxInflightBytes int64 `yaml:"max_inflight_bytes"`
+	// MaxInflight bounds the webhooks being received and stored at once;
+	// beyond it they are answered 503 with Retry-After at once. It keeps
+	// the latency of accepted webhooks low under overload: a stored event
+	// takes a few milliseconds, so 256 in flight means well under 100ms of
+	// waiting. Default 256.
+	MaxInflight int `yaml:"max_inflight"`
 }
 
 // NATS configures the broker: an external server or cluster (URL set), or
@@ -150,9 +170,9 @@ type TLS struct {
 }
 
 // LiveChat configures the LiveChat (text.com) platform: webhook verification
-// and API credentials. Credentials are either a personal access token (PAT)
-// or an OAuth/bot bearer Token, not both; see
-// https://platform.text.com/docs/authorization.
+// and API credentials. Credentials are one of a personal access token (PAT),
+// an OAuth/bot bearer Token, or an OAuth refresh token (OAuth.RefreshToken,
+// renewed automatically); see https://platform.text.com/docs/authorization.
 type LiveChat struct {
 	// APIURL is the API base URL; tests point it at a fake. Default
 	// "https://api.livechatinc.com".
@@ -169,13 +189,42 @@ type LiveChat struct {
 	// Token is an OAuth access token ("dal:..." or "fra:...") or bot token,
 	// sent as a bearer token. Default "".
 	Token string `yaml:"token"`
+	// OAuth is an OAuth app (client id and secret) and, optionally, the
+	// refresh token the workers act with. Default none.
+	OAuth OAuth `yaml:"oauth"`
 	// Organizations holds credentials per LiveChat organization id, for apps
-	// that serve several organizations; an organization not listed uses PAT
-	// or Token. Default none.
+	// that serve several organizations; an organization not listed uses PAT,
+	// Token or OAuth.RefreshToken. Default none.
 	Organizations map[string]Credentials `yaml:"organizations"`
+	// OwnerClientID is the Client ID that owns the webhooks `chatwarden
+	// webhooks` registers, lists and removes (register_webhook's
+	// owner_client_id). Default "": OAuth.ClientID.
+	OwnerClientID string `yaml:"owner_client_id"`
 	// RequestTimeout bounds one API request. Default 20s.
 	RequestTimeout time.Duration `yaml:"request_timeout"`
 }
+
+// OAuth is a LiveChat OAuth app (Developer Console → your app → Authorization)
+// and the refresh token of an account that authorized it. Access tokens live
+// 8 hours; chatwarden renews them before they expire and after an
+// `authentication` error, and keeps the newest refresh token in the JetStream
+// key-value bucket CHATWARDEN_OAUTH so restarts and replicas share it. See
+// https://platform.text.com/docs/authorization/oauth-authorization.
+type OAuth struct {
+	// ClientID and ClientSecret identify the app; give both or neither.
+	// Default "".
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"client_secret"`
+	// RefreshToken, when set, is the default credential (instead of pat or
+	// token). Needs ClientID and ClientSecret. Default "".
+	RefreshToken string `yaml:"refresh_token"`
+	// AccountsURL is the accounts server with the token endpoint /v2/token.
+	// Default "https://accounts.livechat.com".
+	AccountsURL string `yaml:"accounts_url"`
+}
+
+// IsZero reports whether nothing is set but the accounts URL.
+func (o OAuth) IsZero() bool { return o.ClientID == "" && o.ClientSecret == "" && o.RefreshToken == "" }
 
 // CredentialsFor returns the credentials to act for a LiveChat organization:
 // its entry in Organizations if there is one, else the top-level PAT or
@@ -184,14 +233,20 @@ func (l LiveChat) CredentialsFor(organizationID string) (c Credentials, ok bool)
 	if c, found := l.Organizations[organizationID]; found && !c.IsZero() {
 		return c, true
 	}
-	c = Credentials{PAT: l.PAT, Token: l.Token}
+	c = l.DefaultCredentials()
 	return c, !c.IsZero()
 }
 
+// DefaultCredentials are the top-level credentials: PAT, Token or
+// OAuth.RefreshToken (zero when none is set).
+func (l LiveChat) DefaultCredentials() Credentials {
+	return Credentials{PAT: l.PAT, Token: l.Token, RefreshToken: l.OAuth.RefreshToken}
+}
+
 // HasCredentials reports whether any LiveChat credentials are configured:
-// PAT, Token or an organization's.
+// PAT, Token, OAuth.RefreshToken or an organization's.
 func (l LiveChat) HasCredentials() bool {
-	if !l.PAT.IsZero() || l.Token != "" {
+	if !l.DefaultCredentials().IsZero() {
 		return true
 	}
 	for _, c := range l.Organizations {
@@ -212,15 +267,19 @@ type PAT struct {
 // IsZero reports whether neither field is set.
 func (p PAT) IsZero() bool { return p.AccountID == "" && p.Token == "" }
 
-// Credentials are one organization's LiveChat credentials: a PAT or a bearer
-// Token, not both.
+// Credentials are one organization's LiveChat credentials: a PAT, a bearer
+// Token, or an OAuth RefreshToken of the app in livechat.oauth; one of them.
 type Credentials struct {
 	PAT   PAT    `yaml:"pat"`
 	Token string `yaml:"token"`
+	// RefreshToken is an OAuth refresh token of an account of the
+	// organization that authorized the app livechat.oauth (client_id and
+	// client_secret); access tokens are renewed from it. Default "".
+	RefreshToken string `yaml:"refresh_token"`
 }
 
 // IsZero reports whether no credentials are set.
-func (c Credentials) IsZero() bool { return c.PAT.IsZero() && c.Token == "" }
+func (c Credentials) IsZero() bool { return c.PAT.IsZero() && c.Token == "" && c.RefreshToken == "" }
 
 // HelpCrunch configures the HelpCrunch platform.
 type HelpCrunch struct {
@@ -278,6 +337,45 @@ type Workers struct {
 	DryRun bool `yaml:"dry_run"`
 }
 
+// Sweep configures the backlog sweep: `chatwarden sweep livechat-unassigned`
+// (whose flags default to these settings) and, with Schedule, the sweeps
+// that `work` and `serve` run by themselves. A sweep lists LiveChat chats
+// that are Unassigned (routing.unassigned and routing.pinned true) and
+// publishes one event per chat for the workers, whose built-in rule unpins
+// each chat that is still pinned, unassigned and old enough.
+type Sweep struct {
+	// Schedule runs the sweep inside the workers on a JetStream message
+	// schedule: "@every 1h" (at least 1s), "@hourly", "@daily" (also
+	// @weekly, @monthly, @yearly), or a 6-field cron expression in UTC
+	// ("0 30 2 * * *": every day at 02:30:00). Only one replica runs each
+	// run. Default "": no scheduled sweeps (a schedule left from an earlier
+	// configuration is removed when `work` starts).
+	Schedule string `yaml:"schedule"`
+	// OlderThan selects chats whose thread started at least this long ago.
+	// Default 48h.
+	OlderThan time.Duration `yaml:"older_than"`
+	// Groups selects chats of these LiveChat group ids only (at most 200).
+	// Default []: every group.
+	Groups []int `yaml:"groups"`
+	// Limit caps how many chats one sweep hands to the workers, oldest
+	// first. Default 0: no cap.
+	Limit int `yaml:"limit"`
+	// Concurrency is how many chats of a `chatwarden sweep` may wait for
+	// the workers' decision at once; the sweep publishes the next chat only
+	// when one is decided, so live webhooks never queue behind a whole
+	// backlog. 1..10000. Default 64.
+	Concurrency int `yaml:"concurrency"`
+	// MaxRate caps how many chats per second a sweep hands to the workers
+	// (each costs the workers two API calls: get_chat to re-check, and the
+	// unpin). Default 0: no cap; the LiveChat client slows down by itself
+	// when the API answers too_many_requests.
+	MaxRate float64 `yaml:"max_rate"`
+	// Wait is how long `chatwarden sweep` waits for the workers' next
+	// decision before it stops waiting and reports the chats still pending
+	// (the workers go on with them). Default 2m.
+	Wait time.Duration `yaml:"wait"`
+}
+
 // Log configures logging.
 type Log struct {
 	// Level is debug, info, warn or error. Default "info".
@@ -302,6 +400,8 @@ func (c *Config) ApplyDefaults() {
 	setInt64(&c.HTTP.MaxBodyBytes, DefaultMaxBodyBytes)
 	setDuration(&c.HTTP.PublishTimeout, DefaultPublishTimeout)
 	setDuration(&c.HTTP.ShutdownTimeout, DefaultShutdownTimeout)
+	setInt64(&c.HTTP.MaxInflightBytes, DefaultMaxInflightBytes)
+	setInt(&c.HTTP.MaxInflight, DefaultMaxInflight)
 
 	setString(&c.NATS.Listen, DefaultNATSListen)
 	setString(&c.NATS.DataDir, DefaultDataDir)
@@ -313,6 +413,7 @@ func (c *Config) ApplyDefaults() {
 
 	setString(&c.LiveChat.APIURL, DefaultLiveChatAPIURL)
 	setDuration(&c.LiveChat.RequestTimeout, DefaultLiveChatTimeout)
+	setString(&c.LiveChat.OAuth.AccountsURL, DefaultAccountsURL)
 
 	setString(&c.HelpCrunch.APIURL, DefaultHelpCrunchAPIURL)
 
@@ -322,6 +423,10 @@ func (c *Config) ApplyDefaults() {
 	setDuration(&c.Workers.FailoverAfter, DefaultFailoverAfter)
 	setDuration(&c.Workers.BackoffBase, DefaultBackoffBase)
 	setDuration(&c.Workers.BackoffMax, DefaultBackoffMax)
+
+	setDuration(&c.Sweep.OlderThan, DefaultSweepOlderThan)
+	setInt(&c.Sweep.Concurrency, DefaultSweepConcurrency)
+	setDuration(&c.Sweep.Wait, DefaultSweepWait)
 
 	setString(&c.Log.Level, DefaultLogLevel)
 	setString(&c.Log.Format, DefaultLogFormat)

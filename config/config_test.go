@@ -153,7 +153,7 @@ log: {level: debug, format: console}
 	require.NoError(t, err)
 
 	assert.Equal(t, HTTP{Addr: "127.0.0.1:9000", MaxBodyBytes: 2048, AdminToken: "s3cret-admin-token-value",
-		PublishTimeout: 1500 * time.Millisecond, ShutdownTimeout: time.Minute}, c.HTTP)
+		PublishTimeout: 1500 * time.Millisecond, ShutdownTimeout: time.Minute, MaxInflightBytes: 64 << 20, MaxInflight: 256}, c.HTTP)
 	assert.Equal(t, "nats://a:4222,nats://b:4222", c.NATS.URL)
 	assert.False(t, c.NATS.Embedded())
 	assert.Equal(t, 64, c.NATS.Partitions)
@@ -518,4 +518,29 @@ func TestParseAliasBomb(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Parse did not stop an alias bomb")
 	}
+}
+
+func TestParseOAuth(t *testing.T) {
+	c, err := Parse([]byte(`
+livechat:
+  oauth: {client_id: app-1, client_secret: "${SECRET}", refresh_token: "${REFRESH}"}
+  organizations:
+    org-a: {refresh_token: ra}
+  owner_client_id: owner-1
+`), env("SECRET", "sec", "REFRESH", "r0"))
+	require.NoError(t, err)
+	assert.Equal(t, OAuth{ClientID: "app-1", ClientSecret: "sec", RefreshToken: "r0", AccountsURL: DefaultAccountsURL}, c.LiveChat.OAuth)
+	assert.Equal(t, "owner-1", c.LiveChat.OwnerClientID)
+	assert.True(t, c.LiveChat.HasCredentials())
+
+	cred, ok := c.LiveChat.CredentialsFor("org-a")
+	assert.True(t, ok)
+	assert.Equal(t, Credentials{RefreshToken: "ra"}, cred)
+	cred, ok = c.LiveChat.CredentialsFor("org-b")
+	assert.True(t, ok)
+	assert.Equal(t, Credentials{RefreshToken: "r0"}, cred, "the top-level refresh token is the default")
+
+	_, err = Parse([]byte("livechat:\n  oauth: {client_id: x, clientsecret: y}\n"), env())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "livechat.oauth.clientsecret")
 }

@@ -95,6 +95,9 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 	if len(c.LiveChat.Organizations) == 0 {
 		c.LiveChat.Organizations = nil
 	}
+	if len(c.Sweep.Groups) == 0 {
+		c.Sweep.Groups = nil
+	}
 	c.ApplyDefaults()
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -332,10 +335,11 @@ func (w *walker) sequence(n *yaml.Node, t reflect.Type, path string) {
 
 func (w *walker) scalar(n *yaml.Node, t reflect.Type, path string) {
 	want := map[reflect.Kind]string{
-		reflect.Bool:   "true or false",
-		reflect.Int:    "a whole number",
-		reflect.Int64:  "a whole number",
-		reflect.String: "text",
+		reflect.Bool:    "true or false",
+		reflect.Int:     "a whole number",
+		reflect.Int64:   "a whole number",
+		reflect.Float64: "a number",
+		reflect.String:  "text",
 	}[t.Kind()]
 	if n.Kind != yaml.ScalarNode {
 		w.fail(path, n.Line, ErrWrongType, "must be %s, got %s", want, describe(n))

@@ -9,8 +9,8 @@ import (
 
 // Redacted returns a deep copy of c that is safe to print or log: every
 // secret that is set (http.admin_token, nats.password, nats.token,
-// livechat.webhook_secrets, tokens of livechat.pat, livechat.token and
-// livechat.organizations, helpcrunch.api_key and signing_key,
+// livechat.webhook_secrets, tokens of livechat.pat, livechat.token,
+// livechat.oauth (client_secret, refresh_token) and livechat.organizations, helpcrunch.api_key and signing_key,
 // rocketchat.auth_token and webhook_token) is replaced by "REDACTED", and so
 // are credentials inside URLs. Unset secrets stay "", so the copy still shows
 // what is missing. Identifiers (account ids, user names, paths) are kept.
@@ -29,10 +29,14 @@ func (c *Config) Redacted() *Config {
 	}
 	redact(&r.LiveChat.PAT.Token)
 	redact(&r.LiveChat.Token)
+	redact(&r.LiveChat.OAuth.ClientSecret)
+	redact(&r.LiveChat.OAuth.RefreshToken)
+	r.LiveChat.OAuth.AccountsURL = redactURL(r.LiveChat.OAuth.AccountsURL)
 	r.LiveChat.Organizations = maps.Clone(r.LiveChat.Organizations)
 	for org, cred := range r.LiveChat.Organizations {
 		redact(&cred.PAT.Token)
 		redact(&cred.Token)
+		redact(&cred.RefreshToken)
 		r.LiveChat.Organizations[org] = cred
 	}
 
@@ -43,6 +47,8 @@ func (c *Config) Redacted() *Config {
 	r.RocketChat.URL = redactURL(r.RocketChat.URL)
 	redact(&r.RocketChat.AuthToken)
 	redact(&r.RocketChat.WebhookToken)
+
+	r.Sweep.Groups = slices.Clone(r.Sweep.Groups)
 	return &r
 }
 

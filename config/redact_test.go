@@ -15,35 +15,42 @@ import (
 // setting fails TestRedactedClassifiesEveryField until it is listed here
 // (and, if secret, redacted).
 var secretKeys = map[string]bool{
-	"http.addr":                false,
-	"http.admin_token":         true,
-	"nats.url":                 false, // its credentials are redacted; see TestRedactedURLs
-	"nats.listen":              false,
-	"nats.data_dir":            false,
-	"nats.creds_file":          false, // a path
-	"nats.user":                false,
-	"nats.password":            true,
-	"nats.token":               true,
-	"nats.tls.ca_file":         false,
-	"nats.tls.cert_file":       false,
-	"nats.tls.key_file":        false, // a path
-	"nats.name":                false,
-	"livechat.api_url":         false,
-	"livechat.webhook_secrets": true,
-	"livechat.pat.account_id":  false,
-	"livechat.pat.token":       true,
-	"livechat.token":           true,
-	"livechat.organizations":   true, // tested through its entries' token and pat.token
-	"helpcrunch.api_url":       false,
-	"helpcrunch.api_key":       true,
-	"helpcrunch.signing_key":   true,
-	"rocketchat.url":           false,
-	"rocketchat.user_id":       false,
-	"rocketchat.auth_token":    true,
-	"rocketchat.webhook_token": true,
-	"rules_file":               false,
-	"log.level":                false,
-	"log.format":               false,
+	"http.addr":                    false,
+	"http.admin_token":             true,
+	"nats.url":                     false, // its credentials are redacted; see TestRedactedURLs
+	"nats.listen":                  false,
+	"nats.data_dir":                false,
+	"nats.creds_file":              false, // a path
+	"nats.user":                    false,
+	"nats.password":                true,
+	"nats.token":                   true,
+	"nats.tls.ca_file":             false,
+	"nats.tls.cert_file":           false,
+	"nats.tls.key_file":            false, // a path
+	"nats.name":                    false,
+	"livechat.api_url":             false,
+	"livechat.webhook_secrets":     true,
+	"livechat.pat.account_id":      false,
+	"livechat.pat.token":           true,
+	"livechat.token":               true,
+	"livechat.organizations":       true, // tested through its entries' token and pat.token
+	"livechat.oauth.client_id":     false,
+	"livechat.oauth.client_secret": true,
+	"livechat.oauth.refresh_token": true,
+	"livechat.oauth.accounts_url":  false, // its credentials are redacted like other URLs
+	"livechat.owner_client_id":     false,
+	"helpcrunch.api_url":           false,
+	"helpcrunch.api_key":           true,
+	"helpcrunch.signing_key":       true,
+	"rocketchat.url":               false,
+	"rocketchat.user_id":           false,
+	"rocketchat.auth_token":        true,
+	"rocketchat.webhook_token":     true,
+	"rules_file":                   false,
+	"sweep.schedule":               false,
+	"sweep.groups":                 false,
+	"log.level":                    false,
+	"log.format":                   false,
 }
 
 func TestRedactedClassifiesEveryField(t *testing.T) {
@@ -77,6 +84,7 @@ func TestRedacted(t *testing.T) {
 	c.LiveChat.Organizations = map[string]Credentials{
 		"org-1": {Token: "marker:org-1.token"},
 		"org-2": {PAT: PAT{AccountID: "marker:org-2.account_id", Token: "marker:org-2.pat.token"}},
+		"org-3": {RefreshToken: "marker:org-3.refresh_token"},
 	}
 	orig := *c
 
@@ -96,7 +104,7 @@ func TestRedacted(t *testing.T) {
 			assert.Contains(t, dump, marker, "%s is not a secret", key)
 		}
 	}
-	for _, m := range []string{"marker:livechat.webhook_secrets", "marker:org-1.token", "marker:org-2.pat.token"} {
+	for _, m := range []string{"marker:livechat.webhook_secrets", "marker:org-1.token", "marker:org-2.pat.token", "marker:org-3.refresh_token"} {
 		assert.NotContains(t, dump, m)
 	}
 	assert.Contains(t, dump, "marker:org-2.account_id", "account ids are kept")

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"slices"
@@ -28,6 +29,12 @@ func (c *Config) Validate() error {
 	}
 	v.positive("http.publish_timeout", c.HTTP.PublishTimeout)
 	v.positive("http.shutdown_timeout", c.HTTP.ShutdownTimeout)
+	if c.HTTP.MaxInflight < 1 {
+		v.add("http.max_inflight", "must be at least 1, got %d", c.HTTP.MaxInflight)
+	}
+	if c.HTTP.MaxInflightBytes < c.HTTP.MaxBodyBytes {
+		v.add("http.max_inflight_bytes", "must be at least http.max_body_bytes (%d), got %d", c.HTTP.MaxBodyBytes, c.HTTP.MaxInflightBytes)
+	}
 
 	c.NATS.validate(v)
 	c.LiveChat.validate(v)
@@ -60,10 +67,67 @@ func (c *Config) Validate() error {
 		v.add("workers.backoff_max", "must be at least workers.backoff_base (%s), got %s", c.Workers.BackoffBase, c.Workers.BackoffMax)
 	}
 
+	c.Sweep.validate(v)
+
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "json", "console")
 
 	return errors.Join(v.errs...)
+}
+
+func (s *Sweep) validate(v *validator) {
+	if s.Schedule != "" {
+		if err := CheckSchedule(s.Schedule); err != nil {
+			v.add("sweep.schedule", "%v", err)
+		}
+	}
+	v.positive("sweep.older_than", s.OlderThan)
+	if len(s.Groups) > MaxSweepGroups {
+		v.add("sweep.groups", "must list at most %d groups, got %d", MaxSweepGroups, len(s.Groups))
+	}
+	for i, g := range s.Groups {
+		if g < 0 {
+			v.add(fmt.Sprintf("sweep.groups[%d]", i), "must be a group id (0 or more), got %d", g)
+		}
+	}
+	if s.Limit < 0 {
+		v.add("sweep.limit", "must be 0 (no cap) or more, got %d", s.Limit)
+	}
+	v.between("sweep.concurrency", s.Concurrency, 1, MaxConcurrency)
+	if s.MaxRate < 0 || math.IsNaN(s.MaxRate) || math.IsInf(s.MaxRate, 0) {
+		v.add("sweep.max_rate", "must be 0 (no cap) or a positive number of chats per second, got %v", s.MaxRate)
+	}
+	v.positive("sweep.wait", s.Wait)
+}
+
+// CheckSchedule checks a sweep schedule as JetStream message schedules
+// accept it: "@every <duration>" of at least 1s, one of @yearly, @annually,
+// @monthly, @weekly, @daily, @midnight, @hourly, or a cron expression of 6
+// fields (second minute hour day-of-month month day-of-week). The fields of
+// a cron expression are checked by the server when the schedule is stored.
+func CheckSchedule(s string) error {
+	s = strings.TrimSpace(s)
+	if rest, ok := strings.CutPrefix(s, "@every "); ok {
+		d, err := time.ParseDuration(strings.TrimSpace(rest))
+		if err != nil {
+			return fmt.Errorf(`"@every" needs a duration such as 30m or 1h, got %q`, rest)
+		}
+		if d < time.Second {
+			return fmt.Errorf(`"@every" needs at least 1s, got %s`, d)
+		}
+		return nil
+	}
+	switch s {
+	case "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly":
+		return nil
+	}
+	if strings.HasPrefix(s, "@") {
+		return fmt.Errorf(`unknown schedule %q: use "@every 1h", @hourly, @daily, @weekly, @monthly, @yearly or a 6-field cron expression`, s)
+	}
+	if n := len(strings.Fields(s)); n != 6 {
+		return fmt.Errorf(`a cron expression needs 6 fields (second minute hour day-of-month month day-of-week, e.g. "0 0 * * * *"), got %d in %q`, n, s)
+	}
+	return nil
 }
 
 func (n *NATS) validate(v *validator) {
@@ -124,7 +188,19 @@ func (l *LiveChat) validate(v *validator) {
 			v.add(fmt.Sprintf("livechat.webhook_secrets[%d]", i), "must not be empty (an empty secret would match webhooks that carry none)")
 		}
 	}
-	validateCredentials(v, "livechat", Credentials{PAT: l.PAT, Token: l.Token}, false)
+	v.httpURL("livechat.oauth.accounts_url", l.OAuth.AccountsURL, true)
+	if (l.OAuth.ClientID == "") != (l.OAuth.ClientSecret == "") {
+		if l.OAuth.ClientID == "" {
+			v.add("livechat.oauth.client_id", "required with livechat.oauth.client_secret")
+		} else {
+			v.add("livechat.oauth.client_secret", "required with livechat.oauth.client_id")
+		}
+	}
+	oauthApp := l.OAuth.ClientID != "" && l.OAuth.ClientSecret != ""
+	if l.OAuth.RefreshToken != "" && !oauthApp {
+		v.add("livechat.oauth.refresh_token", "needs livechat.oauth.client_id and livechat.oauth.client_secret to renew access tokens")
+	}
+	validateCredentials(v, "livechat", l.DefaultCredentials(), false)
 	orgs := make([]string, 0, len(l.Organizations))
 	for org := range l.Organizations {
 		orgs = append(orgs, org)
@@ -137,20 +213,29 @@ func (l *LiveChat) validate(v *validator) {
 			continue
 		}
 		validateCredentials(v, key, l.Organizations[org], true)
+		if l.Organizations[org].RefreshToken != "" && !oauthApp {
+			v.add(key+".refresh_token", "needs livechat.oauth.client_id and livechat.oauth.client_secret to renew access tokens")
+		}
 	}
 	v.positive("livechat.request_timeout", l.RequestTimeout)
 }
 
 func validateCredentials(v *validator, prefix string, c Credentials, required bool) {
+	refreshKey := prefix + ".refresh_token"
+	if prefix == "livechat" {
+		refreshKey = "livechat.oauth.refresh_token"
+	}
 	switch {
 	case !c.PAT.IsZero() && c.Token != "":
 		v.add(prefix+".token", "set together with %s.pat: use one of them", prefix)
+	case c.RefreshToken != "" && (!c.PAT.IsZero() || c.Token != ""):
+		v.add(refreshKey, "set together with %s.pat or %s.token: use one of them", prefix, prefix)
 	case c.PAT.AccountID != "" && c.PAT.Token == "":
 		v.add(prefix+".pat.token", "required with %s.pat.account_id", prefix)
 	case c.PAT.AccountID == "" && c.PAT.Token != "":
 		v.add(prefix+".pat.account_id", "required with %s.pat.token (the id of the account that created the token)", prefix)
 	case required && c.IsZero():
-		v.add(prefix, "needs pat (account_id and token) or token")
+		v.add(prefix, "needs pat (account_id and token), token or refresh_token")
 	}
 }
 

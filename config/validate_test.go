@@ -112,9 +112,36 @@ func TestValidate(t *testing.T) {
 			}
 		}, []string{
 			`livechat.organizations: has an entry with an empty organization id`,
-			`livechat.organizations.o1: needs pat (account_id and token) or token`,
+			`livechat.organizations.o1: needs pat (account_id and token), token or refresh_token`,
 			`livechat.organizations.o2.pat.token: required with livechat.organizations.o2.pat.account_id`,
 			`livechat.organizations.o3.token: set together with livechat.organizations.o3.pat: use one of them`,
+		}},
+		{"oauth app and refresh token", func(c *Config) {
+			c.LiveChat.OAuth = OAuth{ClientID: "c", ClientSecret: "s", RefreshToken: "r", AccountsURL: DefaultAccountsURL}
+		}, nil},
+		{"oauth app only, for owner_client_id", func(c *Config) { c.LiveChat.OAuth.ClientID, c.LiveChat.OAuth.ClientSecret = "c", "s" }, nil},
+		{"oauth client id without secret", func(c *Config) { c.LiveChat.OAuth.ClientID = "c" },
+			[]string{`livechat.oauth.client_secret: required with livechat.oauth.client_id`}},
+		{"oauth secret without client id", func(c *Config) { c.LiveChat.OAuth.ClientSecret = "s" },
+			[]string{`livechat.oauth.client_id: required with livechat.oauth.client_secret`}},
+		{"oauth refresh token without app", func(c *Config) { c.LiveChat.OAuth.RefreshToken = "r" },
+			[]string{`livechat.oauth.refresh_token: needs livechat.oauth.client_id and livechat.oauth.client_secret to renew access tokens`}},
+		{"oauth refresh token and pat", func(c *Config) {
+			c.LiveChat.OAuth = OAuth{ClientID: "c", ClientSecret: "s", RefreshToken: "r", AccountsURL: DefaultAccountsURL}
+			c.LiveChat.PAT = PAT{AccountID: "a", Token: "t"}
+		}, []string{`livechat.oauth.refresh_token: set together with livechat.pat or livechat.token: use one of them`}},
+		{"oauth accounts url", func(c *Config) { c.LiveChat.OAuth.AccountsURL = "accounts" },
+			[]string{`livechat.oauth.accounts_url: must be an http:// or https:// URL with a host, e.g. https://example.com`}},
+		{"organization refresh tokens", func(c *Config) {
+			c.LiveChat.OAuth.ClientID, c.LiveChat.OAuth.ClientSecret = "c", "s"
+			c.LiveChat.Organizations = map[string]Credentials{"o1": {RefreshToken: "r1"}, "o2": {RefreshToken: "r2"}}
+		}, nil},
+		{"organization refresh token problems", func(c *Config) {
+			c.LiveChat.Organizations = map[string]Credentials{"o1": {RefreshToken: "r1"}, "o2": {RefreshToken: "r2", Token: "t"}}
+		}, []string{
+			`livechat.organizations.o1.refresh_token: needs livechat.oauth.client_id and livechat.oauth.client_secret to renew access tokens`,
+			`livechat.organizations.o2.refresh_token: set together with livechat.organizations.o2.pat or livechat.organizations.o2.token: use one of them`,
+			`livechat.organizations.o2.refresh_token: needs livechat.oauth.client_id and livechat.oauth.client_secret to renew access tokens`,
 		}},
 		{"request timeout zero", func(c *Config) { c.LiveChat.RequestTimeout = 0 },
 			[]string{`livechat.request_timeout: must be a positive duration, got 0s`}},

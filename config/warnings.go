@@ -45,10 +45,13 @@ func (c *Config) WarningsFor(r Role) []string {
 			add("livechat.webhook_secrets is empty: every LiveChat webhook will be rejected with 401; set it to the secret key you registered the webhook with")
 		}
 		if work && !lc.HasCredentials() {
-			add("no LiveChat credentials (livechat.pat or livechat.token): workers cannot call the API, actions will fail and go to the dead-letter stream")
+			add("no LiveChat credentials (livechat.pat, livechat.token or livechat.oauth.refresh_token): workers cannot call the API, actions will fail and go to the dead-letter stream")
 		}
 		if work {
 			insecureURL(add, "livechat.api_url", lc.APIURL, "the LiveChat token")
+			if lc.OAuth.ClientSecret != "" {
+				insecureURL(add, "livechat.oauth.accounts_url", lc.OAuth.AccountsURL, "the OAuth client secret and refresh token")
+			}
 		}
 	}
 

@@ -8,7 +8,7 @@ import (
 
 const (
 	wLiveChatSecrets = "livechat.webhook_secrets is empty: every LiveChat webhook will be rejected with 401; set it to the secret key you registered the webhook with"
-	wLiveChatCreds   = "no LiveChat credentials (livechat.pat or livechat.token): workers cannot call the API, actions will fail and go to the dead-letter stream"
+	wLiveChatCreds   = "no LiveChat credentials (livechat.pat, livechat.token or livechat.oauth.refresh_token): workers cannot call the API, actions will fail and go to the dead-letter stream"
 	wHelpCrunchKey   = "helpcrunch.signing_key is empty: every HelpCrunch webhook will be rejected with 401; set it to the webhook signing key from HelpCrunch's settings"
 	wHelpCrunchAPI   = "helpcrunch.api_key is empty: workers cannot call the HelpCrunch API, its actions will fail and go to the dead-letter stream"
 	wRocketHook      = "rocketchat.webhook_token is empty: every Rocket.Chat webhook will be rejected with 401; set it to the token of the outgoing webhook"

@@ -66,12 +66,15 @@ func newest(ctx context.Context, js jetstream.JetStream, s scan, fn func(jetstre
 		if hi >= first+window {
 			lo = hi - window + 1
 		}
-		n, older, err := readWindow(ctx, st, s, lo, hi, pendingAbove, s.max-res.Scanned, fn)
+		n, older, skipped, err := readWindow(ctx, st, s, lo, hi, pendingAbove, s.max-res.Scanned, fn)
 		res.Scanned += n
 		if err != nil {
 			return res, err
 		}
 		switch {
+		case skipped:
+			res.Truncated = true
+			return res, nil
 		case older || lo == first:
 			return res, nil
 		case res.Scanned >= s.max:
@@ -88,9 +91,11 @@ func newest(ctx context.Context, js jetstream.JetStream, s scan, fn func(jetstre
 
 // readWindow reads the matching messages with sequences lo..hi, at most
 // limit of them. pendingAbove is the number of matching messages after hi.
-// older reports a message stored before s.since (the scan can stop).
+// older reports a message stored before s.since (the scan can stop);
+// skipped that the window held more than limit and its oldest were passed
+// over.
 func readWindow(ctx context.Context, st jetstream.Stream, s scan, lo, hi, pendingAbove uint64, limit int,
-	fn func(jetstream.Msg, *jetstream.MsgMetadata) error) (n int, older bool, err error) {
+	fn func(jetstream.Msg, *jetstream.MsgMetadata) error) (n int, older, skipped bool, err error) {
 	cfg := jetstream.ConsumerConfig{
 		Description:       "chatwarden console: a read of recent messages",
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
@@ -109,7 +114,7 @@ func readWindow(ctx context.Context, st jetstream.Stream, s scan, lo, hi, pendin
 	}
 	c, err := st.CreateConsumer(ctx, cfg)
 	if err != nil {
-		return 0, false, fmt.Errorf("reading stream %s: %w", s.stream, err)
+		return 0, false, false, fmt.Errorf("reading stream %s: %w", s.stream, err)
 	}
 	name := c.CachedInfo().Name
 	defer func() {
@@ -119,23 +124,33 @@ func readWindow(ctx context.Context, st jetstream.Stream, s scan, lo, hi, pendin
 	}()
 	pending := c.CachedInfo().NumPending
 	if pending <= pendingAbove {
-		return 0, false, nil
+		return 0, false, false, nil
 	}
 	want := pending - pendingAbove // matching messages in lo..hi
+	// When the window holds more than limit, the newest limit are wanted:
+	// the older ones are fetched and passed over.
+	skip := uint64(0)
+	if want > uint64(limit) {
+		skip, skipped = want-uint64(limit), true
+	}
 	for want > 0 && n < limit {
-		batch, err := c.Fetch(int(min(want, uint64(limit-n), 500)), jetstream.FetchMaxWait(5*time.Second))
+		batch, err := c.Fetch(int(min(want, skip+uint64(limit-n), 500)), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
-			return n, older, fmt.Errorf("reading stream %s: %w", s.stream, err)
+			return n, older, skipped, fmt.Errorf("reading stream %s: %w", s.stream, err)
 		}
 		got := 0
 		for m := range batch.Messages() {
 			got++
 			md, err := m.Metadata()
 			if err != nil {
-				return n, older, fmt.Errorf("reading stream %s: message on %s without metadata: %w", s.stream, m.Subject(), err)
+				return n, older, skipped, fmt.Errorf("reading stream %s: message on %s without metadata: %w", s.stream, m.Subject(), err)
 			}
 			if md.Sequence.Stream > hi {
 				continue // stored after the window was planned; a later read shows it
+			}
+			if skip > 0 {
+				skip--
+				continue
 			}
 			n++
 			if !s.since.IsZero() && md.Timestamp.Before(s.since) {
@@ -143,16 +158,16 @@ func readWindow(ctx context.Context, st jetstream.Stream, s scan, lo, hi, pendin
 				continue
 			}
 			if err := fn(m, md); err != nil {
-				return n, older, err
+				return n, older, skipped, err
 			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return n, older, fmt.Errorf("reading stream %s: %w", s.stream, err)
+			return n, older, skipped, fmt.Errorf("reading stream %s: %w", s.stream, err)
 		}
 		if got == 0 {
 			break // messages removed meanwhile (retention, purge)
 		}
 		want -= min(want, uint64(got))
 	}
-	return n, older, nil
+	return n, older, skipped, nil
 }

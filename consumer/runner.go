@@ -308,11 +308,12 @@ func (r *Runner) process(j *job) {
 		permanent, hint := Classify(err)
 		switch {
 		case err == nil:
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if aerr := j.msg.DoubleAck(ctx); aerr != nil {
+			// A plain ack: if it is lost, the event is redelivered and handled
+			// again, which rules tolerate (idempotent actions repeat harmlessly,
+			// others are recorded in CHATWARDEN_DONE and skipped).
+			if aerr := j.msg.Ack(); aerr != nil {
 				log.Warn("acknowledging event failed; it will be redelivered and handled again", zap.Error(aerr))
 			}
-			cancel()
 			r.metrics.EventsProcessed.WithLabelValues(ev.Platform, ev.Action, metrics.OutcomeAck).Inc()
 			return
 		case permanent:

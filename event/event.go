@@ -13,6 +13,7 @@ import (
 	"hash/fnv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Platforms known to chatwarden. Event.Platform holds one of them.
@@ -143,8 +144,84 @@ func tokenByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
 }
 
-// Marshal encodes the event for storage.
-func (e *Event) Marshal() ([]byte, error) { return json.Marshal(e) }
+// Marshal encodes the event for storage, as encoding/json would, but
+// splices Payload and AdditionalData in byte for byte instead of validating
+// and compacting them again: they must be valid JSON (receivers take them
+// from a validated body). This is the receiver's hot path.
+func (e *Event) Marshal() ([]byte, error) {
+	b := make([]byte, 0, 320+len(e.Payload)+len(e.AdditionalData))
+	b = append(b, `{"id":`...)
+	b = appendString(b, e.ID)
+	b = append(b, `,"platform":`...)
+	b = appendString(b, e.Platform)
+	b = append(b, `,"action":`...)
+	b = appendString(b, e.Action)
+	b = appendOptional(b, `,"tenant":`, e.Tenant)
+	b = appendOptional(b, `,"chat_id":`, e.ChatID)
+	b = appendOptional(b, `,"thread_id":`, e.ThreadID)
+	b = append(b, `,"source":`...)
+	b = appendString(b, e.Source)
+	b = append(b, `,"received_at":"`...)
+	b = e.ReceivedAt.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	b = appendOptional(b, `,"webhook_id":`, e.WebhookID)
+	b = append(b, `,"payload":`...)
+	if len(e.Payload) == 0 {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, e.Payload...)
+	}
+	if len(e.AdditionalData) > 0 {
+		b = append(b, `,"additional_data":`...)
+		b = append(b, e.AdditionalData...)
+	}
+	if e.Recheck != nil {
+		r, err := json.Marshal(e.Recheck)
+		if err != nil {
+			return nil, fmt.Errorf("encoding event %s: %w", e.ID, err)
+		}
+		b = append(b, `,"recheck":`...)
+		b = append(b, r...)
+	}
+	return append(b, '}'), nil
+}
+
+func appendOptional(b []byte, key, v string) []byte {
+	if v == "" {
+		return b
+	}
+	return appendString(append(b, key...), v)
+}
+
+// appendString appends v as a JSON string. Invalid UTF-8 becomes U+FFFD,
+// as with encoding/json.
+func appendString(b []byte, v string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(v); {
+		c := v[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c < 0x20:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(v[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, `\ufffd`...)
+		} else {
+			b = append(b, v[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}
 
 // Unmarshal decodes a stored event.
 func Unmarshal(data []byte) (*Event, error) {

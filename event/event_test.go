@@ -1,7 +1,10 @@
 package event
 
 import (
+	"bytes"
+	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -59,4 +62,48 @@ func TestMarshalRoundTrip(t *testing.T) {
 	assert.ErrorContains(t, err, "missing platform or action")
 	_, err = Unmarshal([]byte(`not json`))
 	assert.Error(t, err)
+}
+
+// TestMarshalMatchesEncodingJSON: the hand-written encoder and
+// encoding/json produce events that decode to the same value.
+func TestMarshalMatchesEncodingJSON(t *testing.T) {
+	when := time.Date(2026, 11, 22, 10, 0, 0, 123456789, time.UTC)
+	tests := []struct {
+		name string
+		ev   Event
+	}{
+		{"minimal", Event{ID: "a", Platform: LiveChat, Action: "x", Source: SourceWebhook}},
+		{"full", Event{ID: "id", Platform: LiveChat, Action: "incoming_chat", Tenant: "org", ChatID: "C1", ThreadID: "T1",
+			Source: SourceWebhook, ReceivedAt: when, WebhookID: "w", Payload: []byte(`{"chat": {"id": "C1"}, "n": [1, 2.5e3]}`),
+			AdditionalData: []byte(`{"chat_properties":{"routing":{"pinned":true}}}`)}},
+		{"escapes", Event{ID: "q\"b\\s\n\t\x01<&>", Platform: LiveChat, Action: "ü €", ChatID: "\u2028", Source: "s", Payload: []byte(`{}`)}},
+		{"invalid utf-8", Event{ID: "a\xffb", Platform: LiveChat, Action: "x\xc3", Source: "s", Payload: []byte(`{}`)}},
+		{"recheck", Event{ID: "r", Platform: LiveChat, Action: "x", Source: SourceRecheck, Payload: []byte(`{"a":1}`),
+			Recheck: &Recheck{Rule: "r1", OriginID: "o", DueAt: when}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ours, err := tt.ev.Marshal()
+			require.NoError(t, err)
+			require.True(t, json.Valid(ours), "%s", ours)
+			theirs, err := json.Marshal(&tt.ev)
+			require.NoError(t, err)
+			var a, b map[string]any
+			require.NoError(t, json.Unmarshal(ours, &a))
+			require.NoError(t, json.Unmarshal(theirs, &b))
+			assert.Equal(t, b, a)
+		})
+	}
+}
+
+func BenchmarkMarshal(b *testing.B) {
+	payload := bytes.Repeat([]byte(`{"k":"value value value"},`), 120)
+	ev := Event{ID: "0123456789abcdef0123456789abcdef", Platform: LiveChat, Action: "incoming_chat", ChatID: "PJ0MRSHTDG",
+		Source: SourceWebhook, ReceivedAt: time.Now(), Payload: append(append([]byte(`{"a":[`), payload[:len(payload)-1]...), ']', '}')}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := ev.Marshal(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

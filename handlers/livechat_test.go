@@ -284,3 +284,80 @@ func TestProbes(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "the work role has no webhook routes")
 }
+
+// blockingPublisher holds every publish until released.
+type blockingPublisher struct {
+	release chan struct{}
+	started chan struct{}
+}
+
+func (p *blockingPublisher) Publish(ctx context.Context, ev *event.Event) (bool, error) {
+	p.started <- struct{}{}
+	select {
+	case <-p.release:
+		return false, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
+func TestOverloadIsShedAtOnce(t *testing.T) {
+	for _, tt := range []struct {
+		name              string
+		maxInflight       int
+		maxInflightBytesN int64 // in bodies
+	}{
+		{"bounded by bytes", 100, 2},
+		{"bounded by requests", 2, 100},
+	} {
+		t.Run(tt.name, func(t *testing.T) { testOverload(t, tt.maxInflight, tt.maxInflightBytesN) })
+	}
+}
+
+func testOverload(t *testing.T, maxInflight int, bodies int64) {
+	body := samples.LiveChat("incoming_chat", "s3cret", "C1", "T1")
+	pub := &blockingPublisher{release: make(chan struct{}), started: make(chan struct{}, 10)}
+	m := metrics.New()
+	e := New(Deps{
+		Logger: zap.NewNop(), Metrics: m, Publisher: pub, Receive: true,
+		Ready:           readyFunc(func(context.Context) error { return nil }),
+		LiveChatSecrets: []string{"s3cret"}, MaxBodyBytes: int64(len(body)) + 100,
+		MaxInflightBytes: bodies*int64(len(body)) + 150, // room for two requests, not three
+		MaxInflight:      maxInflight,
+		PublishTimeout:   10 * time.Second,
+	})
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+
+	results := make(chan int, 2)
+	for i := 0; i < 2; i++ {
+		go func() {
+			resp, err := http.Post(srv.URL+"/webhooks/livechat", "application/json", bytes.NewReader(body))
+			if err != nil {
+				results <- 0
+				return
+			}
+			resp.Body.Close()
+			results <- resp.StatusCode
+		}()
+	}
+	<-pub.started
+	<-pub.started // two requests hold their bytes
+
+	start := time.Now()
+	resp, err := http.Post(srv.URL+"/webhooks/livechat", "application/json", bytes.NewReader(body))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	assert.Equal(t, retryAfterSeconds, resp.Header.Get("Retry-After"))
+	assert.Less(t, time.Since(start), time.Second, "shed at once, not queued")
+	assert.Equal(t, 1.0, testutil.ToFloat64(m.WebhooksRejected.WithLabelValues("livechat", reasonOverloaded)))
+
+	close(pub.release)
+	assert.Equal(t, http.StatusOK, <-results)
+	assert.Equal(t, http.StatusOK, <-results)
+	resp, err = http.Post(srv.URL+"/webhooks/livechat", "application/json", bytes.NewReader(body))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "capacity is released")
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/chatwarden/chatwarden/console"
 	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/metrics"
 )
@@ -51,6 +52,11 @@ type Deps struct {
 	RocketChatWebhookToken string
 	// MaxBodyBytes caps webhook bodies (413 beyond); default 1 MiB.
 	MaxBodyBytes int64
+	// MaxInflightBytes bounds the webhook bytes in flight (503 beyond);
+	// default 64 MiB.
+	MaxInflightBytes int64
+	// MaxInflight bounds the webhooks in flight (503 beyond); default 256.
+	MaxInflight int
 	// PublishTimeout bounds the wait for the broker's acknowledgement before
 	// answering 503; default 5s.
 	PublishTimeout time.Duration
@@ -62,6 +68,9 @@ type Deps struct {
 	AdminToken string
 	// DeadLetters serves /admin/dlq; nil leaves those routes out.
 	DeadLetters DeadLetters
+	// Console serves the web console's API under /admin/api/ and turns on
+	// its page under /ui/; nil leaves both out.
+	Console Console
 }
 
 // New builds the echo instance with every route. Routes:
@@ -83,12 +92,27 @@ type Deps struct {
 //	POST   /admin/dlq/retry?dry_run=&reason=&since=  retry all matching (dlq.Report)
 //	DELETE /admin/dlq/:id?dry_run=               purge one (dlq.Result)
 //	DELETE /admin/dlq?older_than=24h&dry_run=    purge those older than (dlq.Report)
+//
+// The web console (when d.Console is set; see console.go and package
+// console): its page is served without the token, its data only behind it:
+//
+//	GET    /ui/                                  the console's page (static, embedded)
+//	GET    /admin/api/overview                   live counters, streams, consumers (console.Overview)
+//	GET    /admin/api/events?limit=&platform=&action=&since=  newest events with decisions (console.Page)
+//	GET    /admin/api/timeline?chat_id=&platform=&since=      a chat's timeline (console.Timeline)
+//	GET    /admin/api/rules?since=               rules in force with decision counts (console.RuleSet)
 func New(d Deps) *echo.Echo {
 	if d.Logger == nil {
 		d.Logger = zap.NewNop()
 	}
 	if d.MaxBodyBytes <= 0 {
 		d.MaxBodyBytes = 1 << 20
+	}
+	if d.MaxInflightBytes < d.MaxBodyBytes {
+		d.MaxInflightBytes = max(64<<20, d.MaxBodyBytes)
+	}
+	if d.MaxInflight <= 0 {
+		d.MaxInflight = 256
 	}
 	if d.PublishTimeout <= 0 {
 		d.PublishTimeout = 5 * time.Second
@@ -106,9 +130,10 @@ func New(d Deps) *echo.Echo {
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{})))
 
 	if d.Receive {
-		e.POST("/webhooks/livechat", liveChatWebhook(d))
-		e.POST("/webhooks/helpcrunch", helpCrunchWebhook(d))
-		e.POST("/webhooks/rocketchat", rocketChatWebhook(d))
+		shed := shedLoad(d)
+		e.POST("/webhooks/livechat", liveChatWebhook(d), shed)
+		e.POST("/webhooks/helpcrunch", helpCrunchWebhook(d), shed)
+		e.POST("/webhooks/rocketchat", rocketChatWebhook(d), shed)
 	}
 
 	admin := e.Group("/admin", adminAuth(d.AdminToken, d.Logger))
@@ -119,6 +144,14 @@ func New(d Deps) *echo.Echo {
 		admin.GET("/dlq/:id", getDeadLetter(d))
 		admin.DELETE("/dlq/:id", purgeDeadLetter(d))
 		admin.POST("/dlq/:id/retry", retryDeadLetter(d))
+	}
+	if d.Console != nil {
+		e.GET("/ui", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/ui/") })
+		e.GET("/ui/*", consoleStatic(console.Static()))
+		admin.GET("/api/overview", consoleOverview(d))
+		admin.GET("/api/events", consoleEvents(d))
+		admin.GET("/api/timeline", consoleTimeline(d))
+		admin.GET("/api/rules", consoleRules(d))
 	}
 	return e
 }

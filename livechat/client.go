@@ -12,6 +12,9 @@
 //     every error with the action and the chat it concerns;
 //   - logs a warning once per header value when the API marks the version
 //     legacy or deprecated (`Legacy` / `Deprecation` headers);
+//   - paces its requests with a Limiter, by default its own AdaptiveLimiter,
+//     which slows down on too_many_requests and recovers gradually (see
+//     WithRateLimiter);
 //   - never retries on its own otherwise: callers decide with IsRetryable and
 //     RetryAfter.
 //
@@ -65,6 +68,7 @@ type Client struct {
 	httpClient *http.Client
 	logger     *zap.Logger
 	userAgent  string
+	limiter    Limiter // nil: no pacing
 
 	mu     sync.RWMutex
 	region string // X-Region sent with each request; "" sends none
@@ -82,7 +86,8 @@ type Option func(*Client) error
 // ErrInvalidOption when an option's argument is invalid.
 //
 // Defaults: base URL DefaultBaseURL, &http.Client{Timeout: DefaultTimeout},
-// zap.NewNop(), user agent DefaultUserAgent, region auth.Region().
+// zap.NewNop(), user agent DefaultUserAgent, region auth.Region(), and a
+// NewAdaptiveLimiter(AdaptiveConfig{}) of its own.
 func New(auth Auth, opts ...Option) (*Client, error) {
 	if auth.IsZero() {
 		return nil, ErrMissingAuth
@@ -96,6 +101,7 @@ func New(auth Auth, opts ...Option) (*Client, error) {
 		userAgent:  DefaultUserAgent,
 		region:     auth.Region(),
 		warned:     make(map[string]struct{}),
+		limiter:    NewAdaptiveLimiter(AdaptiveConfig{}),
 	}
 	for _, opt := range opts {
 		if opt == nil {
@@ -177,6 +183,19 @@ func WithRegion(region string) Option {
 		return nil
 	}
 }
+
+// WithRateLimiter sets the limiter that paces the client's requests; nil
+// turns pacing off. Default: an AdaptiveLimiter of its own, without a
+// ceiling. Give several clients one limiter to share a budget.
+func WithRateLimiter(l Limiter) Option {
+	return func(c *Client) error {
+		c.limiter = l
+		return nil
+	}
+}
+
+// RateLimiter returns the client's limiter (nil when pacing is off).
+func (c *Client) RateLimiter() Limiter { return c.limiter }
 
 // Region returns the X-Region the client currently sends ("" for none). It
 // changes when the API answers misdirected_request with another region.
@@ -363,7 +382,7 @@ func (c *Client) call(ctx context.Context, action, target string, in, out any) e
 	if err != nil {
 		return wrapErr(action, target, err)
 	}
-	err = c.do(req, out)
+	err = c.send(req, out)
 	if apiErr, ok := errors.AsType[*APIError](err); ok && apiErr.Type == TypeMisdirectedRequest {
 		if region := apiErr.Region(); region != "" && region != req.Header.Get("X-Region") {
 			c.setRegion(region)
@@ -374,10 +393,24 @@ func (c *Client) call(ctx context.Context, action, target string, in, out any) e
 			if rerr != nil {
 				return wrapErr(action, target, rerr)
 			}
-			err = c.do(retry, out)
+			err = c.send(retry, out)
 		}
 	}
 	return wrapErr(action, target, err)
+}
+
+// send is do, paced by the client's limiter.
+func (c *Client) send(req *http.Request, out any) error {
+	if c.limiter == nil {
+		return c.do(req, out)
+	}
+	done, err := c.limiter.Acquire(req.Context())
+	if err != nil {
+		return err
+	}
+	err = c.do(req, out)
+	done(err)
+	return err
 }
 
 // retryRequest is a copy of req with a fresh body and X-Region set.

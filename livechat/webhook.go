@@ -2,10 +2,13 @@ package livechat
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/chatwarden/chatwarden/event"
 )
@@ -18,17 +21,6 @@ var (
 	ErrWebhookFields = errors.New("action and an object payload are required")
 )
 
-// webhookEnvelope is the outer shape of every LiveChat webhook (v3.4+).
-// See https://platform.text.com/docs/management/webhooks.
-type webhookEnvelope struct {
-	WebhookID      string          `json:"webhook_id"`
-	SecretKey      string          `json:"secret_key"`
-	Action         string          `json:"action"`
-	OrganizationID string          `json:"organization_id"`
-	Payload        json.RawMessage `json:"payload"`
-	AdditionalData json.RawMessage `json:"additional_data"`
-}
-
 // ParseWebhook normalizes a LiveChat webhook body into an event, without
 // checking its secret: it returns the presented secret_key for the caller
 // to check, and the event never contains it (only the payload and
@@ -36,35 +28,123 @@ type webhookEnvelope struct {
 // organization and payload, never from webhook_id, which names the
 // registration: retries and duplicate registrations collapse.
 //
+// The envelope (https://platform.text.com/docs/management/webhooks) is
+// {webhook_id, secret_key, action, organization_id, payload,
+// additional_data}. The body is validated once and fields are read without
+// decoding the (often large) payload; the payload is kept byte for byte.
+//
 // Errors: ErrWebhookJSON when the body is not a JSON object (secret is then
 // unknown); ErrWebhookFields when action or an object payload is missing
 // (secret is still returned, so callers can answer 401 before 400).
 func ParseWebhook(body []byte, receivedAt time.Time) (ev *event.Event, secret string, err error) {
-	var env webhookEnvelope
-	if err := json.Unmarshal(body, &env); err != nil {
-		return nil, "", fmt.Errorf("%w: %v", ErrWebhookJSON, err)
+	if !gjson.ValidBytes(body) || tooDeep(body) {
+		return nil, "", fmt.Errorf("%w: invalid JSON", ErrWebhookJSON)
 	}
-	payload := bytes.TrimSpace(env.Payload)
-	if env.Action == "" || len(payload) == 0 || payload[0] != '{' {
-		return nil, env.SecretKey, ErrWebhookFields
+	root := gjson.ParseBytes(body)
+	if !root.IsObject() {
+		return nil, "", fmt.Errorf("%w: want an object", ErrWebhookJSON)
 	}
-	chatID, threadID := webhookIDs(env.Action, payload)
+	// One pass over the top-level members; as with encoding/json, the last
+	// of duplicate keys wins.
+	var action, org, webhookID string
+	var payload, additional gjson.Result
+	root.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "secret_key":
+			secret = str(v)
+		case "action":
+			action = str(v)
+		case "organization_id":
+			org = str(v)
+		case "webhook_id":
+			webhookID = str(v)
+		case "payload":
+			payload = v
+		case "additional_data":
+			additional = v
+		}
+		return true
+	})
+	if action == "" || !payload.IsObject() {
+		return nil, secret, ErrWebhookFields
+	}
+	raw := rawBytes(body, payload)
+	chatID, threadID := webhookIDs(action, raw)
 	ev = &event.Event{
-		ID:         event.ContentID([]byte(event.LiveChat), []byte(env.Action), []byte(env.OrganizationID), payload),
+		ID:         event.ContentID([]byte(event.LiveChat), []byte(action), []byte(org), raw),
 		Platform:   event.LiveChat,
-		Action:     env.Action,
-		Tenant:     env.OrganizationID,
+		Action:     action,
+		Tenant:     org,
 		ChatID:     chatID,
 		ThreadID:   threadID,
 		Source:     event.SourceWebhook,
 		ReceivedAt: receivedAt.UTC(),
-		WebhookID:  env.WebhookID,
-		Payload:    payload,
+		WebhookID:  webhookID,
+		Payload:    raw,
 	}
-	if ad := bytes.TrimSpace(env.AdditionalData); len(ad) > 0 && !bytes.Equal(ad, []byte("null")) && !bytes.Equal(ad, []byte("{}")) {
-		ev.AdditionalData = ad
+	if additional.IsObject() {
+		if ad := rawBytes(body, additional); !bytes.Equal(ad, []byte("{}")) && len(bytes.TrimSpace(ad[1:len(ad)-1])) > 0 {
+			ev.AdditionalData = ad
+		}
 	}
-	return ev, env.SecretKey, nil
+	return ev, secret, nil
+}
+
+// maxDepth is encoding/json's nesting limit; deeper documents are refused
+// as it refuses them.
+const maxDepth = 10000
+
+// tooDeep reports whether valid JSON nests deeper than maxDepth.
+func tooDeep(b []byte) bool {
+	depth, inString, escaped := 0, false, false
+	for _, c := range b {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			if depth++; depth > maxDepth {
+				return true
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return false
+}
+
+// str is a string field's value; other types count as missing. As with
+// encoding/json, each byte of invalid UTF-8 becomes U+FFFD.
+func str(r gjson.Result) string {
+	if r.Type != gjson.String {
+		return ""
+	}
+	v := r.String()
+	if utf8.ValidString(v) {
+		return v
+	}
+	var b strings.Builder
+	for _, c := range v { // invalid bytes come out as RuneError, one each
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// rawBytes is r's raw JSON as a slice of body when gjson found it there
+// (no copy), else a copy.
+func rawBytes(body []byte, r gjson.Result) []byte {
+	if r.Index > 0 && r.Index+len(r.Raw) <= len(body) {
+		return body[r.Index : r.Index+len(r.Raw) : r.Index+len(r.Raw)]
+	}
+	return []byte(r.Raw)
 }
 
 // WebhookActions are the webhook actions of Agent Chat API v3.6 (and a few
@@ -90,41 +170,41 @@ var WebhookActions = map[string]bool{
 // depends on the action (reference §2): incoming_chat carries the whole
 // chat, chat_access_updated names the chat `id`, customer session updates
 // carry `active_chat`, and most others carry chat_id/thread_id.
-func webhookIDs(action string, payload json.RawMessage) (chatID, threadID string) {
-	var p struct {
-		ChatID   string `json:"chat_id"`
-		ThreadID string `json:"thread_id"`
-		ID       string `json:"id"`
-		Chat     *struct {
-			ID     string `json:"id"`
-			Thread *struct {
-				ID string `json:"id"`
-			} `json:"thread"`
-		} `json:"chat"`
-		ActiveChat *struct {
-			ChatID   string `json:"chat_id"`
-			ThreadID string `json:"thread_id"`
-		} `json:"active_chat"`
-	}
-	if json.Unmarshal(payload, &p) != nil {
-		return "", ""
-	}
+func webhookIDs(action string, payload []byte) (chatID, threadID string) {
+	var paths [2]string
 	switch action {
 	case "incoming_chat":
-		if p.Chat != nil {
-			chatID = p.Chat.ID
-			if p.Chat.Thread != nil {
-				threadID = p.Chat.Thread.ID
-			}
-		}
+		paths = [2]string{"chat.id", "chat.thread.id"}
 	case "chat_access_updated":
-		chatID = p.ID
+		paths = [2]string{"id", ""}
 	case "customer_session_fields_updated":
-		if p.ActiveChat != nil {
-			chatID, threadID = p.ActiveChat.ChatID, p.ActiveChat.ThreadID
-		}
+		paths = [2]string{"active_chat.chat_id", "active_chat.thread_id"}
 	default:
-		chatID, threadID = p.ChatID, p.ThreadID
+		paths = [2]string{"chat_id", "thread_id"}
+	}
+	p := gjson.ParseBytes(payload)
+	chatID = str(lastGet(p, paths[0]))
+	if paths[1] != "" {
+		threadID = str(lastGet(p, paths[1]))
 	}
 	return chatID, threadID
+}
+
+// lastGet follows a dotted path through objects, taking the last of
+// duplicate keys at each level (encoding/json's rule).
+func lastGet(r gjson.Result, path string) gjson.Result {
+	for _, key := range strings.Split(path, ".") {
+		if !r.IsObject() {
+			return gjson.Result{}
+		}
+		var found gjson.Result
+		r.ForEach(func(k, v gjson.Result) bool {
+			if k.Str == key {
+				found = v
+			}
+			return true
+		})
+		r = found
+	}
+	return r
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -100,9 +101,10 @@ func (a Actions) Names() []string {
 	return out
 }
 
-// DefaultActions are the actions every engine has: the LiveChat ones.
+// DefaultActions are the actions every engine has: the LiveChat, HelpCrunch
+// and Rocket.Chat ones.
 func DefaultActions() Actions {
-	a, err := NewActions(LiveChatActions()...)
+	a, err := NewActions(slices.Concat(LiveChatActions(), HelpCrunchActions(), RocketChatActions())...)
 	if err != nil {
 		panic(err)
 	}

@@ -1,10 +1,12 @@
 package rules
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -66,7 +68,7 @@ func ParseFile(path string) ([]Spec, error) {
 func Parse(data []byte) ([]Spec, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("not valid YAML: %w", err)
+		return nil, yamlSyntaxError(data, err)
 	}
 	if len(doc.Content) == 0 {
 		return nil, fmt.Errorf("empty rule file: want a top-level `rules:` list")
@@ -80,6 +82,9 @@ func Parse(data []byte) ([]Spec, error) {
 		k := root.Content[i]
 		if k.Value != "rules" {
 			return nil, fmt.Errorf("line %d: unknown top-level key %q (want `rules`)", k.Line, k.Value)
+		}
+		if list != nil {
+			return nil, fmt.Errorf("line %d: `rules` repeated (first on line %d)", k.Line, root.Content[0].Line)
 		}
 		list = root.Content[i+1]
 	}
@@ -125,11 +130,16 @@ func parseRule(n *yaml.Node) (Spec, error) {
 	if strings.TrimSpace(s.Name) == "" {
 		return s, fmt.Errorf("`name` is required")
 	}
+	keyLines := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if !ruleKeys[k.Value] {
 			return s, fmt.Errorf("line %d: unknown key %q (known: name, description, on, if, enrich, after, then, handler, dry_run)", k.Line, k.Value)
 		}
+		if first, dup := keyLines[k.Value]; dup {
+			return s, fmt.Errorf("line %d: key %q repeated (first on line %d)", k.Line, k.Value, first)
+		}
+		keyLines[k.Value] = k.Line
 		var err error
 		switch k.Value {
 		case "description":
@@ -219,4 +229,29 @@ func parseSteps(v *yaml.Node) ([]StepSpec, error) {
 		steps = append(steps, st)
 	}
 	return steps, nil
+}
+
+// yamlSyntaxError names the line of a YAML syntax error. yaml.v3 leaves it
+// out of errors on the first line, of encoding errors (invalid UTF-8,
+// control characters) and of unknown anchors; the line is found here then.
+func yamlSyntaxError(data []byte, err error) error {
+	if strings.HasPrefix(err.Error(), "yaml: line ") {
+		return fmt.Errorf("not valid YAML: %w", err)
+	}
+	line, at := 1, -1
+	for i := 0; i < len(data) && at < 0; {
+		r, size := utf8.DecodeRune(data[i:])
+		if (r == utf8.RuneError && size == 1) || (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || (r >= 0x7f && r < 0xa0 && r != 0x85) {
+			at = i
+		}
+		i += size
+	}
+	if _, name, ok := strings.Cut(err.Error(), "unknown anchor '"); ok && at < 0 {
+		name, _, _ = strings.Cut(name, "'")
+		at = bytes.Index(data, []byte("*"+name))
+	}
+	if at > 0 {
+		line += bytes.Count(data[:at], []byte("\n"))
+	}
+	return fmt.Errorf("line %d: not valid YAML: %w", line, err)
 }

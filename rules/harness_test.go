@@ -72,6 +72,14 @@ type clientsFunc func(tenant string) (LiveChatAPI, error)
 
 func (f clientsFunc) LiveChat(tenant string) (LiveChatAPI, error) { return f(tenant) }
 
+func (f clientsFunc) HelpCrunch(string) (HelpCrunchAPI, error) {
+	return nil, NoCredentials("HelpCrunch", "not in this test")
+}
+
+func (f clientsFunc) RocketChat(string) (RocketChatAPI, error) {
+	return nil, NoCredentials("Rocket.Chat", "not in this test")
+}
+
 type harness struct {
 	fake   *livechattest.Server
 	audit  *memAudit

@@ -26,11 +26,31 @@ type LiveChatAPI interface {
 	SetRoutingStatus(ctx context.Context, agentID, status string) error
 }
 
-// Clients gives the platform clients of an organization (event.Tenant). It
-// returns an error wrapping ErrNoCredentials when there are none.
+// Clients gives the platform clients of an organization (event.Tenant). Each
+// method returns an error wrapping ErrNoCredentials when the platform has no
+// credentials for that tenant. HelpCrunch and Rocket.Chat events carry no
+// tenant (one account or workspace per configuration), so implementations
+// usually ignore it there.
 type Clients interface {
 	LiveChat(tenant string) (LiveChatAPI, error)
+	HelpCrunch(tenant string) (HelpCrunchAPI, error)
+	RocketChat(tenant string) (RocketChatAPI, error)
 }
+
+// NoCredentials returns an error that matches ErrNoCredentials and says, in
+// its text, which platform lacks credentials and what to set, e.g.
+// NoCredentials("HelpCrunch", "set helpcrunch.api_key").
+func NoCredentials(platform, hint string) error {
+	return &noCredentialsError{platform: platform, hint: hint}
+}
+
+type noCredentialsError struct{ platform, hint string }
+
+func (e *noCredentialsError) Error() string {
+	return "no " + e.platform + " credentials configured (" + e.hint + ")"
+}
+
+func (e *noCredentialsError) Is(target error) bool { return target == ErrNoCredentials }
 
 // liveChatErr maps a LiveChat error onto the runner's retry policy with the
 // livechat package's one decision function.

@@ -48,6 +48,14 @@ type oneClient struct{ c *livechat.Client }
 
 func (o oneClient) LiveChat(string) (rules.LiveChatAPI, error) { return o.c, nil }
 
+func (o oneClient) HelpCrunch(string) (rules.HelpCrunchAPI, error) {
+	return nil, rules.NoCredentials("HelpCrunch", "not in this test")
+}
+
+func (o oneClient) RocketChat(string) (rules.RocketChatAPI, error) {
+	return nil, rules.NoCredentials("Rocket.Chat", "not in this test")
+}
+
 // worker is one worker "process": its own NATS connection, runner and engine.
 type worker struct {
 	bus    *bus.Bus

@@ -1,76 +1,250 @@
 package service
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/chatwarden/chatwarden/config"
+	"github.com/chatwarden/chatwarden/event"
+	"github.com/chatwarden/chatwarden/helpcrunch"
 	"github.com/chatwarden/chatwarden/livechat"
+	"github.com/chatwarden/chatwarden/livechat/oauth"
+	"github.com/chatwarden/chatwarden/rocketchat"
 	"github.com/chatwarden/chatwarden/rules"
 )
 
-// liveChatClients holds one client per configured organization plus the
-// default one (livechat.pat / livechat.token).
-type liveChatClients struct {
-	def   *livechat.Client
-	byOrg map[string]*livechat.Client
+// Clients are the platform API clients of a worker process; they implement
+// rules.Clients. Build them with NewClients.
+//
+//   - LiveChat: one client per organization in livechat.organizations, plus
+//     the default one (livechat.pat, livechat.token or
+//     livechat.oauth.refresh_token) for organizations not listed. An event of
+//     an organization with neither gets an error matching
+//     rules.ErrNoCredentials, so it is dead-lettered with the cause
+//     "no credentials".
+//   - HelpCrunch: one client for helpcrunch.api_key (with the documented
+//     limit of 120 requests a minute); Rocket.Chat: one client for
+//     rocketchat.url, user_id and auth_token. Their events carry no tenant.
+type Clients struct {
+	liveChatDefault *livechat.Client
+	liveChatByOrg   map[string]*livechat.Client
+	helpCrunch      *helpcrunch.Client
+	rocketChat      *rocketchat.Client
 }
 
-// NewLiveChatClients builds the LiveChat clients of cfg: one per organization
-// in livechat.organizations plus the default (livechat.pat/livechat.token).
-// An organization without credentials gets rules.ErrNoCredentials.
-func NewLiveChatClients(cfg config.LiveChat, hc *http.Client, logger *zap.Logger) (rules.Clients, error) {
-	return newLiveChatClients(cfg, hc, logger)
+var _ rules.Clients = (*Clients)(nil)
+
+// ClientsOption configures NewClients.
+type ClientsOption func(*clientsOptions)
+
+type clientsOptions struct {
+	instrument func(platform string, c *http.Client) *http.Client
+	store      oauth.Store
 }
 
-func newLiveChatClients(cfg config.LiveChat, hc *http.Client, logger *zap.Logger) (*liveChatClients, error) {
+// InstrumentClients wraps the HTTP client of each platform (e.g. with
+// metrics.Metrics.InstrumentClient). Default: unchanged.
+func InstrumentClients(f func(platform string, c *http.Client) *http.Client) ClientsOption {
+	return func(o *clientsOptions) { o.instrument = f }
+}
+
+// WithOAuthStore sets where OAuth tokens are kept (default: the JetStream
+// bucket oauth.Bucket when NewClients gets a JetStream context, else memory).
+func WithOAuthStore(st oauth.Store) ClientsOption { return func(o *clientsOptions) { o.store = st } }
+
+// NewClients builds the platform clients of cfg. hc is the HTTP client they
+// share (nil: one with livechat.request_timeout). js, when not nil, keeps
+// OAuth tokens in the key-value bucket oauth.Bucket (created with
+// nats.replicas), shared by every process; it is only touched when OAuth
+// credentials are configured. Without js they are kept in memory: fine for
+// one process, but a refresh token rotated there is lost at exit.
+func NewClients(ctx context.Context, cfg *config.Config, js jetstream.JetStream, hc *http.Client, logger *zap.Logger, opts ...ClientsOption) (*Clients, error) {
+	o := clientsOptions{instrument: func(_ string, c *http.Client) *http.Client { return c }}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if hc == nil {
-		hc = &http.Client{Timeout: cfg.RequestTimeout}
+		hc = &http.Client{Timeout: cfg.LiveChat.RequestTimeout}
 	}
-	build := func(key string, pat config.PAT, token string) (*livechat.Client, error) {
-		var auth livechat.Auth
-		switch {
-		case pat.Token != "":
-			auth = livechat.PAT(pat.AccountID, pat.Token)
-		case token != "":
-			auth = livechat.Bearer(token)
-		default:
-			return nil, nil
-		}
-		c, err := livechat.New(auth, livechat.WithBaseURL(cfg.APIURL), livechat.WithHTTPClient(hc),
-			livechat.WithLogger(logger), livechat.WithUserAgent("chatwarden"))
-		if err != nil {
-			return nil, fmt.Errorf("building LiveChat client for %s: %w", key, err)
-		}
-		return c, nil
+	if logger == nil {
+		logger = zap.NewNop()
 	}
-	cs := &liveChatClients{byOrg: map[string]*livechat.Client{}}
+	if o.store == nil && usesOAuth(cfg.LiveChat) {
+		if js == nil {
+			o.store = oauth.NewMemoryStore()
+			logger.Warn("LiveChat OAuth tokens are kept in memory only: a refresh token renewed here is not shared with other processes")
+		} else {
+			st, err := oauth.OpenKVStore(ctx, js, cfg.NATS.Replicas)
+			if err != nil {
+				return nil, err
+			}
+			o.store = st
+		}
+	}
+	cs := &Clients{}
 	var err error
-	if cs.def, err = build("livechat.pat/livechat.token", cfg.PAT, cfg.Token); err != nil {
+	cs.liveChatDefault, cs.liveChatByOrg, err = buildLiveChat(cfg.LiveChat, o.instrument(event.LiveChat, hc), o.store, logger)
+	if err != nil {
 		return nil, err
 	}
-	for org, cred := range cfg.Organizations {
-		c, err := build("livechat.organizations."+org, cred.PAT, cred.Token)
+	if key := cfg.HelpCrunch.APIKey; key != "" {
+		cs.helpCrunch, err = helpcrunch.New(key, helpcrunch.WithBaseURL(cfg.HelpCrunch.APIURL),
+			helpcrunch.WithHTTPClient(o.instrument(event.HelpCrunch, hc)), helpcrunch.WithLogger(logger),
+			helpcrunch.WithUserAgent("chatwarden"))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("building the HelpCrunch client: %w", err)
 		}
-		if c != nil {
-			cs.byOrg[org] = c
+	}
+	if rc := cfg.RocketChat; rc.URL != "" && rc.UserID != "" && rc.AuthToken != "" {
+		cs.rocketChat, err = rocketchat.New(rc.URL, rocketchat.Auth{UserID: rc.UserID, Token: rc.AuthToken},
+			rocketchat.WithHTTPClient(o.instrument(event.RocketChat, hc)), rocketchat.WithLogger(logger),
+			rocketchat.WithUserAgent("chatwarden"))
+		if err != nil {
+			return nil, fmt.Errorf("building the Rocket.Chat client: %w", err)
 		}
 	}
 	return cs, nil
 }
 
+func usesOAuth(l config.LiveChat) bool {
+	if l.OAuth.RefreshToken != "" {
+		return true
+	}
+	for _, c := range l.Organizations {
+		if c.RefreshToken != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// NewLiveChatClients builds the LiveChat clients of cfg only (HelpCrunch and
+// Rocket.Chat report no credentials), with OAuth tokens in memory. Prefer
+// NewClients, which shares OAuth tokens through JetStream.
+func NewLiveChatClients(cfg config.LiveChat, hc *http.Client, logger *zap.Logger) (rules.Clients, error) {
+	return newLiveChatClients(cfg, hc, logger)
+}
+
+func newLiveChatClients(cfg config.LiveChat, hc *http.Client, logger *zap.Logger) (*Clients, error) {
+	if hc == nil {
+		hc = &http.Client{Timeout: cfg.RequestTimeout}
+	}
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	cs := &Clients{}
+	var err error
+	cs.liveChatDefault, cs.liveChatByOrg, err = buildLiveChat(cfg, hc, oauth.NewMemoryStore(), logger)
+	return cs, err
+}
+
+// buildLiveChat builds the default client and one per organization.
+func buildLiveChat(cfg config.LiveChat, hc *http.Client, store oauth.Store, logger *zap.Logger) (*livechat.Client, map[string]*livechat.Client, error) {
+	byOrg := map[string]*livechat.Client{}
+	def, err := NewLiveChatClient(cfg, cfg.DefaultCredentials(), "", hc, store, logger)
+	if err != nil {
+		return nil, nil, fmt.Errorf("building the LiveChat client (livechat.pat, livechat.token or livechat.oauth): %w", err)
+	}
+	for org, cred := range cfg.Organizations {
+		c, err := NewLiveChatClient(cfg, cred, org, hc, store, logger)
+		if err != nil {
+			return nil, nil, fmt.Errorf("building the LiveChat client of livechat.organizations.%s: %w", org, err)
+		}
+		if c != nil {
+			byOrg[org] = c
+		}
+	}
+	return def, byOrg, nil
+}
+
+// NewLiveChatClient builds a LiveChat client acting with cred: a PAT, a
+// bearer token, or an OAuth refresh token of the app in cfg.OAuth (access
+// tokens then come from an oauth.Source keeping its state in store under
+// the organization's name, "default" for ""). It returns nil, nil when cred
+// is empty. The client talks to cfg.APIURL; its HTTP client is hc (wrapped
+// with the OAuth transport when needed).
+func NewLiveChatClient(cfg config.LiveChat, cred config.Credentials, organization string, hc *http.Client,
+	store oauth.Store, logger *zap.Logger) (*livechat.Client, error) {
+	var auth livechat.Auth
+	switch {
+	case cred.PAT.Token != "":
+		auth = livechat.PAT(cred.PAT.AccountID, cred.PAT.Token)
+	case cred.Token != "":
+		auth = livechat.Bearer(cred.Token)
+	case cred.RefreshToken != "":
+		src, err := NewOAuthSource(cfg, cred.RefreshToken, organization, store, hc, logger)
+		if err != nil {
+			return nil, err
+		}
+		hc = oauth.Client(src, hc)
+		// The transport replaces this placeholder with the current access
+		// token on every request.
+		auth = livechat.Bearer("oauth")
+	default:
+		return nil, nil
+	}
+	return livechat.New(auth, livechat.WithBaseURL(cfg.APIURL), livechat.WithHTTPClient(hc),
+		livechat.WithLogger(logger), livechat.WithUserAgent("chatwarden"))
+}
+
+// NewOAuthSource is the access-token source of refreshToken, an OAuth
+// refresh token of the app in cfg.OAuth, keeping its state in store (nil:
+// memory) under the organization's name ("default" for ""). Every process
+// building a source for the same app and organization over the same store
+// shares one token. The token endpoint is called with hc's timeout.
+func NewOAuthSource(cfg config.LiveChat, refreshToken, organization string, store oauth.Store, hc *http.Client,
+	logger *zap.Logger) (*oauth.Source, error) {
+	name := organization
+	if name == "" {
+		name = "default"
+	}
+	if store == nil {
+		store = oauth.NewMemoryStore()
+	}
+	timeout := oauth.DefaultTimeout
+	if hc != nil && hc.Timeout > 0 {
+		timeout = hc.Timeout
+	}
+	return oauth.NewSource(oauth.Config{ClientID: cfg.OAuth.ClientID, ClientSecret: cfg.OAuth.ClientSecret,
+		AccountsURL: cfg.OAuth.AccountsURL}, refreshToken,
+		oauth.WithStore(store), oauth.WithName(name), oauth.WithHTTPClient(&http.Client{Timeout: timeout}),
+		oauth.WithLogger(logger))
+}
+
 // LiveChat implements rules.Clients: the organization's own client, else the
 // default one.
-func (cs *liveChatClients) LiveChat(tenant string) (rules.LiveChatAPI, error) {
-	if c, ok := cs.byOrg[tenant]; ok {
+func (cs *Clients) LiveChat(tenant string) (rules.LiveChatAPI, error) {
+	if c, ok := cs.liveChatByOrg[tenant]; ok {
 		return c, nil
 	}
-	if cs.def != nil {
-		return cs.def, nil
+	if cs.liveChatDefault != nil {
+		return cs.liveChatDefault, nil
 	}
-	return nil, fmt.Errorf("organization %q: %w", tenant, rules.ErrNoCredentials)
+	return nil, fmt.Errorf("LiveChat organization %q: %w", tenant, rules.NoCredentials("LiveChat",
+		"set livechat.pat, livechat.token or livechat.oauth.refresh_token, or this organization in livechat.organizations"))
 }
+
+// HelpCrunch implements rules.Clients.
+func (cs *Clients) HelpCrunch(string) (rules.HelpCrunchAPI, error) {
+	if cs.helpCrunch == nil {
+		return nil, rules.NoCredentials("HelpCrunch", "set helpcrunch.api_key")
+	}
+	return cs.helpCrunch, nil
+}
+
+// RocketChat implements rules.Clients.
+func (cs *Clients) RocketChat(string) (rules.RocketChatAPI, error) {
+	if cs.rocketChat == nil {
+		return nil, rules.NoCredentials("Rocket.Chat", "set rocketchat.url, rocketchat.user_id and rocketchat.auth_token")
+	}
+	return cs.rocketChat, nil
+}
+
+// LiveChatDefault is the client of the default credentials (nil when there
+// are none), for commands that act on the app rather than on an
+// organization's chats (webhook registration).
+func (cs *Clients) LiveChatDefault() *livechat.Client { return cs.liveChatDefault }

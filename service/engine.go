@@ -9,9 +9,11 @@ import (
 	"github.com/chatwarden/chatwarden/audit"
 	"github.com/chatwarden/chatwarden/bus"
 	"github.com/chatwarden/chatwarden/config"
+	"github.com/chatwarden/chatwarden/consumer"
 	"github.com/chatwarden/chatwarden/examples"
 	"github.com/chatwarden/chatwarden/metrics"
 	"github.com/chatwarden/chatwarden/rules"
+	"github.com/chatwarden/chatwarden/sweep"
 )
 
 // LoadRules loads cfg.RulesFile, or the built-in examples when it is empty
@@ -62,4 +64,30 @@ func NewEngine(ctx context.Context, cfg *config.Config, b *bus.Bus, clients rule
 		opts = append(opts, rules.WithHandlers(handlers))
 	}
 	return rules.NewEngine(set, clients, audit.Writer{JS: b.JS}, opts...), nil
+}
+
+// sweepMiddleware gives the workers the backlog sweep (package sweep): the
+// built-in rule of swept chats, run by an engine of its own with the same
+// clients, audit records and dry run as engine, unless the rule file in
+// force has its own rule for them (checked at every event, so reloads count);
+// and the scheduled sweeps of sweep.schedule, whose JetStream schedule it
+// stores, replaces or removes here.
+func sweepMiddleware(ctx context.Context, cfg *config.Config, b *bus.Bus, clients rules.Clients, engine *rules.Engine,
+	logger *zap.Logger, m *metrics.Metrics) ([]consumer.Middleware, error) {
+	set, err := sweep.BuiltinRuleSet(engine.Actions())
+	if err != nil {
+		return nil, err
+	}
+	builtin := rules.NewEngine(set, clients, audit.Writer{JS: b.JS}, rules.WithActions(engine.Actions()),
+		rules.WithDryRun(cfg.Workers.DryRun || cfg.RulesFile == ""), rules.WithLogger(logger), rules.WithMetrics(m))
+	sc := cfg.Sweep
+	done, err := sweep.ApplySchedule(ctx, b.JS, b.Partitions(), sweep.Schedule{Spec: sc.Schedule, MaxRate: sc.MaxRate,
+		Params: sweep.Params{Kind: sweep.KindLiveChatUnassigned, OlderThan: sc.OlderThan, Groups: sc.Groups, Limit: sc.Limit}})
+	if err != nil {
+		return nil, fmt.Errorf("sweep.schedule: %w", err)
+	}
+	if done != "" {
+		logger.Info("sweep schedule "+done, zap.String("schedule", sc.Schedule), zap.Duration("older_than", sc.OlderThan))
+	}
+	return []consumer.Middleware{sweep.WithBuiltinRule(engine.Rules, builtin), sweep.Ticks(clients, b, logger)}, nil
 }

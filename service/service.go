@@ -15,6 +15,7 @@ import (
 
 	"github.com/chatwarden/chatwarden/bus"
 	"github.com/chatwarden/chatwarden/config"
+	"github.com/chatwarden/chatwarden/console"
 	"github.com/chatwarden/chatwarden/consumer"
 	"github.com/chatwarden/chatwarden/dlq"
 	"github.com/chatwarden/chatwarden/handlers"
@@ -51,6 +52,7 @@ type Service struct {
 	engine  *rules.Engine
 	errc    chan error
 	pending *dlq.PendingWatcher // keeps chatwarden_dead_letters_pending current
+	streams *console.Watcher    // keeps the stream and consumer gauges current
 
 	watchCtx  context.Context
 	stopWatch context.CancelFunc
@@ -129,14 +131,23 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 		}
 	}
 
+	s.streams = console.WatchStreams(b.JS, s.metrics, 5*time.Second, s.logger) // after the workers' consumers exist
+	cons, err := console.New(b.JS, b.Partitions(), console.WithDeadLetters(deadLetters), console.WithGatherer(s.metrics.Registry),
+		console.WithRules(s.rulesInForce(o.handlers)), console.WithLogger(s.logger))
+	if err != nil {
+		return fail(err)
+	}
 	e := handlers.New(handlers.Deps{
 		Logger: s.logger, Metrics: s.metrics, Ready: b, Publisher: b,
-		Receive:         roles.Receive,
-		LiveChatSecrets: cfg.LiveChat.WebhookSecrets,
-		MaxBodyBytes:    cfg.HTTP.MaxBodyBytes,
-		PublishTimeout:  cfg.HTTP.PublishTimeout,
-		AdminToken:      cfg.HTTP.AdminToken,
-		DeadLetters:     deadLetters,
+		Receive:          roles.Receive,
+		LiveChatSecrets:  cfg.LiveChat.WebhookSecrets,
+		MaxBodyBytes:     cfg.HTTP.MaxBodyBytes,
+		MaxInflightBytes: cfg.HTTP.MaxInflightBytes,
+		MaxInflight:      cfg.HTTP.MaxInflight,
+		PublishTimeout:   cfg.HTTP.PublishTimeout,
+		AdminToken:       cfg.HTTP.AdminToken,
+		DeadLetters:      deadLetters,
+		Console:          cons,
 
 		HelpCrunchSigningKey:   cfg.HelpCrunch.SigningKey,
 		RocketChatWebhookToken: cfg.RocketChat.WebhookToken,
@@ -175,7 +186,11 @@ func (s *Service) startWorkers(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	clients, err := newLiveChatClients(cfg.LiveChat, o.httpClient, s.logger)
+	hc := o.httpClient
+	if hc == nil {
+		hc = &http.Client{Timeout: cfg.LiveChat.RequestTimeout}
+	}
+	clients, err := NewClients(ctx, cfg, s.bus.JS, hc, s.logger, InstrumentClients(s.metrics.InstrumentClient))
 	if err != nil {
 		return err
 	}
@@ -189,7 +204,11 @@ func (s *Service) startWorkers(ctx context.Context, o options) error {
 			return err
 		}
 	}
-	h := consumer.Chain(engine, consumer.Recover(), consumer.Timeout(2*time.Minute))
+	sweeps, err := sweepMiddleware(ctx, cfg, s.bus, clients, engine, s.logger, s.metrics)
+	if err != nil {
+		return err
+	}
+	h := consumer.Chain(engine, append([]consumer.Middleware{consumer.Recover(), consumer.Timeout(2 * time.Minute)}, sweeps...)...)
 	r, err := consumer.New(cons, h, consumer.JetStreamDeadLetters{JS: s.bus.JS},
 		consumer.WithLogger(s.logger), consumer.WithMetrics(s.metrics),
 		consumer.WithConcurrency(cfg.Workers.Concurrency), consumer.WithMaxAttempts(cfg.Workers.MaxAttempts),
@@ -238,6 +257,19 @@ func (s *Service) ReloadRules() {
 	}
 }
 
+// rulesInForce is what the console shows as the rules: the workers' rule set
+// (current after reloads), or, in a process without workers, the configured
+// rule file as it is on disk now.
+func (s *Service) rulesInForce(handlers *rules.Registry) console.RulesFunc {
+	return func() (*rules.RuleSet, bool, error) {
+		if s.engine != nil {
+			return s.engine.Rules(), s.cfg.Workers.DryRun || s.cfg.RulesFile == "", nil
+		}
+		set, builtIn, err := LoadRules(s.cfg, handlers)
+		return set, s.cfg.Workers.DryRun || builtIn, err
+	}
+}
+
 // Engine is the rules engine of the workers (nil without the work role).
 func (s *Service) Engine() *rules.Engine { return s.engine }
 
@@ -256,6 +288,9 @@ func (s *Service) shutdown(ctx context.Context) error {
 	}
 	if s.pending != nil {
 		s.pending.Stop()
+	}
+	if s.streams != nil {
+		s.streams.Stop()
 	}
 	if s.bus != nil {
 		if err := s.bus.Close(ctx); err != nil {

@@ -1,19 +1,32 @@
 // Command load measures the webhook receiver on 127.0.0.1, bounded in time
-// and in requests, and stops by itself. In one run it measures, one after the
-// other on the same machine:
+// and in requests, and stops by itself. Each target runs as a child process
+// (this same binary) so its resident memory can be read; the load generator
+// runs in the parent. Targets:
 //
-//   - chatwarden: `POST /webhooks/livechat` of the receive role (embedded NATS,
-//     file storage, dedup on), and
-//   - reference: a minimal echo handler doing a synchronous JetStream publish
-//     with a message id per request (embedded NATS, file storage),
+//   - chatwarden: `chatwarden serve` (receiver and workers, embedded NATS with
+//     file storage, dedup on), posting to POST /webhooks/livechat;
+//   - reference: a minimal echo handler that reads the body and does a
+//     synchronous JetStream publish with a message id per request (embedded
+//     NATS, file storage);
+//   - noop: an echo handler that reads the body and answers 200.
 //
-// posting ~3 KB incoming_chat webhooks with distinct chat ids and a valid
-// secret, and prints requests/s and latency percentiles for each.
+// Scenarios (each target, one after the other, same machine, same run):
 //
-//	go run ./bench/load -duration 10s -concurrency 32
+//   - max: as fast as answered with -concurrency connections: req/s, latency;
+//   - rate: an offered rate (-rate, default 5000/s) on 64 connections, each
+//     on its own schedule, latency measured from when a request was due;
+//   - overload: -overload-conns (default 1024) connections posting as fast as
+//     answered, far beyond what can be stored: how much is accepted, how
+//     fast, how much is shed with 503, and resident memory.
+//
+// Requests are ~3.4 KB incoming_chat webhooks with distinct chat ids and a
+// valid secret.
+//
+//	go build -o /tmp/cwload ./bench/load && /tmp/cwload -duration 10s
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -23,36 +36,43 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.uber.org/zap"
 
 	"github.com/chatwarden/chatwarden/bus"
+	"github.com/chatwarden/chatwarden/cli"
 	"github.com/chatwarden/chatwarden/config"
 	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/samples"
-	"github.com/chatwarden/chatwarden/service"
 )
 
 const secret = "load-secret"
 
 type options struct {
-	duration    time.Duration
-	maxRequests int
-	concurrency int
-	rate        int
-	only        string
+	duration      time.Duration
+	maxRequests   int
+	concurrency   int
+	rate          int
+	overloadConns int
+	targets       string
+	scenarios     string
+	serve         string // child mode: serve this target
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
@@ -63,182 +83,359 @@ func main() {
 func run(ctx context.Context, args []string, out io.Writer) error {
 	var o options
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
-	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to load each target (at most 2m)")
-	fs.IntVar(&o.maxRequests, "requests", 500000, "stop a target after this many requests (at most 2,000,000)")
-	fs.IntVar(&o.concurrency, "concurrency", 32, "concurrent connections")
-	fs.IntVar(&o.rate, "rate", 0, "requests per second to offer (0: as fast as answered)")
-	fs.StringVar(&o.only, "only", "", `measure only "chatwarden" or "reference"`)
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each scenario loads each target (at most 2m)")
+	fs.IntVar(&o.maxRequests, "requests", 1_000_000, "stop a scenario after this many requests (at most 2,000,000)")
+	fs.IntVar(&o.concurrency, "concurrency", 32, "connections in the max scenario")
+	fs.IntVar(&o.rate, "rate", 5000, "offered requests per second in the rate scenario")
+	fs.IntVar(&o.overloadConns, "overload-conns", 1024, "connections posting as fast as answered in the overload scenario")
+	fs.StringVar(&o.targets, "targets", "chatwarden,reference,noop", "targets to measure")
+	fs.StringVar(&o.scenarios, "scenarios", "max,rate,overload", "scenarios to run")
+	fs.StringVar(&o.serve, "serve", "", "internal: run as the child serving this target")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.serve != "" {
+		return serveTarget(ctx, o.serve, out)
 	}
 	o.duration = min(o.duration, 2*time.Minute)
 	o.maxRequests = min(o.maxRequests, 2_000_000)
 
-	fmt.Fprintf(out, "load: %s or %d requests per target, %d connections, rate %s, body %d bytes (incoming_chat, distinct chats)\n",
-		o.duration, o.maxRequests, o.concurrency, rateText(o.rate), len(body(0)))
-	fmt.Fprintf(out, "%-11s %9s %9s %7s %9s %9s %9s %9s\n", "target", "requests", "errors", "non200", "req/s", "p50", "p99", "max")
-	targets := []struct {
-		name  string
-		start func(context.Context) (url string, stop func(), err error)
-	}{
-		{"chatwarden", startChatwarden},
-		{"reference", startReference},
-	}
-	for _, tg := range targets {
-		if o.only != "" && o.only != tg.name {
-			continue
+	fmt.Fprintf(out, "load: %s or %d requests per scenario and target; body %d bytes (incoming_chat, distinct chats); 127.0.0.1\n",
+		o.duration, o.maxRequests, len(body(0)))
+	fmt.Fprintf(out, "%-10s %-9s %9s %9s %8s %8s %9s %9s %9s %9s %8s %8s\n",
+		"target", "scenario", "offered/s", "requests", "ok", "503", "ok/s", "p50", "p99", "max", "rss MB", "idle MB")
+	var next int64
+	for _, target := range strings.Split(o.targets, ",") {
+		for _, sc := range strings.Split(o.scenarios, ",") {
+			if sc == "rate" && target == "reference" {
+				continue // the rate comparison is chatwarden vs noop
+			}
+			child, err := startChild(ctx, target)
+			if err != nil {
+				return fmt.Errorf("starting %s: %w", target, err)
+			}
+			idle := child.rssAfter(min(2*time.Second, o.duration))
+			stopSampling := child.sampleRSS()
+			var res result
+			switch sc {
+			case "max":
+				res = closedLoop(ctx, child.url, o, &next)
+			case "rate":
+				res = openLoop(ctx, child.url, o.rate, 64, o, &next)
+			case "overload":
+				oo := o
+				oo.concurrency = o.overloadConns
+				res = closedLoop(ctx, child.url, oo, &next)
+			default:
+				child.stop()
+				return fmt.Errorf("unknown scenario %q", sc)
+			}
+			peak := stopSampling()
+			child.stop()
+			offered := "-"
+			if res.offered > 0 {
+				offered = strconv.Itoa(res.offered)
+			}
+			fmt.Fprintf(out, "%-10s %-9s %9s %9d %8d %8d %9.0f %9s %9s %9s %8.1f %8.1f\n", target, sc, offered, res.requests,
+				res.ok, res.shed, float64(res.ok)/res.elapsed.Seconds(), res.pct(50), res.pct(99), res.pct(100), mb(peak), mb(idle))
 		}
-		url, stopTarget, err := tg.start(ctx)
-		if err != nil {
-			return fmt.Errorf("starting %s: %w", tg.name, err)
-		}
-		res := drive(ctx, url, o)
-		stopTarget()
-		fmt.Fprintf(out, "%-11s %9d %9d %7d %9.0f %9s %9s %9s\n", tg.name, res.requests, res.errors, res.non200,
-			res.rps(), res.pct(50), res.pct(99), res.pct(100))
 	}
 	return nil
 }
 
-func rateText(r int) string {
-	if r <= 0 {
-		return "unbounded"
-	}
-	return fmt.Sprintf("%d/s", r)
-}
+func mb(b int64) float64 { return float64(b) / (1 << 20) }
 
 // body is the incoming_chat sample for chat number i.
 func body(i int64) []byte {
 	return samples.LiveChat("incoming_chat", secret, fmt.Sprintf("LOAD%08d", i), fmt.Sprintf("T%08d", i))
 }
 
+// result: latencies are those of requests answered 200.
 type result struct {
-	requests, errors, non200 int64
+	requests, ok, shed, errs int
+	offered                  int
 	elapsed                  time.Duration
 	latencies                []time.Duration
 }
-
-func (r result) rps() float64 { return float64(r.requests) / r.elapsed.Seconds() }
 
 func (r result) pct(p int) time.Duration {
 	if len(r.latencies) == 0 {
 		return 0
 	}
-	i := (len(r.latencies) - 1) * p / 100
-	return r.latencies[i].Round(10 * time.Microsecond)
+	return r.latencies[(len(r.latencies)-1)*p/100].Round(10 * time.Microsecond)
 }
 
-// drive posts webhooks to url until the duration passes or maxRequests were
-// sent.
-func drive(ctx context.Context, url string, o options) result {
+type recorder struct {
+	mu  sync.Mutex
+	res result
+}
+
+func (rc *recorder) add(status int, d time.Duration, err error) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.res.requests++
+	switch {
+	case err != nil:
+		rc.res.errs++
+	case status == http.StatusOK:
+		rc.res.ok++
+		rc.res.latencies = append(rc.res.latencies, d)
+	case status == http.StatusServiceUnavailable:
+		rc.res.shed++
+	default:
+		rc.res.errs++
+	}
+}
+
+func (rc *recorder) done(start time.Time) result {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.res.elapsed = time.Since(start)
+	slices.Sort(rc.res.latencies)
+	return rc.res
+}
+
+func newClient(conns int) *http.Client {
+	return &http.Client{Timeout: 30 * time.Second,
+		Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, DisableCompression: true}}
+}
+
+func post(client *http.Client, url string, b []byte) (int, error) {
+	resp, err := client.Post(url, "application/json", bytes.NewReader(b))
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// closedLoop posts as fast as answered on o.concurrency connections.
+func closedLoop(ctx context.Context, url string, o options, next *int64) result {
 	ctx, cancel := context.WithTimeout(ctx, o.duration)
 	defer cancel()
-	client := &http.Client{
-		Timeout:   10 * time.Second,
-		Transport: &http.Transport{MaxIdleConnsPerHost: o.concurrency, MaxConnsPerHost: o.concurrency},
-	}
-	var tokens <-chan time.Time
-	if o.rate > 0 {
-		t := time.NewTicker(time.Second / time.Duration(o.rate))
-		defer t.Stop()
-		tokens = t.C
-	}
-	var next atomic.Int64
-	var mu sync.Mutex
-	var res result
+	client := newClient(o.concurrency)
+	defer client.CloseIdleConnections()
+	rc := &recorder{}
+	var sent atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
 	for w := 0; w < o.concurrency; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			lat := make([]time.Duration, 0, 4096)
-			var errs, non200 int64
-			for ctx.Err() == nil {
-				i := next.Add(1)
-				if i > int64(o.maxRequests) {
-					break
-				}
-				if tokens != nil {
-					select {
-					case <-tokens:
-					case <-ctx.Done():
-					}
-					if ctx.Err() != nil {
-						break
-					}
-				}
-				b := body(i)
+			for ctx.Err() == nil && sent.Add(1) <= int64(o.maxRequests) {
+				b := body(atomic.AddInt64(next, 1))
 				t0 := time.Now()
-				resp, err := client.Post(url, "application/json", bytes.NewReader(b))
-				if err != nil {
-					if ctx.Err() == nil {
-						errs++
-					}
-					continue
+				status, err := post(client, url, b)
+				if ctx.Err() != nil && err != nil {
+					return
 				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				lat = append(lat, time.Since(t0))
-				if resp.StatusCode != http.StatusOK {
-					non200++
-				}
+				rc.add(status, time.Since(t0), err)
 			}
-			mu.Lock()
-			res.latencies = append(res.latencies, lat...)
-			res.errors += errs
-			res.non200 += non200
-			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	res.elapsed = time.Since(start)
-	res.requests = int64(len(res.latencies))
-	slices.Sort(res.latencies)
-	client.CloseIdleConnections()
+	return rc.done(start)
+}
+
+// openLoop offers rate requests per second over conns connections, each
+// following its own schedule (as wrk2 does): latency is measured from when a
+// request was due, so a slow server cannot hide its delay by slowing the
+// generator down (no coordinated omission).
+func openLoop(ctx context.Context, url string, rate, conns int, o options, next *int64) result {
+	ctx, cancel := context.WithTimeout(ctx, o.duration)
+	defer cancel()
+	client := newClient(conns)
+	defer client.CloseIdleConnections()
+	rc := &recorder{}
+	var sent atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	interval := time.Duration(float64(time.Second) * float64(conns) / float64(rate))
+	for w := 0; w < conns; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			offset := time.Duration(w) * interval / time.Duration(conns)
+			for i := 0; ctx.Err() == nil && sent.Add(1) <= int64(o.maxRequests); i++ {
+				due := start.Add(offset + time.Duration(i)*interval)
+				if d := time.Until(due); d > 0 {
+					select {
+					case <-time.After(d):
+					case <-ctx.Done():
+						return
+					}
+				}
+				status, err := post(client, url, body(atomic.AddInt64(next, 1)))
+				if ctx.Err() != nil && err != nil {
+					return
+				}
+				rc.add(status, time.Since(due), err)
+			}
+		}(w)
+	}
+	wg.Wait()
+	res := rc.done(start)
+	res.offered = rate
 	return res
 }
 
-func startChatwarden(ctx context.Context) (string, func(), error) {
-	dir, err := os.MkdirTemp("", "chatwarden-load-")
-	if err != nil {
-		return "", nil, err
-	}
-	cfg := config.Default()
-	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.NATS.DataDir = dir
-	cfg.NATS.Listen = "off"
-	cfg.LiveChat.WebhookSecrets = []string{secret}
-	cfg.Log.Level = "error"
-	svc, err := service.Start(ctx, cfg, service.Roles{Receive: true}, service.WithLogger(zap.NewNop()))
-	if err != nil {
-		os.RemoveAll(dir)
-		return "", nil, err
-	}
-	return "http://" + svc.Addr() + "/webhooks/livechat", func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = svc.Stop(sctx)
-		os.RemoveAll(dir)
-	}, nil
+// child is a target serving in a child process.
+type child struct {
+	cmd  *exec.Cmd
+	url  string
+	done chan struct{}
 }
 
-// startReference is the minimal handler peers would write: echo, read the
-// body, synchronous JetStream publish with a message id, answer 200.
-func startReference(ctx context.Context) (string, func(), error) {
-	dir, err := os.MkdirTemp("", "chatwarden-load-ref-")
+func startChild(ctx context.Context, target string) (*child, error) {
+	exe, err := os.Executable()
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
-	b, err := bus.Open(ctx, config.NATS{DataDir: dir, Listen: "off"})
+	cmd := exec.CommandContext(ctx, exe, "-serve", target)
+	cmd.Stderr = io.Discard
+	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		os.RemoveAll(dir)
-		return "", nil, err
+		return nil, err
 	}
-	if err := bus.ProvisionStreams(ctx, b.JS, bus.StreamSettings{Partitions: 1, DuplicateWindow: 10 * time.Minute, Retention: time.Hour}); err != nil {
-		return "", nil, err
+	if err := cmd.Start(); err != nil {
+		return nil, err
 	}
-	var n atomic.Int64
+	c := &child{cmd: cmd, done: make(chan struct{})}
+	sc := bufio.NewScanner(stdout)
+	deadline := time.AfterFunc(60*time.Second, func() { _ = cmd.Process.Kill() })
+	defer deadline.Stop()
+	for sc.Scan() {
+		if addr, ok := strings.CutPrefix(sc.Text(), "LISTEN "); ok {
+			c.url = "http://" + addr + "/webhooks/livechat"
+			break
+		}
+	}
+	if c.url == "" {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, fmt.Errorf("%s child did not report its address", target)
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout); _ = cmd.Wait(); close(c.done) }()
+	return c, nil
+}
+
+func (c *child) rss() int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func (c *child) rssAfter(d time.Duration) int64 {
+	time.Sleep(d)
+	return c.rss()
+}
+
+// sampleRSS samples resident memory every 100ms until the returned function
+// is called; it returns the peak.
+func (c *child) sampleRSS() func() int64 {
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if r := c.rss(); r > peak.Load() {
+				peak.Store(r)
+			}
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() int64 { close(stop); <-done; return peak.Load() }
+}
+
+func (c *child) stop() {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(30 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
+}
+
+// serveTarget runs in the child: it serves target on a free loopback port,
+// prints "LISTEN <addr>", and runs until SIGTERM.
+func serveTarget(ctx context.Context, target string, out io.Writer) error {
+	dir, err := os.MkdirTemp("", "chatwarden-load-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	addr := ln.Addr().String()
+	switch target {
+	case "chatwarden":
+		ln.Close() // serve listens itself
+		cfgPath := filepath.Join(dir, "chatwarden.yaml")
+		// Workers run too (serve), with no rules: they consume and acknowledge
+		// every event, so the figures include the cost of the whole process.
+		rulesPath := filepath.Join(dir, "rules.yaml")
+		if err := os.WriteFile(rulesPath, []byte("rules: []\n"), 0o600); err != nil {
+			return err
+		}
+		cfg := fmt.Sprintf("http: {addr: %q}\nnats: {listen: \"off\", data_dir: %q}\nlivechat: {webhook_secrets: [%q]}\nrules_file: %q\nlog: {level: error}\n",
+			addr, filepath.Join(dir, "data"), secret, rulesPath)
+		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+			return err
+		}
+		errc := make(chan error, 1)
+		go func() {
+			errc <- cli.Run(ctx, []string{"serve", "--config", cfgPath}, func(string) string { return "" }, io.Discard, io.Discard)
+		}()
+		if err := waitReady("http://" + addr + "/readyz"); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "LISTEN %s\n", addr)
+		return <-errc
+	case "reference":
+		b, err := bus.Open(ctx, config.NATS{DataDir: dir, Listen: "off"})
+		if err != nil {
+			return err
+		}
+		defer b.Close(context.Background())
+		if err := bus.ProvisionStreams(ctx, b.JS, bus.StreamSettings{Partitions: 1, DuplicateWindow: 10 * time.Minute, Retention: time.Hour}); err != nil {
+			return err
+		}
+		var n atomic.Int64
+		return serveEcho(ctx, ln, out, func(c echo.Context, data []byte) error {
+			msg := &nats.Msg{Subject: event.SubjectPrefix + ".livechat.incoming_chat.0", Data: data, Header: nats.Header{}}
+			msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("ref-%d", n.Add(1)))
+			if _, err := b.JS.PublishMsg(c.Request().Context(), msg); err != nil {
+				return c.NoContent(http.StatusServiceUnavailable)
+			}
+			return c.NoContent(http.StatusOK)
+		})
+	case "noop":
+		return serveEcho(ctx, ln, out, func(c echo.Context, _ []byte) error { return c.NoContent(http.StatusOK) })
+	}
+	return fmt.Errorf("unknown target %q", target)
+}
+
+func serveEcho(ctx context.Context, ln net.Listener, out io.Writer, h func(echo.Context, []byte) error) error {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.POST("/webhooks/livechat", func(c echo.Context) error {
@@ -246,28 +443,27 @@ func startReference(ctx context.Context) (string, func(), error) {
 		if err != nil {
 			return c.NoContent(http.StatusBadRequest)
 		}
-		msg := &nats.Msg{Subject: event.SubjectPrefix + ".livechat.incoming_chat.0", Data: data, Header: nats.Header{}}
-		msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("ref-%d", n.Add(1)))
-		if _, err := b.JS.PublishMsg(c.Request().Context(), msg); err != nil {
-			return c.NoContent(http.StatusServiceUnavailable)
-		}
-		return c.NoContent(http.StatusOK)
+		return h(c, data)
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
 	srv := &http.Server{Handler: e}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			fmt.Fprintln(os.Stderr, "reference server:", err)
+	go func() { <-ctx.Done(); _ = srv.Shutdown(context.Background()) }()
+	fmt.Fprintf(out, "LISTEN %s\n", ln.Addr())
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func waitReady(url string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
 		}
-	}()
-	return "http://" + ln.Addr().String() + "/webhooks/livechat", func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-		_ = b.Close(sctx)
-		os.RemoveAll(dir)
-	}, nil
+		time.Sleep(50 * time.Millisecond)
+	}
+	return errors.New("chatwarden did not become ready in 30s")
 }

@@ -1,0 +1,55 @@
+package handlers
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"go.uber.org/zap"
+	"golang.org/x/sync/semaphore"
+)
+
+// reasonOverloaded labels webhooks shed because too many bytes were in
+// flight.
+const reasonOverloaded = "overloaded"
+
+// shedLoad bounds the webhooks (http.max_inflight) and webhook bytes
+// (http.max_inflight_bytes) being received and stored at once. A request
+// that does not fit is answered 503 with Retry-After before its body is read:
+// under overload, senders retry later, memory stays bounded and accepted
+// webhooks stay fast, instead of requests queueing until they time out.
+func shedLoad(d Deps) echo.MiddlewareFunc {
+	sem := semaphore.NewWeighted(d.MaxInflightBytes)
+	slots := make(chan struct{}, d.MaxInflight)
+	log := d.Logger.Named("webhook")
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			n := c.Request().ContentLength
+			if n <= 0 || n > d.MaxBodyBytes {
+				n = d.MaxBodyBytes // unknown (chunked) or too large: the handler answers 413
+			}
+			select {
+			case slots <- struct{}{}:
+				defer func() { <-slots }()
+			default:
+				return shed(c, d, log)
+			}
+			if !sem.TryAcquire(n) {
+				return shed(c, d, log)
+			}
+			defer sem.Release(n)
+			return next(c)
+		}
+	}
+}
+
+// shed answers 503 with Retry-After and counts it.
+func shed(c echo.Context, d Deps, log *zap.Logger) error {
+	platform := strings.TrimPrefix(c.Path(), "/webhooks/")
+	d.Metrics.WebhooksRejected.WithLabelValues(platform, reasonOverloaded).Inc()
+	if ce := log.Check(zap.DebugLevel, "webhook shed: too many in flight"); ce != nil {
+		ce.Write(zap.String("platform", platform))
+	}
+	c.Response().Header().Set("Retry-After", retryAfterSeconds)
+	return c.JSON(http.StatusServiceUnavailable, map[string]string{"error": "overloaded; retry later"})
+}

@@ -1,0 +1,183 @@
+package rules
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/chatwarden/chatwarden/consumer"
+	"github.com/chatwarden/chatwarden/helpcrunch"
+)
+
+// HelpCrunchAPI is what the helpcrunch.* actions need from a client
+// (*helpcrunch.Client implements it).
+type HelpCrunchAPI interface {
+	SetStatus(ctx context.Context, chatID int64, status helpcrunch.Status) (*helpcrunch.Chat, error)
+	Assign(ctx context.Context, chatID, agentID int64) (*helpcrunch.Chat, error)
+	Unassign(ctx context.Context, chatID int64) (*helpcrunch.Chat, error)
+	Snooze(ctx context.Context, chatID int64, until time.Time) (*helpcrunch.Chat, error)
+}
+
+var _ HelpCrunchAPI = (*helpcrunch.Client)(nil)
+
+// helpCrunchErr maps a HelpCrunch error onto the runner's retry policy with
+// the helpcrunch package's one decision function. Permanent failures are
+// named by their HTTP status: validation (400 and arguments refused before
+// sending), authentication (401), authorization (403), not_found (404).
+func helpCrunchErr(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if isClassified(err) {
+		return err
+	}
+	if ctx.Err() != nil || helpcrunch.IsRetryable(err) {
+		after, _ := helpcrunch.RetryAfter(err)
+		return consumer.Retry(err, after)
+	}
+	reason := "error"
+	var ae *helpcrunch.APIError
+	switch {
+	case errors.Is(err, ErrNoCredentials):
+		reason = "no credentials"
+	case errors.Is(err, helpcrunch.ErrInvalidArgument):
+		reason = "validation"
+	case errors.As(err, &ae):
+		switch ae.StatusCode {
+		case http.StatusBadRequest, http.StatusUnprocessableEntity:
+			reason = "validation"
+		case http.StatusUnauthorized:
+			reason = "authentication"
+		case http.StatusForbidden:
+			reason = "authorization"
+		case http.StatusNotFound:
+			reason = "not_found"
+		default:
+			if ae.Code != "" {
+				reason = ae.Code
+			}
+		}
+	}
+	return consumer.Permanent(reason, err)
+}
+
+// withHelpCrunch runs f with the HelpCrunch client and the event's chat id
+// (HelpCrunch ids are integers), and classifies its error.
+func withHelpCrunch(ctx context.Context, c *Call, f func(api HelpCrunchAPI, chatID int64) error) error {
+	api, err := c.engine.clients.HelpCrunch(c.Event.Tenant)
+	if err != nil {
+		return consumer.Permanent("no credentials", err)
+	}
+	raw := c.ChatID()
+	if raw == "" {
+		return consumer.Permanent("validation", fmt.Errorf("event %s has no HelpCrunch chat id", c.Event.ID))
+	}
+	chatID, err := helpcrunch.ParseChatID(raw)
+	if err != nil {
+		return consumer.Permanent("validation", err)
+	}
+	return helpCrunchErr(ctx, f(api, chatID))
+}
+
+// HelpCrunchStatusParams for helpcrunch.set_status.
+type HelpCrunchStatusParams struct {
+	// Status is one of new, opened, pending, on hold, no communication,
+	// closed; "onhold", "on-hold" and other spellings helpcrunch.ParseStatus
+	// accepts are normalised when the rule file loads.
+	Status helpcrunch.Status `json:"status"`
+}
+
+// Validate implements Validator.
+func (p *HelpCrunchStatusParams) Validate() error {
+	st, err := helpcrunch.ParseStatus(string(p.Status))
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	p.Status = st
+	return nil
+}
+
+// HelpCrunchAssignParams for helpcrunch.assign.
+type HelpCrunchAssignParams struct {
+	// AgentID is the agent to assign (an id from GET /v1/agents).
+	AgentID int64 `json:"agent_id"`
+}
+
+// Validate implements Validator.
+func (p *HelpCrunchAssignParams) Validate() error {
+	if p.AgentID <= 0 {
+		return errors.New("agent_id: required, a positive HelpCrunch agent id")
+	}
+	return nil
+}
+
+// MaxSnooze bounds helpcrunch.snooze's `for`.
+const MaxSnooze = 366 * 24 * time.Hour
+
+// HelpCrunchSnoozeParams for helpcrunch.snooze.
+type HelpCrunchSnoozeParams struct {
+	// For is how long to snooze, counted from when the event was received
+	// (so a redelivered event snoozes to the same time): "30m", "24h".
+	For string `json:"for"`
+
+	d time.Duration
+}
+
+// Validate implements Validator.
+func (p *HelpCrunchSnoozeParams) Validate() error {
+	if p.For == "" {
+		return errors.New(`for: required, a duration such as "24h"`)
+	}
+	d, err := time.ParseDuration(p.For)
+	if err != nil {
+		return fmt.Errorf("for: %q is not a duration such as 30m or 24h (write days as hours)", p.For)
+	}
+	if d < time.Minute || d > MaxSnooze {
+		return fmt.Errorf("for: must be between 1m and %s, got %s", MaxSnooze, d)
+	}
+	p.d = d
+	return nil
+}
+
+// HelpCrunchActions are the helpcrunch.* actions. They act on the event's
+// chat (eventData.chat_id, or eventData.id of chat.* events). Every one is a
+// state-setting PUT that the API answers with the whole chat, so each is
+// idempotent: repeating it leaves the chat as one call does.
+func HelpCrunchActions() []Action {
+	return []Action{
+		Define("helpcrunch.set_status", "Set the chat's status (new, opened, pending, on hold, no communication, closed).", true,
+			func(ctx context.Context, c *Call, p HelpCrunchStatusParams) error {
+				return withHelpCrunch(ctx, c, func(api HelpCrunchAPI, chatID int64) error {
+					_, err := api.SetStatus(ctx, chatID, p.Status)
+					return err
+				})
+			}),
+		Define("helpcrunch.assign", "Assign the chat to an agent (agent_id); assigning the current assignee again changes nothing.", true,
+			func(ctx context.Context, c *Call, p HelpCrunchAssignParams) error {
+				return withHelpCrunch(ctx, c, func(api HelpCrunchAPI, chatID int64) error {
+					_, err := api.Assign(ctx, chatID, p.AgentID)
+					return err
+				})
+			}),
+		Define("helpcrunch.unassign", "Remove the chat's assignee.", true,
+			func(ctx context.Context, c *Call, _ NoParams) error {
+				return withHelpCrunch(ctx, c, func(api HelpCrunchAPI, chatID int64) error {
+					_, err := api.Unassign(ctx, chatID)
+					return err
+				})
+			}),
+		Define("helpcrunch.snooze", "Snooze the chat for a duration counted from when the event was received (for: 24h).", true,
+			func(ctx context.Context, c *Call, p HelpCrunchSnoozeParams) error {
+				return withHelpCrunch(ctx, c, func(api HelpCrunchAPI, chatID int64) error {
+					from := c.Event.ReceivedAt
+					if from.IsZero() {
+						from = c.engine.now()
+					}
+					_, err := api.Snooze(ctx, chatID, from.Add(p.d).Truncate(time.Second))
+					return err
+				})
+			}),
+	}
+}

@@ -1,0 +1,230 @@
+package rules
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/chatwarden/chatwarden/consumer"
+	"github.com/chatwarden/chatwarden/rocketchat"
+)
+
+// RocketChatAPI is what the rocketchat.* actions need from a client
+// (*rocketchat.Client implements it).
+type RocketChatAPI interface {
+	CloseRoom(ctx context.Context, req rocketchat.CloseRoomRequest) (alreadyClosed bool, err error)
+	ForwardRoom(ctx context.Context, req rocketchat.ForwardRequest) error
+	ReturnToQueue(ctx context.Context, roomID, departmentID string) (returned bool, err error)
+	GetRoom(ctx context.Context, roomID string) (*rocketchat.Room, error)
+	SetRoomTags(ctx context.Context, roomID, visitorID string, tags []string) error
+}
+
+var _ RocketChatAPI = (*rocketchat.Client)(nil)
+
+// rocketChatErr maps a Rocket.Chat error onto the runner's retry policy with
+// the rocketchat package's one decision function. Permanent failures are
+// named by Rocket.Chat's error type when there is one (error-room-closed,
+// error-comment-is-required, invalid-params, ...), else by the HTTP status.
+func rocketChatErr(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if isClassified(err) {
+		return err
+	}
+	if ctx.Err() != nil || rocketchat.IsRetryable(err) {
+		after, _ := rocketchat.RetryAfter(err)
+		return consumer.Retry(err, after)
+	}
+	reason := "error"
+	var ae *rocketchat.APIError
+	switch {
+	case errors.Is(err, ErrNoCredentials):
+		reason = "no credentials"
+	case errors.Is(err, rocketchat.ErrInvalidArgument):
+		reason = "validation"
+	case errors.As(err, &ae) && ae.Type != "":
+		reason = ae.Type
+	case errors.As(err, &ae):
+		switch ae.StatusCode {
+		case http.StatusUnauthorized:
+			reason = "authentication"
+		case http.StatusForbidden:
+			reason = "authorization"
+		case http.StatusNotFound:
+			reason = "not_found"
+		case http.StatusBadRequest:
+			reason = "validation"
+		}
+	}
+	return consumer.Permanent(reason, err)
+}
+
+// withRocketChat runs f with the Rocket.Chat client and the event's room id,
+// and classifies its error.
+func withRocketChat(ctx context.Context, c *Call, f func(api RocketChatAPI, roomID string) error) error {
+	api, err := c.engine.clients.RocketChat(c.Event.Tenant)
+	if err != nil {
+		return consumer.Permanent("no credentials", err)
+	}
+	roomID := c.ChatID()
+	if roomID == "" {
+		return consumer.Permanent("validation", fmt.Errorf("event %s has no Rocket.Chat room id", c.Event.ID))
+	}
+	return rocketChatErr(ctx, f(api, roomID))
+}
+
+// RocketChatCloseParams for rocketchat.close_room.
+type RocketChatCloseParams struct {
+	// Comment is the closing comment; required by workspaces with "Request
+	// comment when closing conversation" on.
+	Comment string `json:"comment,omitempty"`
+	// Tags are set on the room as it closes (some departments require tags).
+	Tags []string `json:"tags,omitempty"`
+	// GenerateTranscriptPDF asks Rocket.Chat for a PDF transcript.
+	GenerateTranscriptPDF bool `json:"generate_transcript_pdf,omitempty"`
+	// TranscriptEmail sends the visitor a transcript: {email, subject}.
+	TranscriptEmail *RocketChatTranscript `json:"transcript_email,omitempty"`
+	// ForceClose closes even when close hooks fail (only when the workspace
+	// allows it).
+	ForceClose bool `json:"force_close,omitempty"`
+}
+
+// RocketChatTranscript is where to email the transcript.
+type RocketChatTranscript struct {
+	Email   string `json:"email"`
+	Subject string `json:"subject"`
+}
+
+// Validate implements Validator.
+func (p *RocketChatCloseParams) Validate() error {
+	if err := checkTags(p.Tags, false); err != nil {
+		return err
+	}
+	if t := p.TranscriptEmail; t != nil && (strings.TrimSpace(t.Email) == "" || !strings.Contains(t.Email, "@")) {
+		return errors.New("transcript_email.email: required, an email address")
+	}
+	return nil
+}
+
+// RocketChatForwardParams for rocketchat.forward: an agent or a department.
+type RocketChatForwardParams struct {
+	UserID       string `json:"user_id,omitempty"`
+	DepartmentID string `json:"department_id,omitempty"`
+	Comment      string `json:"comment,omitempty"`
+}
+
+// Validate implements Validator.
+func (p *RocketChatForwardParams) Validate() error {
+	if (p.UserID == "") == (p.DepartmentID == "") {
+		return errors.New("give exactly one of user_id or department_id")
+	}
+	return nil
+}
+
+// RocketChatQueueParams for rocketchat.return_to_queue.
+type RocketChatQueueParams struct {
+	// DepartmentID, when set, is the queue to return the room to.
+	DepartmentID string `json:"department_id,omitempty"`
+}
+
+// RocketChatTagParams for rocketchat.tag.
+type RocketChatTagParams struct {
+	// Tags to add to the room's tags.
+	Tags []string `json:"tags"`
+	// Replace makes Tags the room's only tags.
+	Replace bool `json:"replace,omitempty"`
+}
+
+// Validate implements Validator.
+func (p *RocketChatTagParams) Validate() error { return checkTags(p.Tags, true) }
+
+func checkTags(tags []string, required bool) error {
+	if required && len(tags) == 0 {
+		return errors.New("tags: required, e.g. [abandoned]")
+	}
+	for i, t := range tags {
+		if strings.TrimSpace(t) == "" {
+			return fmt.Errorf("tags[%d]: empty tag", i)
+		}
+	}
+	return nil
+}
+
+// RocketChatActions are the rocketchat.* actions. They act on the event's
+// room (the webhook's _id).
+func RocketChatActions() []Action {
+	return []Action{
+		Define("rocketchat.close_room", "Close the room (livechat/room.closeByUser); an already closed room counts as done.", true,
+			func(ctx context.Context, c *Call, p RocketChatCloseParams) error {
+				return withRocketChat(ctx, c, func(api RocketChatAPI, roomID string) error {
+					req := rocketchat.CloseRoomRequest{RoomID: roomID, Comment: p.Comment, Tags: p.Tags,
+						GenerateTranscriptPDF: p.GenerateTranscriptPDF, ForceClose: p.ForceClose}
+					if t := p.TranscriptEmail; t != nil {
+						req.TranscriptEmail = &rocketchat.TranscriptEmail{SendToVisitor: true, Email: t.Email, Subject: t.Subject}
+					}
+					_, err := api.CloseRoom(ctx, req)
+					return err
+				})
+			}),
+		Define("rocketchat.forward", "Forward the room to an agent (user_id) or a department (department_id). Not repeated on redelivery.", false,
+			func(ctx context.Context, c *Call, p RocketChatForwardParams) error {
+				return withRocketChat(ctx, c, func(api RocketChatAPI, roomID string) error {
+					return api.ForwardRoom(ctx, rocketchat.ForwardRequest{RoomID: roomID, UserID: p.UserID,
+						DepartmentID: p.DepartmentID, Comment: p.Comment})
+				})
+			}),
+		Define("rocketchat.return_to_queue", "Take the room from its agent and put it back in the queue (optionally of department_id); a room already queued is left as it is.", true,
+			func(ctx context.Context, c *Call, p RocketChatQueueParams) error {
+				return withRocketChat(ctx, c, func(api RocketChatAPI, roomID string) error {
+					_, err := api.ReturnToQueue(ctx, roomID, p.DepartmentID)
+					return err
+				})
+			}),
+		Define("rocketchat.tag", "Add tags to the room (replace: true makes them its only tags); reads the room first and changes nothing when the tags are already there.", true,
+			func(ctx context.Context, c *Call, p RocketChatTagParams) error {
+				return withRocketChat(ctx, c, func(api RocketChatAPI, roomID string) error {
+					room, err := api.GetRoom(ctx, roomID)
+					if err != nil {
+						return err
+					}
+					if room.Visitor == nil || room.Visitor.ID == "" {
+						return consumer.Permanent("validation", fmt.Errorf("room %s has no visitor; Rocket.Chat needs one to save room info", roomID))
+					}
+					want := mergeTags(room.Tags, p.Tags, p.Replace)
+					if sameTags(room.Tags, want) {
+						return nil
+					}
+					return api.SetRoomTags(ctx, roomID, room.Visitor.ID, want)
+				})
+			}),
+	}
+}
+
+// mergeTags is have plus add (in that order, without duplicates), or add
+// alone when replace is set.
+func mergeTags(have, add []string, replace bool) []string {
+	var out []string
+	if !replace {
+		out = append(out, have...)
+	}
+	for _, t := range add {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func sameTags(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	x, y := slices.Clone(a), slices.Clone(b)
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(x, y)
+}
