@@ -65,7 +65,7 @@ func replayCmd(e *env) *cobra.Command {
 				return err
 			}
 			defer closeBus()
-			clients, err := service.NewLiveChatClients(cfg.LiveChat, nil, logger)
+			clients, err := service.NewClients(ctx, cfg, b.JS, nil, logger)
 			if err != nil {
 				return err
 			}

@@ -1,13 +1,17 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -19,6 +23,7 @@ import (
 	"github.com/chatwarden/chatwarden/livechat/livechattest"
 	"github.com/chatwarden/chatwarden/livechat/oauth"
 	"github.com/chatwarden/chatwarden/livechat/oauth/oauthtest"
+	"github.com/chatwarden/chatwarden/samples"
 )
 
 const hookRules = `
@@ -322,4 +327,43 @@ func TestWebhooksWithOAuthUseTheSharedTokenBucket(t *testing.T) {
 	e, err := kv.Get(ctx, keys[0])
 	require.NoError(t, err)
 	assert.Contains(t, string(e.Value()), "refresh-1")
+}
+
+// While serve runs, `webhooks` shares the service's OAuth token through the
+// embedded broker: one token for both.
+func TestWebhooksWhileServeRunsShareTheOAuthToken(t *testing.T) {
+	acc := oauthtest.New("client-1", "secret-1", "refresh-0")
+	accURL, stopAcc := acc.Start()
+	defer stopAcc()
+	agent := livechattest.New()
+	agent.AddChat(deactivatedChat(livechattest.UnassignedChat("C1", time.Now().Add(-72*time.Hour))))
+	conf := livechattest.NewConfiguration()
+	api := httptest.NewServer(acc.Protect(conf.Handler(agent)))
+	defer api.Close()
+	rulesFile := filepath.Join(t.TempDir(), "rules.yaml")
+	require.NoError(t, os.WriteFile(rulesFile, []byte(hookRules), 0o600))
+
+	baseURL, _, path, stderr := runServeConfig(t, fmt.Sprintf(`
+rules_file: %s
+livechat:
+  api_url: %s
+  webhook_secrets: [whsec]
+  oauth: {client_id: client-1, client_secret: secret-1, refresh_token: refresh-0, accounts_url: %s}
+workers: {backoff_base: 20ms, backoff_max: 200ms}
+`, rulesFile, api.URL, accURL), nil)
+
+	stdout, errOut, code := runCLI(t, "webhooks", "register", "--config", path, "--url", "https://cw.example.com")
+	require.Equal(t, 0, code, "stdout: %s\nstderr: %s", stdout, errOut)
+	assert.Len(t, conf.Webhooks(), 3)
+	assert.Equal(t, 1, acc.Mints())
+
+	resp, err := http.Post(baseURL+"/webhooks/livechat", "application/json",
+		bytes.NewReader(samples.LiveChat("chat_deactivated", "whsec", "C1", "T-C1")))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Eventually(t, func() bool { return len(agent.CallsTo("update_chat_properties")) == 1 }, 20*time.Second, 20*time.Millisecond,
+		"log:\n%s", stderr)
+	assert.Equal(t, 1, acc.Mints(), "the service used the token the command renewed")
+	assert.Equal(t, "Bearer dal:access-1", agent.CallsTo("update_chat_properties")[0].Header.Get("Authorization"))
 }

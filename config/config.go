@@ -74,6 +74,22 @@ type Config struct {
 	RulesFile string `yaml:"rules_file"`
 	Sweep     Sweep  `yaml:"sweep"`
 	Log       Log    `yaml:"log"`
+	OTel      OTel   `yaml:"otel"`
+}
+
+// OTel configures OpenTelemetry tracing: spans from each webhook request
+// through the stored event (W3C traceparent in the NATS message headers) to
+// the worker, each rule and each platform API call, exported over OTLP/HTTP.
+// Off by default, at no cost.
+type OTel struct {
+	// Endpoint is the OTLP/HTTP collector, e.g. "http://otel-collector:4318"
+	// (traces go to <endpoint>/v1/traces). Default "": tracing off.
+	Endpoint string `yaml:"endpoint"`
+	// ServiceName names this process in traces. Default "chatwarden".
+	ServiceName string `yaml:"service_name"`
+	// SampleRatio is the share of new traces recorded, 0..1 (a webhook's
+	// trace continues in the workers whatever the ratio). Default 1.
+	SampleRatio float64 `yaml:"sample_ratio"`
 }
 
 // HTTP configures the HTTP server of every role: webhooks (serve, receive),
@@ -402,6 +418,10 @@ func (c *Config) ApplyDefaults() {
 	setDuration(&c.HTTP.ShutdownTimeout, DefaultShutdownTimeout)
 	setInt64(&c.HTTP.MaxInflightBytes, DefaultMaxInflightBytes)
 	setInt(&c.HTTP.MaxInflight, DefaultMaxInflight)
+	setString(&c.OTel.ServiceName, "chatwarden")
+	if c.OTel.SampleRatio == 0 {
+		c.OTel.SampleRatio = 1
+	}
 
 	setString(&c.NATS.Listen, DefaultNATSListen)
 	setString(&c.NATS.DataDir, DefaultDataDir)

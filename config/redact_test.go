@@ -51,6 +51,9 @@ var secretKeys = map[string]bool{
 	"sweep.groups":                 false,
 	"log.level":                    false,
 	"log.format":                   false,
+	"otel.endpoint":                false,
+	"otel.service_name":            false,
+	"otel.sample_ratio":            false,
 }
 
 func TestRedactedClassifiesEveryField(t *testing.T) {

@@ -29,6 +29,14 @@ func (c *Config) Validate() error {
 	}
 	v.positive("http.publish_timeout", c.HTTP.PublishTimeout)
 	v.positive("http.shutdown_timeout", c.HTTP.ShutdownTimeout)
+	if c.OTel.SampleRatio < 0 || c.OTel.SampleRatio > 1 {
+		v.add("otel.sample_ratio", "must be between 0 and 1, got %g", c.OTel.SampleRatio)
+	}
+	if c.OTel.Endpoint != "" {
+		if u, err := url.Parse(c.OTel.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.add("otel.endpoint", "must be an http(s) URL such as http://otel-collector:4318, got %q", c.OTel.Endpoint)
+		}
+	}
 	if c.HTTP.MaxInflight < 1 {
 		v.add("http.max_inflight", "must be at least 1, got %d", c.HTTP.MaxInflight)
 	}

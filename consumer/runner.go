@@ -8,10 +8,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/metrics"
+	"github.com/chatwarden/chatwarden/tracing"
 )
 
 // Runner pulls events from durable consumers (one per partition) and hands
@@ -303,8 +306,15 @@ func (r *Runner) process(j *job) {
 
 	stopKeepAlive := r.keepAlive(j.msg)
 	defer stopKeepAlive()
+	ctx, span := tracing.Tracer().Start(tracing.Extract(r.workCtx, j.msg.Headers()), "process "+ev.Platform+"."+ev.Action,
+		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attribute.String("chatwarden.event_id", ev.ID),
+			attribute.String("chatwarden.chat_id", ev.ChatID), attribute.Int64("chatwarden.delivery", int64(md.NumDelivered))))
+	defer span.End()
 	for attempt := md.NumDelivered; ; attempt++ {
-		err = r.handler.Handle(WithAttempt(r.workCtx, attempt), ev)
+		err = r.handler.Handle(WithAttempt(ctx, attempt), ev)
+		if err != nil {
+			span.AddEvent("attempt failed", trace.WithAttributes(attribute.Int64("attempt", int64(attempt)), attribute.String("error", err.Error())))
+		}
 		permanent, hint := Classify(err)
 		switch {
 		case err == nil:

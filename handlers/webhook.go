@@ -9,9 +9,13 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/chatwarden/chatwarden/event"
+	"github.com/chatwarden/chatwarden/tracing"
 )
 
 // Reasons a webhook is rejected (label "reason" of
@@ -98,8 +102,16 @@ func (r *receiver) reject(c echo.Context, status int, reason, msg string, fields
 func (r *receiver) store(c echo.Context, ev *event.Event, actionLabel string) error {
 	ctx, cancel := contextWithTimeout(c, r.d.PublishTimeout)
 	defer cancel()
+	ctx, span := tracing.Tracer().Start(ctx, "webhook "+r.platform+"."+ev.Action, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("chatwarden.event_id", ev.ID), attribute.String("chatwarden.chat_id", ev.ChatID),
+			attribute.String("chatwarden.platform", r.platform), attribute.String("chatwarden.action", ev.Action)))
+	defer span.End()
 	start := time.Now()
 	dup, err := r.d.Publisher.Publish(ctx, ev)
+	if err != nil {
+		span.SetStatus(codes.Error, "not stored")
+	}
+	span.SetAttributes(attribute.Bool("chatwarden.duplicate", dup))
 	r.d.Metrics.PublishLatency.WithLabelValues(r.platform).Observe(time.Since(start).Seconds())
 	if err != nil {
 		return r.reject(c, http.StatusServiceUnavailable, reasonUnavailable,

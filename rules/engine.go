@@ -8,12 +8,16 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/chatwarden/chatwarden/audit"
 	"github.com/chatwarden/chatwarden/consumer"
 	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/metrics"
+	"github.com/chatwarden/chatwarden/tracing"
 )
 
 // Auditor stores audit records.
@@ -235,7 +239,14 @@ func hasChatProperties(ev *event.Event) bool {
 	return len(ev.AdditionalData) > 0 && json.Unmarshal(ev.AdditionalData, &ad) == nil && len(ad.ChatProperties) > 2
 }
 
-func (e *Engine) apply(ctx context.Context, r *compiled, st *evaluation) error {
+func (e *Engine) apply(ctx context.Context, r *compiled, st *evaluation) (err error) {
+	ctx, span := tracing.Tracer().Start(ctx, "rule "+r.spec.Name, trace.WithAttributes(attribute.String("chatwarden.rule", r.spec.Name)))
+	defer func() {
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
 	ev := st.ev
 	base := audit.Record{EventID: ev.ID, Platform: ev.Platform, Action: ev.Action, ChatID: ev.ChatID, ThreadID: ev.ThreadID, Rule: r.spec.Name}
 	chat, err := e.chat(ctx, r.spec.Enrich, st)

@@ -119,7 +119,9 @@ const MaxSnooze = 366 * 24 * time.Hour
 // HelpCrunchSnoozeParams for helpcrunch.snooze.
 type HelpCrunchSnoozeParams struct {
 	// For is how long to snooze, counted from when the event was received
-	// (so a redelivered event snoozes to the same time): "30m", "24h".
+	// (so a redelivered event snoozes to the same time): "30m", "24h". When
+	// that time has passed already (a replay of an old event), nothing is
+	// done.
 	For string `json:"for"`
 
 	d time.Duration
@@ -171,11 +173,18 @@ func HelpCrunchActions() []Action {
 		Define("helpcrunch.snooze", "Snooze the chat for a duration counted from when the event was received (for: 24h).", true,
 			func(ctx context.Context, c *Call, p HelpCrunchSnoozeParams) error {
 				return withHelpCrunch(ctx, c, func(api HelpCrunchAPI, chatID int64) error {
+					now := c.engine.now()
 					from := c.Event.ReceivedAt
 					if from.IsZero() {
-						from = c.engine.now()
+						from = now
 					}
-					_, err := api.Snooze(ctx, chatID, from.Add(p.d).Truncate(time.Second))
+					until := from.Add(p.d).Truncate(time.Second)
+					if !until.After(now) {
+						// A replayed or long-delayed event: the snooze would
+						// already be over, so there is nothing to do.
+						return nil
+					}
+					_, err := api.Snooze(ctx, chatID, until)
 					return err
 				})
 			}),

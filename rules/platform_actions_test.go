@@ -110,7 +110,10 @@ func TestHelpCrunchActions(t *testing.T) {
 		{"set_status normalises on hold", `helpcrunch.set_status: {status: onhold}`, `{"id":7700123,"status":"on hold"}`,
 			func(t *testing.T, c helpcrunch.Chat) { assert.Equal(t, helpcrunch.StatusOnHold, c.Status) }},
 		{"assign", `helpcrunch.assign: {agent_id: 42}`, `{"id":7700123,"assignee":42}`,
-			func(t *testing.T, c helpcrunch.Chat) { require.NotNil(t, c.Assignee); assert.Equal(t, int64(42), c.Assignee.ID) }},
+			func(t *testing.T, c helpcrunch.Chat) {
+				require.NotNil(t, c.Assignee)
+				assert.Equal(t, int64(42), c.Assignee.ID)
+			}},
 		{"unassign", `helpcrunch.unassign: {}`, `{"id":7700123,"assignee":null}`,
 			func(t *testing.T, c helpcrunch.Chat) { assert.True(t, c.Unassigned()) }},
 		{"snooze from when the event was received", `helpcrunch.snooze: {for: 24h}`,
@@ -392,6 +395,24 @@ rules:
 	require.NoError(t, engine.Handle(context.Background(), ev))
 	assert.Len(t, fake.CallsTo(rocketchat.PathForwardRoom), 1)
 	assert.Equal(t, []string{"acted:rocketchat.forward", "skipped:rocketchat.forward"}, aud.byRule()["r"])
+}
+
+// A snooze that would already be over (an old event replayed) does nothing.
+func TestHelpCrunchSnoozeOfAnOldEventDoesNothing(t *testing.T) {
+	fake, client := startHelpCrunch(t)
+	fake.AddChat(helpcrunch.Chat{ID: 5})
+	engine, aud := newPlatformEngine(t, `
+rules:
+  - name: r
+    on: [helpcrunch.chat.new]
+    then:
+      - helpcrunch.snooze: {for: 1h}
+`, platformClients{hc: client})
+	ev := helpCrunchEvent(t, "chat.new", 5)
+	ev.ReceivedAt = testNow.Add(-2 * time.Hour)
+	require.NoError(t, engine.Handle(context.Background(), ev))
+	assert.Empty(t, fake.Calls())
+	assert.Equal(t, []string{"acted:helpcrunch.snooze"}, aud.byRule()["r"])
 }
 
 // Conditions of other platforms see the chat id and the payload.

@@ -127,6 +127,8 @@ rules:
 	_, err = first.bus.Publish(context.Background(), ev)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return len(fake.CallsTo("send_event")) == 1 }, 10*time.Second, 10*time.Millisecond)
+	// The audit record follows the API's answer.
+	require.Eventually(t, func() bool { return len(first.audit.outcomes()) == 1 }, 10*time.Second, 10*time.Millisecond)
 	assert.Equal(t, []string{"acted:livechat.send_event"}, first.audit.outcomes())
 
 	second := startWorker(t, srv.URL(), client, set, func(h consumer.Handler) consumer.Handler { return h })

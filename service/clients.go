@@ -1,6 +1,8 @@
 package service
 
 import (
+	"github.com/chatwarden/chatwarden/tracing"
+
 	"context"
 	"fmt"
 	"net/http"
@@ -68,7 +70,7 @@ func NewClients(ctx context.Context, cfg *config.Config, js jetstream.JetStream,
 		opt(&o)
 	}
 	if hc == nil {
-		hc = &http.Client{Timeout: cfg.LiveChat.RequestTimeout}
+		hc = &http.Client{Timeout: cfg.LiveChat.RequestTimeout, Transport: tracing.Transport(nil)}
 	}
 	if logger == nil {
 		logger = zap.NewNop()
@@ -131,7 +133,7 @@ func NewLiveChatClients(cfg config.LiveChat, hc *http.Client, logger *zap.Logger
 
 func newLiveChatClients(cfg config.LiveChat, hc *http.Client, logger *zap.Logger) (*Clients, error) {
 	if hc == nil {
-		hc = &http.Client{Timeout: cfg.RequestTimeout}
+		hc = &http.Client{Timeout: cfg.RequestTimeout, Transport: tracing.Transport(nil)}
 	}
 	if logger == nil {
 		logger = zap.NewNop()

@@ -238,7 +238,9 @@ func TestOAuthAccountsServerDownIsRetried(t *testing.T) {
 	assert.Equal(t, 3, acc.Requests())
 }
 
-func servicesRoles(receive, work bool) service.Roles { return service.Roles{Receive: receive, Work: work} }
+func servicesRoles(receive, work bool) service.Roles {
+	return service.Roles{Receive: receive, Work: work}
+}
 
 // mustValidate checks cfg as Load would (testConfig lowers
 // workers.failover_after below its minimum afterwards, for speed).

@@ -4,6 +4,8 @@
 package service
 
 import (
+	"github.com/chatwarden/chatwarden/tracing"
+
 	"context"
 	"errors"
 	"fmt"
@@ -54,9 +56,10 @@ type Service struct {
 	pending *dlq.PendingWatcher // keeps chatwarden_dead_letters_pending current
 	streams *console.Watcher    // keeps the stream and consumer gauges current
 
-	watchCtx  context.Context
-	stopWatch context.CancelFunc
-	reload    chan struct{}
+	stopTracing func(context.Context) error
+	watchCtx    context.Context
+	stopWatch   context.CancelFunc
+	reload      chan struct{}
 }
 
 // Option configures Start.
@@ -96,6 +99,11 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 	}
 	s := &Service{cfg: cfg, logger: o.logger, metrics: metrics.New(), errc: make(chan error, 1), reload: make(chan struct{}, 1)}
 	s.watchCtx, s.stopWatch = context.WithCancel(context.Background())
+	stopTracing, err := tracing.Setup(ctx, cfg.OTel)
+	if err != nil {
+		return nil, err
+	}
+	s.stopTracing = stopTracing
 	for _, w := range cfg.WarningsFor(roles.configRole()) {
 		s.logger.Warn(w)
 	}
@@ -188,7 +196,8 @@ func (s *Service) startWorkers(ctx context.Context, o options) error {
 	}
 	hc := o.httpClient
 	if hc == nil {
-		hc = &http.Client{Timeout: cfg.LiveChat.RequestTimeout}
+		// Each API call is a span of the event's trace when tracing is on.
+		hc = &http.Client{Timeout: cfg.LiveChat.RequestTimeout, Transport: tracing.Transport(nil)}
 	}
 	clients, err := NewClients(ctx, cfg, s.bus.JS, hc, s.logger, InstrumentClients(s.metrics.InstrumentClient))
 	if err != nil {
@@ -276,6 +285,11 @@ func (s *Service) Engine() *rules.Engine { return s.engine }
 func (s *Service) shutdown(ctx context.Context) error {
 	s.stopWatch()
 	var errs []error
+	defer func() {
+		if s.stopTracing != nil {
+			_ = s.stopTracing(ctx)
+		}
+	}()
 	if s.http != nil {
 		if err := s.http.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stopping HTTP server: %w", err))

@@ -137,8 +137,10 @@ func TestScheduledSweepOneReplicaPerTick(t *testing.T) {
 	state := func() string {
 		return fmt.Sprintf("ticks %d, listings %d, unpins %v", subjectCount(t, js, tickSubject), len(fake.CallsTo("list_archives")), unpins(fake))
 	}
-	require.Eventually(t, func() bool { return subjectCount(t, js, tickSubject) >= 3 }, 20*time.Second, 50*time.Millisecond, state)
-	require.Eventually(t, func() bool { return len(unpins(fake)) == 3 }, 20*time.Second, 20*time.Millisecond, state)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.GreaterOrEqual(c, subjectCount(t, js, tickSubject), uint64(3), state())
+		assert.Len(c, unpins(fake), 3, state())
+	}, 20*time.Second, 50*time.Millisecond)
 
 	// Stop the schedule, let the workers finish, then compare.
 	removed, err := sweep.RemoveSchedule(context.Background(), js, sweep.KindLiveChatUnassigned)

@@ -164,8 +164,8 @@ func (nd *Node) start() error {
 	srv, err := server.NewServer(&server.Options{
 		ServerName: nd.name,
 		Host:       "127.0.0.1", Port: nd.port,
-		Cluster: server.ClusterOpts{Name: nd.c.name, Host: "127.0.0.1", Port: nd.routePort},
-		Routes:  routes,
+		Cluster:   server.ClusterOpts{Name: nd.c.name, Host: "127.0.0.1", Port: nd.routePort},
+		Routes:    routes,
 		JetStream: true, StoreDir: nd.dir,
 		NoSigs: true, NoLog: true, MaxPayload: 8 << 20,
 	})

@@ -63,6 +63,9 @@ const (
 
 const maxTokenBody = 64 << 10
 
+// maxConflicts bounds the compare-and-set attempts of one Token call.
+const maxConflicts = 50
+
 // Config is an OAuth app: its client id and secret, and the accounts server.
 type Config struct {
 	ClientID     string
@@ -274,12 +277,14 @@ func (s *Source) Token(ctx context.Context) (string, error) {
 	if s.fresh(s.cached, s.now()) {
 		return s.cached.AccessToken, nil
 	}
-	for attempt := 0; ; attempt++ {
+	// Waiting for another renewer is bounded by its lock's TTL (and ctx);
+	// conflicting writes are bounded here.
+	for conflicts := 0; ; {
 		if err := ctx.Err(); err != nil {
 			return "", err
 		}
-		if attempt >= 50 {
-			return "", errors.New("oauth: gave up renewing the access token after 50 concurrent updates of the stored state")
+		if conflicts >= maxConflicts {
+			return "", fmt.Errorf("oauth: gave up renewing the access token after %d concurrent updates of the stored state", maxConflicts)
 		}
 		st, rev, err := s.store.Load(ctx, s.key)
 		if err != nil {
@@ -314,6 +319,7 @@ func (s *Source) Token(ctx context.Context) (string, error) {
 		locked.RefreshingBy, locked.RefreshingUntil = s.owner, now.Add(s.lockTTL)
 		lrev, err := s.store.Save(ctx, s.key, locked, rev)
 		if errors.Is(err, ErrConflict) {
+			conflicts++
 			continue
 		}
 		if err != nil {
