@@ -51,7 +51,15 @@ func (r *Record) Subject() string {
 // event (a redelivery) is stored once; failed attempts are each kept.
 type Writer struct{ JS jetstream.JetStream }
 
-// Write stores rec and waits for JetStream's acknowledgement.
+// writeTimeout bounds the wait for one record's acknowledgement. A publish
+// in flight when a stream leader fails (a NATS node dies) is never answered,
+// so without a bound of its own a write would wait as long as ctx allows (a
+// worker's handler: minutes) and hold up its event meanwhile. The caller
+// retries instead; the message id makes a repeated write a duplicate.
+const writeTimeout = 5 * time.Second
+
+// Write stores rec and waits for JetStream's acknowledgement, at most
+// writeTimeout (5s) or until ctx ends.
 func (w Writer) Write(ctx context.Context, rec Record) error {
 	if rec.Time.IsZero() {
 		rec.Time = time.Now().UTC()
@@ -66,6 +74,8 @@ func (w Writer) Write(ctx context.Context, rec Record) error {
 	}
 	msg := &nats.Msg{Subject: rec.Subject(), Data: data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, id)
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
 	if _, err := w.JS.PublishMsg(ctx, msg, jetstream.WithExpectStream(bus.AuditStream)); err != nil {
 		return fmt.Errorf("storing audit record for event %s, rule %s: %w", rec.EventID, rec.Rule, err)
 	}

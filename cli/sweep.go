@@ -451,17 +451,17 @@ type sweepProgress struct {
 	enabled bool
 	tracker *sweep.Tracker
 
-	mu        sync.Mutex
-	phase     string
-	list      sweep.ListProgress
-	total     int
-	pub       sweep.Published
-	started   time.Time
-	lastLine  time.Time
-	drawn     bool
-	stopOnce  sync.Once
-	done      chan struct{}
-	stopped   chan struct{}
+	mu       sync.Mutex
+	phase    string
+	list     sweep.ListProgress
+	total    int
+	pub      sweep.Published
+	started  time.Time
+	lastLine time.Time
+	drawn    bool
+	stopOnce sync.Once
+	done     chan struct{}
+	stopped  chan struct{}
 }
 
 func newSweepProgress(w io.Writer, enabled bool) *sweepProgress {

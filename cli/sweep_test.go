@@ -10,9 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/chatwarden/chatwarden/bus"
+	"github.com/chatwarden/chatwarden/config"
 	"github.com/chatwarden/chatwarden/livechat"
 	"github.com/chatwarden/chatwarden/livechat/livechattest"
 )
@@ -194,4 +197,40 @@ sweep: {wait: 30s}
 	assert.Equal(t, 1, res.AlreadyQueued)
 	assert.Equal(t, 1, res.Decisions.Failed)
 	assert.Len(t, fake.CallsTo("update_chat_properties"), 3, "no call repeated")
+}
+
+// TestSweepWithoutAService stores the events in nats.data_dir when no
+// service runs, and says they are handled when one starts.
+func TestSweepWithoutAService(t *testing.T) {
+	_, url := sweepFake(t)
+	dir := t.TempDir()
+	natsCfg := config.NATS{DataDir: filepath.Join(dir, "data"), Listen: config.ListenOff, Partitions: 16,
+		DuplicateWindow: time.Minute, Retention: time.Hour, Replicas: 1, Name: "test"}
+	b, err := bus.Open(context.Background(), natsCfg)
+	require.NoError(t, err)
+	require.NoError(t, bus.ProvisionStreams(context.Background(), b.JS, bus.StreamSettings{Partitions: 16,
+		DuplicateWindow: time.Minute, Retention: time.Hour, Replicas: 1}))
+	require.NoError(t, b.Close(context.Background()))
+
+	path := writeFile(t, "chatwarden.yaml", fmt.Sprintf(`
+nats: {listen: off, data_dir: %q, duplicate_window: 1m, retention: 1h}
+livechat: {api_url: %q, pat: {account_id: acc-1, token: pat-1}}
+`, natsCfg.DataDir, url))
+	stdout, stderr, code := runCLI(t, "sweep", "livechat-unassigned", "--config", path)
+	require.Equal(t, 0, code, "stdout: %s\nstderr: %s", stdout, stderr)
+	assert.Regexp(t, `stored\s+2\s`, stdout)
+	assert.Contains(t, stdout, "no chatwarden service is running: the events are stored in "+natsCfg.DataDir)
+
+	b, err = bus.Open(context.Background(), natsCfg)
+	require.NoError(t, err)
+	defer b.Close(context.Background())
+	st, err := b.JS.Stream(context.Background(), bus.EventsStream)
+	require.NoError(t, err)
+	info, err := st.Info(context.Background(), jetstream.WithSubjectFilter("chatwarden.events.livechat.sweep_unassigned.>"))
+	require.NoError(t, err)
+	var n uint64
+	for _, c := range info.State.Subjects {
+		n += c
+	}
+	assert.Equal(t, uint64(2), n, "one event per chat, waiting for the workers")
 }

@@ -221,10 +221,10 @@ properties and no get_chat is needed.
 
 It lists the app's webhooks first and keeps an identical registration (same action, URL,
 additional data and filters) instead of adding another: running it again changes nothing.
-Secrets cannot be compared (LiveChat never returns them): after changing the secret,
-unregister the old webhooks first. Registrations pointing at --url that the rules no longer
-need are reported; --prune removes them. Finally it checks that license webhooks are enabled
-and exits 1 when they are not.`,
+Secrets cannot be compared (LiveChat never returns them): after changing the secret, register
+at another URL (e.g. ...?s=2), then unregister the old one with --url. Registrations calling
+--url that the rules no longer need are reported; --prune removes them. Finally it checks that
+license webhooks are enabled and exits 1 when they are not.`,
 		Example: `  chatwarden webhooks register --url https://chatwarden.example.com --dry-run
   chatwarden webhooks register --url https://chatwarden.example.com --action incoming_event
   chatwarden webhooks register --url https://chatwarden.example.com --rules rules.yaml --prune`,

@@ -41,16 +41,15 @@ type AdaptiveConfig struct {
 	InitialRate float64
 	// MinRate is the floor the rate is never cut below. Default 1/s.
 	MinRate float64
-	// Decrease multiplies the rate on too_many_requests (at most once per
-	// round of requests: answers to requests sent before the last cut do
-	// not cut it again). When a round sees no success at all before its
-	// too_many_requests, the rate is halved instead. Default 0.8.
+	// Decrease bounds a cut after too_many_requests: the rate never drops
+	// below Decrease times what it was (except that a round of requests
+	// that all got too_many_requests halves it). Default 0.8.
 	Decrease float64
 	// Increase is how fast the rate recovers near the limit while requests
-	// have to wait for it: per second, Increase times the rate at which
-	// too_many_requests was last answered. Below Decrease times that rate,
-	// and before the first too_many_requests, the rate doubles every second
-	// instead. Default 0.05.
+	// have to wait for it: per second, Increase times the rate before the
+	// last cut, from Decrease times that rate to 1+Increase times it.
+	// Elsewhere (before the first cut too) the rate doubles every second.
+	// Default 0.05.
 	Increase float64
 }
 
@@ -71,17 +70,24 @@ type LimiterStats struct {
 //
 //   - Requests are spread evenly at the current rate (no bursts), starting
 //     at MaxRate, or at InitialRate without a ceiling.
-//   - too_many_requests cuts the rate by Decrease, at most once per round:
-//     answers to requests admitted before the last cut are counted but cut
-//     nothing, and requests still waiting at a cut queue again at the new
-//     rate. A round that got no success before its too_many_requests halves
-//     the rate.
+//   - The rate is cut when too_many_requests are more than occasional: at
+//     least 3 in the last second, and at least 2% of that second's answers.
+//     An API over its limit answers many; an occasional one that has nothing
+//     to do with the rate (a limit elsewhere, a proxy) is left to the caller
+//     to retry and does not slow every other request down.
+//   - A cut goes to 90% of the rate the API accepted requests at in the last
+//     second (about its limit), but never below Decrease times the current
+//     rate; and it happens at most once per round: answers to requests
+//     admitted before the last cut cut nothing more, and requests still
+//     waiting at a cut queue again at the new rate. A round whose requests
+//     all got too_many_requests halves the rate.
 //   - Successful requests that had to wait for their turn (the client is
-//     rate-bound) raise the rate again: doubling every second while the
-//     limit is unknown or far (below Decrease times the rate that was last
-//     refused), then by Increase times that rate per second. A client that
-//     sends less than the rate allows never raises it, so an idle worker does
-//     not "learn" a rate it never tried.
+//     rate-bound) raise the rate again: near the rate that was last cut
+//     (from Decrease times it to 1+Increase times it) by Increase times that
+//     rate per second, elsewhere (before any cut, far below, or past it)
+//     doubling every second. A client that sends less than the rate allows
+//     never raises it, so an idle worker does not "learn" a rate it never
+//     tried.
 //   - The rate stays within MinRate and MaxRate.
 //
 // It does not hold requests back for a Retry-After: the request that got
@@ -89,15 +95,58 @@ type LimiterStats struct {
 // continue at the reduced rate. An AdaptiveLimiter is safe for concurrent
 // use.
 type AdaptiveLimiter struct {
-	cfg AdaptiveConfig
+	cfg     AdaptiveConfig
+	created time.Time
 
 	mu        sync.Mutex
 	lim       *rate.Limiter
 	rate      float64
 	epoch     uint64  // incremented on every cut
 	okInEpoch int     // successes of requests admitted in the current epoch
-	lastLimit float64 // the rate last refused with too_many_requests; 0 unknown
+	lastLimit float64 // the rate last cut; 0 unknown
+	ok, many  slots   // successes and too_many_requests of the last second
 	stats     LimiterStats
+}
+
+// Thresholds of a cut: at least cutMinCount too_many_requests in the last
+// second, at least cutMinShare of its answers. A cut goes to (1-cutMargin)
+// of the accepted rate.
+const (
+	cutMinCount = 3
+	cutMinShare = 0.02
+	cutMargin   = 0.10
+)
+
+// slots count events of the last second in slotCount slots of slotLen.
+type slots struct {
+	n  [slotCount]int64
+	id [slotCount]int64 // which slot (unix time / slotLen) each count is for
+}
+
+const (
+	slotCount = 10
+	slotLen   = 100 * time.Millisecond
+)
+
+func (s *slots) add(now time.Time) {
+	id := now.UnixNano() / int64(slotLen)
+	i := id % slotCount
+	if s.id[i] != id {
+		s.id[i], s.n[i] = id, 0
+	}
+	s.n[i]++
+}
+
+// count is the number of events in the last second.
+func (s *slots) count(now time.Time) int64 {
+	id := now.UnixNano() / int64(slotLen)
+	var n int64
+	for i := range slotCount {
+		if s.id[i] > id-slotCount && s.id[i] <= id {
+			n += s.n[i]
+		}
+	}
+	return n
 }
 
 var _ Limiter = (*AdaptiveLimiter)(nil)
@@ -123,7 +172,7 @@ func NewAdaptiveLimiter(cfg AdaptiveConfig) *AdaptiveLimiter {
 		cfg.MinRate = min(cfg.MinRate, cfg.MaxRate)
 		start = cfg.MaxRate
 	}
-	l := &AdaptiveLimiter{cfg: cfg}
+	l := &AdaptiveLimiter{cfg: cfg, created: time.Now()}
 	l.setRate(start)
 	return l
 }
@@ -208,9 +257,11 @@ func (l *AdaptiveLimiter) done(epoch uint64, rateBound bool, err error) {
 	if !tooMany && err != nil {
 		return // other failures say nothing about the rate
 	}
+	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !tooMany {
+		l.ok.add(now)
 		if epoch == l.epoch {
 			l.okInEpoch++
 		}
@@ -220,10 +271,29 @@ func (l *AdaptiveLimiter) done(epoch uint64, rateBound bool, err error) {
 		return
 	}
 	l.stats.TooMany++
+	l.many.add(now)
 	if epoch != l.epoch {
 		return // sent before the last cut: already accounted for
 	}
-	l.decrease()
+	if l.okInEpoch == 0 && l.stats.Decreases > 0 {
+		l.cut(l.rate * 0.5) // refused again before any success: still far above
+		return
+	}
+	many, ok := l.many.count(now), l.ok.count(now)
+	if many < cutMinCount || float64(many) < cutMinShare*float64(many+ok) {
+		return // occasional: the caller retries it
+	}
+	l.cut(max(l.rate*l.cfg.Decrease, min(l.accepted(now, ok), l.rate)*(1-cutMargin)))
+}
+
+// accepted is the rate of the ok successes of the last second (or since
+// the limiter was made, when that is shorter).
+func (l *AdaptiveLimiter) accepted(now time.Time, ok int64) float64 {
+	span := min(time.Second, now.Sub(l.created))
+	if span <= 0 {
+		return 0
+	}
+	return float64(ok) / span.Seconds()
 }
 
 // increase raises the rate after a rate-bound success. l.mu held.
@@ -232,24 +302,20 @@ func (l *AdaptiveLimiter) increase() {
 		return
 	}
 	step := 1.0 // per request, about rate requests a second: doubles the rate every second
-	if l.lastLimit > 0 && l.rate >= l.lastLimit*l.cfg.Decrease {
-		// Near the rate refused last: add Increase*lastLimit per second,
-		// spread over the requests of that second.
-		step = l.cfg.Increase * l.lastLimit / l.rate
+	if near := l.lastLimit; near > 0 && l.rate >= near*l.cfg.Decrease && l.rate < near*(1+l.cfg.Increase) {
+		// Near the rate cut last: add Increase*lastLimit per second, spread
+		// over the requests of that second. Past it, the limit is elsewhere
+		// (or that cut was bad luck): double again.
+		step = l.cfg.Increase * near / l.rate
 	}
 	l.setRate(l.rate + step)
 }
 
-// decrease cuts the rate after a too_many_requests of the current round.
-// l.mu held.
-func (l *AdaptiveLimiter) decrease() {
-	factor := l.cfg.Decrease
-	if l.okInEpoch == 0 && l.stats.Decreases > 0 {
-		factor = 0.5 // refused again before any success: still far above
-	}
+// cut sets a lower rate and starts a new round. l.mu held.
+func (l *AdaptiveLimiter) cut(to float64) {
 	l.lastLimit = l.rate
 	l.epoch++
 	l.okInEpoch = 0
 	l.stats.Decreases++
-	l.setRate(l.rate * factor)
+	l.setRate(to)
 }

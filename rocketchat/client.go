@@ -242,6 +242,10 @@ func (c *Client) waitRoute(ctx context.Context, route string) error {
 	}
 }
 
+// resetMargin is added to X-RateLimit-Reset before calling again: the
+// header has millisecond resolution and the server's clock is not ours.
+const resetMargin = 50 * time.Millisecond
+
 // noteRateLimit records the route's state from the answer's headers and
 // returns the time until the reset (0 when unknown).
 func (c *Client) noteRateLimit(route string, h http.Header, status int) time.Duration {
@@ -249,8 +253,8 @@ func (c *Client) noteRateLimit(route string, h http.Header, status int) time.Dur
 	reset := parseReset(h.Get("X-RateLimit-Reset"), now)
 	retry := parseRetryAfter(h.Get("Retry-After"), now)
 	wait := retry
-	if reset.After(now) && reset.Sub(now) > wait {
-		wait = reset.Sub(now)
+	if reset.After(now) && reset.Sub(now)+resetMargin > wait {
+		wait = reset.Sub(now) + resetMargin
 	}
 	remaining, err := strconv.Atoi(strings.TrimSpace(h.Get("X-RateLimit-Remaining")))
 	exhausted := status == http.StatusTooManyRequests || (err == nil && remaining <= 0)

@@ -280,9 +280,10 @@ rules:
 }
 
 func TestMustRegisterPanicsOnDuplicates(t *testing.T) {
-	MustRegister("test-dup-handler", RuleFunc(func(context.Context, *Call) error { return nil }))
-	assert.Panics(t, func() { MustRegister("test-dup-handler", RuleFunc(nil)) })
-	_, ok := DefaultRegistry().Lookup("test-dup-handler")
+	name := fmt.Sprintf("test-dup-handler-%d", time.Now().UnixNano()) // the default registry is global
+	MustRegister(name, RuleFunc(func(context.Context, *Call) error { return nil }))
+	assert.Panics(t, func() { MustRegister(name, RuleFunc(nil)) })
+	_, ok := DefaultRegistry().Lookup(name)
 	assert.True(t, ok)
 }
 

@@ -50,8 +50,16 @@ func kvKey(key string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
+// kvTimeout bounds one request to the bucket: a request in flight when the
+// bucket's stream leader fails (a NATS node dies) is never answered, and
+// would otherwise hold up its event for as long as the handler's context
+// allows. IsDone's caller retries the event; MarkDone's logs the failure.
+const kvTimeout = 5 * time.Second
+
 // IsDone implements DoneStore.
 func (s KVDoneStore) IsDone(ctx context.Context, key string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, kvTimeout)
+	defer cancel()
 	_, err := s.KV.Get(ctx, kvKey(key))
 	switch {
 	case err == nil:
@@ -65,6 +73,8 @@ func (s KVDoneStore) IsDone(ctx context.Context, key string) (bool, error) {
 
 // MarkDone implements DoneStore.
 func (s KVDoneStore) MarkDone(ctx context.Context, key string) error {
+	ctx, cancel := context.WithTimeout(ctx, kvTimeout)
+	defer cancel()
 	if _, err := s.KV.Put(ctx, kvKey(key), []byte(time.Now().UTC().Format(time.RFC3339))); err != nil {
 		return fmt.Errorf("writing %s: %w", bus.DoneBucket, err)
 	}

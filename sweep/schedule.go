@@ -162,12 +162,13 @@ type Clients interface {
 // tick (a livechat.sweep_tick event) arrives: it finds the chats with the
 // LiveChat client of the schedule's organization (from clients, so the
 // sweep shares the workers' client and its rate limiter) and publishes their
-// events with pub, within TickBudget. Other events go to next.
+// events with pub, within TickBudget. Other events go to next. opts
+// configure each run's Sweeper (the schedule's max_rate is added).
 //
 // A run that cannot list is retried like any event (and dead-lettered when
 // the failure is permanent, e.g. missing credentials); a run cut short by
 // the budget is not an error: the next run finds the rest.
-func Ticks(clients Clients, pub Publisher, logger *zap.Logger) consumer.Middleware {
+func Ticks(clients Clients, pub Publisher, logger *zap.Logger, opts ...Option) consumer.Middleware {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
@@ -177,12 +178,12 @@ func Ticks(clients Clients, pub Publisher, logger *zap.Logger) consumer.Middlewa
 			if ev.Platform != event.LiveChat || ev.Action != ActionTick {
 				return next.Handle(ctx, ev)
 			}
-			return runTick(ctx, clients, pub, logger, ev)
+			return runTick(ctx, clients, pub, logger, ev, opts)
 		})
 	}
 }
 
-func runTick(ctx context.Context, clients Clients, pub Publisher, logger *zap.Logger, ev *event.Event) error {
+func runTick(ctx context.Context, clients Clients, pub Publisher, logger *zap.Logger, ev *event.Event, opts []Option) error {
 	var s Schedule
 	if err := json.Unmarshal(ev.Payload, &s); err != nil {
 		return consumer.Permanent("validation", fmt.Errorf("decoding the sweep schedule of tick %s: %w", ev.ID, err))
@@ -198,7 +199,7 @@ func runTick(ctx context.Context, clients Clients, pub Publisher, logger *zap.Lo
 	if !ok {
 		return consumer.Permanent("configuration", fmt.Errorf("scheduled sweep: %w", ErrNotLister))
 	}
-	sw, err := New(lister, pub, WithLogger(logger), WithMaxRate(s.MaxRate))
+	sw, err := New(lister, pub, append([]Option{WithLogger(logger), WithMaxRate(s.MaxRate)}, opts...)...)
 	if err != nil {
 		return consumer.Permanent("configuration", err)
 	}

@@ -2,6 +2,7 @@ package sweep_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -15,7 +16,10 @@ import (
 	"github.com/chatwarden/chatwarden/bus"
 	"github.com/chatwarden/chatwarden/bus/bustest"
 	"github.com/chatwarden/chatwarden/config"
+	"github.com/chatwarden/chatwarden/consumer"
+	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/livechat/livechattest"
+	"github.com/chatwarden/chatwarden/rules"
 	"github.com/chatwarden/chatwarden/service"
 	"github.com/chatwarden/chatwarden/sweep"
 )
@@ -153,4 +157,184 @@ func TestScheduledSweepOneReplicaPerTick(t *testing.T) {
 	ticks := subjectCount(t, js, tickSubject)
 	assert.Equal(t, int(ticks), len(fake.CallsTo("list_archives")), "one listing per tick: each tick ran on one replica")
 	assert.Equal(t, map[string]int{"C1": 1, "C2": 1, "C3": 1}, unpins(fake))
+}
+
+// memPublisher keeps published events; an event id seen before is a
+// duplicate.
+type memPublisher struct {
+	mu   sync.Mutex
+	evs  []*event.Event
+	seen map[string]bool
+}
+
+func (m *memPublisher) Publish(_ context.Context, ev *event.Event) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.seen == nil {
+		m.seen = map[string]bool{}
+	}
+	dup := m.seen[ev.ID]
+	m.seen[ev.ID] = true
+	if !dup {
+		m.evs = append(m.evs, ev)
+	}
+	return dup, nil
+}
+
+type clientsFunc func(tenant string) (rules.LiveChatAPI, error)
+
+func (f clientsFunc) LiveChat(tenant string) (rules.LiveChatAPI, error) { return f(tenant) }
+
+func TestTicks(t *testing.T) {
+	tick := func(s sweep.Schedule) *event.Event {
+		payload, err := json.Marshal(s)
+		require.NoError(t, err)
+		return &event.Event{ID: "tick", Platform: event.LiveChat, Action: sweep.ActionTick, Source: event.SourceSweep, Payload: payload}
+	}
+	params := sweep.Params{Kind: sweep.KindLiveChatUnassigned, OlderThan: 48 * time.Hour}
+	tests := []struct {
+		name          string
+		ev            *event.Event
+		fail          *livechattest.Failure
+		noCredentials bool
+		wantNext      bool
+		wantPublished int
+		wantErr       string // "", "permanent" or "retry"
+	}{
+		{"another event goes on", &event.Event{Platform: event.LiveChat, Action: "chat_deactivated"}, nil, false, true, 0, ""},
+		{"a tick sweeps", tick(sweep.Schedule{Spec: "@hourly", Params: params}), nil, false, false, 2, ""},
+		{"a tick of any age sweeps the young chat too", tick(sweep.Schedule{Spec: "@hourly", Params: sweep.Params{Kind: sweep.KindLiveChatUnassigned}}), nil, false, false, 3, ""},
+		{"no credentials: dead-lettered", tick(sweep.Schedule{Spec: "@hourly", Params: params}), nil, true, false, 0, "permanent"},
+		{"listing refused: dead-lettered", tick(sweep.Schedule{Spec: "@hourly", Params: params}), ptr(livechattest.Validation("bad")), false, false, 0, "permanent"},
+		{"listing failing: retried", tick(sweep.Schedule{Spec: "@hourly", Params: params}), ptr(livechattest.ServiceUnavailable()), false, false, 0, "retry"},
+		{"an undecodable tick: dead-lettered", &event.Event{Platform: event.LiveChat, Action: sweep.ActionTick, Payload: []byte(`[]`)}, nil, false, false, 0, "permanent"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake, api := startFake(t)
+			fake.AddChat(unassigned("C1", 72*time.Hour))
+			fake.AddChat(unassigned("C2", 50*time.Hour))
+			fake.AddChat(unassigned("C3", time.Hour))
+			if tt.fail != nil {
+				fake.FailNext("list_archives", 100, *tt.fail)
+			}
+			clients := clientsFunc(func(string) (rules.LiveChatAPI, error) {
+				if tt.noCredentials {
+					return nil, rules.ErrNoCredentials
+				}
+				return api, nil
+			})
+			pub := &memPublisher{}
+			var gotNext bool
+			next := consumer.HandlerFunc(func(context.Context, *event.Event) error { gotNext = true; return nil })
+			h := consumer.Chain(next, sweep.Ticks(clients, pub, nil, sweep.WithListRetries(1, 10*time.Millisecond)))
+			err := h.Handle(context.Background(), tt.ev)
+			assert.Equal(t, tt.wantNext, gotNext)
+			assert.Len(t, pub.evs, tt.wantPublished)
+			for _, ev := range pub.evs {
+				assert.Equal(t, sweep.ActionUnassigned, ev.Action)
+				var p sweep.Payload
+				require.NoError(t, json.Unmarshal(ev.Payload, &p))
+				assert.Equal(t, sweep.TriggerSchedule, p.Sweep.Trigger)
+			}
+			if tt.wantErr == "" {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			permanent, _ := consumer.Classify(err)
+			assert.Equal(t, tt.wantErr == "permanent", permanent, "%v", err)
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// flakyPublisher fails its first fail publishes.
+type flakyPublisher struct {
+	memPublisher
+	fail int
+}
+
+func (f *flakyPublisher) Publish(ctx context.Context, ev *event.Event) (bool, error) {
+	f.mu.Lock()
+	if f.fail > 0 {
+		f.fail--
+		f.mu.Unlock()
+		return false, bus.ErrNotConnected
+	}
+	f.mu.Unlock()
+	return f.memPublisher.Publish(ctx, ev)
+}
+
+// countingWindow records what Publish asks of its window.
+type countingWindow struct {
+	expected, waits int
+	size            int
+}
+
+func (w *countingWindow) Expect(*event.Event) { w.expected++ }
+func (w *countingWindow) WaitBelow(_ context.Context, n int) error {
+	w.waits++
+	w.size = n
+	return nil
+}
+
+func TestPublish(t *testing.T) {
+	chats := make([]sweep.Chat, 10)
+	for i := range chats {
+		chats[i] = sweep.Chat{ID: fmt.Sprintf("C%d", i), ThreadID: fmt.Sprintf("T%d", i)}
+	}
+	params := sweep.Params{Kind: sweep.KindLiveChatUnassigned, OlderThan: time.Hour}
+	tests := []struct {
+		name     string
+		fail     int
+		maxRate  float64
+		window   bool
+		wantErr  bool
+		minTook  time.Duration
+		wantSent int
+	}{
+		{"all of them", 0, 0, false, false, 0, 10},
+		{"a publish that fails is tried again", 2, 0, false, false, time.Second, 10},
+		{"gives up after three tries", 3, 0, false, true, 0, 0},
+		{"paced by max rate", 0, 100, false, false, 90 * time.Millisecond, 10},
+		{"through a window", 0, 0, true, false, 0, 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, api := startFake(t)
+			pub := &flakyPublisher{fail: tt.fail}
+			sw := newSweeper(t, api, pub, sweep.WithMaxRate(tt.maxRate))
+			opts := sweep.PublishOptions{}
+			w := &countingWindow{}
+			if tt.window {
+				opts.Window, opts.Size = w, 4
+			}
+			begin := time.Now()
+			got, err := sw.Publish(context.Background(), chats, params, opts)
+			if tt.wantErr {
+				require.ErrorIs(t, err, bus.ErrNotConnected)
+			} else {
+				require.NoError(t, err)
+			}
+			assert.GreaterOrEqual(t, time.Since(begin), tt.minTook)
+			assert.Equal(t, tt.wantSent, got.Stored)
+			assert.Len(t, pub.evs, tt.wantSent)
+			if tt.window {
+				assert.Equal(t, 10, w.expected)
+				assert.Equal(t, 10, w.waits)
+				assert.Equal(t, 4, w.size)
+			}
+		})
+	}
+	// Publishing the same chats again: duplicates, nothing stored.
+	_, api := startFake(t)
+	pub := &memPublisher{}
+	sw := newSweeper(t, api, pub)
+	_, err := sw.Publish(context.Background(), chats, params, sweep.PublishOptions{})
+	require.NoError(t, err)
+	again, err := sw.Publish(context.Background(), chats, params, sweep.PublishOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, sweep.Published{Duplicates: 10}, again)
 }

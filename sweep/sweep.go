@@ -473,7 +473,7 @@ func (s *Sweeper) Publish(ctx context.Context, chats []Chat, p Params, o Publish
 		if err != nil {
 			return done, err
 		}
-		dup, err := s.pub.Publish(ctx, ev)
+		dup, err := s.publish(ctx, ev)
 		if err != nil {
 			return done, fmt.Errorf("publishing the sweep event of chat %s: %w", c.ID, err)
 		}
@@ -492,13 +492,42 @@ func (s *Sweeper) Publish(ctx context.Context, chats []Chat, p Params, o Publish
 	return done, nil
 }
 
-// contextErr prefers ctx's own error to the rate limiter's "would exceed
-// context deadline".
+// Publishing bounds: a publish in flight when a stream leader fails is never
+// answered, so each attempt has its own timeout; the event id makes a
+// repeated publish a duplicate, so it is tried again.
+const (
+	publishTimeout  = 10 * time.Second
+	publishAttempts = 3
+)
+
+// publish stores ev, trying again after a failure (a reconnect, a leader
+// election) while ctx lasts.
+func (s *Sweeper) publish(ctx context.Context, ev *event.Event) (dup bool, err error) {
+	for attempt := 1; ; attempt++ {
+		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+		dup, err = s.pub.Publish(pctx, ev)
+		cancel()
+		if err == nil || ctx.Err() != nil || attempt == publishAttempts {
+			return dup, err
+		}
+		s.logger.Info("publishing a sweep event failed; trying again", zap.String("event_id", ev.ID), zap.Error(err))
+		t := time.NewTimer(time.Duration(attempt) * time.Second)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false, err
+		case <-t.C:
+		}
+	}
+}
+
+// contextErr is ctx's error for a wait of the pacing limiter that failed:
+// ctx ended, or its deadline comes before the next turn.
 func contextErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < time.Minute {
+	if _, ok := ctx.Deadline(); ok {
 		return fmt.Errorf("%w: %v", context.DeadlineExceeded, err)
 	}
 	return err

@@ -3,7 +3,6 @@ package sweep
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -85,7 +84,6 @@ type Tracker struct {
 	counts   Counts
 	last     time.Time     // last decision about an expected event
 	changed  chan struct{} // closed and replaced on every change
-	readErr  error
 
 	consumers []jetstream.ConsumeContext
 }
@@ -126,11 +124,10 @@ func NewTracker(ctx context.Context, js jetstream.JetStream, platform, action st
 		if err != nil {
 			return fmt.Errorf("following %s: %w", stream, err)
 		}
-		cc, err := c.Consume(fn, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			if errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, jetstream.ErrConsumerDeleted) {
-				t.fail(fmt.Errorf("following %s: %w", stream, err))
-			}
-		}))
+		// An ordered consumer recreates itself after a failure (a lost
+		// heartbeat, a reconnect) and resumes where it was; the idle time
+		// bounds the waits if it never does.
+		cc, err := c.Consume(fn)
 		if err != nil {
 			return fmt.Errorf("following %s: %w", stream, err)
 		}
@@ -154,15 +151,6 @@ func (t *Tracker) Stop() {
 		c.Stop()
 	}
 	t.consumers = nil
-}
-
-func (t *Tracker) fail(err error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.readErr == nil {
-		t.readErr = err
-		t.notify()
-	}
 }
 
 func (t *Tracker) onAudit(m jetstream.Msg) {
@@ -199,8 +187,7 @@ func (t *Tracker) onDeadLetter(m jetstream.Msg) {
 	t.record(dl.ID, Failed)
 }
 
-// record raises the status of event id. A retry after a dead letter (dlq
-// retry) starts over: a decision after Failed replaces it.
+// record raises the status of event id (Failed, a dead letter, stays).
 func (t *Tracker) record(id string, s Status) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -212,7 +199,7 @@ func (t *Tracker) record(id string, s Status) {
 		}
 	}
 	old := e.status
-	if s > old || (old == Failed && s.Decided()) {
+	if s > old {
 		e.status = s
 	}
 	if expected && e.status != old {
@@ -306,13 +293,10 @@ func (t *Tracker) WaitBelow(ctx context.Context, n int) error {
 	t.mu.Unlock()
 	for {
 		t.mu.Lock()
-		pending, err, changed, last := t.counts.Pending, t.readErr, t.changed, t.last
+		pending, changed, last := t.counts.Pending, t.changed, t.last
 		t.mu.Unlock()
 		if pending < n {
 			return nil
-		}
-		if err != nil {
-			return err
 		}
 		left := t.idle - t.now().Sub(last)
 		if left <= 0 {

@@ -5,6 +5,7 @@
 //
 //   - chatwarden: `chatwarden serve` (receiver and workers, embedded NATS with
 //     file storage, dedup on), posting to POST /webhooks/livechat;
+//   - chatwarden-receive: `chatwarden receive` (the receiver role alone);
 //   - reference: a minimal echo handler that reads the body and does a
 //     synchronous JetStream publish with a message id per request (embedded
 //     NATS, file storage);
@@ -387,6 +388,10 @@ func serveTarget(ctx context.Context, target string, out io.Writer) error {
 		return err
 	}
 	addr := ln.Addr().String()
+	role := "serve"
+	if target == "chatwarden-receive" {
+		target, role = "chatwarden", "receive"
+	}
 	switch target {
 	case "chatwarden":
 		ln.Close() // serve listens itself
@@ -404,7 +409,7 @@ func serveTarget(ctx context.Context, target string, out io.Writer) error {
 		}
 		errc := make(chan error, 1)
 		go func() {
-			errc <- cli.Run(ctx, []string{"serve", "--config", cfgPath}, func(string) string { return "" }, io.Discard, io.Discard)
+			errc <- cli.Run(ctx, []string{role, "--config", cfgPath}, func(string) string { return "" }, io.Discard, io.Discard)
 		}()
 		if err := waitReady("http://" + addr + "/readyz"); err != nil {
 			return err
