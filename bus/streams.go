@@ -149,6 +149,10 @@ func ProvisionWorkerConsumers(ctx context.Context, js jetstream.JetStream, s Con
 	if pinned <= 0 {
 		pinned = 15 * time.Second
 	}
+	// A partition may change owner only after the old owner's unfinished
+	// events have been redelivered, or the new owner could run a chat's
+	// later events first.
+	pinned = max(pinned, s.AckWait)
 	out := make([]jetstream.Consumer, 0, s.Partitions)
 	for p := 0; p < s.Partitions; p++ {
 		cfg := jetstream.ConsumerConfig{

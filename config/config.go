@@ -26,7 +26,7 @@ const (
 	DefaultHelpCrunchAPIURL = "https://api.helpcrunch.com"
 	DefaultConcurrency      = 32
 	DefaultMaxAttempts      = 8
-	DefaultAckWait          = 30 * time.Second
+	DefaultAckWait          = 10 * time.Second
 	DefaultFailoverAfter    = 15 * time.Second
 	DefaultBackoffBase      = 1 * time.Second
 	DefaultBackoffMax       = 5 * time.Minute
@@ -334,13 +334,15 @@ type Workers struct {
 	// before it delivers the event again. Workers signal progress while
 	// they handle an event, so this bounds how soon the events of a worker
 	// that died are handed to another, not how long an action may take.
-	// Default 30s.
+	// Default 10s.
 	AckWait time.Duration `yaml:"ack_wait"`
 	// FailoverAfter is how long a partition stays with a worker replica
 	// that stopped pulling (it died) before another replica takes it over;
 	// its unfinished events are then redelivered after AckWait. Each
 	// partition is owned by one replica at a time (a JetStream priority
-	// group with a pinned client). At least 5s. Default 15s.
+	// group with a pinned client). At least 5s, and at least AckWait: a
+	// new owner must not run a chat's later events before the dead owner's
+	// unfinished ones are redelivered. Default 15s.
 	FailoverAfter time.Duration `yaml:"failover_after"`
 	// BackoffBase is the first retry delay; each further attempt doubles
 	// it, with jitter, up to BackoffMax. A platform's Retry-After wins when

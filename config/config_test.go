@@ -68,7 +68,7 @@ func TestDefault(t *testing.T) {
 	assert.Equal(t, "https://api.helpcrunch.com", c.HelpCrunch.APIURL)
 	assert.Equal(t, RocketChat{}, c.RocketChat)
 
-	assert.Equal(t, Workers{Concurrency: 32, MaxAttempts: 8, AckWait: 30 * time.Second, FailoverAfter: 15 * time.Second,
+	assert.Equal(t, Workers{Concurrency: 32, MaxAttempts: 8, AckWait: 10 * time.Second, FailoverAfter: 15 * time.Second,
 		BackoffBase: time.Second, BackoffMax: 5 * time.Minute}, c.Workers)
 	assert.Equal(t, "", c.RulesFile, "no file: the built-in examples in dry run")
 	assert.Equal(t, Log{Level: "info", Format: "json"}, c.Log)

@@ -68,6 +68,9 @@ func (c *Config) Validate() error {
 	v.positive("workers.ack_wait", c.Workers.AckWait)
 	if c.Workers.FailoverAfter < 5*time.Second {
 		v.add("workers.failover_after", "must be at least 5s, got %s", c.Workers.FailoverAfter)
+	} else if c.Workers.FailoverAfter < c.Workers.AckWait {
+		v.add("workers.failover_after", "must be at least workers.ack_wait (%s), got %s: a replica taking over a partition would otherwise run a chat's later events before the earlier ones the dead replica held are redelivered",
+			c.Workers.AckWait, c.Workers.FailoverAfter)
 	}
 	v.positive("workers.backoff_base", c.Workers.BackoffBase)
 	v.positive("workers.backoff_max", c.Workers.BackoffMax)

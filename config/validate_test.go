@@ -171,6 +171,8 @@ func TestValidate(t *testing.T) {
 			[]string{`workers.ack_wait: must be a positive duration, got 0s`}},
 		{"backoff base zero", func(c *Config) { c.Workers.BackoffBase = 0 },
 			[]string{`workers.backoff_base: must be a positive duration, got 0s`}},
+		{"failover before redelivery", func(c *Config) { c.Workers.AckWait, c.Workers.FailoverAfter = 30*time.Second, 15*time.Second },
+			[]string{`workers.failover_after: must be at least workers.ack_wait (30s), got 15s: a replica taking over a partition would otherwise run a chat's later events before the earlier ones the dead replica held are redelivered`}},
 		{"backoff max below base", func(c *Config) { c.Workers.BackoffBase, c.Workers.BackoffMax = time.Minute, time.Second },
 			[]string{`workers.backoff_max: must be at least workers.backoff_base (1m0s), got 1s`}},
 

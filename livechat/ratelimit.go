@@ -75,12 +75,12 @@ type LimiterStats struct {
 //     An API over its limit answers many; an occasional one that has nothing
 //     to do with the rate (a limit elsewhere, a proxy) is left to the caller
 //     to retry and does not slow every other request down.
-//   - A cut goes to 90% of the rate the API accepted requests at in the last
-//     second (about its limit), but never below Decrease times the current
-//     rate; and it happens at most once per round: answers to requests
-//     admitted before the last cut cut nothing more, and requests still
-//     waiting at a cut queue again at the new rate. A round whose requests
-//     all got too_many_requests halves the rate.
+//   - A cut goes to 90% of the rate the API accepted requests at in the
+//     last half second (about its limit), but never below Decrease times
+//     the current rate; and it happens at most once per round: answers to
+//     requests admitted before the last cut cut nothing more, and requests
+//     still waiting at a cut queue again at the new rate. A round that gets
+//     too_many_requests before any success halves the rate.
 //   - Successful requests that had to wait for their turn (the client is
 //     rate-bound) raise the rate again: near the rate that was last cut
 //     (from Decrease times it to 1+Increase times it) by Increase times that
@@ -137,16 +137,22 @@ func (s *slots) add(now time.Time) {
 	s.n[i]++
 }
 
-// count is the number of events in the last second.
-func (s *slots) count(now time.Time) int64 {
+// count is the number of events in the last k slots (the current one
+// included), k at most slotCount.
+func (s *slots) count(now time.Time, k int64) int64 {
 	id := now.UnixNano() / int64(slotLen)
 	var n int64
 	for i := range slotCount {
-		if s.id[i] > id-slotCount && s.id[i] <= id {
+		if s.id[i] > id-k && s.id[i] <= id {
 			n += s.n[i]
 		}
 	}
 	return n
+}
+
+// span is how long the last k slots cover, the current one in part.
+func span(now time.Time, k int64) time.Duration {
+	return time.Duration(k-1)*slotLen + time.Duration(now.UnixNano()%int64(slotLen))
 }
 
 var _ Limiter = (*AdaptiveLimiter)(nil)
@@ -279,21 +285,23 @@ func (l *AdaptiveLimiter) done(epoch uint64, rateBound bool, err error) {
 		l.cut(l.rate * 0.5) // refused again before any success: still far above
 		return
 	}
-	many, ok := l.many.count(now), l.ok.count(now)
+	many, ok := l.many.count(now, slotCount), l.ok.count(now, slotCount)
 	if many < cutMinCount || float64(many) < cutMinShare*float64(many+ok) {
 		return // occasional: the caller retries it
 	}
-	l.cut(max(l.rate*l.cfg.Decrease, min(l.accepted(now, ok), l.rate)*(1-cutMargin)))
+	l.cut(max(l.rate*l.cfg.Decrease, min(l.accepted(now), l.rate)*(1-cutMargin)))
 }
 
-// accepted is the rate of the ok successes of the last second (or since
-// the limiter was made, when that is shorter).
-func (l *AdaptiveLimiter) accepted(now time.Time, ok int64) float64 {
-	span := min(time.Second, now.Sub(l.created))
-	if span <= 0 {
+// accepted is the rate of successes in the last half second (or since the
+// limiter was made, when that is shorter): recent enough not to count a
+// server's burst allowance that ran out in the meantime. l.mu held.
+func (l *AdaptiveLimiter) accepted(now time.Time) float64 {
+	const k = slotCount / 2
+	d := min(span(now, k), now.Sub(l.created))
+	if d <= 0 {
 		return 0
 	}
-	return float64(ok) / span.Seconds()
+	return float64(l.ok.count(now, k)) / d.Seconds()
 }
 
 // increase raises the rate after a rate-bound success. l.mu held.

@@ -3,6 +3,8 @@ package livechat_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -85,6 +87,22 @@ func TestAdaptiveLimiter(t *testing.T) {
 			},
 			check: func(t *testing.T, s livechat.LimiterStats) {
 				assert.Equal(t, uint64(2), s.TooMany)
+				assert.Zero(t, s.Decreases)
+				assert.Equal(t, 1000.0, s.Rate)
+			},
+		},
+		{
+			name: "three in a second, but under 2% of its answers: cuts nothing",
+			cfg:  livechat.AdaptiveConfig{MaxRate: 1000},
+			run: func(t *testing.T, l *livechat.AdaptiveLimiter) {
+				for range 200 {
+					acquire(t, l, 1)[0](nil)
+				}
+				for _, done := range acquire(t, l, 3) {
+					done(errTooMany)
+				}
+			},
+			check: func(t *testing.T, s livechat.LimiterStats) {
 				assert.Zero(t, s.Decreases)
 				assert.Equal(t, 1000.0, s.Rate)
 			},
@@ -307,4 +325,45 @@ func TestWithRateLimiter(t *testing.T) {
 		}
 		assert.Equal(t, uint64(2), shared.Stats().Requests)
 	})
+}
+
+// TestClientIgnoresOccasionalTooManyRequests: an API without a rate limit
+// that answers every hundredth call too_many_requests (for reasons of its
+// own) must not slow the client down; the caller retries those calls.
+func TestClientIgnoresOccasionalTooManyRequests(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for 2s")
+	}
+	srv := livechattest.New()
+	srv.AddChat(livechattest.UnassignedChat("C1", time.Now()))
+	var n atomic.Int64
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1)%100 == 0 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = w.Write([]byte(`{"error":{"type":"too_many_requests","message":"Too many requests"}}`))
+			return
+		}
+		srv.ServeHTTP(w, r)
+	}))
+	defer ts.Close()
+	// From 400/s: several such answers a second, 1% of them.
+	c, err := livechat.New(livechat.PAT("acc", "tok"), livechat.WithBaseURL(ts.URL),
+		livechat.WithRateLimiter(livechat.NewAdaptiveLimiter(livechat.AdaptiveConfig{InitialRate: 400})))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				_, _ = c.GetChat(ctx, "C1", "")
+			}
+		})
+	}
+	wg.Wait()
+	st := c.RateLimiter().(*livechat.AdaptiveLimiter).Stats()
+	t.Logf("%d requests, %d too_many_requests, rate %.0f/s, %d cuts", st.Requests, st.TooMany, st.Rate, st.Decreases)
+	assert.Zero(t, st.Decreases, "1% of answers is occasional")
+	assert.GreaterOrEqual(t, st.Rate, 400.0, "never slowed down")
 }
