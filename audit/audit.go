@@ -56,7 +56,7 @@ type Writer struct{ JS jetstream.JetStream }
 // so without a bound of its own a write would wait as long as ctx allows (a
 // worker's handler: minutes) and hold up its event meanwhile. The caller
 // retries instead; the message id makes a repeated write a duplicate.
-const writeTimeout = 5 * time.Minute
+const writeTimeout = 5 * time.Second
 
 // Write stores rec and waits for JetStream's acknowledgement, at most
 // writeTimeout (5s) or until ctx ends.
