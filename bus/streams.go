@@ -66,6 +66,9 @@ type ConsumerSettings struct {
 // The number of partitions is recorded in the events stream's metadata when
 // the stream is created; a later start with a different nats.partitions fails
 // with ErrPartitionsChanged rather than silently re-partitioning chats.
+// Errors a forming or failing-over cluster gives (no meta leader yet, a peer
+// not yet seen online, a request unanswered in time) are retried for up to a
+// minute; so are they by ProvisionWorkerConsumers and ProvisionDoneBucket.
 func ProvisionStreams(ctx context.Context, js jetstream.JetStream, s StreamSettings) error {
 	if s.Replicas < 1 {
 		s.Replicas = 1
@@ -118,7 +121,11 @@ func ProvisionStreams(ctx context.Context, js jetstream.JetStream, s StreamSetti
 		},
 	}
 	for _, c := range cfgs {
-		if _, err := js.CreateOrUpdateStream(ctx, c); err != nil {
+		err := retryProvisioning(ctx, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateStream(ctx, c)
+			return err
+		})
+		if err != nil {
 			return fmt.Errorf("provisioning stream %s: %w", c.Name, err)
 		}
 	}
@@ -168,7 +175,11 @@ func ProvisionWorkerConsumers(ctx context.Context, js jetstream.JetStream, s Con
 			PriorityGroups: []string{WorkerGroup},
 			PinnedTTL:      pinned,
 		}
-		c, err := js.CreateOrUpdateConsumer(ctx, EventsStream, cfg)
+		var c jetstream.Consumer
+		err := retryProvisioning(ctx, func(ctx context.Context) (err error) {
+			c, err = js.CreateOrUpdateConsumer(ctx, EventsStream, cfg)
+			return err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("provisioning consumer %s on %s: %w", cfg.Durable, EventsStream, err)
 		}
@@ -199,12 +210,16 @@ func WorkersIdle(ctx context.Context, js jetstream.JetStream, partitions int) (b
 // ProvisionDoneBucket creates or updates the key-value bucket of performed
 // actions.
 func ProvisionDoneBucket(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      DoneBucket,
-		Description: "chatwarden: non-idempotent actions already performed, by event, rule and step",
-		TTL:         DoneTTL,
-		Storage:     jetstream.FileStorage,
-		Replicas:    max(replicas, 1),
+	var kv jetstream.KeyValue
+	err := retryProvisioning(ctx, func(ctx context.Context) (err error) {
+		kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      DoneBucket,
+			Description: "chatwarden: non-idempotent actions already performed, by event, rule and step",
+			TTL:         DoneTTL,
+			Storage:     jetstream.FileStorage,
+			Replicas:    max(replicas, 1),
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("provisioning key-value bucket %s: %w", DoneBucket, err)

@@ -1,9 +1,11 @@
 package consumer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -39,6 +41,17 @@ import (
 //   - While an event is handled, waits for a retry, or waits behind another
 //     event of its chat, the runner tells JetStream it is in progress, so it
 //     is not redelivered to another worker.
+//   - Deliveries lost on their way from the broker (a gap in the consumer's
+//     delivery sequence) do not let a chat's later events overtake them: the
+//     partition stops pulling and ignores what it received after the gap
+//     until the broker has given all of it up (the pull expiry of 5s plus
+//     the ack wait plus 1s), then pulls again and gets the lost and the
+//     ignored events redelivered first, in order. The ignored delivery
+//     counts toward workers.max_attempts.
+//   - An acknowledgement is confirmed by the broker (sent again up to 4
+//     times) before the chat's next event runs, so an ack lost in a broker
+//     failover does not bring the event back after later ones; dead letters
+//     are stored before the chat moves on, retried in place until stored.
 type Runner struct {
 	cons    []jetstream.Consumer
 	group   string
@@ -54,19 +67,22 @@ type Runner struct {
 
 	sem      chan struct{}
 	mu       sync.Mutex
-	chats    map[string][]*job // present = a chain runs for the chat; value = waiting jobs
+	chats    map[string][]*job // present = a chain runs for the chat; value = its jobs, the first one current
 	wg       sync.WaitGroup
 	workCtx  context.Context
 	hardStop context.CancelFunc
-	loops    sync.WaitGroup
-	iters    []jetstream.MessagesContext
+	parts    []*partition
+	pullOpts []jetstream.PullConsumeOpt
 	stopOnce sync.Once
+
+	lastPullErr time.Time // guarded by mu
 }
 
 type job struct {
-	msg jetstream.Msg
-	ev  *event.Event
-	err error // decoding error
+	part *partition // where it came from
+	msg  jetstream.Msg
+	ev   *event.Event
+	err  error // decoding error
 }
 
 // Option configures a Runner.
@@ -160,43 +176,62 @@ const pullExpiry = 5 * time.Second
 // Start begins pulling and handling events in the background. Stop ends it.
 func (r *Runner) Start() error {
 	batch := max(1, 2*r.concurrency/len(r.cons))
-	opts := []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(batch), jetstream.PullExpiry(pullExpiry)}
+	r.pullOpts = []jetstream.PullConsumeOpt{jetstream.PullMaxMessages(batch), jetstream.PullExpiry(pullExpiry),
+		jetstream.ConsumeErrHandler(r.pullError)}
 	if r.group != "" {
-		opts = append(opts, jetstream.PullPriorityGroup(r.group))
-	}
-	for _, c := range r.cons {
-		it, err := c.Messages(opts...)
-		if err != nil {
-			for _, started := range r.iters {
-				started.Stop()
-			}
-			return fmt.Errorf("starting to pull from consumer %s: %w", c.CachedInfo().Name, err)
-		}
-		r.iters = append(r.iters, it)
+		r.pullOpts = append(r.pullOpts, jetstream.PullPriorityGroup(r.group))
 	}
 	r.workCtx, r.hardStop = context.WithCancel(context.Background())
-	for _, it := range r.iters {
-		r.loops.Add(1)
-		go r.loop(it)
+	for _, c := range r.cons {
+		p := &partition{r: r, c: c, name: c.CachedInfo().Name}
+		if err := p.consume(); err != nil {
+			for _, started := range r.parts {
+				started.stop()
+			}
+			r.hardStop()
+			return fmt.Errorf("starting to pull from consumer %s: %w", p.name, err)
+		}
+		r.parts = append(r.parts, p)
 	}
-	go r.keepQueuedAlive()
+	go r.keepAlive()
 	return nil
+}
+
+// pullError logs pulling errors (a missed heartbeat, a disconnect), at most
+// one every 30s: the client re-issues its pull requests by itself.
+func (r *Runner) pullError(cc jetstream.ConsumeContext, err error) {
+	r.mu.Lock()
+	quiet := time.Since(r.lastPullErr) < 30*time.Second
+	if !quiet {
+		r.lastPullErr = time.Now()
+	}
+	r.mu.Unlock()
+	if !quiet {
+		r.logger.Warn("pulling events", zap.Error(err))
+	}
 }
 
 // Stop stops pulling, lets the events already received finish, and returns
 // when they are done or ctx ends; then handlers still running are cancelled
 // (their events are redelivered later, nothing is lost).
 func (r *Runner) Stop(ctx context.Context) error {
-	if len(r.iters) == 0 {
+	if len(r.parts) == 0 {
 		return ErrStopped
 	}
 	var err error
 	r.stopOnce.Do(func() {
-		for _, it := range r.iters {
-			it.Drain()
+		var closed []<-chan struct{}
+		for _, p := range r.parts {
+			closed = append(closed, p.stop()...)
 		}
 		done := make(chan struct{})
-		go func() { r.loops.Wait(); r.wg.Wait(); close(done) }()
+		go func() {
+			for _, c := range closed {
+				<-c
+			}
+			r.wg.Wait()
+			close(done)
+		}()
 		select {
 		case <-done:
 		case <-ctx.Done():
@@ -209,62 +244,285 @@ func (r *Runner) Stop(ctx context.Context) error {
 	return err
 }
 
-func (r *Runner) loop(it jetstream.MessagesContext) {
-	defer r.loops.Done()
-	var lastErrLog time.Time
+// partition pulls one partition's consumer.
+//
+// When deliveries are lost on their way (see gapGuard) it stops pulling,
+// ignores what it receives after the gap, and pulls again once everything
+// delivered until then has been given up by the broker: the lost deliveries
+// and the ignored ones come back as redeliveries before anything newer.
+//
+// When it takes the partition over (its first delivery, or a new pin from
+// the broker), events delivered before may still be pending elsewhere: at a
+// replica that died (the broker redelivers them once their ack wait runs
+// out, in the order the waits ran out, which is not stream order when some
+// were kept alive longer), or at one still working that lost the pin when a
+// broker node failed over. So it holds what it receives until no event of
+// the partition is pending anywhere else, then hands what it held over in
+// stream order.
+type partition struct {
+	r    *Runner
+	c    jetstream.Consumer
+	name string
+
+	order sync.Mutex // held while deciding about and handing over deliveries
+
+	mu       sync.Mutex
+	gen      int // deliveries to an earlier generation's callback are ignored
+	cc       jetstream.ConsumeContext
+	closed   []<-chan struct{} // of every consume context started
+	guard    gapGuard
+	resume   *time.Timer
+	stopped  bool
+	started  bool   // the generation received a delivery
+	pin      string // the broker's pin id on the last delivery
+	holding  bool   // a takeover: holding deliveries until no other is pending
+	held     []jetstream.Msg
+	heldSeq  []uint64 // stream sequences of held
+	inflight int      // handed over and not finished
+}
+
+// Takeover holding: how often the consumer's pending count is checked, and
+// how long an unpinned consumer (no priority group: no ordering across
+// replicas is promised) holds at most.
+const (
+	takeoverPoll      = 200 * time.Millisecond
+	unpinnedHoldLimit = 2 * time.Second
+)
+
+// consume starts pulling as generation p.gen; p.mu is held or p is not
+// shared yet.
+func (p *partition) consume() error {
+	gen := p.gen
+	p.started, p.holding, p.held, p.heldSeq = false, false, nil, nil
+	cc, err := p.c.Consume(func(msg jetstream.Msg) { p.deliver(gen, msg) }, p.r.pullOpts...)
+	if err != nil {
+		return err
+	}
+	p.cc = cc
+	p.closed = append(p.closed, cc.Closed())
+	return nil
+}
+
+// pause is how long a partition stops pulling after a gap: its pull requests
+// end within pullExpiry (deliveries to them are lost too), and everything
+// delivered until then is given up by the broker one ack wait later.
+func (r *Runner) pause() time.Duration { return pullExpiry + r.ackWait + time.Second }
+
+func (p *partition) deliver(gen int, msg jetstream.Msg) {
+	r := p.r
+	p.order.Lock()
+	defer p.order.Unlock()
+	p.mu.Lock()
+	if gen != p.gen || p.stopped {
+		p.mu.Unlock()
+		return // left unacknowledged: redelivered after the ack wait
+	}
+	md, err := msg.Metadata()
+	if err != nil {
+		p.inflight++
+		p.mu.Unlock()
+		r.dispatch(msg, p) // process terminates it
+		return
+	}
+	if lost := p.guard.observe(md.Sequence.Consumer); lost > 0 {
+		p.gen++
+		p.holding, p.held, p.heldSeq = false, nil, nil // ignored too: redelivered after the pause
+		cc := p.cc
+		p.resume = time.AfterFunc(r.pause(), p.restart)
+		p.mu.Unlock()
+		go cc.Stop()
+		r.metrics.DeliveryGaps.Inc()
+		r.logger.Warn("deliveries lost on their way to this worker; pausing the partition until the broker redelivers them, so no chat's later event overtakes them",
+			zap.String("consumer", p.name), zap.Uint64("lost", lost), zap.Uint64("consumer_seq", md.Sequence.Consumer),
+			zap.Duration("pause", r.pause()))
+		return
+	}
+	if pin := msg.Headers().Get(pinIDHeader); !p.started || pin != p.pin {
+		p.started, p.pin = true, pin
+		if !p.holding {
+			p.holding = true
+			go p.awaitTakeover(gen, pin != "")
+		}
+	}
+	if p.holding {
+		p.held = append(p.held, msg)
+		p.heldSeq = append(p.heldSeq, md.Sequence.Stream)
+		p.mu.Unlock()
+		return
+	}
+	p.inflight++
+	p.mu.Unlock()
+	r.dispatch(msg, p)
+}
+
+// pinIDHeader is the header in which the broker names the pinned client.
+const pinIDHeader = "Nats-Pin-Id"
+
+// awaitTakeover ends a takeover's holding once no event of the partition is
+// pending at another replica (the consumer's pending count is what this one
+// holds and runs), and hands the held deliveries over in stream order.
+func (p *partition) awaitTakeover(gen int, pinned bool) {
+	r := p.r
+	start, lastLog, lastAlive := time.Now(), time.Now(), time.Now()
 	for {
-		msg, err := it.Next()
-		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return
+		select {
+		case <-r.workCtx.Done():
+			return
+		case <-time.After(takeoverPoll):
+		}
+		ctx, cancel := context.WithTimeout(r.workCtx, 2*time.Second)
+		// Deliveries wait while the count is read, so none arrives
+		// between the broker's count and ours.
+		p.order.Lock()
+		info, err := p.c.Info(ctx)
+		cancel()
+		p.mu.Lock()
+		if gen != p.gen || p.stopped || !p.holding {
+			p.mu.Unlock()
+			p.order.Unlock()
+			return
+		}
+		others := -1
+		if err == nil {
+			others = info.NumAckPending - len(p.held) - p.inflight
+		}
+		if others <= 0 && err == nil || !pinned && time.Since(start) > unpinnedHoldLimit {
+			held := p.takeHeld()
+			p.inflight += len(held)
+			p.mu.Unlock()
+			if len(held) > 0 || time.Since(start) > time.Second {
+				r.logger.Info("took the partition over", zap.String("consumer", p.name),
+					zap.Int("events", len(held)), zap.Duration("waited", time.Since(start).Round(time.Millisecond)))
 			}
-			if time.Since(lastErrLog) > 30*time.Second {
-				r.logger.Warn("pulling events", zap.Error(err))
-				lastErrLog = time.Now()
+			for _, m := range held {
+				r.dispatch(m, p)
 			}
-			continue
+			p.order.Unlock()
+			return
 		}
-		r.sem <- struct{}{}
-		j := &job{msg: msg}
-		j.ev, j.err = event.Unmarshal(msg.Data())
-		key := "?undecodable"
-		if j.err == nil {
-			key = j.ev.Key()
+		var keep []jetstream.Msg
+		if time.Since(lastAlive) > r.ackWait/3 {
+			keep, lastAlive = append(keep, p.held...), time.Now()
 		}
-		r.mu.Lock()
-		if q, busy := r.chats[key]; busy {
-			r.chats[key] = append(q, j)
-			r.mu.Unlock()
-			continue
+		p.mu.Unlock()
+		p.order.Unlock()
+		for _, m := range keep {
+			_ = m.InProgress()
 		}
-		r.chats[key] = nil
-		r.mu.Unlock()
-		r.wg.Add(1)
-		go r.chain(key, j)
+		if time.Since(lastLog) > 10*time.Second {
+			lastLog = time.Now()
+			r.logger.Warn("taking the partition over: waiting for events delivered to another replica to be acknowledged or given up",
+				zap.String("consumer", p.name), zap.Int("pending_elsewhere", others), zap.Error(err),
+				zap.Duration("waited", time.Since(start).Round(time.Second)))
+		}
 	}
 }
 
-// chain handles j and then the jobs queued behind it for the same chat.
-func (r *Runner) chain(key string, j *job) {
+// takeHeld ends the holding and returns what was held in stream order;
+// p.mu is held.
+func (p *partition) takeHeld() []jetstream.Msg {
+	p.holding = false
+	idx := make([]int, len(p.held))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(p.heldSeq[a], p.heldSeq[b]) })
+	out := make([]jetstream.Msg, len(idx))
+	for i, k := range idx {
+		out[i] = p.held[k]
+	}
+	p.held, p.heldSeq = nil, nil
+	return out
+}
+
+// finished is called when an event handed over is acknowledged, dead-lettered
+// or handed back.
+func (p *partition) finished() {
+	p.mu.Lock()
+	p.inflight--
+	p.mu.Unlock()
+}
+
+// restart pulls again after a pause (retrying every few seconds if the
+// broker cannot be reached).
+func (p *partition) restart() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return
+	}
+	p.guard.last = 0
+	if err := p.consume(); err != nil {
+		p.r.logger.Warn("pulling again after a pause failed; retrying", zap.String("consumer", p.name), zap.Error(err))
+		p.resume = time.AfterFunc(2*time.Second, p.restart)
+		return
+	}
+	p.r.logger.Info("pulling again after a pause", zap.String("consumer", p.name))
+}
+
+// stop drains the partition's pulling and returns channels closed once every
+// delivery to it was handed over.
+func (p *partition) stop() []<-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopped = true
+	if p.resume != nil {
+		p.resume.Stop()
+	}
+	if p.cc != nil {
+		p.cc.Drain()
+	}
+	return p.closed
+}
+
+// dispatch queues msg behind its chat's earlier events, or starts a chain
+// for the chat. It never waits: every event received is in r.chats at once,
+// where keepAlive keeps it from being given up while it waits.
+func (r *Runner) dispatch(msg jetstream.Msg, p *partition) {
+	j := &job{msg: msg, part: p}
+	j.ev, j.err = event.Unmarshal(msg.Data())
+	key := "?undecodable"
+	if j.err == nil {
+		key = j.ev.Key()
+	}
+	r.mu.Lock()
+	q, busy := r.chats[key]
+	r.chats[key] = append(q, j)
+	r.mu.Unlock()
+	if !busy {
+		r.wg.Add(1)
+		go r.chain(key)
+	}
+}
+
+// chain handles the chat's events one after the other, each once a slot of
+// the concurrency limit is free, until none is left.
+func (r *Runner) chain(key string) {
 	defer r.wg.Done()
 	for {
+		r.mu.Lock()
+		j := r.chats[key][0]
+		r.mu.Unlock()
+		r.sem <- struct{}{}
 		r.process(j)
 		<-r.sem
+		j.part.finished()
 		r.mu.Lock()
-		q := r.chats[key]
+		q := r.chats[key][1:]
 		if len(q) == 0 {
 			delete(r.chats, key)
 			r.mu.Unlock()
 			return
 		}
-		j, r.chats[key] = q[0], q[1:]
+		r.chats[key] = q
 		r.mu.Unlock()
 	}
 }
 
-// keepQueuedAlive sends in-progress signals for events waiting behind another
-// event of the same chat.
-func (r *Runner) keepQueuedAlive() {
+// keepAlive tells JetStream every third of the ack wait that the events this
+// replica holds (running, waiting for a slot, or behind an earlier event of
+// their chat) are in progress, each chat's in the order they came.
+func (r *Runner) keepAlive() {
 	t := time.NewTicker(r.ackWait / 3)
 	defer t.Stop()
 	for {
@@ -304,8 +562,6 @@ func (r *Runner) process(j *job) {
 		return
 	}
 
-	stopKeepAlive := r.keepAlive(j.msg)
-	defer stopKeepAlive()
 	ctx, span := tracing.Tracer().Start(tracing.Extract(r.workCtx, j.msg.Headers()), "process "+ev.Platform+"."+ev.Action,
 		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attribute.String("chatwarden.event_id", ev.ID),
 			attribute.String("chatwarden.chat_id", ev.ChatID), attribute.Int64("chatwarden.delivery", int64(md.NumDelivered))))
@@ -318,12 +574,7 @@ func (r *Runner) process(j *job) {
 		permanent, hint := Classify(err)
 		switch {
 		case err == nil:
-			// A plain ack: if it is lost, the event is redelivered and handled
-			// again, which rules tolerate (idempotent actions repeat harmlessly,
-			// others are recorded in CHATWARDEN_DONE and skipped).
-			if aerr := j.msg.Ack(); aerr != nil {
-				log.Warn("acknowledging event failed; it will be redelivered and handled again", zap.Error(aerr))
-			}
+			r.ack(j.msg, log)
 			r.metrics.EventsProcessed.WithLabelValues(ev.Platform, ev.Action, metrics.OutcomeAck).Inc()
 			return
 		case permanent:
@@ -355,22 +606,38 @@ func (r *Runner) process(j *job) {
 	}
 }
 
-// keepAlive signals in-progress every third of the ack wait until stopped.
-func (r *Runner) keepAlive(msg jetstream.Msg) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(r.ackWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				_ = msg.InProgress()
-			}
+// Acknowledgement confirmation: how long to wait for the broker's
+// confirmation of an ack, and how many times to send it.
+const (
+	ackConfirmTimeout = 3 * time.Second
+	ackAttempts       = 4
+)
+
+// ack acknowledges msg and waits for the broker to confirm it, sending it
+// again when no confirmation comes (a broker node failing over). The chat's
+// next event waits meanwhile: an unconfirmed ack that was lost would have the
+// event redelivered after later events of its chat were applied. If no
+// confirmation comes after ackAttempts, the event may be redelivered and
+// handled again, which rules tolerate (idempotent actions repeat harmlessly,
+// others are recorded in CHATWARDEN_DONE and skipped).
+func (r *Runner) ack(msg jetstream.Msg, log *zap.Logger) {
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), ackConfirmTimeout)
+		err := msg.DoubleAck(ctx)
+		cancel()
+		if err == nil || errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
+			return
 		}
-	}()
-	return func() { close(done) }
+		if attempt == ackAttempts || r.workCtx.Err() != nil {
+			log.Warn("acknowledging event not confirmed; it may be redelivered and handled again",
+				zap.Int("attempts", attempt), zap.Error(err))
+			return
+		}
+		select {
+		case <-time.After(time.Duration(attempt) * 250 * time.Millisecond):
+		case <-r.workCtx.Done():
+		}
+	}
 }
 
 // deadLetter stores the event in the dead-letter stream and terminates it.
@@ -399,14 +666,30 @@ func (r *Runner) deadLetter(j *job, md *jetstream.MsgMetadata, reason string, ca
 	if errors.As(cause, &ae) {
 		dl.Rule, dl.Operation = ae.Rule, ae.Action
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	log := r.logger.With(zap.String("event_id", dl.ID), zap.String("platform", dl.Platform),
 		zap.String("action", dl.Action), zap.String("chat_id", dl.ChatID))
-	if err := r.dlq.DeadLetter(ctx, dl); err != nil {
-		log.Error("storing dead letter failed; the event will be retried", zap.Error(err))
-		_ = j.msg.NakWithDelay(r.backoff.Delay(1, 0))
-		return
+	// Storing is retried in place, so the chat's later events keep waiting
+	// behind this one; only a shutdown hands it back for redelivery.
+	for attempt := uint64(1); ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := r.dlq.DeadLetter(ctx, dl)
+		cancel()
+		if err == nil {
+			break
+		}
+		if r.workCtx.Err() != nil {
+			log.Error("storing dead letter failed while stopping; the event will be redelivered", zap.Error(err))
+			_ = j.msg.Nak()
+			return
+		}
+		delay := min(r.backoff.Delay(attempt, 0), r.ackWait/3)
+		log.Error("storing dead letter failed; retrying in place, later events of this chat wait",
+			zap.Uint64("attempt", attempt), zap.Duration("delay", delay), zap.Error(err))
+		_ = j.msg.InProgress()
+		select {
+		case <-time.After(delay):
+		case <-r.workCtx.Done():
+		}
 	}
 	if err := j.msg.TermWithReason(reason); err != nil {
 		log.Warn("terminating dead-lettered event failed; a redelivery will dead-letter it again (deduplicated)", zap.Error(err))

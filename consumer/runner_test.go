@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
@@ -17,6 +19,7 @@ import (
 	"github.com/chatwarden/chatwarden/config"
 	"github.com/chatwarden/chatwarden/consumer"
 	"github.com/chatwarden/chatwarden/event"
+	"github.com/chatwarden/chatwarden/metrics"
 )
 
 const partitions = 4
@@ -213,4 +216,123 @@ func TestPartitionsOwnedByOneReplicaWithFailover(t *testing.T) {
 		assert.Equal(t, map[string]bool{survivor: true}, names, "after failover partition %d belongs to %s", p, survivor)
 	}
 	assert.Zero(t, a.overlap)
+}
+
+// lossyConsumer is a real consumer whose deliveries pass through drop: the
+// ones it returns true for never reach the runner, as when the client drops
+// them (a slow-consumer overflow) or a connection loses them. The broker
+// still counts them delivered and redelivers them after the ack wait.
+type lossyConsumer struct {
+	jetstream.Consumer
+	drop func(jetstream.Msg) bool
+}
+
+func (c lossyConsumer) Consume(h jetstream.MessageHandler, opts ...jetstream.PullConsumeOpt) (jetstream.ConsumeContext, error) {
+	return c.Consumer.Consume(func(msg jetstream.Msg) {
+		if !c.drop(msg) {
+			h(msg)
+		}
+	}, opts...)
+}
+
+// TestDeliveriesLostInTransitKeepChatOrder: the broker delivers chat A's
+// second event but it never reaches the worker; events after it, A's third
+// among them, arrive. The worker sees the gap in the consumer's delivery
+// sequence and holds the partition's new events back until the lost one is
+// redelivered, so A's events are applied in order, each once; B's too.
+func TestDeliveriesLostInTransitKeepChatOrder(t *testing.T) {
+	srv := bustest.Start(t)
+	ctx := context.Background()
+	b, err := bus.Open(ctx, config.NATS{URL: srv.URL()}, bus.WithPartitions(1))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	require.NoError(t, bus.ProvisionStreams(ctx, b.JS, bus.StreamSettings{Partitions: 1, DuplicateWindow: time.Minute, Retention: time.Hour}))
+	const ackWait = time.Second
+	cons, err := bus.ProvisionWorkerConsumers(ctx, b.JS, bus.ConsumerSettings{Partitions: 1, AckWait: ackWait, MaxAckPending: 100, PinnedTTL: 5 * time.Second})
+	require.NoError(t, err)
+
+	var dropped sync.Once
+	var droppedAt time.Time
+	lossy := lossyConsumer{Consumer: cons[0], drop: func(m jetstream.Msg) bool {
+		ev, err := event.Unmarshal(m.Data())
+		lose := false
+		if err == nil && ev.ChatID == "A" && ev.ThreadID == "seq-2" {
+			dropped.Do(func() { lose, droppedAt = true, time.Now() })
+		}
+		return lose
+	}}
+	a := newApplied()
+	m := metrics.New()
+	r, err := consumer.New([]jetstream.Consumer{lossy}, a.handler("r1", nil), consumer.JetStreamDeadLetters{JS: b.JS},
+		consumer.WithPriorityGroup(bus.WorkerGroup), consumer.WithConcurrency(8), consumer.WithAckWait(ackWait),
+		consumer.WithMetrics(m), consumer.WithLogger(zaptest.NewLogger(t)))
+	require.NoError(t, err)
+	require.NoError(t, r.Start())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_ = r.Stop(ctx)
+	})
+
+	publish(t, b, "A", 1)
+	require.Eventually(t, func() bool { return len(a.chats("A")) == 1 }, 5*time.Second, 5*time.Millisecond)
+	for seq := 2; seq <= 4; seq++ {
+		publish(t, b, "A", seq)
+		publish(t, b, "B", seq)
+	}
+	require.Eventually(t, func() bool { return len(a.chats("A")) == 4 && len(a.chats("B")) == 3 }, 15*time.Second, 10*time.Millisecond)
+	assert.Equal(t, []int{1, 2, 3, 4}, a.chats("A"), "A's events in order although its second one was lost once")
+	assert.Equal(t, []int{2, 3, 4}, a.chats("B"))
+	assert.Equal(t, 1.0, testutil.ToFloat64(m.DeliveryGaps), "the gap is counted")
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	assert.GreaterOrEqual(t, a.done["A/2"].Sub(droppedAt), ackWait/2, "A's second event is applied on its redelivery, after the ack wait")
+	assert.Zero(t, a.overlap)
+}
+
+// TestRedeliveriesHandedOverInStreamOrder: a replica received chat A's two
+// events and B's, kept A's first one alive longer (it was in progress), and
+// died. The broker gives A's second event up before its first, so it
+// redelivers them in that order to the replica taking over; the new replica
+// applies them in the order they were stored.
+func TestRedeliveriesHandedOverInStreamOrder(t *testing.T) {
+	srv := bustest.Start(t)
+	ctx := context.Background()
+	b, err := bus.Open(ctx, config.NATS{URL: srv.URL()}, bus.WithPartitions(1))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	require.NoError(t, bus.ProvisionStreams(ctx, b.JS, bus.StreamSettings{Partitions: 1, DuplicateWindow: time.Minute, Retention: time.Hour}))
+	const ackWait = time.Second
+	c, err := b.JS.CreateOrUpdateConsumer(ctx, bus.EventsStream, jetstream.ConsumerConfig{
+		Durable: "takeover", FilterSubject: bus.PartitionFilter(0), AckPolicy: jetstream.AckExplicitPolicy, AckWait: ackWait,
+	})
+	require.NoError(t, err)
+	publish(t, b, "A", 1)
+	publish(t, b, "A", 2)
+	publish(t, b, "B", 1)
+
+	// The replica that dies: it received all three and kept A's first alive.
+	batch, err := c.Fetch(3, jetstream.FetchMaxWait(2*time.Second))
+	require.NoError(t, err)
+	var got []jetstream.Msg
+	for m := range batch.Messages() {
+		got = append(got, m)
+	}
+	require.Len(t, got, 3)
+	time.Sleep(600 * time.Millisecond)
+	require.NoError(t, got[0].InProgress())
+	time.Sleep(1500 * time.Millisecond) // all three given up, A's first last
+
+	a := newApplied()
+	r, err := consumer.New([]jetstream.Consumer{c}, a.handler("r2", nil), consumer.JetStreamDeadLetters{JS: b.JS},
+		consumer.WithConcurrency(8), consumer.WithAckWait(ackWait), consumer.WithLogger(zaptest.NewLogger(t)))
+	require.NoError(t, err)
+	require.NoError(t, r.Start())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_ = r.Stop(ctx)
+	})
+	require.Eventually(t, func() bool { return len(a.chats("A")) == 2 && len(a.chats("B")) == 1 }, 10*time.Second, 10*time.Millisecond)
+	assert.Equal(t, []int{1, 2}, a.chats("A"), "A's events in stream order")
 }

@@ -33,6 +33,7 @@ type Metrics struct {
 	Actions         *prometheus.CounterVec   // platform, operation, outcome (acted|skipped|failed|dry_run)
 	Retries         *prometheus.CounterVec   // platform
 	DeadLetters     *prometheus.CounterVec   // platform, reason
+	DeliveryGaps    prometheus.Counter       // deliveries lost between the broker and this worker (then held back)
 	ActionLatency   *prometheus.HistogramVec // platform, operation: platform API call duration
 
 	// Dead-letter stream.
@@ -91,6 +92,10 @@ func New() *Metrics {
 			Name: "chatwarden_retries_total",
 			Help: "Events handed back for a later retry after a retryable failure.",
 		}, []string{"platform"}),
+		DeliveryGaps: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chatwarden_delivery_gaps_total",
+			Help: "Times a worker saw deliveries of a partition lost on their way to it; the partition's new events were then held back for one ack wait so that the lost ones are redelivered first.",
+		}),
 		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chatwarden_dead_letters_total",
 			Help: "Events moved to the dead-letter stream, by platform and reason.",
@@ -130,7 +135,7 @@ func New() *Metrics {
 		}, []string{"stream", "consumer", "partition"}),
 	}
 	for _, c := range []prometheus.Collector{m.WebhooksReceived, m.WebhooksRejected, m.Duplicates, m.PublishLatency,
-		m.EventsProcessed, m.Actions, m.Retries, m.DeadLetters, m.ActionLatency, m.DeadLettersPending,
+		m.EventsProcessed, m.Actions, m.Retries, m.DeadLetters, m.DeliveryGaps, m.ActionLatency, m.DeadLettersPending,
 		m.RuleDecisions, m.APIResponses, m.StreamMessages, m.ConsumerPending, m.ConsumerAckPending, m.ConsumerRedelivered} {
 		f(c)
 	}

@@ -28,7 +28,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -40,6 +39,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,7 +56,6 @@ import (
 	"github.com/chatwarden/chatwarden/cli"
 	"github.com/chatwarden/chatwarden/config"
 	"github.com/chatwarden/chatwarden/event"
-	"github.com/chatwarden/chatwarden/samples"
 )
 
 const secret = "load-secret"
@@ -70,6 +69,7 @@ type options struct {
 	targets       string
 	scenarios     string
 	serve         string // child mode: serve this target
+	profile       string // directory for the children's CPU and heap profiles
 }
 
 func main() {
@@ -91,11 +91,19 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&o.overloadConns, "overload-conns", 1024, "connections posting as fast as answered in the overload scenario")
 	fs.StringVar(&o.targets, "targets", "chatwarden,reference,noop", "targets to measure")
 	fs.StringVar(&o.scenarios, "scenarios", "max,rate,overload", "scenarios to run")
+	fs.StringVar(&o.profile, "profile", "", "write each child's CPU profile (and heap profile at its end) to this directory as <target>-<scenario>.cpu/.heap")
 	fs.StringVar(&o.serve, "serve", "", "internal: run as the child serving this target")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if o.serve != "" {
+		if path := os.Getenv(profileEnv); path != "" {
+			stop, err := startProfile(path)
+			if err != nil {
+				return err
+			}
+			defer stop()
+		}
 		return serveTarget(ctx, o.serve, out)
 	}
 	o.duration = min(o.duration, 2*time.Minute)
@@ -111,7 +119,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			if sc == "rate" && target == "reference" {
 				continue // the rate comparison is chatwarden vs noop
 			}
-			child, err := startChild(ctx, target)
+			profile := ""
+			if o.profile != "" {
+				profile = filepath.Join(o.profile, target+"-"+sc)
+			}
+			child, err := startChild(ctx, target, profile)
 			if err != nil {
 				return fmt.Errorf("starting %s: %w", target, err)
 			}
@@ -145,11 +157,6 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 }
 
 func mb(b int64) float64 { return float64(b) / (1 << 20) }
-
-// body is the incoming_chat sample for chat number i.
-func body(i int64) []byte {
-	return samples.LiveChat("incoming_chat", secret, fmt.Sprintf("LOAD%08d", i), fmt.Sprintf("T%08d", i))
-}
 
 // result: latencies are those of requests answered 200.
 type result struct {
@@ -196,27 +203,10 @@ func (rc *recorder) done(start time.Time) result {
 	return rc.res
 }
 
-func newClient(conns int) *http.Client {
-	return &http.Client{Timeout: 30 * time.Second,
-		Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, DisableCompression: true}}
-}
-
-func post(client *http.Client, url string, b []byte) (int, error) {
-	resp, err := client.Post(url, "application/json", bytes.NewReader(b))
-	if err != nil {
-		return 0, err
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, nil
-}
-
 // closedLoop posts as fast as answered on o.concurrency connections.
 func closedLoop(ctx context.Context, url string, o options, next *int64) result {
 	ctx, cancel := context.WithTimeout(ctx, o.duration)
 	defer cancel()
-	client := newClient(o.concurrency)
-	defer client.CloseIdleConnections()
 	rc := &recorder{}
 	var sent atomic.Int64
 	var wg sync.WaitGroup
@@ -225,10 +215,17 @@ func closedLoop(ctx context.Context, url string, o options, next *int64) result 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			p, err := newPoster(url)
+			if err != nil {
+				rc.add(0, 0, err)
+				return
+			}
+			defer p.close()
+			stop := context.AfterFunc(ctx, p.abort) // unblocks a pending answer at the end
+			defer stop()
 			for ctx.Err() == nil && sent.Add(1) <= int64(o.maxRequests) {
-				b := body(atomic.AddInt64(next, 1))
 				t0 := time.Now()
-				status, err := post(client, url, b)
+				status, err := p.post(atomic.AddInt64(next, 1))
 				if ctx.Err() != nil && err != nil {
 					return
 				}
@@ -247,8 +244,6 @@ func closedLoop(ctx context.Context, url string, o options, next *int64) result 
 func openLoop(ctx context.Context, url string, rate, conns int, o options, next *int64) result {
 	ctx, cancel := context.WithTimeout(ctx, o.duration)
 	defer cancel()
-	client := newClient(conns)
-	defer client.CloseIdleConnections()
 	rc := &recorder{}
 	var sent atomic.Int64
 	var wg sync.WaitGroup
@@ -258,17 +253,28 @@ func openLoop(ctx context.Context, url string, rate, conns int, o options, next 
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
+			p, err := newPoster(url)
+			if err != nil {
+				rc.add(0, 0, err)
+				return
+			}
+			defer p.close()
+			stop := context.AfterFunc(ctx, p.abort)
+			defer stop()
 			offset := time.Duration(w) * interval / time.Duration(conns)
+			timer := time.NewTimer(0)
+			defer timer.Stop()
 			for i := 0; ctx.Err() == nil && sent.Add(1) <= int64(o.maxRequests); i++ {
 				due := start.Add(offset + time.Duration(i)*interval)
 				if d := time.Until(due); d > 0 {
+					timer.Reset(d)
 					select {
-					case <-time.After(d):
+					case <-timer.C:
 					case <-ctx.Done():
 						return
 					}
 				}
-				status, err := post(client, url, body(atomic.AddInt64(next, 1)))
+				status, err := p.post(atomic.AddInt64(next, 1))
 				if ctx.Err() != nil && err != nil {
 					return
 				}
@@ -289,12 +295,15 @@ type child struct {
 	done chan struct{}
 }
 
-func startChild(ctx context.Context, target string) (*child, error) {
+func startChild(ctx context.Context, target, profile string) (*child, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, exe, "-serve", target)
+	if profile != "" {
+		cmd.Env = append(os.Environ(), profileEnv+"="+profile)
+	}
 	cmd.Stderr = io.Discard
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -373,6 +382,30 @@ func (c *child) stop() {
 		_ = c.cmd.Process.Kill()
 		<-c.done
 	}
+}
+
+// profileEnv tells a child where to write its profiles (path without suffix).
+const profileEnv = "CWLOAD_PROFILE"
+
+// startProfile starts a CPU profile to path.cpu; the returned function stops
+// it and writes a heap profile to path.heap.
+func startProfile(path string) (func(), error) {
+	f, err := os.Create(path + ".cpu")
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+		if h, err := os.Create(path + ".heap"); err == nil {
+			_ = pprof.WriteHeapProfile(h)
+			h.Close()
+		}
+	}, nil
 }
 
 // serveTarget runs in the child: it serves target on a free loopback port,

@@ -86,8 +86,10 @@ func (c *Cluster) Leader() *Node {
 	return nil
 }
 
-// WaitReady waits (up to 30s) until the cluster has a meta leader and every
-// running node's JetStream is current with it.
+// WaitReady waits (up to 30s) until the cluster has a meta leader, every
+// running node's JetStream is current with it, and the leader sees every
+// running node as an online peer (otherwise placing a replicated stream fails
+// with "no suitable peers for placement, peer offline").
 func (c *Cluster) WaitReady() {
 	c.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -103,15 +105,20 @@ func (c *Cluster) WaitReady() {
 }
 
 func (c *Cluster) ready() bool {
-	if c.Leader() == nil {
+	leader := c.Leader()
+	if leader == nil {
 		return false
 	}
+	running := 0
 	for _, nd := range c.nodes {
-		if s := nd.srv; s != nil && !s.JetStreamIsCurrent() {
-			return false
+		if s := nd.srv; s != nil {
+			running++
+			if !s.JetStreamIsCurrent() {
+				return false
+			}
 		}
 	}
-	return true
+	return len(leader.srv.JetStreamClusterPeers()) >= running
 }
 
 // Stop shuts every node down (idempotent).

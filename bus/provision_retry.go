@@ -1,0 +1,59 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// provisionPatience bounds how long provisioning keeps retrying errors a
+// starting or failing-over cluster gives (no meta leader yet, a peer not yet
+// seen online, an API request unanswered in time).
+const provisionPatience = time.Minute
+
+// transientProvisioning reports whether err, from a JetStream API call, may
+// go away by itself: the cluster is still forming or electing a leader.
+func transientProvisioning(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case 10008, // JetStream system temporarily unavailable (no meta leader yet)
+			10005: // no suitable peers for placement (a peer not yet seen online)
+			return true
+		}
+	}
+	return false
+}
+
+// retryProvisioning runs op until it succeeds, fails in a way waiting cannot
+// fix, ctx ends, or provisionPatience has passed; it waits 250ms doubling to
+// 2s between attempts. Each attempt gets its own ctx-bounded call; the last
+// error is returned with how long it was retried.
+func retryProvisioning(ctx context.Context, op func(ctx context.Context) error) error {
+	start := time.Now()
+	wait := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := op(ctx)
+		if err == nil || !transientProvisioning(err) || ctx.Err() != nil {
+			return err
+		}
+		if time.Since(start)+wait > provisionPatience {
+			return fmt.Errorf("%w (still failing after %d attempts over %s; is the NATS cluster up with enough JetStream nodes for nats.replicas?)",
+				err, attempt, time.Since(start).Round(time.Second))
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}

@@ -1,0 +1,60 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestRetryProvisioning(t *testing.T) {
+	peerOffline := &jetstream.APIError{Code: 400, ErrorCode: 10005, Description: "no suitable peers for placement, peer offline"}
+	notAvail := &jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}
+	badConfig := &jetstream.APIError{Code: 500, ErrorCode: 10023, Description: "insufficient resources"}
+	cases := []struct {
+		name     string
+		errs     []error // what the attempts return, in order; then success
+		wantErr  error
+		attempts int
+	}{
+		{"success at once", nil, nil, 1},
+		{"a cluster still forming is waited for", []error{notAvail, peerOffline, fmt.Errorf("wrapped: %w", context.DeadlineExceeded)}, nil, 4},
+		{"an unanswered request is retried", []error{nats.ErrTimeout, nats.ErrNoResponders}, nil, 3},
+		{"a configuration error fails at once", []error{badConfig}, badConfig, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			n := 0
+			err := retryProvisioning(context.Background(), func(context.Context) error {
+				n++
+				if n <= len(tc.errs) {
+					return tc.errs[n-1]
+				}
+				return nil
+			})
+			if tc.wantErr != nil {
+				require.Error(t, err)
+				assert.True(t, errors.Is(err, tc.wantErr), "got %v", err)
+			} else {
+				require.NoError(t, err)
+			}
+			assert.Equal(t, tc.attempts, n)
+		})
+	}
+	t.Run("a cancelled context ends the retries", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		n := 0
+		err := retryProvisioning(ctx, func(context.Context) error {
+			n++
+			cancel()
+			return notAvail
+		})
+		assert.ErrorIs(t, err, notAvail)
+		assert.Equal(t, 1, n)
+	})
+}
