@@ -338,7 +338,7 @@ func (b *Bus) Publish(ctx context.Context, ev *event.Event) (duplicate bool, err
 	if b.Conn.Status() != nats.CONNECTED {
 		return false, ErrNotConnected
 	}
-	data, err := ev.Marshal()
+	data, err := ev.Encode()
 	if err != nil {
 		return false, fmt.Errorf("encoding event %s: %w", ev.ID, err)
 	}

@@ -75,7 +75,9 @@ workers: {backoff_base: 20ms, backoff_max: 200ms}
 	require.Equal(t, http.StatusUnauthorized, post("/webhooks/rocketchat", fwd, rocketchat.TokenHeader, "nope"))
 
 	require.Eventually(t, func() bool {
-		return len(hc.CallsTo(helpcrunchtest.EndpointStatus)) == 1 && len(rc.CallsTo(rocketchat.PathSaveRoomInfo)) == 1
+		// The fake records a call before it applies it: wait for the tags.
+		r, _ := rc.Room("R1")
+		return len(hc.CallsTo(helpcrunchtest.EndpointStatus)) == 1 && len(rc.CallsTo(rocketchat.PathSaveRoomInfo)) == 1 && len(r.Tags) > 0
 	}, 20*time.Second, 20*time.Millisecond, "log:\n%s", stderr)
 	assert.JSONEq(t, `{"id":8001,"status":"closed"}`, string(hc.CallsTo(helpcrunchtest.EndpointStatus)[0].Body))
 	r, _ := rc.Room("R1")

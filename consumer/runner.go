@@ -3,9 +3,11 @@ package consumer
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -640,12 +642,23 @@ func (r *Runner) ack(msg jetstream.Msg, log *zap.Logger) {
 	}
 }
 
+// storedEventJSON is the JSON of a stored event for its dead letter: the
+// event decompressed, or, when the message is not a readable event at all,
+// its bytes as a JSON string.
+func storedEventJSON(stored []byte) json.RawMessage {
+	if b, err := event.JSON(stored); err == nil && json.Valid(b) {
+		return b
+	}
+	b, _ := json.Marshal(strings.ToValidUTF8(string(stored), "\uFFFD"))
+	return b
+}
+
 // deadLetter stores the event in the dead-letter stream and terminates it.
 // If storing fails the event is handed back for redelivery instead: it is
 // never dropped.
 func (r *Runner) deadLetter(j *job, md *jetstream.MsgMetadata, reason string, cause error) {
 	dl := &DeadLetter{
-		Event:     j.msg.Data(),
+		Event:     storedEventJSON(j.msg.Data()),
 		Subject:   j.msg.Subject(),
 		StreamSeq: md.Sequence.Stream,
 		StoredAt:  md.Timestamp,

@@ -14,6 +14,9 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/klauspost/compress/s2"
+	"github.com/tidwall/gjson"
 )
 
 // Platforms known to chatwarden. Event.Platform holds one of them.
@@ -223,14 +226,117 @@ func appendString(b []byte, v string) []byte {
 	return append(b, '"')
 }
 
-// Unmarshal decodes a stored event.
-func Unmarshal(data []byte) (*Event, error) {
+// Stored form. Events whose JSON is at least compressThreshold bytes are
+// stored S2-compressed (github.com/klauspost/compress/s2, block format)
+// behind the byte compressedMark, which no JSON text starts with; smaller
+// ones are stored as JSON. Webhook payloads compress about threefold, and
+// JetStream keeps recently written and read blocks in memory for some
+// seconds, so this divides the broker's memory under load (and its disk
+// writes) by as much.
+const (
+	compressedMark    = 0xC5
+	compressThreshold = 512
+)
+
+// Encode returns the stored form of e (see Marshal and compressedMark).
+func (e *Event) Encode() ([]byte, error) {
+	b, err := e.Marshal()
+	if err != nil || len(b) < compressThreshold {
+		return b, err
+	}
+	out := make([]byte, 1+s2.MaxEncodedLen(len(b)))
+	out[0] = compressedMark
+	n := len(s2.Encode(out[1:], b))
+	return out[: 1+n : 1+n], nil
+}
+
+// JSON returns the JSON of a stored event, decompressing it if needed.
+func JSON(stored []byte) ([]byte, error) {
+	if len(stored) == 0 || stored[0] != compressedMark {
+		return stored, nil
+	}
+	b, err := s2.Decode(nil, stored[1:])
+	if err != nil {
+		return nil, fmt.Errorf("decoding stored event: decompressing: %w", err)
+	}
+	return b, nil
+}
+
+// Unmarshal decodes a stored event (JSON or compressed). Payload and
+// AdditionalData refer to a copy, not to stored.
+func Unmarshal(stored []byte) (*Event, error) {
+	data, err := JSON(stored)
+	if err != nil {
+		return nil, err
+	}
+	if !gjson.ValidBytes(data) {
+		return nil, fmt.Errorf("decoding stored event: not valid JSON")
+	}
+	root := gjson.ParseBytes(data)
+	if !root.IsObject() {
+		return nil, fmt.Errorf("decoding stored event: not a JSON object")
+	}
+	if len(data) > 0 && &data[0] == &stored[0] {
+		data = append([]byte(nil), data...) // Payload must not alias the message
+		root = gjson.ParseBytes(data)
+	}
 	var e Event
-	if err := json.Unmarshal(data, &e); err != nil {
-		return nil, fmt.Errorf("decoding stored event: %w", err)
+	var derr error
+	root.ForEach(func(key, v gjson.Result) bool {
+		switch key.Str {
+		case "id":
+			e.ID = v.String()
+		case "platform":
+			e.Platform = v.String()
+		case "action":
+			e.Action = v.String()
+		case "tenant":
+			e.Tenant = v.String()
+		case "chat_id":
+			e.ChatID = v.String()
+		case "thread_id":
+			e.ThreadID = v.String()
+		case "source":
+			e.Source = v.String()
+		case "webhook_id":
+			e.WebhookID = v.String()
+		case "received_at":
+			if e.ReceivedAt, derr = time.Parse(time.RFC3339Nano, v.String()); derr != nil {
+				derr = fmt.Errorf("received_at: %w", derr)
+				return false
+			}
+		case "payload":
+			if v.Type != gjson.Null {
+				e.Payload = rawSlice(data, v)
+			}
+		case "additional_data":
+			if v.Type != gjson.Null {
+				e.AdditionalData = rawSlice(data, v)
+			}
+		case "recheck":
+			if v.Type != gjson.Null {
+				e.Recheck = &Recheck{}
+				if derr = json.Unmarshal([]byte(v.Raw), e.Recheck); derr != nil {
+					derr = fmt.Errorf("recheck: %w", derr)
+					return false
+				}
+			}
+		}
+		return true
+	})
+	if derr != nil {
+		return nil, fmt.Errorf("decoding stored event: %w", derr)
 	}
 	if e.Platform == "" || e.Action == "" {
 		return nil, fmt.Errorf("decoding stored event: missing platform or action")
 	}
 	return &e, nil
+}
+
+// rawSlice is v's raw JSON as a slice of data (gjson gives its offset).
+func rawSlice(data []byte, v gjson.Result) json.RawMessage {
+	if v.Index > 0 && v.Index+len(v.Raw) <= len(data) {
+		return json.RawMessage(data[v.Index : v.Index+len(v.Raw) : v.Index+len(v.Raw)])
+	}
+	return json.RawMessage(v.Raw)
 }

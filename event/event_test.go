@@ -3,6 +3,7 @@ package event
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,5 +106,60 @@ func BenchmarkMarshal(b *testing.B) {
 		if _, err := ev.Marshal(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestStoredForm(t *testing.T) {
+	big := json.RawMessage(`{"chat":{"id":"C1","thread":{"id":"T1","events":[` + strings.Repeat(`{"type":"message","text":"hello there"},`, 40) + `{"type":"message","text":"bye"}]}}}`)
+	at := time.Date(2026, 11, 22, 7, 0, 0, 123456789, time.UTC)
+	cases := []struct {
+		name       string
+		ev         Event
+		compressed bool
+	}{
+		{"a small event is stored as JSON", Event{ID: "e1", Platform: LiveChat, Action: "chat_deactivated", ChatID: "C1", Source: SourceWebhook, ReceivedAt: at, Payload: json.RawMessage(`{"chat_id":"C1"}`)}, false},
+		{"a large event is stored compressed", Event{ID: "e2", Platform: LiveChat, Action: "incoming_chat", Tenant: "org", ChatID: "C1", ThreadID: "T1", Source: SourceWebhook, ReceivedAt: at, WebhookID: "w\"1", Payload: big, AdditionalData: json.RawMessage(`{"chat_properties":{}}`)}, true},
+		{"a re-check keeps its rule", Event{ID: "e3", Platform: LiveChat, Action: "incoming_chat", ChatID: "C1", Source: SourceRecheck, ReceivedAt: at, Payload: big, Recheck: &Recheck{Rule: "r", OriginID: "e2", DueAt: at}}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			stored, err := tc.ev.Encode()
+			require.NoError(t, err)
+			js, err := tc.ev.Marshal()
+			require.NoError(t, err)
+			assert.Equal(t, tc.compressed, stored[0] == compressedMark)
+			if tc.compressed {
+				assert.Less(t, len(stored), len(js)/2, "compressed to less than half")
+			}
+			plain, err := JSON(stored)
+			require.NoError(t, err)
+			assert.Equal(t, js, plain, "JSON gives back the marshalled event")
+			got, err := Unmarshal(stored)
+			require.NoError(t, err)
+			want := tc.ev
+			assert.Equal(t, &want, got)
+			// And encoding/json reads the JSON form the same way.
+			var std Event
+			require.NoError(t, json.Unmarshal(plain, &std))
+			assert.Equal(t, want, std)
+		})
+	}
+}
+
+func TestUnmarshalRejects(t *testing.T) {
+	cases := map[string][]byte{
+		"empty":                    nil,
+		"not JSON":                 []byte("hello"),
+		"an array":                 []byte(`[1,2]`),
+		"no platform":              []byte(`{"id":"x","action":"a","received_at":"2026-11-22T07:00:00Z","payload":{}}`),
+		"a bad time":               []byte(`{"id":"x","platform":"livechat","action":"a","received_at":"yesterday","payload":{}}`),
+		"truncated":                []byte(`{"id":"x","platform":"livechat","action":"a","payload":{"a":`),
+		"compressed but corrupted": {compressedMark, 0xff, 0x00, 0x13},
+	}
+	for name, data := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := Unmarshal(data)
+			assert.Error(t, err)
+		})
 	}
 }

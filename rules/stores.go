@@ -97,7 +97,7 @@ func (s JetStreamScheduler) ScheduleRecheck(ctx context.Context, re *event.Event
 	if t := at.Truncate(time.Second); !t.Equal(at) {
 		at = t.Add(time.Second)
 	}
-	data, err := re.Marshal()
+	data, err := re.Encode()
 	if err != nil {
 		return fmt.Errorf("encoding re-check %s: %w", re.ID, err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/chatwarden/chatwarden/bus"
 	"github.com/chatwarden/chatwarden/config"
 	"github.com/chatwarden/chatwarden/consumer"
+	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/helpcrunch"
 	"github.com/chatwarden/chatwarden/helpcrunch/helpcrunchtest"
 	"github.com/chatwarden/chatwarden/livechat/livechattest"
@@ -337,7 +338,11 @@ func TestNoSecretInLogsEventsAuditOrDeadLetters(t *testing.T) {
 		n := 0
 		err := bus.ReadAll(ctx, js, stream, jetstream.OrderedConsumerConfig{}, func(m jetstream.Msg) error {
 			n++
-			fmt.Fprintf(&b, "%s %v %s\n", m.Subject(), m.Headers(), m.Data())
+			// Events are stored compressed: look at what they hold, and
+			// at the stored bytes too.
+			data, err := event.JSON(m.Data())
+			require.NoError(t, err, stream)
+			fmt.Fprintf(&b, "%s %v %s %s\n", m.Subject(), m.Headers(), data, m.Data())
 			return nil
 		})
 		require.NoError(t, err, stream)

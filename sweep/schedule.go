@@ -96,7 +96,7 @@ func EnsureSchedule(ctx context.Context, js jetstream.JetStream, partitions int,
 		return false, fmt.Errorf("sweep schedule: reading %s: %w", subject, err)
 	}
 	ev.ReceivedAt = time.Now().UTC()
-	data, err := ev.Marshal()
+	data, err := ev.Encode()
 	if err != nil {
 		return false, fmt.Errorf("sweep schedule: %w", err)
 	}

@@ -91,7 +91,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&o.overloadConns, "overload-conns", 1024, "connections posting as fast as answered in the overload scenario")
 	fs.StringVar(&o.targets, "targets", "chatwarden,reference,noop", "targets to measure")
 	fs.StringVar(&o.scenarios, "scenarios", "max,rate,overload", "scenarios to run")
-	fs.StringVar(&o.profile, "profile", "", "write each child's CPU profile (and heap profile at its end) to this directory as <target>-<scenario>.cpu/.heap")
+	fs.StringVar(&o.profile, "profile", "", "write each child's CPU profile and heap profile (rewritten every 2s) to this directory as <target>-<scenario>.cpu/.heap")
 	fs.StringVar(&o.serve, "serve", "", "internal: run as the child serving this target")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -398,13 +398,31 @@ func startProfile(path string) (func(), error) {
 		f.Close()
 		return nil, err
 	}
-	return func() {
-		pprof.StopCPUProfile()
-		f.Close()
+	// The heap profile is rewritten every 2s, so the last one shows the
+	// heap under load rather than after the shutdown.
+	writeHeap := func() {
 		if h, err := os.Create(path + ".heap"); err == nil {
 			_ = pprof.WriteHeapProfile(h)
 			h.Close()
 		}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				writeHeap()
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		pprof.StopCPUProfile()
+		f.Close()
 	}, nil
 }
 
