@@ -235,18 +235,27 @@ func (c lossyConsumer) Consume(h jetstream.MessageHandler, opts ...jetstream.Pul
 	}, opts...)
 }
 
-// TestDeliveriesLostInTransitKeepChatOrder: the broker delivers chat A's
-// second event but it never reaches the worker; events after it, A's third
-// among them, arrive. The worker sees the gap in the consumer's delivery
-// sequence and holds the partition's new events back until the lost one is
-// redelivered, so A's events are applied in order, each once; B's too.
-func TestDeliveriesLostInTransitKeepChatOrder(t *testing.T) {
+// onePartitionBus is a bus with one partition on a new embedded server, its
+// streams provisioned.
+func onePartitionBus(t *testing.T) *bus.Bus {
+	t.Helper()
 	srv := bustest.Start(t)
 	ctx := context.Background()
 	b, err := bus.Open(ctx, config.NATS{URL: srv.URL()}, bus.WithPartitions(1))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = b.Close(context.Background()) })
 	require.NoError(t, bus.ProvisionStreams(ctx, b.JS, bus.StreamSettings{Partitions: 1, DuplicateWindow: time.Minute, Retention: time.Hour}))
+	return b
+}
+
+// TestDeliveriesLostInTransitKeepChatOrder: the broker delivers chat A's
+// second event but it never reaches the worker; events after it, A's third
+// among them, arrive. The worker sees the gap in the consumer's delivery
+// sequence and holds the partition's new events back until the lost one is
+// redelivered, so A's events are applied in order, each once; B's too.
+func TestDeliveriesLostInTransitKeepChatOrder(t *testing.T) {
+	ctx := context.Background()
+	b := onePartitionBus(t)
 	const ackWait = time.Second
 	cons, err := bus.ProvisionWorkerConsumers(ctx, b.JS, bus.ConsumerSettings{Partitions: 1, AckWait: ackWait, MaxAckPending: 100, PinnedTTL: 5 * time.Second})
 	require.NoError(t, err)
@@ -296,12 +305,8 @@ func TestDeliveriesLostInTransitKeepChatOrder(t *testing.T) {
 // redelivers them in that order to the replica taking over; the new replica
 // applies them in the order they were stored.
 func TestRedeliveriesHandedOverInStreamOrder(t *testing.T) {
-	srv := bustest.Start(t)
 	ctx := context.Background()
-	b, err := bus.Open(ctx, config.NATS{URL: srv.URL()}, bus.WithPartitions(1))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = b.Close(context.Background()) })
-	require.NoError(t, bus.ProvisionStreams(ctx, b.JS, bus.StreamSettings{Partitions: 1, DuplicateWindow: time.Minute, Retention: time.Hour}))
+	b := onePartitionBus(t)
 	const ackWait = time.Second
 	c, err := b.JS.CreateOrUpdateConsumer(ctx, bus.EventsStream, jetstream.ConsumerConfig{
 		Durable: "takeover", FilterSubject: bus.PartitionFilter(0), AckPolicy: jetstream.AckExplicitPolicy, AckWait: ackWait,
