@@ -34,6 +34,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/chatwarden/chatwarden/internal/apiurl"
 	"golang.org/x/time/rate"
 )
 
@@ -117,21 +119,10 @@ func newLimiter(perMinute int) *rate.Limiter {
 // absolute http(s) without user info, query or fragment.
 func WithBaseURL(u string) Option {
 	return func(c *Client) error {
-		parsed, err := url.Parse(strings.TrimSpace(u))
+		parsed, err := apiurl.Parse(u)
 		if err != nil {
-			return fmt.Errorf("%w: base URL %q: %v", ErrInvalidOption, u, err)
+			return fmt.Errorf("%w: base URL %v", ErrInvalidOption, err)
 		}
-		if parsed.Scheme != "http" && parsed.Scheme != "https" {
-			return fmt.Errorf("%w: base URL %q: scheme must be http or https", ErrInvalidOption, u)
-		}
-		if parsed.Host == "" {
-			return fmt.Errorf("%w: base URL %q: missing host", ErrInvalidOption, u)
-		}
-		if parsed.RawQuery != "" || parsed.Fragment != "" || parsed.User != nil {
-			return fmt.Errorf("%w: base URL %q: must not have user info, query or fragment", ErrInvalidOption, u)
-		}
-		parsed.Path = strings.TrimRight(parsed.Path, "/")
-		parsed.RawPath = ""
 		c.baseURL = parsed
 		return nil
 	}

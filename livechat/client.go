@@ -37,6 +37,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/chatwarden/chatwarden/internal/apiurl"
 )
 
 // Defaults.
@@ -120,21 +122,10 @@ func New(auth Auth, opts ...Option) (*Client, error) {
 // server. The URL must be absolute http(s) without query or fragment.
 func WithBaseURL(u string) Option {
 	return func(c *Client) error {
-		parsed, err := url.Parse(strings.TrimSpace(u))
+		parsed, err := apiurl.Parse(u)
 		if err != nil {
-			return fmt.Errorf("%w: base URL %q: %v", ErrInvalidOption, u, err)
+			return fmt.Errorf("%w: base URL %v", ErrInvalidOption, err)
 		}
-		if parsed.Scheme != "http" && parsed.Scheme != "https" {
-			return fmt.Errorf("%w: base URL %q: scheme must be http or https", ErrInvalidOption, u)
-		}
-		if parsed.Host == "" {
-			return fmt.Errorf("%w: base URL %q: missing host", ErrInvalidOption, u)
-		}
-		if parsed.RawQuery != "" || parsed.Fragment != "" || parsed.User != nil {
-			return fmt.Errorf("%w: base URL %q: must not have user info, query or fragment", ErrInvalidOption, u)
-		}
-		parsed.Path = strings.TrimRight(parsed.Path, "/")
-		parsed.RawPath = ""
 		c.baseURL = parsed
 		return nil
 	}

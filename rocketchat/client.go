@@ -38,6 +38,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/chatwarden/chatwarden/internal/apiurl"
 	"go.uber.org/zap/zapcore"
 )
 
@@ -138,21 +140,10 @@ func New(serverURL string, auth Auth, opts ...Option) (*Client, error) {
 }
 
 func parseBaseURL(u string) (*url.URL, error) {
-	parsed, err := url.Parse(strings.TrimSpace(u))
+	parsed, err := apiurl.Parse(u)
 	if err != nil {
-		return nil, fmt.Errorf("%w: server URL %q: %v", ErrInvalidOption, u, err)
+		return nil, fmt.Errorf("%w: server URL %v", ErrInvalidOption, err)
 	}
-	if parsed.Scheme != "http" && parsed.Scheme != "https" {
-		return nil, fmt.Errorf("%w: server URL %q: scheme must be http or https", ErrInvalidOption, u)
-	}
-	if parsed.Host == "" {
-		return nil, fmt.Errorf("%w: server URL %q: missing host", ErrInvalidOption, u)
-	}
-	if parsed.RawQuery != "" || parsed.Fragment != "" || parsed.User != nil {
-		return nil, fmt.Errorf("%w: server URL %q: must not have user info, query or fragment", ErrInvalidOption, u)
-	}
-	parsed.Path = strings.TrimRight(parsed.Path, "/")
-	parsed.RawPath = ""
 	return parsed, nil
 }
 

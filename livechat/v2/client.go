@@ -32,6 +32,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/chatwarden/chatwarden/internal/apiurl"
 	"github.com/chatwarden/chatwarden/livechat"
 )
 
@@ -105,11 +106,10 @@ type Option func(*Client) error
 // WithBaseURL sets the API host; default DefaultBaseURL.
 func WithBaseURL(u string) Option {
 	return func(c *Client) error {
-		p, err := url.Parse(strings.TrimSpace(u))
-		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.RawQuery != "" || p.User != nil {
-			return fmt.Errorf("%w: base URL must be an http(s) URL with a host and no query", livechat.ErrInvalidOption)
+		p, err := apiurl.Parse(u)
+		if err != nil {
+			return fmt.Errorf("%w: base URL %v", livechat.ErrInvalidOption, err)
 		}
-		p.Path = strings.TrimRight(p.Path, "/")
 		c.baseURL = p
 		return nil
 	}
