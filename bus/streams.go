@@ -226,3 +226,33 @@ func ProvisionDoneBucket(ctx context.Context, js jetstream.JetStream, replicas i
 	}
 	return kv, nil
 }
+
+// WorkersBucket is the key-value bucket where worker replicas announce
+// themselves, one key each, refreshed every WorkerHeartbeat; a key expires
+// WorkersTTL after a replica stops refreshing it.
+const (
+	WorkersBucket   = "CHATWARDEN_WORKERS"
+	WorkerHeartbeat = 3 * time.Second
+	WorkersTTL      = 10 * time.Second
+)
+
+// ProvisionWorkersBucket creates or updates the key-value bucket of live
+// worker replicas (memory storage: it only says who is alive now).
+func ProvisionWorkersBucket(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
+	var kv jetstream.KeyValue
+	err := retryProvisioning(ctx, func(ctx context.Context) (err error) {
+		kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      WorkersBucket,
+			Description: "chatwarden: worker replicas alive now, for balancing partitions",
+			TTL:         WorkersTTL,
+			History:     1,
+			Storage:     jetstream.MemoryStorage,
+			Replicas:    max(replicas, 1),
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("provisioning key-value bucket %s: %w", WorkersBucket, err)
+	}
+	return kv, nil
+}

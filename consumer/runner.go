@@ -78,6 +78,7 @@ type Runner struct {
 	stopOnce sync.Once
 
 	lastPullErr time.Time // guarded by mu
+	bal         *balancer // nil: no balancing
 }
 
 type job struct {
@@ -196,6 +197,9 @@ func (r *Runner) Start() error {
 		r.parts = append(r.parts, p)
 	}
 	go r.keepAlive()
+	if r.bal != nil && r.group != "" {
+		go r.balance()
+	}
 	return nil
 }
 
@@ -274,6 +278,7 @@ type partition struct {
 	closed   []<-chan struct{} // of every consume context started
 	guard    gapGuard
 	resume   *time.Timer
+	paused   bool // not pulling: after a gap, or released to balance
 	stopped  bool
 	started  bool   // the generation received a delivery
 	pin      string // the broker's pin id on the last delivery
@@ -329,6 +334,12 @@ func (p *partition) deliver(gen int, msg jetstream.Msg) {
 	if lost := p.guard.observe(md.Sequence.Consumer); lost > 0 {
 		p.gen++
 		p.holding, p.held, p.heldSeq = false, nil, nil // ignored too: redelivered after the pause
+		if p.paused {
+			// Already stopping (released to balance): it resumes itself.
+			p.mu.Unlock()
+			return
+		}
+		p.paused = true
 		cc := p.cc
 		p.resume = time.AfterFunc(r.pause(), p.restart)
 		p.mu.Unlock()
@@ -454,6 +465,7 @@ func (p *partition) restart() {
 		return
 	}
 	p.guard.last = 0
+	p.paused = false
 	if err := p.consume(); err != nil {
 		p.r.logger.Warn("pulling again after a pause failed; retrying", zap.String("consumer", p.name), zap.Error(err))
 		p.resume = time.AfterFunc(2*time.Second, p.restart)

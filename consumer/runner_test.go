@@ -341,3 +341,101 @@ func TestRedeliveriesHandedOverInStreamOrder(t *testing.T) {
 	require.Eventually(t, func() bool { return len(a.chats("A")) == 2 && len(a.chats("B")) == 1 }, 10*time.Second, 10*time.Millisecond)
 	assert.Equal(t, []int{1, 2}, a.chats("A"), "A's events in stream order")
 }
+
+// TestLateReplicaGetsItsShareOfPartitions: with balancing, a replica that
+// starts after another one took every partition gets about half of them
+// within a few balancing periods, and each chat's events stay in order, one
+// at a time, through the moves.
+func TestLateReplicaGetsItsShareOfPartitions(t *testing.T) {
+	srv := bustest.Start(t)
+	a := newApplied()
+	start := func(name string) *replica {
+		t.Helper()
+		ctx := context.Background()
+		b, err := bus.Open(ctx, config.NATS{URL: srv.URL()}, bus.WithPartitions(partitions))
+		require.NoError(t, err)
+		require.NoError(t, bus.ProvisionStreams(ctx, b.JS, bus.StreamSettings{Partitions: partitions, DuplicateWindow: time.Minute, Retention: time.Hour}))
+		cons, err := bus.ProvisionWorkerConsumers(ctx, b.JS, bus.ConsumerSettings{Partitions: partitions, AckWait: 2 * time.Second, MaxAckPending: 100, PinnedTTL: 2 * time.Second})
+		require.NoError(t, err)
+		kv, err := bus.ProvisionWorkersBucket(ctx, b.JS, 1)
+		require.NoError(t, err)
+		stream, err := b.JS.Stream(ctx, bus.EventsStream)
+		require.NoError(t, err)
+		r, err := consumer.New(cons, a.handler(name, nil), consumer.JetStreamDeadLetters{JS: b.JS}, consumer.WithPriorityGroup(bus.WorkerGroup),
+			consumer.WithConcurrency(8), consumer.WithAckWait(2*time.Second), consumer.WithLogger(zaptest.NewLogger(t).Named(name)),
+			consumer.WithBalancing(kv, stream, 300*time.Millisecond, 200*time.Millisecond))
+		require.NoError(t, err)
+		require.NoError(t, r.Start())
+		rep := &replica{bus: b, runner: r}
+		t.Cleanup(func() { rep.stop() })
+		return rep
+	}
+	chats := make([]string, 24)
+	for i := range chats {
+		chats[i] = fmt.Sprintf("chat-%02d", i)
+	}
+	r1 := start("r1")
+	seq := 0
+	publishRound := func() {
+		seq++
+		for _, c := range chats {
+			publish(t, r1.bus, c, seq)
+		}
+	}
+	allDone := func() bool {
+		for _, c := range chats {
+			if len(a.chats(c)) < seq {
+				return false
+			}
+		}
+		return true
+	}
+	publishRound()
+	require.Eventually(t, allDone, 10*time.Second, 10*time.Millisecond)
+	a.mu.Lock()
+	for p, names := range a.byPart {
+		assert.Equal(t, map[string]bool{"r1": true}, names, "alone, r1 handles partition %d", p)
+		delete(a.byPart, p)
+	}
+	a.mu.Unlock()
+
+	start("r2")
+	// Keep events coming while the partitions move; then look at who
+	// handles the last rounds.
+	deadline := time.Now().Add(20 * time.Second)
+	shared := false
+	for !shared && time.Now().Before(deadline) {
+		a.mu.Lock()
+		for p := range a.byPart {
+			delete(a.byPart, p)
+		}
+		a.mu.Unlock()
+		for range 3 {
+			publishRound()
+			require.Eventually(t, allDone, 20*time.Second, 10*time.Millisecond)
+		}
+		a.mu.Lock()
+		owners := map[string]int{}
+		for _, names := range a.byPart {
+			if len(names) == 1 {
+				for n := range names {
+					owners[n]++
+				}
+			}
+		}
+		shared = owners["r1"] == partitions/2 && owners["r2"] == partitions/2
+		a.mu.Unlock()
+		time.Sleep(200 * time.Millisecond)
+	}
+	assert.True(t, shared, "r1 and r2 each own half of the partitions")
+	want := make([]int, seq)
+	for i := range want {
+		want[i] = i + 1
+	}
+	for _, c := range chats {
+		assert.Equal(t, want, a.chats(c), "chat %s in order, each event once", c)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	assert.Zero(t, a.overlap, "never two events of one chat at once")
+}

@@ -67,6 +67,7 @@ type Event struct {
 	Text       string     `json:"text,omitempty"`
 	AuthorID   string     `json:"author_id,omitempty"`
 	Visibility string     `json:"visibility,omitempty"`
+	CustomID   string     `json:"custom_id,omitempty"`
 	CreatedAt  time.Time  `json:"created_at,omitzero"`
 	Properties Properties `json:"properties,omitempty"`
 	// Raw is the event as received, including fields not decoded above.

@@ -26,7 +26,20 @@ type Action struct {
 	// Params documents the parameters (a zero value of the params type).
 	Params any
 
-	prepare func(params map[string]any) (prepared, error)
+	prepare   func(params map[string]any) (prepared, error)
+	performed func(ctx context.Context, c *Call) (bool, error)
+}
+
+// WithPerformedCheck returns a copy of a non-idempotent action that, before
+// running again for an event (a redelivery, or a retry after a call whose
+// answer was lost), asks check whether the platform already shows it done;
+// if so it is recorded as done and not repeated. This closes the window in
+// which a worker dies after the platform acted and before the action was
+// recorded. check finds the action by c.IdempotencyKey, which the action
+// must leave on the platform (LiveChat send_event: the event's custom_id).
+func (a Action) WithPerformedCheck(check func(ctx context.Context, c *Call) (bool, error)) Action {
+	a.performed = check
+	return a
 }
 
 // prepared is an action bound to validated parameters.
@@ -119,11 +132,17 @@ type Call struct {
 	Chat  ChatEnv
 	Rule  string
 
-	engine  *Engine
-	dryRun  bool
-	stepKey string
-	doCount int
+	engine    *Engine
+	dryRun    bool
+	stepKey   string
+	doCount   int
+	actionKey string // set while an action runs
 }
+
+// IdempotencyKey names the running action for this event, rule and step:
+// the same on every delivery of the event, different for any other action.
+// Empty outside an action.
+func (c *Call) IdempotencyKey() string { return c.actionKey }
 
 // Clients returns the platform clients for the event's organization.
 func (c *Call) Clients() Clients { return c.engine.clients }

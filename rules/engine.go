@@ -352,8 +352,26 @@ func (e *Engine) runStep(ctx context.Context, c *Call, s step) error {
 			return e.record(ctx, rec)
 		}
 	}
+	ac := *c
+	ac.actionKey = key
+	if !s.action.Idempotent && s.action.performed != nil && consumer.Attempt(ctx) > 1 {
+		performed, err := s.action.performed(ctx, &ac)
+		if err != nil {
+			if permanent, _ := consumer.Classify(err); !permanent && !isClassified(err) {
+				err = consumer.Retry(err, 0)
+			}
+			return &consumer.ActionError{Rule: c.Rule, Action: s.action.Name, Err: fmt.Errorf("checking whether %s already took effect: %w", s.action.Name, err)}
+		}
+		if performed {
+			if err := e.done.MarkDone(ctx, key); err != nil {
+				e.logger.Warn("recording an action found performed failed", zap.String("rule", c.Rule), zap.String("action", s.action.Name), zap.Error(err))
+			}
+			rec.Outcome, rec.Reason = audit.Skipped, "already performed for this event (found on the platform; the worker that did it stopped before recording it); not repeated"
+			return e.record(ctx, rec)
+		}
+	}
 	start := time.Now()
-	err := s.prepared.run(ctx, c)
+	err := s.prepared.run(ctx, &ac)
 	e.metrics.ActionLatency.WithLabelValues(ev.Platform, s.action.Name).Observe(time.Since(start).Seconds())
 	if err != nil {
 		if permanent, _ := consumer.Classify(err); !permanent && !isClassified(err) && ctx.Err() == nil {

@@ -341,3 +341,51 @@ func TestWatchReloadsAndRefusesBrokenFiles(t *testing.T) {
 	assert.True(t, errors.Is(h.engine.Watch(ctx, filepath.Join(dir, "no", "such", "dir", "r.yaml"), nil), os.ErrNotExist) ||
 		h.engine.Watch(ctx, filepath.Join(dir, "no", "such", "dir", "r.yaml"), nil) != nil)
 }
+
+// forgetfulDone loses every record: as a worker that died after the action
+// and before recording it.
+type forgetfulDone struct{}
+
+func (forgetfulDone) IsDone(context.Context, string) (bool, error) { return false, nil }
+func (forgetfulDone) MarkDone(context.Context, string) error       { return nil }
+
+func TestSentEventIsFoundRatherThanSentAgain(t *testing.T) {
+	const rule = `
+rules:
+  - name: note
+    on: [livechat.chat_deactivated]
+    then:
+      - livechat.send_event: {text: closed, visibility: agents}
+`
+	tests := []struct {
+		name      string
+		firstRun  bool // the event was handled once before (the record then lost)
+		attempt   uint64
+		wantSends int
+		wantLast  string
+	}{
+		{"redelivered after a crash before the record: found, not sent again", true, 2, 1, "skipped"},
+		{"first delivery: sent without looking", false, 1, 1, "acted"},
+		{"redelivered but never sent: sent", false, 2, 1, "acted"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, []byte(rule), WithDoneStore(forgetfulDone{}))
+			h.fake.AddChat(unassignedChat("C1"))
+			ev := h.webhook(t, "chat_deactivated", "C1", nil)
+			if tt.firstRun {
+				require.NoError(t, h.engine.Handle(consumer.WithAttempt(context.Background(), 1), ev))
+			}
+			require.NoError(t, h.engine.Handle(consumer.WithAttempt(context.Background(), tt.attempt), ev))
+			sends := h.fake.CallsTo("send_event")
+			require.Len(t, sends, tt.wantSends)
+			assert.Contains(t, string(sends[0].Body), `"custom_id":"chatwarden-`, "the sent event carries its key")
+			outcomes := h.audit.byRule()["note"]
+			assert.Equal(t, tt.wantLast+":livechat.send_event", outcomes[len(outcomes)-1])
+			if tt.wantLast == "skipped" {
+				recs := h.audit.records()
+				assert.Contains(t, recs[len(recs)-1].Reason, "found on the platform")
+			}
+		})
+	}
+}

@@ -2,6 +2,8 @@ package rules
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -287,7 +289,7 @@ func LiveChatActions() []Action {
 		Define("livechat.send_event", "Send a message or system message to the chat; visibility agents makes an internal note. Not repeated on redelivery.", false,
 			func(ctx context.Context, c *Call, p SendEventParams) error {
 				return withLiveChat(ctx, c, func(api LiveChatAPI, chatID string) error {
-					ev := livechat.OutgoingEvent{Type: p.Type, Text: p.Text, Visibility: p.Visibility}
+					ev := livechat.OutgoingEvent{Type: p.Type, Text: p.Text, Visibility: p.Visibility, CustomID: sentEventID(c)}
 					if ev.Type == "" {
 						ev.Type = "message"
 					}
@@ -297,7 +299,7 @@ func LiveChatActions() []Action {
 					_, err := api.SendEvent(ctx, chatID, ev, true)
 					return err
 				})
-			}),
+			}).WithPerformedCheck(sentEventFound),
 		Define("livechat.set_routing_status", "Set an agent's routing status (accepting_chats, not_accepting_chats, offline).", true,
 			func(ctx context.Context, c *Call, p RoutingStatusParams) error {
 				api, err := c.LiveChat()
@@ -316,4 +318,37 @@ func LiveChatActions() []Action {
 				return liveChatErr(ctx, api.SetRoutingStatus(ctx, agent, p.Status))
 			}),
 	}
+}
+
+// sentEventID is the custom_id livechat.send_event gives the event it
+// sends: derived from the action's idempotency key, so a redelivery can find
+// it (at most 64 characters).
+func sentEventID(c *Call) string {
+	if c.IdempotencyKey() == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(c.IdempotencyKey()))
+	return "chatwarden-" + hex.EncodeToString(sum[:12])
+}
+
+// sentEventFound reports whether the chat's latest thread already holds the
+// event livechat.send_event sends for this event, rule and step.
+func sentEventFound(ctx context.Context, c *Call) (bool, error) {
+	api, err := c.LiveChat()
+	if err != nil {
+		return false, consumer.Permanent("no credentials", err)
+	}
+	chat, err := api.GetChat(ctx, c.ChatID(), "")
+	if err != nil {
+		return false, liveChatErr(ctx, err)
+	}
+	want := sentEventID(c)
+	if chat.Thread != nil {
+		for _, e := range chat.Thread.Events {
+			if e.CustomID == want {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }

@@ -183,6 +183,10 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 	return s, nil
 }
 
+// balanceEvery is how often a worker replica checks that it owns no more than
+// its share of the partitions (see consumer.WithBalancing).
+const balanceEvery = 10 * time.Second
+
 func (s *Service) startWorkers(ctx context.Context, o options) error {
 	cfg := s.cfg
 	cons, err := bus.ProvisionWorkerConsumers(ctx, s.bus.JS, bus.ConsumerSettings{
@@ -218,7 +222,16 @@ func (s *Service) startWorkers(ctx context.Context, o options) error {
 		return err
 	}
 	h := consumer.Chain(engine, append([]consumer.Middleware{consumer.Recover(), consumer.Timeout(2 * time.Minute)}, sweeps...)...)
+	workers, err := bus.ProvisionWorkersBucket(ctx, s.bus.JS, cfg.NATS.Replicas)
+	if err != nil {
+		return err
+	}
+	events, err := s.bus.JS.Stream(ctx, bus.EventsStream)
+	if err != nil {
+		return fmt.Errorf("opening stream %s: %w", bus.EventsStream, err)
+	}
 	r, err := consumer.New(cons, h, consumer.JetStreamDeadLetters{JS: s.bus.JS},
+		consumer.WithBalancing(workers, events, balanceEvery, bus.WorkerHeartbeat),
 		consumer.WithLogger(s.logger), consumer.WithMetrics(s.metrics),
 		consumer.WithConcurrency(cfg.Workers.Concurrency), consumer.WithMaxAttempts(cfg.Workers.MaxAttempts),
 		consumer.WithAckWait(cfg.Workers.AckWait), consumer.WithPriorityGroup(bus.WorkerGroup),
