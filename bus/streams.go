@@ -210,19 +210,25 @@ func WorkersIdle(ctx context.Context, js jetstream.JetStream, partitions int) (b
 // ProvisionDoneBucket creates or updates the key-value bucket of performed
 // actions.
 func ProvisionDoneBucket(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
+	return provisionBucket(ctx, js, jetstream.KeyValueConfig{
+		Bucket:      DoneBucket,
+		Description: "chatwarden: non-idempotent actions already performed, by event, rule and step",
+		TTL:         DoneTTL,
+		Storage:     jetstream.FileStorage,
+		Replicas:    max(replicas, 1),
+	})
+}
+
+// provisionBucket creates or updates a key-value bucket, retrying what a
+// forming cluster answers (see retryProvisioning).
+func provisionBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	var kv jetstream.KeyValue
 	err := retryProvisioning(ctx, func(ctx context.Context) (err error) {
-		kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      DoneBucket,
-			Description: "chatwarden: non-idempotent actions already performed, by event, rule and step",
-			TTL:         DoneTTL,
-			Storage:     jetstream.FileStorage,
-			Replicas:    max(replicas, 1),
-		})
+		kv, err = js.CreateOrUpdateKeyValue(ctx, cfg)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("provisioning key-value bucket %s: %w", DoneBucket, err)
+		return nil, fmt.Errorf("provisioning key-value bucket %s: %w", cfg.Bucket, err)
 	}
 	return kv, nil
 }
@@ -239,20 +245,12 @@ const (
 // ProvisionWorkersBucket creates or updates the key-value bucket of live
 // worker replicas (memory storage: it only says who is alive now).
 func ProvisionWorkersBucket(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
-	var kv jetstream.KeyValue
-	err := retryProvisioning(ctx, func(ctx context.Context) (err error) {
-		kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      WorkersBucket,
-			Description: "chatwarden: worker replicas alive now, for balancing partitions",
-			TTL:         WorkersTTL,
-			History:     1,
-			Storage:     jetstream.MemoryStorage,
-			Replicas:    max(replicas, 1),
-		})
-		return err
+	return provisionBucket(ctx, js, jetstream.KeyValueConfig{
+		Bucket:      WorkersBucket,
+		Description: "chatwarden: worker replicas alive now, for balancing partitions",
+		TTL:         WorkersTTL,
+		History:     1,
+		Storage:     jetstream.MemoryStorage,
+		Replicas:    max(replicas, 1),
 	})
-	if err != nil {
-		return nil, fmt.Errorf("provisioning key-value bucket %s: %w", WorkersBucket, err)
-	}
-	return kv, nil
 }
