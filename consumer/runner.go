@@ -84,6 +84,7 @@ type Runner struct {
 type job struct {
 	part *partition // where it came from
 	msg  jetstream.Msg
+	md   *jetstream.MsgMetadata // nil when the message has none
 	ev   *event.Event
 	err  error // decoding error
 }
@@ -283,9 +284,8 @@ type partition struct {
 	started  bool   // the generation received a delivery
 	pin      string // the broker's pin id on the last delivery
 	holding  bool   // a takeover: holding deliveries until no other is pending
-	held     []jetstream.Msg
-	heldSeq  []uint64 // stream sequences of held
-	inflight int      // handed over and not finished
+	held     []*job
+	inflight int // handed over and not finished
 }
 
 // Takeover holding: how often the consumer's pending count is checked, and
@@ -300,7 +300,7 @@ const (
 // shared yet.
 func (p *partition) consume() error {
 	gen := p.gen
-	p.started, p.holding, p.held, p.heldSeq = false, false, nil, nil
+	p.started, p.holding, p.held = false, false, nil
 	cc, err := p.c.Consume(func(msg jetstream.Msg) { p.deliver(gen, msg) }, p.r.pullOpts...)
 	if err != nil {
 		return err
@@ -328,12 +328,12 @@ func (p *partition) deliver(gen int, msg jetstream.Msg) {
 	if err != nil {
 		p.inflight++
 		p.mu.Unlock()
-		r.dispatch(msg, p) // process terminates it
+		r.dispatch(&job{msg: msg, part: p}) // process terminates it
 		return
 	}
 	if lost := p.guard.observe(md.Sequence.Consumer); lost > 0 {
 		p.gen++
-		p.holding, p.held, p.heldSeq = false, nil, nil // ignored too: redelivered after the pause
+		p.holding, p.held = false, nil // ignored too: redelivered after the pause
 		if p.paused {
 			// Already stopping (released to balance): it resumes itself.
 			p.mu.Unlock()
@@ -358,14 +358,13 @@ func (p *partition) deliver(gen int, msg jetstream.Msg) {
 		}
 	}
 	if p.holding {
-		p.held = append(p.held, msg)
-		p.heldSeq = append(p.heldSeq, md.Sequence.Stream)
+		p.held = append(p.held, &job{msg: msg, md: md, part: p})
 		p.mu.Unlock()
 		return
 	}
 	p.inflight++
 	p.mu.Unlock()
-	r.dispatch(msg, p)
+	r.dispatch(&job{msg: msg, md: md, part: p})
 }
 
 // pinIDHeader is the header in which the broker names the pinned client.
@@ -407,20 +406,20 @@ func (p *partition) awaitTakeover(gen int, pinned bool) {
 				r.logger.Info("took the partition over", zap.String("consumer", p.name),
 					zap.Int("events", len(held)), zap.Duration("waited", time.Since(start).Round(time.Millisecond)))
 			}
-			for _, m := range held {
-				r.dispatch(m, p)
+			for _, j := range held {
+				r.dispatch(j)
 			}
 			p.order.Unlock()
 			return
 		}
-		var keep []jetstream.Msg
+		var keep []*job
 		if time.Since(lastAlive) > r.ackWait/3 {
 			keep, lastAlive = append(keep, p.held...), time.Now()
 		}
 		p.mu.Unlock()
 		p.order.Unlock()
-		for _, m := range keep {
-			_ = m.InProgress()
+		for _, j := range keep {
+			_ = j.msg.InProgress()
 		}
 		if time.Since(lastLog) > 10*time.Second {
 			lastLog = time.Now()
@@ -433,19 +432,12 @@ func (p *partition) awaitTakeover(gen int, pinned bool) {
 
 // takeHeld ends the holding and returns what was held in stream order;
 // p.mu is held.
-func (p *partition) takeHeld() []jetstream.Msg {
+func (p *partition) takeHeld() []*job {
 	p.holding = false
-	idx := make([]int, len(p.held))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(p.heldSeq[a], p.heldSeq[b]) })
-	out := make([]jetstream.Msg, len(idx))
-	for i, k := range idx {
-		out[i] = p.held[k]
-	}
-	p.held, p.heldSeq = nil, nil
-	return out
+	held := p.held
+	p.held = nil
+	slices.SortFunc(held, func(a, b *job) int { return cmp.Compare(a.md.Sequence.Stream, b.md.Sequence.Stream) })
+	return held
 }
 
 // finished is called when an event handed over is acknowledged, dead-lettered
@@ -492,9 +484,8 @@ func (p *partition) stop() []<-chan struct{} {
 // dispatch queues msg behind its chat's earlier events, or starts a chain
 // for the chat. It never waits: every event received is in r.chats at once,
 // where keepAlive keeps it from being given up while it waits.
-func (r *Runner) dispatch(msg jetstream.Msg, p *partition) {
-	j := &job{msg: msg, part: p}
-	j.ev, j.err = event.Unmarshal(msg.Data())
+func (r *Runner) dispatch(j *job) {
+	j.ev, j.err = event.Unmarshal(j.msg.Data())
 	key := "?undecodable"
 	if j.err == nil {
 		key = j.ev.Key()
@@ -556,7 +547,11 @@ func (r *Runner) keepAlive() {
 }
 
 func (r *Runner) process(j *job) {
-	md, err := j.msg.Metadata()
+	var err error
+	md := j.md // parsed on delivery
+	if md == nil {
+		md, err = j.msg.Metadata()
+	}
 	if err != nil {
 		r.logger.Error("message without JetStream metadata; terminating it", zap.String("subject", j.msg.Subject()), zap.Error(err))
 		_ = j.msg.Term()
