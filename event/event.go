@@ -6,12 +6,15 @@
 package event
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -78,11 +81,13 @@ type Recheck struct {
 // that ("ab","c") and ("a","bc") differ.
 func ContentID(parts ...[]byte) string {
 	h := sha256.New()
+	var n [24]byte
 	for _, p := range parts {
-		fmt.Fprintf(h, "%d:", len(p))
+		h.Write(append(strconv.AppendInt(n[:0], int64(len(p)), 10), ':'))
 		h.Write(p)
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:16])
 }
 
 // Partition maps a chat to one of n partitions (0..n-1). Events without a chat
@@ -152,7 +157,11 @@ func tokenByte(c byte) bool {
 // and compacting them again: they must be valid JSON (receivers take them
 // from a validated body). This is the receiver's hot path.
 func (e *Event) Marshal() ([]byte, error) {
-	b := make([]byte, 0, 320+len(e.Payload)+len(e.AdditionalData))
+	return e.appendJSON(make([]byte, 0, 320+len(e.Payload)+len(e.AdditionalData)))
+}
+
+// appendJSON appends the JSON of Marshal to b.
+func (e *Event) appendJSON(b []byte) ([]byte, error) {
 	b = append(b, `{"id":`...)
 	b = appendString(b, e.ID)
 	b = append(b, `,"platform":`...)
@@ -238,16 +247,40 @@ const (
 	compressThreshold = 512
 )
 
-// Encode returns the stored form of e (see Marshal and compressedMark).
+// encodeScratch holds Encode's intermediate JSON and compressed forms, so
+// that the only allocation per event is the stored form itself.
+type encodeScratch struct{ json, compressed []byte }
+
+var encodeScratches = sync.Pool{New: func() any { return new(encodeScratch) }}
+
+// maxPooledScratch bounds the buffers kept for reuse: an occasional huge
+// event does not pin its buffers.
+const maxPooledScratch = 64 << 10
+
+// Encode returns the stored form of e (see Marshal and compressedMark), in
+// a newly allocated slice sized to it (its scratch buffers are reused).
 func (e *Event) Encode() ([]byte, error) {
-	b, err := e.Marshal()
-	if err != nil || len(b) < compressThreshold {
-		return b, err
+	sc := encodeScratches.Get().(*encodeScratch)
+	defer func() {
+		if cap(sc.json) <= maxPooledScratch && cap(sc.compressed) <= maxPooledScratch {
+			encodeScratches.Put(sc)
+		}
+	}()
+	b, err := e.appendJSON(sc.json[:0])
+	sc.json = b
+	if err != nil {
+		return nil, err
 	}
-	out := make([]byte, 1+s2.MaxEncodedLen(len(b)))
-	out[0] = compressedMark
-	n := len(s2.Encode(out[1:], b))
-	return out[: 1+n : 1+n], nil
+	if len(b) < compressThreshold {
+		return bytes.Clone(b), nil
+	}
+	if need := 1 + s2.MaxEncodedLen(len(b)); cap(sc.compressed) < need {
+		sc.compressed = make([]byte, need)
+	}
+	c := sc.compressed[:cap(sc.compressed)]
+	c[0] = compressedMark
+	n := len(s2.Encode(c[1:], b))
+	return bytes.Clone(c[:1+n]), nil
 }
 
 // JSON returns the JSON of a stored event, decompressing it if needed.

@@ -163,3 +163,52 @@ func TestUnmarshalRejects(t *testing.T) {
 		})
 	}
 }
+
+// TestEncodeReusesNothingVisible: Encode reuses scratch buffers, so stored
+// forms produced one after another and concurrently, of events of different
+// sizes, must each decode to their own event and never change afterwards.
+func TestEncodeReusesNothingVisible(t *testing.T) {
+	at := time.Date(2026, 11, 22, 7, 0, 0, 0, time.UTC)
+	mk := func(i int) *Event {
+		payload := `{"chat_id":"C` + strings.Repeat("x", i%7) + `","n":[` + strings.Repeat(`"filler text",`, i%97) + `0]}`
+		return &Event{ID: "e" + strings.Repeat("1", i%5), Platform: LiveChat, Action: "chat_deactivated",
+			ChatID: "C", Source: SourceWebhook, ReceivedAt: at, Payload: json.RawMessage(payload)}
+	}
+	const n = 400
+	stored := make([][]byte, n)
+	copies := make([][]byte, n)
+	done := make(chan struct{})
+	for w := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := w; i < n; i += 4 {
+				b, err := mk(i).Encode()
+				if !assert.NoError(t, err) {
+					return
+				}
+				stored[i], copies[i] = b, bytes.Clone(b)
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	for i := range n {
+		require.Equal(t, copies[i], stored[i], "stored form %d changed after later encodes", i)
+		got, err := Unmarshal(stored[i])
+		require.NoError(t, err, "event %d", i)
+		assert.Equal(t, mk(i), got, "event %d", i)
+	}
+}
+
+func BenchmarkEncode(b *testing.B) {
+	payload := bytes.Repeat([]byte(`{"k":"value value value"},`), 120)
+	ev := Event{ID: "0123456789abcdef0123456789abcdef", Platform: LiveChat, Action: "incoming_chat", ChatID: "PJ0MRSHTDG",
+		Source: SourceWebhook, ReceivedAt: time.Now(), Payload: append(append([]byte(`{"a":[`), payload[:len(payload)-1]...), ']', '}')}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ev.Encode(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -347,9 +347,13 @@ func testOverload(t *testing.T, maxInflight int, bodies int64) {
 	start := time.Now()
 	resp, err := http.Post(srv.URL+"/webhooks/livechat", "application/json", bytes.NewReader(body))
 	require.NoError(t, err)
+	shedAnswer, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
 	assert.Equal(t, retryAfterSeconds, resp.Header.Get("Retry-After"))
+	assert.Contains(t, resp.Header.Get("Content-Type"), "application/json")
+	assert.JSONEq(t, `{"error":"overloaded; retry later"}`, string(shedAnswer))
 	assert.Less(t, time.Since(start), time.Second, "shed at once, not queued")
 	assert.Equal(t, 1.0, testutil.ToFloat64(m.WebhooksRejected.WithLabelValues("livechat", reasonOverloaded)))
 

@@ -51,5 +51,9 @@ func shed(c echo.Context, d Deps, log *zap.Logger) error {
 		ce.Write(zap.String("platform", platform))
 	}
 	c.Response().Header().Set("Retry-After", retryAfterSeconds)
-	return c.JSON(http.StatusServiceUnavailable, map[string]string{"error": "overloaded; retry later"})
+	return c.JSONBlob(http.StatusServiceUnavailable, shedBody)
 }
+
+// shedBody is the answer to a shed webhook, encoded once: under overload
+// most answers are this one.
+var shedBody = []byte(`{"error":"overloaded; retry later"}` + "\n")

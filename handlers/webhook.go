@@ -32,9 +32,17 @@ const retryAfterSeconds = "5"
 
 // readBody reads at most limit bytes of the request body. It reports tooLarge
 // without reading further when the body (or its declared length) is bigger.
+// A body of declared length is read into one buffer of that size.
 func readBody(r *http.Request, limit int64) (body []byte, tooLarge bool, err error) {
 	if r.ContentLength > limit {
 		return nil, true, nil
+	}
+	if r.ContentLength >= 0 {
+		body = make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			return nil, false, err
+		}
+		return body, false, nil
 	}
 	body, err = io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 
@@ -36,11 +37,14 @@ var (
 // Errors: ErrWebhookJSON when the body is not a JSON object (secret is then
 // unknown); ErrWebhookFields when action or an object payload is missing
 // (secret is still returned, so callers can answer 401 before 400).
+//
+// The event refers to body (its Payload and strings are views of it, not
+// copies): the caller must not modify body afterwards.
 func ParseWebhook(body []byte, receivedAt time.Time) (ev *event.Event, secret string, err error) {
 	if !gjson.ValidBytes(body) || tooDeep(body) {
 		return nil, "", fmt.Errorf("%w: invalid JSON", ErrWebhookJSON)
 	}
-	root := gjson.ParseBytes(body)
+	root := gjson.Parse(view(body))
 	if !root.IsObject() {
 		return nil, "", fmt.Errorf("%w: want an object", ErrWebhookJSON)
 	}
@@ -94,8 +98,12 @@ func ParseWebhook(body []byte, receivedAt time.Time) (ev *event.Event, secret st
 // as it refuses them.
 const maxDepth = 10000
 
-// tooDeep reports whether valid JSON nests deeper than maxDepth.
+// tooDeep reports whether valid JSON nests deeper than maxDepth. Documents
+// with fewer opening brackets than that cannot, and are not scanned.
 func tooDeep(b []byte) bool {
+	if bytes.Count(b, []byte("{"))+bytes.Count(b, []byte("[")) <= maxDepth {
+		return false
+	}
 	depth, inString, escaped := 0, false, false
 	for _, c := range b {
 		switch {
@@ -136,6 +144,15 @@ func str(r gjson.Result) string {
 		b.WriteRune(c)
 	}
 	return b.String()
+}
+
+// view is b as a string without a copy; b must not change while the string
+// (or anything gjson derives from it) is in use.
+func view(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 // rawBytes is r's raw JSON as a slice of body when gjson found it there
@@ -182,18 +199,51 @@ func webhookIDs(action string, payload []byte) (chatID, threadID string) {
 	default:
 		paths = [2]string{"chat_id", "thread_id"}
 	}
-	p := gjson.ParseBytes(payload)
-	chatID = str(lastGet(p, paths[0]))
-	if paths[1] != "" {
-		threadID = str(lastGet(p, paths[1]))
-	}
-	return chatID, threadID
+	p := gjson.Parse(view(payload))
+	chat, thread := lastGet2(p, paths[0], paths[1])
+	return str(chat), str(thread)
 }
 
-// lastGet follows a dotted path through objects, taking the last of
-// duplicate keys at each level (encoding/json's rule).
+// lastGet2 follows two dotted paths through objects, taking the last of
+// duplicate keys at each level (encoding/json's rule). While the paths
+// share a prefix they are followed together, so an object on the common
+// prefix is scanned once. An empty path yields an empty result.
+func lastGet2(r gjson.Result, path1, path2 string) (gjson.Result, gjson.Result) {
+	switch {
+	case path1 == "" && path2 == "":
+		return gjson.Result{}, gjson.Result{}
+	case path1 == "":
+		return gjson.Result{}, lastGet(r, path2)
+	case path2 == "":
+		return lastGet(r, path1), gjson.Result{}
+	}
+	k1, rest1, _ := strings.Cut(path1, ".")
+	k2, rest2, _ := strings.Cut(path2, ".")
+	if !r.IsObject() {
+		return gjson.Result{}, gjson.Result{}
+	}
+	var f1, f2 gjson.Result
+	r.ForEach(func(k, v gjson.Result) bool {
+		if k.Str == k1 {
+			f1 = v
+		}
+		if k.Str == k2 {
+			f2 = v
+		}
+		return true
+	})
+	if k1 == k2 && rest1 != "" && rest2 != "" {
+		return lastGet2(f1, rest1, rest2)
+	}
+	return lastGet(f1, rest1), lastGet(f2, rest2)
+}
+
+// lastGet follows a dotted path (lastGet2's rule); an empty path is r.
 func lastGet(r gjson.Result, path string) gjson.Result {
-	for _, key := range strings.Split(path, ".") {
+	if path == "" {
+		return r
+	}
+	for key := range strings.SplitSeq(path, ".") {
 		if !r.IsObject() {
 			return gjson.Result{}
 		}

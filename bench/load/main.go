@@ -116,9 +116,6 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	var next int64
 	for _, target := range strings.Split(o.targets, ",") {
 		for _, sc := range strings.Split(o.scenarios, ",") {
-			if sc == "rate" && target == "reference" {
-				continue // the rate comparison is chatwarden vs noop
-			}
 			profile := ""
 			if o.profile != "" {
 				profile = filepath.Join(o.profile, target+"-"+sc)
