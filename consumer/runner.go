@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/metrics"
@@ -562,8 +563,15 @@ func (r *Runner) process(j *job) {
 		return
 	}
 	ev := j.ev
-	log := r.logger.With(zap.String("event_id", ev.ID), zap.String("platform", ev.Platform),
-		zap.String("action", ev.Action), zap.String("chat_id", ev.ChatID), zap.Uint64("attempt", md.NumDelivered))
+	delivery := md.NumDelivered
+	// log writes a line about this event; its fields are only built when
+	// the line is (most events log nothing).
+	log := func(level zapcore.Level, msg string, fields ...zap.Field) {
+		if ce := r.logger.Check(level, msg); ce != nil {
+			ce.Write(append([]zap.Field{zap.String("event_id", ev.ID), zap.String("platform", ev.Platform),
+				zap.String("action", ev.Action), zap.String("chat_id", ev.ChatID), zap.Uint64("delivery", delivery)}, fields...)...)
+		}
+	}
 	if md.NumDelivered > r.maxAttempts {
 		r.deadLetter(j, md, ReasonExhausted, fmt.Errorf(
 			"delivered %d times, more than workers.max_attempts=%d (an earlier attempt crashed or timed out)",
@@ -587,12 +595,12 @@ func (r *Runner) process(j *job) {
 			r.metrics.EventsProcessed.WithLabelValues(ev.Platform, ev.Action, metrics.OutcomeAck).Inc()
 			return
 		case permanent:
-			log.Warn("permanent failure; dead-lettering the event", zap.Error(err))
+			log(zapcore.WarnLevel, "permanent failure; dead-lettering the event", zap.Error(err))
 			md.NumDelivered = attempt
 			r.deadLetter(j, md, ReasonPermanent, err)
 			return
 		case attempt >= r.maxAttempts:
-			log.Warn("attempts exhausted; dead-lettering the event", zap.Error(err))
+			log(zapcore.WarnLevel, "attempts exhausted; dead-lettering the event", zap.Error(err))
 			md.NumDelivered = attempt
 			r.deadLetter(j, md, ReasonExhausted, err)
 			return
@@ -602,7 +610,7 @@ func (r *Runner) process(j *job) {
 			return
 		}
 		delay := r.backoff.Delay(attempt, hint)
-		log.Info("retryable failure; retrying in place, later events of this chat wait",
+		log(zapcore.InfoLevel, "retryable failure; retrying in place, later events of this chat wait",
 			zap.Duration("delay", delay), zap.Uint64("attempt", attempt), zap.Error(err))
 		r.metrics.Retries.WithLabelValues(ev.Platform).Inc()
 		r.metrics.EventsProcessed.WithLabelValues(ev.Platform, ev.Action, metrics.OutcomeRetry).Inc()
@@ -629,7 +637,7 @@ const (
 // confirmation comes after ackAttempts, the event may be redelivered and
 // handled again, which rules tolerate (idempotent actions repeat harmlessly,
 // others are recorded in CHATWARDEN_DONE and skipped).
-func (r *Runner) ack(msg jetstream.Msg, log *zap.Logger) {
+func (r *Runner) ack(msg jetstream.Msg, log func(zapcore.Level, string, ...zap.Field)) {
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), ackConfirmTimeout)
 		err := msg.DoubleAck(ctx)
@@ -638,7 +646,7 @@ func (r *Runner) ack(msg jetstream.Msg, log *zap.Logger) {
 			return
 		}
 		if attempt == ackAttempts || r.workCtx.Err() != nil {
-			log.Warn("acknowledging event not confirmed; it may be redelivered and handled again",
+			log(zapcore.WarnLevel, "acknowledging event not confirmed; it may be redelivered and handled again",
 				zap.Int("attempts", attempt), zap.Error(err))
 			return
 		}

@@ -20,6 +20,8 @@ import (
 
 	"github.com/klauspost/compress/s2"
 	"github.com/tidwall/gjson"
+
+	"github.com/chatwarden/chatwarden/internal/view"
 )
 
 // Platforms known to chatwarden. Event.Platform holds one of them.
@@ -305,13 +307,14 @@ func Unmarshal(stored []byte) (*Event, error) {
 	if !gjson.ValidBytes(data) {
 		return nil, fmt.Errorf("decoding stored event: not valid JSON")
 	}
-	root := gjson.ParseBytes(data)
+	if len(data) > 0 && &data[0] == &stored[0] {
+		data = bytes.Clone(data) // the event must not alias the message
+	}
+	// The event's strings and Payload are views of data, which is ours
+	// (decompressed or cloned) and never modified.
+	root := gjson.Parse(view.String(data))
 	if !root.IsObject() {
 		return nil, fmt.Errorf("decoding stored event: not a JSON object")
-	}
-	if len(data) > 0 && &data[0] == &stored[0] {
-		data = append([]byte(nil), data...) // Payload must not alias the message
-		root = gjson.ParseBytes(data)
 	}
 	var e Event
 	var derr error

@@ -212,3 +212,29 @@ func BenchmarkEncode(b *testing.B) {
 		}
 	}
 }
+
+// TestUnmarshalDoesNotAliasTheMessage: the decoded event stays the same when
+// the message it was decoded from is reused, in both stored forms.
+func TestUnmarshalDoesNotAliasTheMessage(t *testing.T) {
+	big := json.RawMessage(`{"chat_id":"C1","text":"` + strings.Repeat("hello ", 200) + `"}`)
+	for _, tc := range []struct {
+		name    string
+		payload json.RawMessage
+	}{
+		{"JSON", json.RawMessage(`{"chat_id":"C1"}`)},
+		{"compressed", big},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ev := &Event{ID: "id-1", Platform: LiveChat, Action: "chat_deactivated", Tenant: "org", ChatID: "C1",
+				Source: SourceWebhook, ReceivedAt: time.Date(2026, 11, 22, 7, 0, 0, 0, time.UTC), Payload: tc.payload}
+			stored, err := ev.Encode()
+			require.NoError(t, err)
+			got, err := Unmarshal(stored)
+			require.NoError(t, err)
+			for i := range stored {
+				stored[i] = 'x'
+			}
+			assert.Equal(t, ev, got)
+		})
+	}
+}

@@ -7,11 +7,11 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-	"unsafe"
 
 	"github.com/tidwall/gjson"
 
 	"github.com/chatwarden/chatwarden/event"
+	"github.com/chatwarden/chatwarden/internal/view"
 )
 
 // Errors of ParseWebhook.
@@ -44,7 +44,7 @@ func ParseWebhook(body []byte, receivedAt time.Time) (ev *event.Event, secret st
 	if !gjson.ValidBytes(body) || tooDeep(body) {
 		return nil, "", fmt.Errorf("%w: invalid JSON", ErrWebhookJSON)
 	}
-	root := gjson.Parse(view(body))
+	root := gjson.Parse(view.String(body))
 	if !root.IsObject() {
 		return nil, "", fmt.Errorf("%w: want an object", ErrWebhookJSON)
 	}
@@ -146,15 +146,6 @@ func str(r gjson.Result) string {
 	return b.String()
 }
 
-// view is b as a string without a copy; b must not change while the string
-// (or anything gjson derives from it) is in use.
-func view(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(&b[0], len(b))
-}
-
 // rawBytes is r's raw JSON as a slice of body when gjson found it there
 // (no copy), else a copy.
 func rawBytes(body []byte, r gjson.Result) []byte {
@@ -199,7 +190,7 @@ func webhookIDs(action string, payload []byte) (chatID, threadID string) {
 	default:
 		paths = [2]string{"chat_id", "thread_id"}
 	}
-	p := gjson.Parse(view(payload))
+	p := gjson.Parse(view.String(payload))
 	chat, thread := lastGet2(p, paths[0], paths[1])
 	return str(chat), str(thread)
 }
