@@ -37,8 +37,32 @@ type Action struct {
 // which a worker dies after the platform acted and before the action was
 // recorded. check finds the action by c.IdempotencyKey, which the action
 // must leave on the platform (LiveChat send_event: the event's custom_id).
+// For a check that needs the parameters, see DefineChecked.
 func (a Action) WithPerformedCheck(check func(ctx context.Context, c *Call) (bool, error)) Action {
 	a.performed = check
+	return a
+}
+
+// DefineChecked defines a non-idempotent action (see Define) whose effect
+// shows on the platform: before running again for an event (a redelivery,
+// or a retry after a call whose answer was lost) it asks performed whether
+// the chat is already in the state the action puts it in (a transfer: the
+// chat is in the target group); if so the action is recorded as done and
+// not repeated. Use it when the action leaves no marker of its own to find
+// (see WithPerformedCheck).
+func DefineChecked[P any](name, description string, run func(ctx context.Context, c *Call, p P) error,
+	performed func(ctx context.Context, c *Call, p P) (bool, error)) Action {
+	a := Define(name, description, false, run)
+	prepare := a.prepare
+	a.prepare = func(raw map[string]any) (prepared, error) {
+		pr, err := prepare(raw)
+		if err != nil {
+			return pr, err
+		}
+		p := pr.params.(P)
+		pr.performed = func(ctx context.Context, c *Call) (bool, error) { return performed(ctx, c, p) }
+		return pr, nil
+	}
 	return a
 }
 
@@ -46,6 +70,18 @@ func (a Action) WithPerformedCheck(check func(ctx context.Context, c *Call) (boo
 type prepared struct {
 	params any
 	run    func(ctx context.Context, c *Call) error
+	// performed, when set, is the action's check bound to these parameters
+	// (DefineChecked); it takes precedence over Action.performed.
+	performed func(ctx context.Context, c *Call) (bool, error)
+}
+
+// performedCheck is the check to run before an action runs again for an
+// event, or nil.
+func (s *step) performedCheck() func(ctx context.Context, c *Call) (bool, error) {
+	if s.prepared.performed != nil {
+		return s.prepared.performed
+	}
+	return s.action.performed
 }
 
 // Validator is implemented by parameter types that check themselves.

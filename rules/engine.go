@@ -354,8 +354,8 @@ func (e *Engine) runStep(ctx context.Context, c *Call, s step) error {
 	}
 	ac := *c
 	ac.actionKey = key
-	if !s.action.Idempotent && s.action.performed != nil && consumer.Attempt(ctx) > 1 {
-		performed, err := s.action.performed(ctx, &ac)
+	if check := s.performedCheck(); !s.action.Idempotent && check != nil && consumer.Attempt(ctx) > 1 {
+		performed, err := check(ctx, &ac)
 		if err != nil {
 			if permanent, _ := consumer.Classify(err); !permanent && !isClassified(err) {
 				err = consumer.Retry(err, 0)

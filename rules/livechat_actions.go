@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/chatwarden/chatwarden/consumer"
 	"github.com/chatwarden/chatwarden/livechat"
@@ -253,7 +254,7 @@ func LiveChatActions() []Action {
 					return err
 				})
 			}),
-		Define("livechat.transfer_chat", "Transfer the chat to a group or to agents. Not repeated on redelivery.", false,
+		DefineChecked("livechat.transfer_chat", "Transfer the chat to a group or to agents. Not repeated on redelivery.",
 			func(ctx context.Context, c *Call, p TransferParams) error {
 				return withLiveChat(ctx, c, func(api LiveChatAPI, chatID string) error {
 					req := livechat.TransferChatRequest{ChatID: chatID, IgnoreAgentsAvailability: p.IgnoreAgentsAvailability,
@@ -265,7 +266,7 @@ func LiveChatActions() []Action {
 					}
 					return api.TransferChat(ctx, req)
 				})
-			}),
+			}, transferred),
 		Define("livechat.tag_thread", "Tag the thread of the event (or the chat's latest thread).", true,
 			func(ctx context.Context, c *Call, p TagParams) error {
 				return withLiveChat(ctx, c, func(api LiveChatAPI, chatID string) error {
@@ -329,6 +330,35 @@ func sentEventID(c *Call) string {
 	}
 	sum := sha256.Sum256([]byte(c.IdempotencyKey()))
 	return "chatwarden-" + hex.EncodeToString(sum[:12])
+}
+
+// transferred reports whether the chat already is where
+// livechat.transfer_chat puts it: active and in the target group alone, or
+// with one of the target agents present in it. A later attempt then does
+// not transfer it again (a transfer leaves no marker of ours to look for).
+func transferred(ctx context.Context, c *Call, p TransferParams) (bool, error) {
+	var done bool
+	err := withLiveChat(ctx, c, func(api LiveChatAPI, chatID string) error {
+		chat, err := api.GetChat(ctx, chatID, "")
+		if err != nil {
+			return err
+		}
+		if chat.Thread == nil || !chat.Thread.Active {
+			return nil
+		}
+		if p.GroupID != nil {
+			groups := chat.GroupIDs()
+			done = len(groups) == 1 && groups[0] == *p.GroupID
+			return nil
+		}
+		for _, u := range chat.Users {
+			if u.Type == livechat.UserAgent && u.Present && slices.Contains(p.AgentIDs, u.ID) {
+				done = true
+			}
+		}
+		return nil
+	})
+	return done, err
 }
 
 // sentEventFound reports whether the chat's latest thread already holds the

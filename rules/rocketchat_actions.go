@@ -77,6 +77,29 @@ func withRocketChat(ctx context.Context, c *Call, f func(api RocketChatAPI, room
 	return rocketChatErr(ctx, f(api, roomID))
 }
 
+// forwarded reports whether the room already is where rocketchat.forward
+// puts it: open and served by the target agent, or in the target
+// department (and served by the target agent too, when both are given). A
+// later attempt then does not forward it again (a forward leaves no marker
+// of ours to look for).
+func forwarded(ctx context.Context, c *Call, p RocketChatForwardParams) (bool, error) {
+	var done bool
+	err := withRocketChat(ctx, c, func(api RocketChatAPI, roomID string) error {
+		room, err := api.GetRoom(ctx, roomID)
+		if err != nil {
+			return err
+		}
+		if !room.Open {
+			return nil
+		}
+		agentOK := p.UserID == "" || room.ServedBy != nil && room.ServedBy.ID == p.UserID
+		departmentOK := p.DepartmentID == "" || room.DepartmentID == p.DepartmentID
+		done = agentOK && departmentOK
+		return nil
+	})
+	return done, err
+}
+
 // RocketChatCloseParams for rocketchat.close_room.
 type RocketChatCloseParams struct {
 	// Comment is the closing comment; required by workspaces with "Request
@@ -170,13 +193,13 @@ func RocketChatActions() []Action {
 					return err
 				})
 			}),
-		Define("rocketchat.forward", "Forward the room to an agent (user_id) or a department (department_id). Not repeated on redelivery.", false,
+		DefineChecked("rocketchat.forward", "Forward the room to an agent (user_id) or a department (department_id). Not repeated on redelivery.",
 			func(ctx context.Context, c *Call, p RocketChatForwardParams) error {
 				return withRocketChat(ctx, c, func(api RocketChatAPI, roomID string) error {
 					return api.ForwardRoom(ctx, rocketchat.ForwardRequest{RoomID: roomID, UserID: p.UserID,
 						DepartmentID: p.DepartmentID, Comment: p.Comment})
 				})
-			}),
+			}, forwarded),
 		Define("rocketchat.return_to_queue", "Take the room from its agent and put it back in the queue (optionally of department_id); a room already queued is left as it is.", true,
 			func(ctx context.Context, c *Call, p RocketChatQueueParams) error {
 				return withRocketChat(ctx, c, func(api RocketChatAPI, roomID string) error {

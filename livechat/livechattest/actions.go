@@ -199,8 +199,8 @@ func (s *Server) deactivateChat(body []byte, _ args) reply {
 
 // transferChat moves an active chat: to groups (chat and thread access
 // become the groups), or to agents (they replace the thread's agents, are
-// added to the chat's users, and the thread's routing.unassigned becomes
-// false). Agent availability and requester presence are not checked.
+// added to the chat's users as present while the other agents are no
+// longer present, and the thread's routing.unassigned becomes false). Agent availability and requester presence are not checked.
 func (s *Server) transferChat(body []byte, _ args) reply {
 	var in struct {
 		ID     string `json:"id"`
@@ -262,6 +262,11 @@ func (s *Server) transferChat(body []byte, _ args) reply {
 			}
 		}
 		l.t.UserIDs = slices.DeleteFunc(l.t.UserIDs, func(id string) bool { return isAgent[id] })
+		for i := range rec.chat.Users { // the agents leave, the targets join
+			if u := &rec.chat.Users[i]; u.Type == livechat.UserAgent {
+				u.Present = slices.Contains(agents, u.ID)
+			}
+		}
 		for _, id := range agents {
 			l.t.UserIDs = append(l.t.UserIDs, id)
 			if !isAgent[id] {
