@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"net/url"
-	"syscall"
 	"time"
+
+	"github.com/chatwarden/chatwarden/internal/neterr"
 )
 
 // Error types of the Agent Chat Web API, as sent in the "type" field of the
@@ -235,38 +233,7 @@ func IsRetryable(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return true
 	}
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return true
-	}
-	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, syscall.ETIMEDOUT) || errors.Is(err, syscall.EHOSTUNREACH) ||
-		errors.Is(err, syscall.ENETUNREACH) {
-		return true
-	}
-	// *url.Error implements net.Error for every failure of http.Client.Do,
-	// including permanent ones such as an unsupported scheme, so look at
-	// what it wraps unless it is a timeout.
-	if urlErr, ok := errors.AsType[*url.Error](err); ok {
-		if urlErr.Timeout() {
-			return true
-		}
-		return isNetError(urlErr.Err)
-	}
-	return isNetError(err)
-}
-
-func isNetError(err error) bool {
-	if _, ok := errors.AsType[*net.OpError](err); ok {
-		return true
-	}
-	if _, ok := errors.AsType[*net.DNSError](err); ok {
-		return true
-	}
-	if ne, ok := errors.AsType[net.Error](err); ok {
-		return ne.Timeout()
-	}
-	return false
+	return neterr.Transient(err)
 }
 
 // RetryAfter returns the server's Retry-After hint carried by err (an

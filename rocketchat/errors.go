@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/chatwarden/chatwarden/internal/neterr"
 )
 
 // Error types of the Rocket.Chat REST API, as found in "errorType" or at the
@@ -216,35 +214,7 @@ func IsRetryable(err error) bool {
 	if errors.Is(err, ErrRateLimited) || errors.Is(err, context.DeadlineExceeded) {
 		return true
 	}
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return true
-	}
-	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, syscall.ETIMEDOUT) || errors.Is(err, syscall.EHOSTUNREACH) ||
-		errors.Is(err, syscall.ENETUNREACH) {
-		return true
-	}
-	if urlErr, ok := errors.AsType[*url.Error](err); ok {
-		if urlErr.Timeout() {
-			return true
-		}
-		return isNetError(urlErr.Err)
-	}
-	return isNetError(err)
-}
-
-func isNetError(err error) bool {
-	if _, ok := errors.AsType[*net.OpError](err); ok {
-		return true
-	}
-	if _, ok := errors.AsType[*net.DNSError](err); ok {
-		return true
-	}
-	if ne, ok := errors.AsType[net.Error](err); ok {
-		return ne.Timeout()
-	}
-	return false
+	return neterr.Transient(err)
 }
 
 // RetryAfter returns when the call may be repeated: the RetryAfter of an
