@@ -9,9 +9,9 @@ package consumer
 // node, or dropped by the client. The broker redelivers them only when their
 // ack wait runs out, and the events after the gap may belong to the same
 // chats, so handling those now would apply a chat's later event before its
-// earlier one: the partition pauses instead (see partition). A jump also
+// earlier one: the partition holds them instead (see partition). A jump also
 // follows when another replica held the partition for a while (failover and
-// back): pausing then costs time and is safe.
+// back): holding until nothing is pending elsewhere is then right too.
 type gapGuard struct {
 	last uint64 // consumer sequence of the last delivery seen (0: none yet)
 }

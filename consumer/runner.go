@@ -46,11 +46,11 @@ import (
 //     is not redelivered to another worker.
 //   - Deliveries lost on their way from the broker (a gap in the consumer's
 //     delivery sequence) do not let a chat's later events overtake them: the
-//     partition stops pulling and ignores what it received after the gap
-//     until the broker has given all of it up (the pull expiry of 5s plus
-//     the ack wait plus 1s), then pulls again and gets the lost and the
-//     ignored events redelivered first, in order. The ignored delivery
-//     counts toward workers.max_attempts.
+//     partition holds what it receives after the gap, keeping it alive,
+//     until the broker has redelivered the lost ones (one ack wait after it
+//     sent them), then runs all of it in stream order. Without a pin (no
+//     priority group) it holds for the pull expiry of 5s plus the ack wait
+//     plus 1s at most.
 //   - An acknowledgement is confirmed by the broker (sent again up to 4
 //     times) before the chat's next event runs, so an ack lost in a broker
 //     failover does not bring the event back after later ones; dead letters
@@ -83,11 +83,25 @@ type Runner struct {
 }
 
 type job struct {
-	part *partition // where it came from
-	msg  jetstream.Msg
-	md   *jetstream.MsgMetadata // nil when the message has none
-	ev   *event.Event
-	err  error // decoding error
+	part    *partition // where it came from
+	msg     jetstream.Msg
+	md      *jetstream.MsgMetadata // nil when the message has none
+	ev      *event.Event
+	err     error // decoding error
+	settled bool  // no longer counted as running by its partition
+}
+
+// settle stops counting j as running at its partition. It is called just
+// before the broker is told that j is done or handed back (and at the
+// latest once it ran): a partition holding deliveries then counts j as
+// pending elsewhere until the broker's count drops, so it waits a little
+// longer rather than releasing what it holds too early. Only the chain
+// running j calls it.
+func (j *job) settle() {
+	if !j.settled {
+		j.settled = true
+		j.part.finished()
+	}
 }
 
 // Option configures a Runner.
@@ -254,10 +268,10 @@ func (r *Runner) Stop(ctx context.Context) error {
 
 // partition pulls one partition's consumer.
 //
-// When deliveries are lost on their way (see gapGuard) it stops pulling,
-// ignores what it receives after the gap, and pulls again once everything
-// delivered until then has been given up by the broker: the lost deliveries
-// and the ignored ones come back as redeliveries before anything newer.
+// When deliveries are lost on their way (see gapGuard) it holds what it
+// receives from the gap on until the lost deliveries are back (the broker
+// redelivers them once their ack wait runs out), then hands what it held
+// over in stream order: the hold of a takeover, below.
 //
 // When it takes the partition over (its first delivery, or a new pin from
 // the broker), events delivered before may still be pending elsewhere: at a
@@ -280,7 +294,7 @@ type partition struct {
 	closed   []<-chan struct{} // of every consume context started
 	guard    gapGuard
 	resume   *time.Timer
-	paused   bool // not pulling: after a gap, or released to balance
+	paused   bool // not pulling: released to balance
 	stopped  bool
 	started  bool   // the generation received a delivery
 	pin      string // the broker's pin id on the last delivery
@@ -311,10 +325,11 @@ func (p *partition) consume() error {
 	return nil
 }
 
-// pause is how long a partition stops pulling after a gap: its pull requests
-// end within pullExpiry (deliveries to them are lost too), and everything
-// delivered until then is given up by the broker one ack wait later.
-func (r *Runner) pause() time.Duration { return pullExpiry + r.ackWait + time.Second }
+// unpinnedGapHoldLimit is how long a partition without a pin (no priority
+// group: other replicas' deliveries count as pending too) holds deliveries
+// after a gap at most: the lost ones are redelivered one ack wait after
+// they were sent, within pullExpiry of the gap.
+func (r *Runner) unpinnedGapHoldLimit() time.Duration { return pullExpiry + r.ackWait + time.Second }
 
 func (p *partition) deliver(gen int, msg jetstream.Msg) {
 	r := p.r
@@ -332,30 +347,38 @@ func (p *partition) deliver(gen int, msg jetstream.Msg) {
 		r.dispatch(&job{msg: msg, part: p}) // process terminates it
 		return
 	}
+	pin := msg.Headers().Get(pinIDHeader)
 	if lost := p.guard.observe(md.Sequence.Consumer); lost > 0 {
-		p.gen++
-		p.holding, p.held = false, nil // ignored too: redelivered after the pause
 		if p.paused {
-			// Already stopping (released to balance): it resumes itself.
+			// Released to balance and draining: ignore the rest, it is
+			// redelivered (to whichever replica holds the pin next).
+			p.gen++
+			p.holding, p.held = false, nil
 			p.mu.Unlock()
 			return
 		}
-		p.paused = true
-		cc := p.cc
-		p.resume = time.AfterFunc(r.pause(), p.restart)
-		p.mu.Unlock()
-		go cc.Stop()
 		r.metrics.DeliveryGaps.Inc()
-		r.logger.Warn("deliveries lost on their way to this worker; pausing the partition until the broker redelivers them, so no chat's later event overtakes them",
-			zap.String("consumer", p.name), zap.Uint64("lost", lost), zap.Uint64("consumer_seq", md.Sequence.Consumer),
-			zap.Duration("pause", r.pause()))
-		return
-	}
-	if pin := msg.Headers().Get(pinIDHeader); !p.started || pin != p.pin {
+		r.logger.Warn("deliveries lost on their way to this worker; holding the partition's later events until the broker redelivers them, so no chat's later event overtakes them",
+			zap.String("consumer", p.name), zap.Uint64("lost", lost), zap.Uint64("consumer_seq", md.Sequence.Consumer))
 		p.started, p.pin = true, pin
 		if !p.holding {
 			p.holding = true
-			go p.awaitTakeover(gen, pin != "")
+			limit := time.Duration(0)
+			if pin == "" {
+				limit = r.unpinnedGapHoldLimit()
+			}
+			go p.awaitTakeover(gen, limit)
+		}
+	}
+	if !p.started || pin != p.pin {
+		p.started, p.pin = true, pin
+		if !p.holding {
+			p.holding = true
+			limit := time.Duration(0)
+			if pin == "" {
+				limit = unpinnedHoldLimit
+			}
+			go p.awaitTakeover(gen, limit)
 		}
 	}
 	if p.holding {
@@ -371,10 +394,11 @@ func (p *partition) deliver(gen int, msg jetstream.Msg) {
 // pinIDHeader is the header in which the broker names the pinned client.
 const pinIDHeader = "Nats-Pin-Id"
 
-// awaitTakeover ends a takeover's holding once no event of the partition is
-// pending at another replica (the consumer's pending count is what this one
-// holds and runs), and hands the held deliveries over in stream order.
-func (p *partition) awaitTakeover(gen int, pinned bool) {
+// awaitTakeover ends a holding (a takeover's, or after a gap) once no event
+// of the partition is pending anywhere else (the consumer's pending count is
+// what this replica holds and runs), or after limit when it is not 0, and
+// hands the held deliveries over in stream order.
+func (p *partition) awaitTakeover(gen int, limit time.Duration) {
 	r := p.r
 	start, lastLog, lastAlive := time.Now(), time.Now(), time.Now()
 	for {
@@ -399,12 +423,12 @@ func (p *partition) awaitTakeover(gen int, pinned bool) {
 		if err == nil {
 			others = info.NumAckPending - len(p.held) - p.inflight
 		}
-		if others <= 0 && err == nil || !pinned && time.Since(start) > unpinnedHoldLimit {
+		if others <= 0 && err == nil || limit > 0 && time.Since(start) > limit {
 			held := p.takeHeld()
 			p.inflight += len(held)
 			p.mu.Unlock()
 			if len(held) > 0 || time.Since(start) > time.Second {
-				r.logger.Info("took the partition over", zap.String("consumer", p.name),
+				r.logger.Info("holding ended: handing the partition's held events over in stream order", zap.String("consumer", p.name),
 					zap.Int("events", len(held)), zap.Duration("waited", time.Since(start).Round(time.Millisecond)))
 			}
 			for _, j := range held {
@@ -424,7 +448,7 @@ func (p *partition) awaitTakeover(gen int, pinned bool) {
 		}
 		if time.Since(lastLog) > 10*time.Second {
 			lastLog = time.Now()
-			r.logger.Warn("taking the partition over: waiting for events delivered to another replica to be acknowledged or given up",
+			r.logger.Warn("holding the partition's events: waiting for events delivered elsewhere (another replica, or lost on the way) to be acknowledged, given up or redelivered",
 				zap.String("consumer", p.name), zap.Int("pending_elsewhere", others), zap.Error(err),
 				zap.Duration("waited", time.Since(start).Round(time.Second)))
 		}
@@ -441,8 +465,8 @@ func (p *partition) takeHeld() []*job {
 	return held
 }
 
-// finished is called when an event handed over is acknowledged, dead-lettered
-// or handed back.
+// finished is called (through job.settle) when an event handed over is about
+// to be acknowledged, dead-lettered or handed back.
 func (p *partition) finished() {
 	p.mu.Lock()
 	p.inflight--
@@ -512,7 +536,7 @@ func (r *Runner) chain(key string) {
 		r.sem <- struct{}{}
 		r.process(j)
 		<-r.sem
-		j.part.finished()
+		j.settle()
 		r.mu.Lock()
 		q := r.chats[key][1:]
 		if len(q) == 0 {
@@ -555,6 +579,7 @@ func (r *Runner) process(j *job) {
 	}
 	if err != nil {
 		r.logger.Error("message without JetStream metadata; terminating it", zap.String("subject", j.msg.Subject()), zap.Error(err))
+		j.settle()
 		_ = j.msg.Term()
 		return
 	}
@@ -591,6 +616,7 @@ func (r *Runner) process(j *job) {
 		permanent, hint := Classify(err)
 		switch {
 		case err == nil:
+			j.settle()
 			r.ack(j.msg, log)
 			r.metrics.EventsProcessed.WithLabelValues(ev.Platform, ev.Action, metrics.OutcomeAck).Inc()
 			return
@@ -606,6 +632,7 @@ func (r *Runner) process(j *job) {
 			return
 		case r.workCtx.Err() != nil:
 			// Shutting down: leave it for redelivery without counting a failure.
+			j.settle()
 			_ = j.msg.Nak()
 			return
 		}
@@ -617,6 +644,7 @@ func (r *Runner) process(j *job) {
 		select {
 		case <-time.After(delay):
 		case <-r.workCtx.Done():
+			j.settle()
 			_ = j.msg.Nak()
 			return
 		}
@@ -707,6 +735,7 @@ func (r *Runner) deadLetter(j *job, md *jetstream.MsgMetadata, reason string, ca
 		}
 		if r.workCtx.Err() != nil {
 			log.Error("storing dead letter failed while stopping; the event will be redelivered", zap.Error(err))
+			j.settle()
 			_ = j.msg.Nak()
 			return
 		}
@@ -719,6 +748,7 @@ func (r *Runner) deadLetter(j *job, md *jetstream.MsgMetadata, reason string, ca
 		case <-r.workCtx.Done():
 		}
 	}
+	j.settle()
 	if err := j.msg.TermWithReason(reason); err != nil {
 		log.Warn("terminating dead-lettered event failed; a redelivery will dead-letter it again (deduplicated)", zap.Error(err))
 	}
