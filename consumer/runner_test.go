@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/chatwarden/chatwarden/bus"
@@ -441,4 +443,80 @@ func TestLateReplicaGetsItsShareOfPartitions(t *testing.T) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	assert.Zero(t, a.overlap, "never two events of one chat at once")
+}
+
+// TestManyDeliveriesLostKeepEveryChatsOrder: under a steady stream of
+// events of many chats, a tenth of the first deliveries never reach the
+// worker, some while the partition already holds events after an earlier
+// gap. Every chat's events are still applied in order, each exactly once.
+func TestManyDeliveriesLostKeepEveryChatsOrder(t *testing.T) {
+	ctx := context.Background()
+	b := onePartitionBus(t)
+	const ackWait = time.Second
+	cons, err := bus.ProvisionWorkerConsumers(ctx, b.JS, bus.ConsumerSettings{Partitions: 1, AckWait: ackWait, MaxAckPending: 1000, PinnedTTL: 5 * time.Second})
+	require.NoError(t, err)
+
+	var mu sync.Mutex
+	seen := map[uint64]bool{} // stream sequences delivered (or dropped) once
+	rng := rand.New(rand.NewPCG(7, 11))
+	drops := 0
+	lossy := lossyConsumer{Consumer: cons[0], drop: func(m jetstream.Msg) bool {
+		md, err := m.Metadata()
+		if err != nil {
+			return false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if seen[md.Sequence.Stream] {
+			return false // redeliveries arrive
+		}
+		seen[md.Sequence.Stream] = true
+		if rng.IntN(10) == 0 {
+			drops++
+			return true
+		}
+		return false
+	}}
+	a := newApplied()
+	m := metrics.New()
+	r, err := consumer.New([]jetstream.Consumer{lossy}, a.handler("r1", nil), consumer.JetStreamDeadLetters{JS: b.JS},
+		consumer.WithPriorityGroup(bus.WorkerGroup), consumer.WithConcurrency(8), consumer.WithAckWait(ackWait),
+		consumer.WithMetrics(m), consumer.WithLogger(zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))))
+	require.NoError(t, err)
+	require.NoError(t, r.Start())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_ = r.Stop(ctx)
+	})
+
+	const chats, perChat = 20, 15
+	for seq := 1; seq <= perChat; seq++ {
+		for c := range chats {
+			publish(t, b, fmt.Sprintf("C%02d", c), seq)
+		}
+		time.Sleep(20 * time.Millisecond) // spread over ~0.3s: gaps during holds
+	}
+	want := make([]int, perChat)
+	for i := range want {
+		want[i] = i + 1
+	}
+	require.Eventually(t, func() bool {
+		for c := range chats {
+			if len(a.chats(fmt.Sprintf("C%02d", c))) < perChat {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, 20*time.Millisecond)
+	for c := range chats {
+		assert.Equal(t, want, a.chats(fmt.Sprintf("C%02d", c)), "chat C%02d: in order, each once", c)
+	}
+	mu.Lock()
+	assert.Greater(t, drops, 10, "deliveries were lost")
+	mu.Unlock()
+	assert.GreaterOrEqual(t, testutil.ToFloat64(m.DeliveryGaps), 1.0, "gaps were seen")
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	assert.Zero(t, a.overlap)
 }
