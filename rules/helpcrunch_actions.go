@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/chatwarden/chatwarden/consumer"
@@ -27,41 +26,22 @@ var _ HelpCrunchAPI = (*helpcrunch.Client)(nil)
 // named by their HTTP status: validation (400 and arguments refused before
 // sending), authentication (401), authorization (403), not_found (404).
 func helpCrunchErr(ctx context.Context, err error) error {
-	if err == nil {
-		return nil
-	}
-	if isClassified(err) {
-		return err
-	}
-	if ctx.Err() != nil || helpcrunch.IsRetryable(err) {
-		after, _ := helpcrunch.RetryAfter(err)
-		return consumer.Retry(err, after)
-	}
-	reason := "error"
-	var ae *helpcrunch.APIError
-	switch {
-	case errors.Is(err, ErrNoCredentials):
-		reason = "no credentials"
-	case errors.Is(err, helpcrunch.ErrInvalidArgument):
-		reason = "validation"
-	case errors.As(err, &ae):
-		switch ae.StatusCode {
-		case http.StatusBadRequest, http.StatusUnprocessableEntity:
-			reason = "validation"
-		case http.StatusUnauthorized:
-			reason = "authentication"
-		case http.StatusForbidden:
-			reason = "authorization"
-		case http.StatusNotFound:
-			reason = "not_found"
-		default:
-			if ae.Code != "" {
-				reason = ae.Code
-			}
-		}
-	}
-	return consumer.Permanent(reason, err)
+	return classify(ctx, err, helpCrunchErrors)
 }
+
+var helpCrunchErrors = platformErrors{retryable: helpcrunch.IsRetryable, retryAfter: helpcrunch.RetryAfter,
+	reason: func(err error) string {
+		if errors.Is(err, helpcrunch.ErrInvalidArgument) {
+			return "validation"
+		}
+		if ae, ok := errors.AsType[*helpcrunch.APIError](err); ok {
+			if r := statusReason(ae.StatusCode); r != "" {
+				return r
+			}
+			return ae.Code
+		}
+		return ""
+	}}
 
 // withHelpCrunch runs f with the HelpCrunch client and the event's chat id
 // (HelpCrunch ids are integers), and classifies its error.

@@ -58,26 +58,18 @@ func (e *noCredentialsError) Is(target error) bool { return target == ErrNoCrede
 // liveChatErr maps a LiveChat error onto the runner's retry policy with the
 // livechat package's one decision function.
 func liveChatErr(ctx context.Context, err error) error {
-	if err == nil {
-		return nil
-	}
-	if isClassified(err) {
-		return err
-	}
-	if ctx.Err() != nil || livechat.IsRetryable(err) {
-		after, _ := livechat.RetryAfter(err)
-		return consumer.Retry(err, after)
-	}
-	reason := "error"
-	var ae *livechat.APIError
-	switch {
-	case errors.As(err, &ae) && ae.Type != "":
-		reason = ae.Type
-	case errors.Is(err, ErrNoCredentials):
-		reason = "no credentials"
-	}
-	return consumer.Permanent(reason, err)
+	return classify(ctx, err, liveChatErrors)
 }
+
+// liveChatErrors: permanent failures are named by LiveChat's error type
+// (validation, not_found, chat_inactive, ...).
+var liveChatErrors = platformErrors{retryable: livechat.IsRetryable, retryAfter: livechat.RetryAfter,
+	reason: func(err error) string {
+		if ae, ok := errors.AsType[*livechat.APIError](err); ok {
+			return ae.Type
+		}
+		return ""
+	}}
 
 // withLiveChat runs f with the event organization's LiveChat client and
 // classifies its error.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 
@@ -29,39 +28,22 @@ var _ RocketChatAPI = (*rocketchat.Client)(nil)
 // named by Rocket.Chat's error type when there is one (error-room-closed,
 // error-comment-is-required, invalid-params, ...), else by the HTTP status.
 func rocketChatErr(ctx context.Context, err error) error {
-	if err == nil {
-		return nil
-	}
-	if isClassified(err) {
-		return err
-	}
-	if ctx.Err() != nil || rocketchat.IsRetryable(err) {
-		after, _ := rocketchat.RetryAfter(err)
-		return consumer.Retry(err, after)
-	}
-	reason := "error"
-	var ae *rocketchat.APIError
-	switch {
-	case errors.Is(err, ErrNoCredentials):
-		reason = "no credentials"
-	case errors.Is(err, rocketchat.ErrInvalidArgument):
-		reason = "validation"
-	case errors.As(err, &ae) && ae.Type != "":
-		reason = ae.Type
-	case errors.As(err, &ae):
-		switch ae.StatusCode {
-		case http.StatusUnauthorized:
-			reason = "authentication"
-		case http.StatusForbidden:
-			reason = "authorization"
-		case http.StatusNotFound:
-			reason = "not_found"
-		case http.StatusBadRequest:
-			reason = "validation"
-		}
-	}
-	return consumer.Permanent(reason, err)
+	return classify(ctx, err, rocketChatErrors)
 }
+
+var rocketChatErrors = platformErrors{retryable: rocketchat.IsRetryable, retryAfter: rocketchat.RetryAfter,
+	reason: func(err error) string {
+		if errors.Is(err, rocketchat.ErrInvalidArgument) {
+			return "validation"
+		}
+		if ae, ok := errors.AsType[*rocketchat.APIError](err); ok {
+			if ae.Type != "" {
+				return ae.Type
+			}
+			return statusReason(ae.StatusCode)
+		}
+		return ""
+	}}
 
 // withRocketChat runs f with the Rocket.Chat client and the event's room id,
 // and classifies its error.

@@ -1,0 +1,61 @@
+package rules
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/chatwarden/chatwarden/consumer"
+)
+
+// platformErrors is what a platform's client package says about its errors,
+// for classify.
+type platformErrors struct {
+	retryable  func(error) bool                  // the package's one retry decision
+	retryAfter func(error) (time.Duration, bool) // the package's wait hint
+	reason     func(error) string                // a permanent failure's name, "" when it has none
+}
+
+// classify maps a platform call's error onto the runner's retry policy:
+// retryable (by the client package's decision, or because ctx ended) with
+// the package's wait hint; otherwise permanent, named by p.reason, "no
+// credentials", or "error". An error already classified is returned as it
+// is.
+func classify(ctx context.Context, err error, p platformErrors) error {
+	if err == nil {
+		return nil
+	}
+	if isClassified(err) {
+		return err
+	}
+	if ctx.Err() != nil || p.retryable(err) {
+		after, _ := p.retryAfter(err)
+		return consumer.Retry(err, after)
+	}
+	reason := p.reason(err)
+	if reason == "" {
+		reason = "error"
+		if errors.Is(err, ErrNoCredentials) {
+			reason = "no credentials"
+		}
+	}
+	return consumer.Permanent(reason, err)
+}
+
+// statusReason names a permanent failure by its HTTP status: validation (400,
+// 422), authentication (401), authorization (403), not_found (404); "" for
+// other statuses.
+func statusReason(status int) string {
+	switch status {
+	case http.StatusBadRequest, http.StatusUnprocessableEntity:
+		return "validation"
+	case http.StatusUnauthorized:
+		return "authentication"
+	case http.StatusForbidden:
+		return "authorization"
+	case http.StatusNotFound:
+		return "not_found"
+	}
+	return ""
+}
