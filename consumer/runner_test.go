@@ -237,6 +237,25 @@ func (c lossyConsumer) Consume(h jetstream.MessageHandler, opts ...jetstream.Pul
 	}, opts...)
 }
 
+// startLossyRunner runs a pinned runner (concurrency 8) over the lossy
+// consumer until the test ends, recording what it applies.
+func startLossyRunner(t *testing.T, b *bus.Bus, lossy lossyConsumer, ackWait time.Duration, log *zap.Logger) (*applied, *metrics.Metrics) {
+	t.Helper()
+	a := newApplied()
+	m := metrics.New()
+	r, err := consumer.New([]jetstream.Consumer{lossy}, a.handler("r1", nil), consumer.JetStreamDeadLetters{JS: b.JS},
+		consumer.WithPriorityGroup(bus.WorkerGroup), consumer.WithConcurrency(8), consumer.WithAckWait(ackWait),
+		consumer.WithMetrics(m), consumer.WithLogger(log))
+	require.NoError(t, err)
+	require.NoError(t, r.Start())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_ = r.Stop(ctx)
+	})
+	return a, m
+}
+
 // onePartitionBus is a bus with one partition on a new embedded server, its
 // streams provisioned.
 func onePartitionBus(t *testing.T) *bus.Bus {
@@ -272,18 +291,7 @@ func TestDeliveriesLostInTransitKeepChatOrder(t *testing.T) {
 		}
 		return lose
 	}}
-	a := newApplied()
-	m := metrics.New()
-	r, err := consumer.New([]jetstream.Consumer{lossy}, a.handler("r1", nil), consumer.JetStreamDeadLetters{JS: b.JS},
-		consumer.WithPriorityGroup(bus.WorkerGroup), consumer.WithConcurrency(8), consumer.WithAckWait(ackWait),
-		consumer.WithMetrics(m), consumer.WithLogger(zaptest.NewLogger(t)))
-	require.NoError(t, err)
-	require.NoError(t, r.Start())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		_ = r.Stop(ctx)
-	})
+	a, m := startLossyRunner(t, b, lossy, ackWait, zaptest.NewLogger(t))
 
 	publish(t, b, "A", 1)
 	require.Eventually(t, func() bool { return len(a.chats("A")) == 1 }, 5*time.Second, 5*time.Millisecond)
@@ -477,18 +485,7 @@ func TestManyDeliveriesLostKeepEveryChatsOrder(t *testing.T) {
 		}
 		return false
 	}}
-	a := newApplied()
-	m := metrics.New()
-	r, err := consumer.New([]jetstream.Consumer{lossy}, a.handler("r1", nil), consumer.JetStreamDeadLetters{JS: b.JS},
-		consumer.WithPriorityGroup(bus.WorkerGroup), consumer.WithConcurrency(8), consumer.WithAckWait(ackWait),
-		consumer.WithMetrics(m), consumer.WithLogger(zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))))
-	require.NoError(t, err)
-	require.NoError(t, r.Start())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		_ = r.Stop(ctx)
-	})
+	a, m := startLossyRunner(t, b, lossy, ackWait, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
 
 	const chats, perChat = 20, 15
 	for seq := 1; seq <= perChat; seq++ {
