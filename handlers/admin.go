@@ -100,7 +100,11 @@ func getDeadLetter(d Deps) echo.HandlerFunc {
 
 // retryDeadLetter answers POST /admin/dlq/:id/retry?dry_run= with a
 // dlq.Result.
-func retryDeadLetter(d Deps) echo.HandlerFunc {
+func retryDeadLetter(d Deps) echo.HandlerFunc { return oneDeadLetter(d.DeadLetters.Retry) }
+
+// oneDeadLetter answers an operation on the dead letter :id (with the
+// dry_run parameter) with its dlq.Result.
+func oneDeadLetter(op func(ctx context.Context, ref string, dryRun bool) (dlq.Result, error)) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		dryRun, err := dryRunParam(c)
 		if err != nil {
@@ -108,7 +112,7 @@ func retryDeadLetter(d Deps) echo.HandlerFunc {
 		}
 		ctx, cancel := contextWithTimeout(c, adminTimeout)
 		defer cancel()
-		res, err := d.DeadLetters.Retry(ctx, c.Param("id"), dryRun)
+		res, err := op(ctx, c.Param("id"), dryRun)
 		if err != nil {
 			return dlqHTTPError(err)
 		}
@@ -136,21 +140,7 @@ func retryAllDeadLetters(d Deps) echo.HandlerFunc {
 }
 
 // purgeDeadLetter answers DELETE /admin/dlq/:id?dry_run= with a dlq.Result.
-func purgeDeadLetter(d Deps) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		dryRun, err := dryRunParam(c)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := contextWithTimeout(c, adminTimeout)
-		defer cancel()
-		res, err := d.DeadLetters.Purge(ctx, c.Param("id"), dryRun)
-		if err != nil {
-			return dlqHTTPError(err)
-		}
-		return c.JSON(http.StatusOK, res)
-	}
-}
+func purgeDeadLetter(d Deps) echo.HandlerFunc { return oneDeadLetter(d.DeadLetters.Purge) }
 
 // purgeOldDeadLetters answers DELETE /admin/dlq?older_than=&dry_run= with a
 // dlq.Report. older_than is required, so a bare DELETE never empties the
