@@ -163,27 +163,13 @@ rest in place; dead letters that cannot be retried (undecodable messages) are sk
 					if res.Seq == 0 && err != nil {
 						return dlqCLIError(cmd, err)
 					}
-					if asJSON {
-						if jerr := writeJSON(e.stdout, res); jerr != nil {
-							return jerr
-						}
-					} else {
-						printRetried(e.stdout, res, offline)
-					}
-					return dlqCLIError(cmd, err)
+					return e.dlqAnswer(cmd, asJSON, res, func() { printRetried(e.stdout, res, offline) }, err)
 				}
 				rep, err := st.RetryAll(ctx, f, dryRun)
 				if rep == nil {
 					return dlqCLIError(cmd, err)
 				}
-				if asJSON {
-					if jerr := writeJSON(e.stdout, rep); jerr != nil {
-						return jerr
-					}
-				} else {
-					printReport(e.stdout, rep, "retry", offline)
-				}
-				return dlqCLIError(cmd, err)
+				return e.dlqAnswer(cmd, asJSON, rep, func() { printReport(e.stdout, rep, "retry", offline) }, err)
 			})
 		},
 	}
@@ -225,27 +211,13 @@ for that. --dry-run prints what would be removed.`,
 					if res.Seq == 0 && err != nil {
 						return dlqCLIError(cmd, err)
 					}
-					if asJSON {
-						if jerr := writeJSON(e.stdout, res); jerr != nil {
-							return jerr
-						}
-					} else {
-						printPurged(e.stdout, res)
-					}
-					return dlqCLIError(cmd, err)
+					return e.dlqAnswer(cmd, asJSON, res, func() { printPurged(e.stdout, res) }, err)
 				}
 				rep, err := st.PurgeOlderThan(ctx, age, dryRun)
 				if rep == nil {
 					return dlqCLIError(cmd, err)
 				}
-				if asJSON {
-					if jerr := writeJSON(e.stdout, rep); jerr != nil {
-						return jerr
-					}
-				} else {
-					printReport(e.stdout, rep, "purge", false)
-				}
-				return dlqCLIError(cmd, err)
+				return e.dlqAnswer(cmd, asJSON, rep, func() { printReport(e.stdout, rep, "purge", false) }, err)
 			})
 		},
 	}
@@ -254,6 +226,20 @@ for that. --dry-run prints what would be removed.`,
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what would be deleted and change nothing")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (the same as the admin API) instead of text")
 	return cmd
+}
+
+// dlqAnswer prints the outcome of a dlq command (v as JSON, or text's
+// output) and returns the command's error for err, which may come with a
+// partial outcome.
+func (e *env) dlqAnswer(cmd *cobra.Command, asJSON bool, v any, text func(), err error) error {
+	if asJSON {
+		if jerr := writeJSON(e.stdout, v); jerr != nil {
+			return jerr
+		}
+	} else {
+		text()
+	}
+	return dlqCLIError(cmd, err)
 }
 
 // openOperatorBus connects an operational command to the service's
