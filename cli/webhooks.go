@@ -114,6 +114,25 @@ func (e *env) openLiveChatApp(ctx context.Context, cfgPath string) (*liveChatApp
 
 // configClient is a client of the Configuration API with the app's
 // credentials.
+// openWebhooksClient opens the app (see openLiveChatApp), finds the owner
+// client id (see owner) and builds the Configuration API client; the caller
+// closes the app when there is no error.
+func (e *env) openWebhooksClient(ctx context.Context, cfgPath, ownerFlag string, ownerRequired bool) (*liveChatApp, string, *livechat.Client, error) {
+	app, err := e.openLiveChatApp(ctx, cfgPath)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	ownerID, err := app.owner(ownerFlag, ownerRequired)
+	if err == nil {
+		var client *livechat.Client
+		if client, err = app.configClient(); err == nil {
+			return app, ownerID, client, nil
+		}
+	}
+	app.close()
+	return nil, "", nil, err
+}
+
 func (a *liveChatApp) configClient() (*livechat.Client, error) {
 	return service.NewLiveChatClient(a.cfg.LiveChat, a.cred, "", &http.Client{Timeout: a.cfg.LiveChat.RequestTimeout}, a.store, a.logger)
 }
@@ -404,19 +423,11 @@ func webhooksListCmd(e *env) *cobra.Command {
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			app, err := e.openLiveChatApp(ctx, cfgPath)
+			app, ownerID, client, err := e.openWebhooksClient(ctx, cfgPath, owner, true)
 			if err != nil {
 				return err
 			}
 			defer app.close()
-			ownerID, err := app.owner(owner, true)
-			if err != nil {
-				return err
-			}
-			client, err := app.configClient()
-			if err != nil {
-				return err
-			}
 			hooks, err := client.ListWebhooks(ctx, ownerID)
 			if err != nil {
 				return webhookAPIError(err)
@@ -479,19 +490,11 @@ func webhooksUnregisterCmd(e *env) *cobra.Command {
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			app, err := e.openLiveChatApp(ctx, cfgPath)
+			app, ownerID, client, err := e.openWebhooksClient(ctx, cfgPath, owner, true)
 			if err != nil {
 				return err
 			}
 			defer app.close()
-			ownerID, err := app.owner(owner, true)
-			if err != nil {
-				return err
-			}
-			client, err := app.configClient()
-			if err != nil {
-				return err
-			}
 			hooks, err := client.ListWebhooks(ctx, ownerID)
 			if err != nil {
 				return webhookAPIError(err)
@@ -561,19 +564,11 @@ when none is given.`,
 				return usageError{errors.New("--enable and --disable exclude each other")}
 			}
 			ctx := cmd.Context()
-			app, err := e.openLiveChatApp(ctx, cfgPath)
+			app, ownerID, client, err := e.openWebhooksClient(ctx, cfgPath, owner, false)
 			if err != nil {
 				return err
 			}
 			defer app.close()
-			ownerID, err := app.owner(owner, false)
-			if err != nil {
-				return err
-			}
-			client, err := app.configClient()
-			if err != nil {
-				return err
-			}
 			switch {
 			case enable:
 				if err := client.EnableLicenseWebhooks(ctx, ownerID); err != nil {
