@@ -237,10 +237,15 @@ func (c lossyConsumer) Consume(h jetstream.MessageHandler, opts ...jetstream.Pul
 	}, opts...)
 }
 
-// startLossyRunner runs a pinned runner (concurrency 8) over the lossy
-// consumer until the test ends, recording what it applies.
-func startLossyRunner(t *testing.T, b *bus.Bus, lossy lossyConsumer, ackWait time.Duration, log *zap.Logger) (*applied, *metrics.Metrics) {
+// startLossyRunner provisions b's partition consumer and runs a pinned
+// runner (concurrency 8) over it until the test ends, recording what it
+// applies; deliveries for which drop is true never reach the runner.
+func startLossyRunner(t *testing.T, b *bus.Bus, ackWait time.Duration, maxAckPending int, log *zap.Logger, drop func(jetstream.Msg) bool) (*applied, *metrics.Metrics) {
 	t.Helper()
+	cons, err := bus.ProvisionWorkerConsumers(context.Background(), b.JS, bus.ConsumerSettings{Partitions: 1, AckWait: ackWait,
+		MaxAckPending: maxAckPending, PinnedTTL: 5 * time.Second})
+	require.NoError(t, err)
+	lossy := lossyConsumer{Consumer: cons[0], drop: drop}
 	a := newApplied()
 	m := metrics.New()
 	r, err := consumer.New([]jetstream.Consumer{lossy}, a.handler("r1", nil), consumer.JetStreamDeadLetters{JS: b.JS},
@@ -275,23 +280,18 @@ func onePartitionBus(t *testing.T) *bus.Bus {
 // sequence and holds the partition's new events back until the lost one is
 // redelivered, so A's events are applied in order, each once; B's too.
 func TestDeliveriesLostInTransitKeepChatOrder(t *testing.T) {
-	ctx := context.Background()
 	b := onePartitionBus(t)
 	const ackWait = time.Second
-	cons, err := bus.ProvisionWorkerConsumers(ctx, b.JS, bus.ConsumerSettings{Partitions: 1, AckWait: ackWait, MaxAckPending: 100, PinnedTTL: 5 * time.Second})
-	require.NoError(t, err)
-
 	var dropped sync.Once
 	var droppedAt time.Time
-	lossy := lossyConsumer{Consumer: cons[0], drop: func(m jetstream.Msg) bool {
+	a, m := startLossyRunner(t, b, ackWait, 100, zaptest.NewLogger(t), func(m jetstream.Msg) bool {
 		ev, err := event.Unmarshal(m.Data())
 		lose := false
 		if err == nil && ev.ChatID == "A" && ev.ThreadID == "seq-2" {
 			dropped.Do(func() { lose, droppedAt = true, time.Now() })
 		}
 		return lose
-	}}
-	a, m := startLossyRunner(t, b, lossy, ackWait, zaptest.NewLogger(t))
+	})
 
 	publish(t, b, "A", 1)
 	require.Eventually(t, func() bool { return len(a.chats("A")) == 1 }, 5*time.Second, 5*time.Millisecond)
@@ -458,17 +458,13 @@ func TestLateReplicaGetsItsShareOfPartitions(t *testing.T) {
 // worker, some while the partition already holds events after an earlier
 // gap. Every chat's events are still applied in order, each exactly once.
 func TestManyDeliveriesLostKeepEveryChatsOrder(t *testing.T) {
-	ctx := context.Background()
 	b := onePartitionBus(t)
 	const ackWait = time.Second
-	cons, err := bus.ProvisionWorkerConsumers(ctx, b.JS, bus.ConsumerSettings{Partitions: 1, AckWait: ackWait, MaxAckPending: 1000, PinnedTTL: 5 * time.Second})
-	require.NoError(t, err)
-
 	var mu sync.Mutex
 	seen := map[uint64]bool{} // stream sequences delivered (or dropped) once
 	rng := rand.New(rand.NewPCG(7, 11))
 	drops := 0
-	lossy := lossyConsumer{Consumer: cons[0], drop: func(m jetstream.Msg) bool {
+	a, m := startLossyRunner(t, b, ackWait, 1000, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), func(m jetstream.Msg) bool {
 		md, err := m.Metadata()
 		if err != nil {
 			return false
@@ -484,8 +480,7 @@ func TestManyDeliveriesLostKeepEveryChatsOrder(t *testing.T) {
 			return true
 		}
 		return false
-	}}
-	a, m := startLossyRunner(t, b, lossy, ackWait, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+	})
 
 	const chats, perChat = 20, 15
 	for seq := 1; seq <= perChat; seq++ {
