@@ -94,7 +94,7 @@ func New() *Metrics {
 		}, []string{"platform"}),
 		DeliveryGaps: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "chatwarden_delivery_gaps_total",
-			Help: "Times a worker saw deliveries of a partition lost on their way to it; the partition's new events were then held back for one ack wait so that the lost ones are redelivered first.",
+			Help: "Times a worker saw deliveries of a partition lost on their way to it; the partition's later events were then held until the lost ones were redelivered (one ack wait), and all ran in stream order.",
 		}),
 		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chatwarden_dead_letters_total",
