@@ -157,12 +157,7 @@ func (p *partition) ownedNow(ctx context.Context, group string) bool {
 	if err != nil {
 		return false
 	}
-	for _, g := range info.PriorityGroups {
-		if g.Group == group {
-			return g.PinnedClientID == pin
-		}
-	}
-	return false
+	return pinnedClient(info, group) == pin
 }
 
 // release stops pulling the partition, lets what was received run, unpins
@@ -195,4 +190,15 @@ func (p *partition) release(stream jetstream.Stream, group string) {
 	if !p.stopped {
 		p.resume = time.AfterFunc(releaseStandby, p.restart)
 	}
+}
+
+// pinnedClient is the client the broker has pinned group of the consumer to
+// ("" when none is pinned, or the consumer has no such group).
+func pinnedClient(info *jetstream.ConsumerInfo, group string) string {
+	for _, g := range info.PriorityGroups {
+		if g.Group == group {
+			return g.PinnedClientID
+		}
+	}
+	return ""
 }

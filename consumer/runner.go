@@ -422,6 +422,24 @@ func (p *partition) awaitTakeover(gen int, limit time.Duration) {
 		others := -1
 		if err == nil {
 			others = info.NumAckPending - len(p.held) - p.inflight
+			if pinned := pinnedClient(info, r.group); p.pin != "" && pinned != "" && pinned != p.pin {
+				// The broker pinned the partition to another replica
+				// meanwhile (a consumer leader change can do that without
+				// a word to this one): that replica holds until nothing
+				// is pending here, so what is held here must go back, or
+				// both would wait for each other forever. The next
+				// delivery here, if any, starts a new hold.
+				held := p.takeHeld()
+				p.started = false
+				p.mu.Unlock()
+				p.order.Unlock()
+				r.logger.Warn("the partition is pinned to another replica now: handing the held events back for the broker to redeliver there",
+					zap.String("consumer", p.name), zap.Int("events", len(held)))
+				for _, j := range held {
+					_ = j.msg.Nak()
+				}
+				return
+			}
 		}
 		if others <= 0 && err == nil || limit > 0 && time.Since(start) > limit {
 			held := p.takeHeld()

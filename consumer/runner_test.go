@@ -512,3 +512,110 @@ func TestManyDeliveriesLostKeepEveryChatsOrder(t *testing.T) {
 	defer a.mu.Unlock()
 	assert.Zero(t, a.overlap)
 }
+
+// TestHoldingReplicaThatLosesThePinHandsItsEventsBack: replica A took the
+// partition over and holds its events while one is still pending at another
+// replica (R); then the broker pins the partition to replica B (as a
+// consumer leader change can, without telling A). B holds until nothing is
+// pending elsewhere, A's held events included: A must hand them back, or A
+// and B wait for each other forever. Once R finishes, B applies everything
+// in stream order, each event once.
+func TestHoldingReplicaThatLosesThePinHandsItsEventsBack(t *testing.T) {
+	ctx := context.Background()
+	srv := bustest.Start(t)
+	open := func() *bus.Bus {
+		b, err := bus.Open(ctx, config.NATS{URL: srv.URL()}, bus.WithPartitions(1))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = b.Close(context.Background()) })
+		return b
+	}
+	b := open()
+	require.NoError(t, bus.ProvisionStreams(ctx, b.JS, bus.StreamSettings{Partitions: 1, DuplicateWindow: time.Minute, Retention: time.Hour}))
+	const ackWait = 30 * time.Second // nothing is redelivered for being given up during the test
+	cons, err := bus.ProvisionWorkerConsumers(ctx, b.JS, bus.ConsumerSettings{Partitions: 1, AckWait: ackWait, MaxAckPending: 100, PinnedTTL: 10 * time.Second})
+	require.NoError(t, err)
+	name := cons[0].CachedInfo().Name
+	stream, err := b.JS.Stream(ctx, bus.EventsStream)
+	require.NoError(t, err)
+	// Each replica has its own connection and consumer handle (its own pin).
+	consumerOf := func() jetstream.Consumer {
+		c, err := open().JS.Consumer(ctx, bus.EventsStream, name)
+		require.NoError(t, err)
+		return c
+	}
+
+	// R takes the pin and chat A's first event, and keeps it unfinished.
+	publish(t, b, "A", 1)
+	batch, err := consumerOf().Fetch(1, jetstream.FetchPriorityGroup(bus.WorkerGroup), jetstream.FetchMaxWait(5*time.Second))
+	require.NoError(t, err)
+	atR := <-batch.Messages()
+	require.NotNil(t, atR, "R got A's first event")
+	require.NoError(t, stream.UnpinConsumer(ctx, name, bus.WorkerGroup))
+
+	a := newApplied()
+	var mu sync.Mutex
+	delivered := map[string]int{}
+	startRunner := func(replica string) {
+		spy := lossyConsumer{Consumer: consumerOf(), drop: func(jetstream.Msg) bool {
+			mu.Lock()
+			delivered[replica]++
+			mu.Unlock()
+			return false
+		}}
+		r, err := consumer.New([]jetstream.Consumer{spy}, a.handler(replica, nil), consumer.JetStreamDeadLetters{JS: b.JS},
+			consumer.WithPriorityGroup(bus.WorkerGroup), consumer.WithConcurrency(8), consumer.WithAckWait(ackWait),
+			consumer.WithLogger(zaptest.NewLogger(t).Named(replica)))
+		require.NoError(t, err)
+		require.NoError(t, r.Start())
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			_ = r.Stop(ctx)
+		})
+	}
+	deliveredTo := func(replica string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return delivered[replica]
+	}
+
+	// A is pinned next and holds A's second event and B's first.
+	startRunner("A")
+	publish(t, b, "A", 2)
+	publish(t, b, "B", 1)
+	require.Eventually(t, func() bool { return deliveredTo("A") == 2 }, 10*time.Second, 10*time.Millisecond)
+
+	// The pin moves to replica B: unpin until a new event reaches B.
+	startRunner("B")
+	c := 0
+	require.Eventually(t, func() bool {
+		if deliveredTo("B") > 0 {
+			return true
+		}
+		require.NoError(t, stream.UnpinConsumer(ctx, name, bus.WorkerGroup))
+		c++
+		publish(t, b, "C", c)
+		time.Sleep(300 * time.Millisecond)
+		return deliveredTo("B") > 0
+	}, 20*time.Second, 10*time.Millisecond)
+	assert.Empty(t, a.chats("A"), "nothing runs while R's event is pending")
+
+	// R finishes A's first event.
+	a.mu.Lock()
+	a.byChat["A"] = append(a.byChat["A"], 1)
+	a.mu.Unlock()
+	require.NoError(t, atR.DoubleAck(ctx))
+
+	wantC := make([]int, c)
+	for i := range wantC {
+		wantC[i] = i + 1
+	}
+	require.Eventually(t, func() bool {
+		return len(a.chats("A")) == 2 && len(a.chats("B")) == 1 && len(a.chats("C")) == c
+	}, 15*time.Second, 20*time.Millisecond, "the events held at A reach B and run")
+	assert.Equal(t, []int{1, 2}, a.chats("A"))
+	assert.Equal(t, wantC, a.chats("C"), "in stream order, each once")
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	assert.Zero(t, a.overlap)
+}
