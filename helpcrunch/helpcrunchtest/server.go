@@ -22,19 +22,15 @@
 package helpcrunchtest
 
 import (
-	"context"
 	"encoding/json"
-	"io"
-	"math"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/chatwarden/chatwarden/helpcrunch"
+	"github.com/chatwarden/chatwarden/internal/fakeapi"
 )
 
 // Endpoints the fake serves, as recorded in Call.Endpoint and accepted by
@@ -51,10 +47,10 @@ const (
 
 // StatusAborted is recorded for a call whose client went away (or whose
 // server was stopped) while it was held by Hang or WithLatency.
-const StatusAborted = 499
+const StatusAborted = fakeapi.StatusAborted
 
 // maxBody caps request bodies.
-const maxBody = 1 << 20
+const maxBody = fakeapi.MaxBody
 
 // Call is one request the fake received.
 type Call struct {
@@ -70,8 +66,6 @@ type Call struct {
 	// when the client went away first.
 	Status int
 	Time   time.Time
-
-	seq uint64
 }
 
 var recordedHeaders = [...]string{"Authorization", "Content-Type", "Accept", "User-Agent"}
@@ -118,31 +112,27 @@ type Server struct {
 	limitPer time.Duration
 	latency  time.Duration
 	now      func() time.Time
-	stopCh   chan struct{}
-	stopOnce sync.Once
+	log      *fakeapi.Log[Call, Failure]
 
 	mu          sync.Mutex
 	chats       map[int64]*helpcrunch.Chat
 	agents      map[int64]helpcrunch.Agent
 	departments map[int64]helpcrunch.Department
-	calls       []Call
-	failures    []*failRule
 	recent      []time.Time // accepted calls inside the rate-limit window
 	seq         int64
-	callSeq     uint64
 }
 
-type failRule struct {
-	endpoint string
-	left     int
-	f        Failure
+var callShape = fakeapi.Shape[Call]{
+	Endpoint: func(c *Call) string { return c.Endpoint },
+	Status:   func(c *Call) *int { return &c.Status },
+	Clone:    Call.clone,
 }
 
 // New returns an empty fake.
 func New(opts ...Option) *Server {
 	s := &Server{
 		now:         time.Now,
-		stopCh:      make(chan struct{}),
+		log:         fakeapi.NewLog[Call, Failure](callShape),
 		chats:       make(map[int64]*helpcrunch.Chat),
 		agents:      make(map[int64]helpcrunch.Agent),
 		departments: make(map[int64]helpcrunch.Department),
@@ -158,48 +148,17 @@ func New(opts ...Option) *Server {
 // Start serves the fake on a new httptest server and returns its base URL
 // (for helpcrunch.WithBaseURL) and a function that stops it, releasing calls
 // held by Hang or WithLatency. Call Start at most once per Server.
-func (s *Server) Start() (url string, stop func()) {
-	ts := httptest.NewServer(s)
-	return ts.URL, func() {
-		s.stopOnce.Do(func() { close(s.stopCh) })
-		ts.Close()
-	}
-}
+func (s *Server) Start() (url string, stop func()) { return s.log.Start(s) }
 
 // FailNext arms f for the next n calls of endpoint ("" matches every
 // endpoint). A call takes the first armed failure that matches it.
-func (s *Server) FailNext(endpoint string, n int, f Failure) {
-	if n <= 0 {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failures = append(s.failures, &failRule{endpoint: endpoint, left: n, f: f})
-}
+func (s *Server) FailNext(endpoint string, n int, f Failure) { s.log.FailNext(endpoint, n, f) }
 
 // Calls returns every call received so far, in order of arrival.
-func (s *Server) Calls() []Call {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Call, len(s.calls))
-	for i, c := range s.calls {
-		out[i] = c.clone()
-	}
-	return out
-}
+func (s *Server) Calls() []Call { return s.log.Calls() }
 
 // CallsTo returns the calls of one endpoint, in order of arrival.
-func (s *Server) CallsTo(endpoint string) []Call {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []Call
-	for _, c := range s.calls {
-		if c.Endpoint == endpoint {
-			out = append(out, c.clone())
-		}
-	}
-	return out
-}
+func (s *Server) CallsTo(endpoint string) []Call { return s.log.CallsTo(endpoint) }
 
 func (c Call) clone() Call {
 	c.Header = c.Header.Clone()
@@ -219,11 +178,7 @@ func cloneValues(v url.Values) url.Values {
 }
 
 // ResetCalls forgets the recorded calls only.
-func (s *Server) ResetCalls() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls = nil
-}
+func (s *Server) ResetCalls() { s.log.ResetCalls() }
 
 // Reset forgets chats, agents, departments, calls and armed failures.
 // Options stay.
@@ -233,7 +188,8 @@ func (s *Server) Reset() {
 	s.chats = make(map[int64]*helpcrunch.Chat)
 	s.agents = make(map[int64]helpcrunch.Agent)
 	s.departments = make(map[int64]helpcrunch.Department)
-	s.calls, s.failures, s.recent = nil, nil, nil
+	s.recent = nil
+	s.log.Reset()
 }
 
 type reply struct {
@@ -267,74 +223,14 @@ func route(method, path string) (endpoint, id string) {
 // ServeHTTP records the call and answers it.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	endpoint, id := route(r.Method, r.URL.Path)
-	body, readErr := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	call := Call{Endpoint: endpoint, Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(),
-		Body: body, Header: make(http.Header), Time: s.now()}
-	for _, h := range recordedHeaders {
-		if v := r.Header.Values(h); len(v) > 0 {
-			call.Header[h] = append([]string(nil), v...)
-		}
-	}
-	s.mu.Lock()
-	s.callSeq++
-	call.seq = s.callSeq
-	idx := len(s.calls)
-	s.calls = append(s.calls, call)
-	f, armed := s.takeFailure(endpoint)
-	s.mu.Unlock()
-
+	body, readErr := fakeapi.ReadBody(r)
+	t, f, armed := s.log.Record(Call{Endpoint: endpoint, Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(),
+		Body: body, Header: fakeapi.Headers(r, recordedHeaders[:]...), Time: s.now()})
 	rep, ok := s.answer(r, endpoint, id, body, readErr, f, armed)
 	if !ok {
-		s.setStatus(idx, call, StatusAborted)
-		panic(http.ErrAbortHandler)
+		s.log.Abort(t)
 	}
-	if rep.retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(rep.retryAfter.Seconds()))))
-	}
-	if len(rep.body) > 0 && w.Header().Get("Content-Type") == "" {
-		w.Header().Set("Content-Type", "application/json")
-	}
-	s.setStatus(idx, call, rep.status)
-	w.WriteHeader(rep.status)
-	_, _ = w.Write(rep.body)
-}
-
-func (s *Server) setStatus(idx int, call Call, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if idx < len(s.calls) && s.calls[idx].seq == call.seq {
-		s.calls[idx].Status = status
-	}
-}
-
-// takeFailure consumes the first armed failure matching endpoint. s.mu held.
-func (s *Server) takeFailure(endpoint string) (Failure, bool) {
-	for i, fr := range s.failures {
-		if fr.left > 0 && (fr.endpoint == "" || fr.endpoint == endpoint) {
-			fr.left--
-			if fr.left == 0 {
-				s.failures = append(s.failures[:i:i], s.failures[i+1:]...)
-			}
-			return fr.f, true
-		}
-	}
-	return Failure{}, false
-}
-
-func (s *Server) wait(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return true
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	case <-s.stopCh:
-		return false
-	}
+	s.log.Answer(w, t, rep.status, nil, rep.body, rep.retryAfter)
 }
 
 // allow applies the sliding-window rate limit.
@@ -360,10 +256,10 @@ func (s *Server) allow() bool {
 }
 
 func (s *Server) answer(r *http.Request, endpoint, id string, body []byte, readErr error, f Failure, armed bool) (reply, bool) {
-	if armed && !s.wait(r.Context(), f.Hang) {
+	if armed && !s.log.Wait(r.Context(), f.Hang) {
 		return reply{}, false
 	}
-	if !s.wait(r.Context(), s.latency) {
+	if !s.log.Wait(r.Context(), s.latency) {
 		return reply{}, false
 	}
 	if armed && f.isError() {

@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/chatwarden/chatwarden/internal/fakeapi"
 	"github.com/chatwarden/chatwarden/livechat"
 )
 
@@ -43,10 +42,8 @@ type Configuration struct {
 	mu       sync.Mutex
 	webhooks []livechat.Webhook // with secrets, in registration order
 	disabled map[string]bool    // owner_client_id → license webhooks disabled
-	calls    []Call
-	failures []*failRule
 	seq      int
-	callSeq  uint64
+	log      *fakeapi.Log[Call, Failure]
 }
 
 // ConfigurationOption configures a Configuration fake.
@@ -64,7 +61,7 @@ func ConfigurationBearer(token string) ConfigurationOption {
 
 // NewConfiguration returns a fake with no webhooks.
 func NewConfiguration(opts ...ConfigurationOption) *Configuration {
-	c := &Configuration{disabled: map[string]bool{}}
+	c := &Configuration{disabled: map[string]bool{}, log: fakeapi.NewLog[Call, Failure](callShape)}
 	for _, o := range opts {
 		if o != nil {
 			o(c)
@@ -74,10 +71,7 @@ func NewConfiguration(opts ...ConfigurationOption) *Configuration {
 }
 
 // Start serves the fake alone on an httptest server.
-func (c *Configuration) Start() (url string, stop func()) {
-	ts := httptest.NewServer(c)
-	return ts.URL, ts.Close
-}
+func (c *Configuration) Start() (url string, stop func()) { return c.log.Start(c) }
 
 // Handler serves Configuration API paths itself and passes every other
 // request to next (nil: 404).
@@ -131,37 +125,14 @@ func (c *Configuration) LicenseWebhooksEnabled(ownerClientID string) bool {
 }
 
 // FailNext arms f for the next n calls of action ("" matches every action).
-func (c *Configuration) FailNext(action string, n int, f Failure) {
-	if n <= 0 {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.failures = append(c.failures, &failRule{action: action, left: n, f: f})
-}
+// Only the error of f is used (the Configuration fake does not hang).
+func (c *Configuration) FailNext(action string, n int, f Failure) { c.log.FailNext(action, n, f) }
 
 // Calls returns every call received so far.
-func (c *Configuration) Calls() []Call {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]Call, len(c.calls))
-	for i, call := range c.calls {
-		call.Header = call.Header.Clone()
-		out[i] = call
-	}
-	return out
-}
+func (c *Configuration) Calls() []Call { return c.log.Calls() }
 
 // CallsTo returns the calls of one action.
-func (c *Configuration) CallsTo(action string) []Call {
-	var out []Call
-	for _, call := range c.Calls() {
-		if call.Action == action {
-			out = append(out, call)
-		}
-	}
-	return out
-}
+func (c *Configuration) CallsTo(action string) []Call { return c.log.CallsTo(action) }
 
 func cloneWebhook(w livechat.Webhook) livechat.Webhook {
 	w.AdditionalData = slices.Clone(w.AdditionalData)
@@ -176,53 +147,19 @@ func (c *Configuration) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		action = r.URL.Path
 	}
 	body, _ := io.ReadAll(io.LimitReader(r.Body, maxBody))
-	call := Call{Action: action, Body: body, Header: make(http.Header), Time: time.Now()}
-	for _, h := range recordedHeaders {
-		if v := r.Header.Values(h); len(v) > 0 {
-			call.Header[h] = append([]string(nil), v...)
-		}
-	}
-	c.mu.Lock()
-	c.callSeq++
-	call.seq = c.callSeq
-	idx := len(c.calls)
-	c.calls = append(c.calls, call)
+	t, f, armed := c.log.Record(Call{Action: action, Body: body, Header: fakeapi.Headers(r, recordedHeaders[:]...), Time: time.Now()})
 	var rep reply
-	f, armed := c.takeFailure(action)
 	switch {
 	case armed && f.isError():
 		rep = failureReply(f)
 	case !ok || r.Method != http.MethodPost:
 		rep = errReply(0, livechat.TypeNotFound, "Unknown path "+r.URL.Path, nil)
 	default:
+		c.mu.Lock()
 		rep = c.answer(r, action, body)
+		c.mu.Unlock()
 	}
-	if idx < len(c.calls) && c.calls[idx].seq == call.seq {
-		c.calls[idx].Status = rep.status
-	}
-	c.mu.Unlock()
-	if rep.retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(rep.retryAfter.Seconds()+0.999)))
-	}
-	if len(rep.body) > 0 {
-		w.Header().Set("Content-Type", "application/json")
-	}
-	w.WriteHeader(rep.status)
-	_, _ = w.Write(rep.body)
-}
-
-// takeFailure consumes the first armed failure matching action. c.mu held.
-func (c *Configuration) takeFailure(action string) (Failure, bool) {
-	for i, fr := range c.failures {
-		if fr.left > 0 && (fr.action == "" || fr.action == action) {
-			fr.left--
-			if fr.left == 0 {
-				c.failures = append(c.failures[:i:i], c.failures[i+1:]...)
-			}
-			return fr.f, true
-		}
-	}
-	return Failure{}, false
+	c.log.Answer(w, t, rep.status, nil, rep.body, rep.retryAfter)
 }
 
 // answer serves one action. c.mu held.

@@ -22,19 +22,15 @@
 package livechattest
 
 import (
-	"context"
 	"encoding/json"
-	"io"
-	"math"
 	"net/http"
-	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 
+	"github.com/chatwarden/chatwarden/internal/fakeapi"
 	"github.com/chatwarden/chatwarden/livechat"
 )
 
@@ -44,10 +40,10 @@ const ActionPrefix = "/v" + livechat.APIVersion + "/agent/action/"
 // StatusAborted is recorded for a call whose client went away (or whose
 // server was stopped) while it was held by Hang or WithLatency. Nothing is
 // answered then.
-const StatusAborted = 499
+const StatusAborted = fakeapi.StatusAborted
 
 // maxBody caps request bodies; larger ones get entity_too_large.
-const maxBody = 1 << 20
+const maxBody = fakeapi.MaxBody
 
 // Call is one request the fake received.
 type Call struct {
@@ -64,8 +60,15 @@ type Call struct {
 	Status int
 	// Time is when the call arrived.
 	Time time.Time
+}
 
-	seq uint64 // identifies the call for setStatus
+var callShape = fakeapi.Shape[Call]{
+	Endpoint: func(c *Call) string { return c.Action },
+	Status:   func(c *Call) *int { return &c.Status },
+	Clone: func(c Call) Call {
+		c.Header = c.Header.Clone()
+		return c
+	},
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -141,23 +144,13 @@ type Server struct {
 	latency     time.Duration
 	extraHeader http.Header
 	now         func() time.Time
-	stopCh      chan struct{}
-	stopOnce    sync.Once
+	log         *fakeapi.Log[Call, Failure]
 
-	mu       sync.Mutex
-	chats    map[string]*chatRec
-	index    []*rowRef // every thread, ordered by rowKey
-	calls    []Call
-	failures []*failRule
-	routing  map[string]string
-	seq      uint64 // insertion order of threads, and event ids
-	callSeq  uint64
-}
-
-type failRule struct {
-	action string
-	left   int
-	f      Failure
+	mu      sync.Mutex
+	chats   map[string]*chatRec
+	index   []*rowRef // every thread, ordered by rowKey
+	routing map[string]string
+	seq     uint64 // insertion order of threads, and event ids
 }
 
 // New returns an empty fake.
@@ -165,7 +158,7 @@ func New(opts ...Option) *Server {
 	s := &Server{
 		extraHeader: make(http.Header),
 		now:         time.Now,
-		stopCh:      make(chan struct{}),
+		log:         fakeapi.NewLog[Call, Failure](callShape),
 		chats:       make(map[string]*chatRec),
 		routing:     make(map[string]string),
 	}
@@ -180,58 +173,21 @@ func New(opts ...Option) *Server {
 // Start serves the fake on a new httptest server and returns its base URL
 // (for livechat.WithBaseURL) and a function that stops it. Stopping releases
 // calls held by Hang or WithLatency. Call Start at most once per Server.
-func (s *Server) Start() (url string, stop func()) {
-	ts := httptest.NewServer(s)
-	return ts.URL, func() {
-		s.stopOnce.Do(func() { close(s.stopCh) })
-		ts.Close()
-	}
-}
+func (s *Server) Start() (url string, stop func()) { return s.log.Start(s) }
 
 // FailNext arms f for the next n calls of action ("" matches every action).
 // Armed failures are consumed in the order they were armed: a call takes the
 // first armed failure that matches it and has calls left.
-func (s *Server) FailNext(action string, n int, f Failure) {
-	if n <= 0 {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failures = append(s.failures, &failRule{action: action, left: n, f: f})
-}
+func (s *Server) FailNext(action string, n int, f Failure) { s.log.FailNext(action, n, f) }
 
 // Calls returns every call received so far, in order of arrival.
-func (s *Server) Calls() []Call {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Call, len(s.calls))
-	for i, c := range s.calls {
-		c.Header = c.Header.Clone()
-		out[i] = c
-	}
-	return out
-}
+func (s *Server) Calls() []Call { return s.log.Calls() }
 
 // CallsTo returns the calls of one action, in order of arrival.
-func (s *Server) CallsTo(action string) []Call {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []Call
-	for _, c := range s.calls {
-		if c.Action == action {
-			c.Header = c.Header.Clone()
-			out = append(out, c)
-		}
-	}
-	return out
-}
+func (s *Server) CallsTo(action string) []Call { return s.log.CallsTo(action) }
 
 // ResetCalls forgets the recorded calls only.
-func (s *Server) ResetCalls() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls = nil
-}
+func (s *Server) ResetCalls() { s.log.ResetCalls() }
 
 // Reset forgets chats, calls, armed failures and routing statuses. Options
 // stay.
@@ -240,9 +196,8 @@ func (s *Server) Reset() {
 	defer s.mu.Unlock()
 	s.chats = make(map[string]*chatRec)
 	s.index = nil
-	s.calls = nil
-	s.failures = nil
 	s.routing = make(map[string]string)
+	s.log.Reset()
 }
 
 // RoutingStatus returns the status last set for agentID with
@@ -267,94 +222,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rest, ok := strings.CutPrefix(r.URL.Path, ActionPrefix); ok {
 		action = rest
 	}
-	body, readErr := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	call := Call{Action: action, Body: body, Header: make(http.Header), Time: s.now()}
-	for _, h := range recordedHeaders {
-		if v := r.Header.Values(h); len(v) > 0 {
-			call.Header[h] = append([]string(nil), v...)
-		}
-	}
-
-	s.mu.Lock()
-	s.callSeq++
-	call.seq = s.callSeq
-	idx := len(s.calls)
-	s.calls = append(s.calls, call)
-	f, armed := s.takeFailure(action)
-	s.mu.Unlock()
-
+	body, readErr := fakeapi.ReadBody(r)
+	t, f, armed := s.log.Record(Call{Action: action, Body: body, Header: fakeapi.Headers(r, recordedHeaders[:]...), Time: s.now()})
 	rep, ok := s.answer(r, action, body, readErr, f, armed)
 	if !ok {
-		s.setStatus(idx, call, StatusAborted)
-		// Drop the connection instead of answering an empty 200.
-		panic(http.ErrAbortHandler)
+		s.log.Abort(t) // drops the connection instead of answering an empty 200
 	}
-	for k, vs := range s.extraHeader {
-		for _, v := range vs {
-			w.Header().Add(k, v)
-		}
-	}
-	if rep.retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(rep.retryAfter.Seconds()))))
-	}
-	if len(rep.body) > 0 {
-		if w.Header().Get("Content-Type") == "" {
-			w.Header().Set("Content-Type", "application/json")
-		}
-	}
-	// Record before writing, so a client that has its answer also sees the
-	// status in Calls.
-	s.setStatus(idx, call, rep.status)
-	w.WriteHeader(rep.status)
-	_, _ = w.Write(rep.body)
-}
-
-func (s *Server) setStatus(idx int, call Call, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	// Reset may have dropped the call meanwhile.
-	if idx < len(s.calls) && s.calls[idx].seq == call.seq {
-		s.calls[idx].Status = status
-	}
-}
-
-// takeFailure consumes the first armed failure matching action. s.mu held.
-func (s *Server) takeFailure(action string) (Failure, bool) {
-	for i, fr := range s.failures {
-		if fr.left > 0 && (fr.action == "" || fr.action == action) {
-			fr.left--
-			if fr.left == 0 {
-				s.failures = append(s.failures[:i:i], s.failures[i+1:]...)
-			}
-			return fr.f, true
-		}
-	}
-	return Failure{}, false
-}
-
-// wait sleeps d unless the request's context ends or the server stops first.
-func (s *Server) wait(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return true
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	case <-s.stopCh:
-		return false
-	}
+	s.log.Answer(w, t, rep.status, s.extraHeader, rep.body, rep.retryAfter)
 }
 
 // answer decides the reply; ok is false when the call was aborted.
 func (s *Server) answer(r *http.Request, action string, body []byte, readErr error, f Failure, armed bool) (reply, bool) {
-	if armed && !s.wait(r.Context(), f.Hang) {
+	if armed && !s.log.Wait(r.Context(), f.Hang) {
 		return reply{}, false
 	}
-	if !s.wait(r.Context(), s.latency) {
+	if !s.log.Wait(r.Context(), s.latency) {
 		return reply{}, false
 	}
 	if armed && f.isError() {

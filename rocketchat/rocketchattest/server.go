@@ -23,27 +23,25 @@
 package rocketchattest
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/chatwarden/chatwarden/internal/fakeapi"
 	"github.com/chatwarden/chatwarden/rocketchat"
 )
 
 // StatusAborted is recorded for a call whose client went away (or whose
 // server was stopped) while it was held by Hang or WithLatency.
-const StatusAborted = 499
+const StatusAborted = fakeapi.StatusAborted
 
-const maxBody = 1 << 20
+const maxBody = fakeapi.MaxBody
 
 // Call is one request the fake received.
 type Call struct {
@@ -59,8 +57,6 @@ type Call struct {
 	// Status is the HTTP status answered; 0 while in flight.
 	Status int
 	Time   time.Time
-
-	seq uint64
 }
 
 var recordedHeaders = [...]string{"X-Auth-Token", "X-User-Id", "Content-Type", "User-Agent"}
@@ -114,16 +110,12 @@ type Server struct {
 	latency         time.Duration
 	commentRequired bool
 	now             func() time.Time
-	stopCh          chan struct{}
-	stopOnce        sync.Once
+	log             *fakeapi.Log[Call, Failure]
 
 	mu        sync.Mutex
 	rooms     map[string]*roomRec
 	windows   map[string]*window
-	calls     []Call
-	failures  []*failRule
 	seq       int
-	callSeq   uint64
 	inquiryNo int
 }
 
@@ -132,17 +124,17 @@ type window struct {
 	count int
 }
 
-type failRule struct {
-	endpoint string
-	left     int
-	f        Failure
+var callShape = fakeapi.Shape[Call]{
+	Endpoint: func(c *Call) string { return c.Endpoint },
+	Status:   func(c *Call) *int { return &c.Status },
+	Clone:    Call.clone,
 }
 
 // New returns an empty fake.
 func New(opts ...Option) *Server {
 	s := &Server{
 		now:     time.Now,
-		stopCh:  make(chan struct{}),
+		log:     fakeapi.NewLog[Call, Failure](callShape),
 		rooms:   make(map[string]*roomRec),
 		windows: make(map[string]*window),
 	}
@@ -156,48 +148,17 @@ func New(opts ...Option) *Server {
 
 // Start serves the fake on a new httptest server and returns its URL (the
 // workspace URL for rocketchat.New) and a function that stops it.
-func (s *Server) Start() (url string, stop func()) {
-	ts := httptest.NewServer(s)
-	return ts.URL, func() {
-		s.stopOnce.Do(func() { close(s.stopCh) })
-		ts.Close()
-	}
-}
+func (s *Server) Start() (url string, stop func()) { return s.log.Start(s) }
 
 // FailNext arms f for the next n calls of endpoint (a rocketchat.Path*
 // constant; "" matches every endpoint).
-func (s *Server) FailNext(endpoint string, n int, f Failure) {
-	if n <= 0 {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failures = append(s.failures, &failRule{endpoint: endpoint, left: n, f: f})
-}
+func (s *Server) FailNext(endpoint string, n int, f Failure) { s.log.FailNext(endpoint, n, f) }
 
 // Calls returns every call received so far.
-func (s *Server) Calls() []Call {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Call, len(s.calls))
-	for i, c := range s.calls {
-		out[i] = c.clone()
-	}
-	return out
-}
+func (s *Server) Calls() []Call { return s.log.Calls() }
 
 // CallsTo returns the calls of one endpoint.
-func (s *Server) CallsTo(endpoint string) []Call {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []Call
-	for _, c := range s.calls {
-		if c.Endpoint == endpoint {
-			out = append(out, c.clone())
-		}
-	}
-	return out
-}
+func (s *Server) CallsTo(endpoint string) []Call { return s.log.CallsTo(endpoint) }
 
 func (c Call) clone() Call {
 	c.Header = c.Header.Clone()
@@ -212,11 +173,7 @@ func (c Call) clone() Call {
 }
 
 // ResetCalls forgets the recorded calls only.
-func (s *Server) ResetCalls() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls = nil
-}
+func (s *Server) ResetCalls() { s.log.ResetCalls() }
 
 // Reset forgets rooms, calls, failures and rate-limit windows.
 func (s *Server) Reset() {
@@ -224,7 +181,7 @@ func (s *Server) Reset() {
 	defer s.mu.Unlock()
 	s.rooms = make(map[string]*roomRec)
 	s.windows = make(map[string]*window)
-	s.calls, s.failures = nil, nil
+	s.log.Reset()
 }
 
 type reply struct {
@@ -238,75 +195,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rest, ok := strings.CutPrefix(r.URL.Path, rocketchat.APIPrefix); ok {
 		endpoint = rest
 	}
-	body, readErr := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	call := Call{Endpoint: endpoint, Method: r.Method, Query: r.URL.Query(), Body: body,
-		Header: make(http.Header), Time: s.now()}
-	for _, h := range recordedHeaders {
-		if v := r.Header.Values(h); len(v) > 0 {
-			call.Header[h] = append([]string(nil), v...)
-		}
-	}
-	s.mu.Lock()
-	s.callSeq++
-	call.seq = s.callSeq
-	idx := len(s.calls)
-	s.calls = append(s.calls, call)
-	f, armed := s.takeFailure(endpoint)
-	s.mu.Unlock()
-
+	body, readErr := fakeapi.ReadBody(r)
+	t, f, armed := s.log.Record(Call{Endpoint: endpoint, Method: r.Method, Query: r.URL.Query(), Body: body,
+		Header: fakeapi.Headers(r, recordedHeaders[:]...), Time: s.now()})
 	rep, ok := s.answer(r, endpoint, body, readErr, f, armed)
 	if !ok {
-		s.setStatus(idx, call, StatusAborted)
-		panic(http.ErrAbortHandler)
+		s.log.Abort(t)
 	}
-	for k, vs := range rep.header {
-		for _, v := range vs {
-			w.Header().Add(k, v)
-		}
-	}
-	if len(rep.body) > 0 && w.Header().Get("Content-Type") == "" {
-		w.Header().Set("Content-Type", "application/json")
-	}
-	s.setStatus(idx, call, rep.status)
-	w.WriteHeader(rep.status)
-	_, _ = w.Write(rep.body)
-}
-
-func (s *Server) setStatus(idx int, call Call, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if idx < len(s.calls) && s.calls[idx].seq == call.seq {
-		s.calls[idx].Status = status
-	}
-}
-
-func (s *Server) takeFailure(endpoint string) (Failure, bool) {
-	for i, fr := range s.failures {
-		if fr.left > 0 && (fr.endpoint == "" || fr.endpoint == endpoint) {
-			fr.left--
-			if fr.left == 0 {
-				s.failures = append(s.failures[:i:i], s.failures[i+1:]...)
-			}
-			return fr.f, true
-		}
-	}
-	return Failure{}, false
-}
-
-func (s *Server) wait(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return true
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	case <-s.stopCh:
-		return false
-	}
+	s.log.Answer(w, t, rep.status, rep.header, rep.body, 0)
 }
 
 type handler func(s *Server, r *http.Request, body []byte) reply
@@ -322,10 +218,10 @@ var routes = map[string]handler{
 }
 
 func (s *Server) answer(r *http.Request, endpoint string, body []byte, readErr error, f Failure, armed bool) (reply, bool) {
-	if armed && !s.wait(r.Context(), f.Hang) {
+	if armed && !s.log.Wait(r.Context(), f.Hang) {
 		return reply{}, false
 	}
-	if !s.wait(r.Context(), s.latency) {
+	if !s.log.Wait(r.Context(), s.latency) {
 		return reply{}, false
 	}
 	if armed && f.isError() {
