@@ -40,6 +40,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,6 +71,7 @@ type options struct {
 	scenarios     string
 	serve         string // child mode: serve this target
 	profile       string // directory for the children's CPU and heap profiles
+	trace         bool   // with profile: execution traces too
 }
 
 func main() {
@@ -92,13 +94,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.targets, "targets", "chatwarden,reference,noop", "targets to measure")
 	fs.StringVar(&o.scenarios, "scenarios", "max,rate,overload", "scenarios to run")
 	fs.StringVar(&o.profile, "profile", "", "write each child's CPU profile and heap profile (rewritten every 2s) to this directory as <target>-<scenario>.cpu/.heap")
+	fs.BoolVar(&o.trace, "trace", false, "with -profile: also write each child's execution trace as <target>-<scenario>.trace (large; read with go tool trace)")
 	fs.StringVar(&o.serve, "serve", "", "internal: run as the child serving this target")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if o.serve != "" {
 		if path := os.Getenv(profileEnv); path != "" {
-			stop, err := startProfile(path)
+			stop, err := startProfile(path, os.Getenv(traceEnv) != "")
 			if err != nil {
 				return err
 			}
@@ -120,7 +123,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			if o.profile != "" {
 				profile = filepath.Join(o.profile, target+"-"+sc)
 			}
-			child, err := startChild(ctx, target, profile)
+			child, err := startChild(ctx, target, profile, o.trace)
 			if err != nil {
 				return fmt.Errorf("starting %s: %w", target, err)
 			}
@@ -292,7 +295,7 @@ type child struct {
 	done chan struct{}
 }
 
-func startChild(ctx context.Context, target, profile string) (*child, error) {
+func startChild(ctx context.Context, target, profile string, withTrace bool) (*child, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -300,6 +303,9 @@ func startChild(ctx context.Context, target, profile string) (*child, error) {
 	cmd := exec.CommandContext(ctx, exe, "-serve", target)
 	if profile != "" {
 		cmd.Env = append(os.Environ(), profileEnv+"="+profile)
+		if withTrace {
+			cmd.Env = append(cmd.Env, traceEnv+"=1")
+		}
 	}
 	cmd.Stderr = io.Discard
 	stdout, err := cmd.StdoutPipe()
@@ -384,9 +390,13 @@ func (c *child) stop() {
 // profileEnv tells a child where to write its profiles (path without suffix).
 const profileEnv = "CWLOAD_PROFILE"
 
-// startProfile starts a CPU profile to path.cpu; the returned function stops
-// it and writes a heap profile to path.heap.
-func startProfile(path string) (func(), error) {
+// traceEnv, set, tells a child to write an execution trace too.
+const traceEnv = "CWLOAD_TRACE"
+
+// startProfile starts a CPU profile to path.cpu, and with withTrace an
+// execution trace to path.trace; the returned function stops them. A heap
+// profile is written to path.heap every 2s meanwhile.
+func startProfile(path string, withTrace bool) (func(), error) {
 	f, err := os.Create(path + ".cpu")
 	if err != nil {
 		return nil, err
@@ -394,6 +404,20 @@ func startProfile(path string) (func(), error) {
 	if err := pprof.StartCPUProfile(f); err != nil {
 		f.Close()
 		return nil, err
+	}
+	var tf *os.File
+	if withTrace {
+		if tf, err = os.Create(path + ".trace"); err != nil {
+			pprof.StopCPUProfile()
+			f.Close()
+			return nil, err
+		}
+		if err := trace.Start(tf); err != nil {
+			pprof.StopCPUProfile()
+			f.Close()
+			tf.Close()
+			return nil, err
+		}
 	}
 	// The heap profile is rewritten every 2s, so the last one shows the
 	// heap under load rather than after the shutdown.
@@ -420,6 +444,10 @@ func startProfile(path string) (func(), error) {
 		close(done)
 		pprof.StopCPUProfile()
 		f.Close()
+		if tf != nil {
+			trace.Stop()
+			tf.Close()
+		}
 	}, nil
 }
 
