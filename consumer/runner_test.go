@@ -245,12 +245,18 @@ func startLossyRunner(t *testing.T, b *bus.Bus, ackWait time.Duration, maxAckPen
 	cons, err := bus.ProvisionWorkerConsumers(context.Background(), b.JS, bus.ConsumerSettings{Partitions: 1, AckWait: ackWait,
 		MaxAckPending: maxAckPending, PinnedTTL: 5 * time.Second})
 	require.NoError(t, err)
-	lossy := lossyConsumer{Consumer: cons[0], drop: drop}
 	a := newApplied()
 	m := metrics.New()
-	r, err := consumer.New([]jetstream.Consumer{lossy}, a.handler("r1", nil), consumer.JetStreamDeadLetters{JS: b.JS},
-		consumer.WithPriorityGroup(bus.WorkerGroup), consumer.WithConcurrency(8), consumer.WithAckWait(ackWait),
-		consumer.WithMetrics(m), consumer.WithLogger(log))
+	runPinned(t, b, lossyConsumer{Consumer: cons[0], drop: drop}, a.handler("r1", nil), ackWait, consumer.WithMetrics(m), consumer.WithLogger(log))
+	return a, m
+}
+
+// runPinned runs a runner over c in the workers' priority group
+// (concurrency 8, dead letters to b) until the test ends.
+func runPinned(t *testing.T, b *bus.Bus, c jetstream.Consumer, h consumer.Handler, ackWait time.Duration, opts ...consumer.Option) {
+	t.Helper()
+	opts = append([]consumer.Option{consumer.WithPriorityGroup(bus.WorkerGroup), consumer.WithConcurrency(8), consumer.WithAckWait(ackWait)}, opts...)
+	r, err := consumer.New([]jetstream.Consumer{c}, h, consumer.JetStreamDeadLetters{JS: b.JS}, opts...)
 	require.NoError(t, err)
 	require.NoError(t, r.Start())
 	t.Cleanup(func() {
@@ -258,7 +264,6 @@ func startLossyRunner(t *testing.T, b *bus.Bus, ackWait time.Duration, maxAckPen
 		defer cancel()
 		_ = r.Stop(ctx)
 	})
-	return a, m
 }
 
 // onePartitionBus is a bus with one partition on a new embedded server, its
@@ -562,16 +567,7 @@ func TestHoldingReplicaThatLosesThePinHandsItsEventsBack(t *testing.T) {
 			mu.Unlock()
 			return false
 		}}
-		r, err := consumer.New([]jetstream.Consumer{spy}, a.handler(replica, nil), consumer.JetStreamDeadLetters{JS: b.JS},
-			consumer.WithPriorityGroup(bus.WorkerGroup), consumer.WithConcurrency(8), consumer.WithAckWait(ackWait),
-			consumer.WithLogger(zaptest.NewLogger(t).Named(replica)))
-		require.NoError(t, err)
-		require.NoError(t, r.Start())
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-			defer cancel()
-			_ = r.Stop(ctx)
-		})
+		runPinned(t, b, spy, a.handler(replica, nil), ackWait, consumer.WithLogger(zaptest.NewLogger(t).Named(replica)))
 	}
 	deliveredTo := func(replica string) int {
 		mu.Lock()
