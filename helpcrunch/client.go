@@ -22,20 +22,19 @@
 package helpcrunch
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/chatwarden/chatwarden/internal/apiurl"
+	"github.com/chatwarden/chatwarden/internal/httpcall"
 	"golang.org/x/time/rate"
 )
 
@@ -58,9 +57,6 @@ const (
 	// the size the iterators use unless told otherwise).
 	MaxPageSize = 100
 )
-
-// maxResponseBody caps a successful answer.
-const maxResponseBody = 32 << 20
 
 // Client calls the HelpCrunch REST API. Create it with New.
 type Client struct {
@@ -214,24 +210,11 @@ func (c *Client) newRequest(ctx context.Context, method, path string, query url.
 	if len(query) > 0 {
 		u.RawQuery = query.Encode()
 	}
-	var rd io.Reader
-	if body != nil {
-		payload, err := json.Marshal(body)
-		if err != nil {
-			return nil, fmt.Errorf("encoding request: %w", err)
-		}
-		rd = bytes.NewReader(payload)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+	req, err := httpcall.NewJSONRequest(ctx, method, u.String(), body, c.userAgent)
 	if err != nil {
 		return nil, err
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Authorization", "Bearer "+c.apiKey)
-	req.Header.Set("User-Agent", c.userAgent)
 	return req, nil
 }
 
@@ -244,10 +227,7 @@ func (c *Client) do(req *http.Request, v any) error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		_ = resp.Body.Close()
-	}()
+	defer httpcall.Close(resp)
 	if ce := c.logger.Check(zap.DebugLevel, "helpcrunch call"); ce != nil {
 		ce.Write(zap.String("method", req.Method), zap.String("path", req.URL.Path),
 			zap.Int("status", resp.StatusCode), zap.Duration("took", time.Since(start)))
@@ -255,23 +235,7 @@ func (c *Client) do(req *http.Request, v any) error {
 	if err := checkResponse(resp); err != nil {
 		return err
 	}
-	if v == nil {
-		return nil
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
-	if err != nil {
-		return fmt.Errorf("reading response: %w", err)
-	}
-	if len(body) > maxResponseBody {
-		return fmt.Errorf("response larger than %d bytes", maxResponseBody)
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("decoding response: %w", err)
-	}
-	return nil
+	return httpcall.ReadJSON(resp, v)
 }
 
 // checkResponse returns nil for a 2xx answer and an *APIError otherwise,
@@ -284,7 +248,7 @@ func checkResponse(resp *http.Response) error {
 	}
 	apiErr := &APIError{
 		StatusCode: resp.StatusCode,
-		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+		RetryAfter: httpcall.RetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 	}
 	if resp.Request != nil && resp.Request.URL != nil {
 		apiErr.Endpoint = resp.Request.Method + " " + resp.Request.URL.Path
@@ -305,32 +269,8 @@ func checkResponse(resp *http.Response) error {
 		apiErr.Code, apiErr.Message = main.Code, main.Message
 		return apiErr
 	}
-	apiErr.Message = strings.TrimSpace(strings.ToValidUTF8(string(body), ""))
-	if apiErr.Message == "" {
-		apiErr.Message = http.StatusText(resp.StatusCode)
-	}
+	apiErr.Message = httpcall.ErrorText(body, resp.StatusCode)
 	return apiErr
-}
-
-// parseRetryAfter reads a Retry-After value: delay-seconds or an HTTP date.
-// It returns 0 for an empty, invalid or past value.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs <= 0 || secs > 24*3600 {
-			return 0
-		}
-		return time.Duration(secs * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
 }
 
 // call waits for the limiter, sends one request and wraps any error with op

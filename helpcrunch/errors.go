@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chatwarden/chatwarden/internal/httpcall"
 	"github.com/chatwarden/chatwarden/internal/neterr"
 )
 
@@ -71,7 +72,7 @@ var (
 
 // MaxErrorBody is how many bytes of an error answer the client reads to build
 // an *APIError; the rest is discarded.
-const MaxErrorBody = 64 << 10
+const MaxErrorBody = httpcall.MaxErrorBody
 
 // ErrorDetail is one entry of the API's {"errors":[{"code","message"}]}.
 type ErrorDetail struct {

@@ -31,7 +31,6 @@ import (
 	"net/http"
 	"net/url"
 	"path"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -39,6 +38,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/chatwarden/chatwarden/internal/apiurl"
+	"github.com/chatwarden/chatwarden/internal/httpcall"
 )
 
 // Defaults.
@@ -54,14 +54,9 @@ const (
 	DefaultUserAgent = "chatwarden-livechat/" + APIVersion
 )
 
-const (
-	// maxResponseBody caps a successful answer (a list_archives page of 100
-	// chats with events is well below it).
-	maxResponseBody = 32 << 20
-	// maxLifecycleValues caps how many distinct Legacy/Deprecation values a
-	// client remembers (and warns about).
-	maxLifecycleValues = 32
-)
+// maxLifecycleValues caps how many distinct Legacy/Deprecation values a
+// client remembers (and warns about).
+const maxLifecycleValues = 32
 
 // Client calls the Agent Chat Web API. Create it with New.
 type Client struct {
@@ -210,21 +205,14 @@ func (c *Client) endpoint(action string) string {
 // newRequest builds the POST of action with body encoded as JSON (nil sends
 // "{}"). The request can be re-sent: GetBody is set.
 func (c *Client) newRequest(ctx context.Context, action string, body any) (*http.Request, error) {
-	payload := []byte("{}")
-	if body != nil {
-		var err error
-		if payload, err = json.Marshal(body); err != nil {
-			return nil, fmt.Errorf("encoding request: %w", err)
-		}
+	if body == nil {
+		body = json.RawMessage("{}")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint(action), bytes.NewReader(payload))
+	req, err := httpcall.NewJSONRequest(ctx, http.MethodPost, c.endpoint(action), body, c.userAgent)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Authorization", c.auth.header())
-	req.Header.Set("User-Agent", c.userAgent)
 	if r := c.Region(); r != "" {
 		req.Header.Set("X-Region", r)
 	}
@@ -240,11 +228,7 @@ func (c *Client) do(req *http.Request, v any) error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		// Drain a little so the connection can be reused, then close.
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		_ = resp.Body.Close()
-	}()
+	defer httpcall.Close(resp)
 	c.checkLifecycle(resp.Header)
 	if ce := c.logger.Check(zap.DebugLevel, "livechat call"); ce != nil {
 		ce.Write(zap.String("action", path.Base(req.URL.Path)), zap.Int("status", resp.StatusCode),
@@ -253,23 +237,7 @@ func (c *Client) do(req *http.Request, v any) error {
 	if err := checkResponse(resp); err != nil {
 		return err
 	}
-	if v == nil {
-		return nil
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
-	if err != nil {
-		return fmt.Errorf("reading response: %w", err)
-	}
-	if len(body) > maxResponseBody {
-		return fmt.Errorf("response larger than %d bytes", maxResponseBody)
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("decoding response: %w", err)
-	}
-	return nil
+	return httpcall.ReadJSON(resp, v)
 }
 
 // checkResponse returns nil for a 200 answer and an *APIError otherwise,
@@ -282,7 +250,7 @@ func checkResponse(resp *http.Response) error {
 	}
 	apiErr := &APIError{
 		StatusCode: resp.StatusCode,
-		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+		RetryAfter: httpcall.RetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 	}
 	if resp.Request != nil && resp.Request.URL != nil {
 		apiErr.Action = path.Base(resp.Request.URL.Path)
@@ -303,33 +271,8 @@ func checkResponse(resp *http.Response) error {
 		}
 		return apiErr
 	}
-	// The limit may cut a multi-byte character; drop invalid bytes.
-	apiErr.Message = strings.TrimSpace(strings.ToValidUTF8(string(body), ""))
-	if apiErr.Message == "" {
-		apiErr.Message = http.StatusText(resp.StatusCode)
-	}
+	apiErr.Message = httpcall.ErrorText(body, resp.StatusCode)
 	return apiErr
-}
-
-// parseRetryAfter reads a Retry-After value: delay-seconds or an HTTP date.
-// It returns 0 for an empty, invalid or past value.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs <= 0 || secs > 24*3600 {
-			return 0
-		}
-		return time.Duration(secs * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
 }
 
 // checkLifecycle logs a warning the first time the client sees a value of

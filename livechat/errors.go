@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/chatwarden/chatwarden/internal/httpcall"
 	"github.com/chatwarden/chatwarden/internal/neterr"
 )
 
@@ -94,7 +95,7 @@ var (
 
 // MaxErrorBody is how many bytes of a non-200 response body the client reads
 // to build an *APIError; the rest is discarded.
-const MaxErrorBody = 64 << 10
+const MaxErrorBody = httpcall.MaxErrorBody
 
 // APIError is a non-200 answer of the API. It carries the HTTP status and,
 // when the body held the documented envelope

@@ -40,6 +40,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/chatwarden/chatwarden/internal/apiurl"
+	"github.com/chatwarden/chatwarden/internal/httpcall"
 	"go.uber.org/zap/zapcore"
 )
 
@@ -59,8 +60,6 @@ const (
 	// use unless told otherwise.
 	MaxPageSize = 100
 )
-
-const maxResponseBody = 32 << 20
 
 // Auth is a personal access token: the user's id and the token. Create one
 // under My Account → Personal Access Tokens; it does not expire until revoked.
@@ -242,7 +241,7 @@ const resetMargin = 50 * time.Millisecond
 func (c *Client) noteRateLimit(route string, h http.Header, status int) time.Duration {
 	now := c.now()
 	reset := parseReset(h.Get("X-RateLimit-Reset"), now)
-	retry := parseRetryAfter(h.Get("Retry-After"), now)
+	retry := httpcall.RetryAfter(h.Get("Retry-After"), now)
 	wait := retry
 	if reset.After(now) && reset.Sub(now)+resetMargin > wait {
 		wait = reset.Sub(now) + resetMargin
@@ -282,51 +281,18 @@ func parseReset(v string, now time.Time) time.Time {
 	return t
 }
 
-// parseRetryAfter reads Retry-After: delay-seconds or an HTTP date.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs <= 0 || secs > 24*3600 {
-			return 0
-		}
-		return time.Duration(secs * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
-}
-
 // newRequest builds a request to /api/v1/<path>.
 func (c *Client) newRequest(ctx context.Context, method, path string, query url.Values, body any) (*http.Request, error) {
 	u := c.baseURL.JoinPath(APIPrefix, path)
 	if len(query) > 0 {
 		u.RawQuery = query.Encode()
 	}
-	var rd io.Reader
-	if body != nil {
-		payload, err := json.Marshal(body)
-		if err != nil {
-			return nil, fmt.Errorf("encoding request: %w", err)
-		}
-		rd = bytes.NewReader(payload)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+	req, err := httpcall.NewJSONRequest(ctx, method, u.String(), body, c.userAgent)
 	if err != nil {
 		return nil, err
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
 	req.Header.Set("X-Auth-Token", c.auth.Token)
 	req.Header.Set("X-User-Id", c.auth.UserID)
-	req.Header.Set("User-Agent", c.userAgent)
 	return req, nil
 }
 
@@ -338,10 +304,7 @@ func (c *Client) do(req *http.Request, route string, v any) error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		_ = resp.Body.Close()
-	}()
+	defer httpcall.Close(resp)
 	wait := c.noteRateLimit(route, resp.Header, resp.StatusCode)
 	if ce := c.logger.Check(zap.DebugLevel, "rocketchat call"); ce != nil {
 		ce.Write(zap.String("route", route), zap.Int("status", resp.StatusCode),
@@ -354,16 +317,13 @@ func (c *Client) do(req *http.Request, route string, v any) error {
 		if resp.StatusCode == http.StatusTooManyRequests || apiErr.Type == TypeTooManyRequests {
 			apiErr.RetryAfter = wait
 		} else {
-			apiErr.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
+			apiErr.RetryAfter = httpcall.RetryAfter(resp.Header.Get("Retry-After"), c.now())
 		}
 		return apiErr
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
+	body, err := httpcall.ReadBody(resp)
 	if err != nil {
-		return fmt.Errorf("reading response: %w", err)
-	}
-	if len(body) > maxResponseBody {
-		return fmt.Errorf("response larger than %d bytes", maxResponseBody)
+		return err
 	}
 	// A 200 can still be a failure: {"success": false, "error": ...}.
 	var head struct {
@@ -374,13 +334,7 @@ func (c *Client) do(req *http.Request, route string, v any) error {
 		apiErr.Endpoint = endpoint
 		return apiErr
 	}
-	if v == nil || len(bytes.TrimSpace(body)) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("decoding response: %w", err)
-	}
-	return nil
+	return httpcall.Decode(body, v)
 }
 
 // bracketType finds the Meteor error code Rocket.Chat appends to messages:
@@ -400,10 +354,7 @@ func decodeError(status int, r io.Reader) *APIError {
 		Reason    string          `json:"reason"`
 	}
 	if json.Unmarshal(body, &env) != nil {
-		apiErr.Message = strings.TrimSpace(strings.ToValidUTF8(string(body), ""))
-		if apiErr.Message == "" {
-			apiErr.Message = http.StatusText(status)
-		}
+		apiErr.Message = httpcall.ErrorText(body, status)
 		return apiErr
 	}
 	var msg string

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chatwarden/chatwarden/internal/httpcall"
 	"github.com/chatwarden/chatwarden/internal/neterr"
 )
 
@@ -93,7 +94,7 @@ var (
 )
 
 // MaxErrorBody is how many bytes of an error answer the client reads.
-const MaxErrorBody = 64 << 10
+const MaxErrorBody = httpcall.MaxErrorBody
 
 // APIError is a failed answer: any status but 200, or a 200 whose body says
 // "success": false.
