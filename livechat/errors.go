@@ -1,7 +1,6 @@
 package livechat
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"time"
 
 	"github.com/chatwarden/chatwarden/internal/httpcall"
-	"github.com/chatwarden/chatwarden/internal/neterr"
 )
 
 // Error types of the Agent Chat Web API, as sent in the "type" field of the
@@ -124,12 +122,14 @@ func (e *APIError) Error() string {
 	if action == "" {
 		action = "request"
 	}
-	return "livechat API " + action + ": " + e.detail()
+	return "livechat API " + action + ": " + e.Detail()
 }
 
 // detail is the error text without the action, for wrappers that already
 // name it.
-func (e *APIError) detail() string {
+// Detail describes the error without naming the call: the status, the
+// platform's error type or code, and its message.
+func (e *APIError) Detail() string {
 	s := fmt.Sprintf("HTTP %d", e.StatusCode)
 	if e.Type != "" {
 		s += " " + e.Type
@@ -222,19 +222,7 @@ func knownType(t string) bool {
 // JSON decoding errors or an invalid URL. The decision is made on types, never
 // on error text.
 func IsRetryable(err error) bool {
-	if err == nil {
-		return false
-	}
-	if errors.Is(err, context.Canceled) {
-		return false
-	}
-	if apiErr, ok := errors.AsType[*APIError](err); ok {
-		return apiErr.Retryable()
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	return neterr.Transient(err)
+	return httpcall.Retryable(err, nil, (*APIError).Retryable)
 }
 
 // RetryAfter returns the server's Retry-After hint carried by err (an
@@ -247,31 +235,8 @@ func RetryAfter(err error) (time.Duration, bool) {
 	return apiErr.RetryAfter, true
 }
 
-// opError adds the call's context ("update_chat_properties chat X") to an
+// wrapErr adds the call's context ("update_chat_properties chat X") to an
 // error while keeping it reachable with errors.Is/As.
-type opError struct {
-	action string
-	target string // e.g. "chat PJ0MRSHTDG", may be empty
-	err    error
-}
-
-func (e *opError) Error() string {
-	prefix := "livechat: " + e.action
-	if e.target != "" {
-		prefix += " " + e.target
-	}
-	// The action is already in the prefix; don't repeat it.
-	if apiErr, ok := e.err.(*APIError); ok {
-		return prefix + ": " + apiErr.detail()
-	}
-	return prefix + ": " + e.err.Error()
-}
-
-func (e *opError) Unwrap() error { return e.err }
-
 func wrapErr(action, target string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return &opError{action: action, target: target, err: err}
+	return httpcall.WrapOp("livechat", action, target, err)
 }

@@ -1,15 +1,12 @@
 package rocketchat
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/chatwarden/chatwarden/internal/httpcall"
-	"github.com/chatwarden/chatwarden/internal/neterr"
 )
 
 // Error types of the Rocket.Chat REST API, as found in "errorType" or at the
@@ -119,10 +116,12 @@ func (e *APIError) Error() string {
 	if ep == "" {
 		ep = "request"
 	}
-	return "rocketchat API " + ep + ": " + e.detail()
+	return "rocketchat API " + ep + ": " + e.Detail()
 }
 
-func (e *APIError) detail() string {
+// Detail describes the error without naming the call: the status, the
+// platform's error type or code, and its message.
+func (e *APIError) Detail() string {
 	s := fmt.Sprintf("HTTP %d", e.StatusCode)
 	if e.Type != "" {
 		s += " " + e.Type
@@ -206,16 +205,7 @@ func (e *limitError) Is(target error) bool { return target == ErrRateLimited }
 // success:false, ...), ErrInvalidArgument, and decoding errors. The decision
 // is made on types, never on error text.
 func IsRetryable(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) {
-		return false
-	}
-	if apiErr, ok := errors.AsType[*APIError](err); ok {
-		return apiErr.Retryable()
-	}
-	if errors.Is(err, ErrRateLimited) || errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	return neterr.Transient(err)
+	return httpcall.Retryable(err, ErrRateLimited, (*APIError).Retryable)
 }
 
 // RetryAfter returns when the call may be repeated: the RetryAfter of an
@@ -234,29 +224,8 @@ func RetryAfter(err error) (time.Duration, bool) {
 	return 0, false
 }
 
-// opError adds the call's context ("close_room room X") to an error.
-type opError struct {
-	op     string
-	target string
-	err    error
-}
-
-func (e *opError) Error() string {
-	prefix := "rocketchat: " + e.op
-	if e.target != "" {
-		prefix += " " + e.target
-	}
-	if apiErr, ok := e.err.(*APIError); ok {
-		return prefix + ": " + apiErr.detail()
-	}
-	return prefix + ": " + strings.TrimPrefix(e.err.Error(), "rocketchat: ")
-}
-
-func (e *opError) Unwrap() error { return e.err }
-
+// wrapErr adds the call's context ("close_room room X") to an error while keeping it
+// reachable with errors.Is/As.
 func wrapErr(op, target string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return &opError{op: op, target: target, err: err}
+	return httpcall.WrapOp("rocketchat", op, target, err)
 }

@@ -9,12 +9,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/chatwarden/chatwarden/internal/neterr"
 )
 
 // MaxResponseBody caps a successful answer; ReadBody fails beyond it.
@@ -128,4 +131,60 @@ func RetryAfter(v string, now time.Time) time.Duration {
 		}
 	}
 	return 0
+}
+
+// Retryable is the retry decision the platform clients share. It is false
+// for nil and for context.Canceled (the caller gave up); an API error of
+// type E anywhere in err's chain decides by itself (retryable); it is true
+// for rateLimited (the client's own limiter would not wait; nil when the
+// client has none) and context.DeadlineExceeded, and otherwise true only for
+// a transport failure (neterr.Transient). The decision is made on types,
+// never on error text.
+func Retryable[E error](err, rateLimited error, retryable func(E) bool) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	if apiErr, ok := errors.AsType[E](err); ok {
+		return retryable(apiErr)
+	}
+	if rateLimited != nil && errors.Is(err, rateLimited) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	return neterr.Transient(err)
+}
+
+// Detailer is an API error that can describe itself without naming the call
+// ("HTTP 404 not_found: Chat not found"), for an OpError that names it.
+type Detailer interface{ Detail() string }
+
+// OpError adds a call's context (the operation and its target, "set_status
+// chat 542335") to an error, which stays reachable with errors.Is and
+// errors.As. Its text is "<platform>: <op> <target>: " followed by the
+// error's Detail when it is a Detailer, or else its text without a leading
+// "<platform>: ".
+type OpError struct {
+	Platform, Op string
+	Target       string // may be empty
+	Err          error
+}
+
+func (e *OpError) Error() string {
+	prefix := e.Platform + ": " + e.Op
+	if e.Target != "" {
+		prefix += " " + e.Target
+	}
+	if d, ok := e.Err.(Detailer); ok {
+		return prefix + ": " + d.Detail()
+	}
+	return prefix + ": " + strings.TrimPrefix(e.Err.Error(), e.Platform+": ")
+}
+
+func (e *OpError) Unwrap() error { return e.Err }
+
+// WrapOp wraps err in an *OpError; a nil err stays nil.
+func WrapOp(platform, op, target string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &OpError{Platform: platform, Op: op, Target: target, Err: err}
 }

@@ -2,6 +2,8 @@ package httpcall
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -107,4 +109,56 @@ func TestNewJSONRequest(t *testing.T) {
 
 	_, err = NewJSONRequest(context.Background(), http.MethodPost, "http://x/y", func() {}, "a")
 	require.ErrorContains(t, err, "encoding request")
+}
+
+type apiErr struct{ retry bool }
+
+func (e *apiErr) Error() string   { return "plat API call: HTTP 500" }
+func (e *apiErr) Detail() string  { return "HTTP 500" }
+func (e *apiErr) Retryable() bool { return e.retry }
+
+var errLimited = errors.New("plat: rate limited")
+
+func TestRetryable(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"canceled", context.Canceled, false},
+		{"deadline", context.DeadlineExceeded, true},
+		{"api error decides: yes", &apiErr{retry: true}, true},
+		{"api error decides: no", &apiErr{retry: false}, false},
+		{"api error wrapped", fmt.Errorf("x: %w", &apiErr{retry: true}), true},
+		{"rate limited", fmt.Errorf("x: %w", errLimited), true},
+		{"transport", io.ErrUnexpectedEOF, true},
+		{"anything else", errors.New("decoding response"), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, Retryable(tc.err, errLimited, (*apiErr).Retryable))
+		})
+	}
+	assert.False(t, Retryable(errLimited, nil, (*apiErr).Retryable), "no limiter error when the client has none")
+}
+
+func TestOpError(t *testing.T) {
+	tests := []struct {
+		name, target string
+		err          error
+		want         string
+	}{
+		{"api error by its detail", "chat 1", &apiErr{}, "plat: close chat 1: HTTP 500"},
+		{"platform prefix not repeated", "chat 1", errLimited, "plat: close chat 1: rate limited"},
+		{"no target", "", io.EOF, "plat: close: EOF"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := WrapOp("plat", "close", tc.target, tc.err)
+			assert.EqualError(t, err, tc.want)
+			assert.ErrorIs(t, err, tc.err)
+		})
+	}
+	assert.NoError(t, WrapOp("plat", "close", "", nil))
 }
