@@ -1,0 +1,331 @@
+// Command broker measures nats-server alone, in process, the way chatwarden
+// uses it, to tell the broker's share of serve's figures from chatwarden's.
+//
+// For each consumer count in -consumers it starts a fresh embedded server
+// (file storage in a temporary directory), creates a limits stream with a
+// duplicate window, and for -duration publishes -size byte messages (1,900
+// by default: a 3.4 KB incoming_chat as stored, S2-compressed) at -rate a
+// second over -partitions subjects, asynchronously, each with a message id.
+// The consumers are shaped like the workers' partition consumers: one per
+// partition subject (the first N), pull, pinned priority group, at most 128
+// unacknowledged, each message acknowledged on its own goroutine, with
+// confirmation (-ack double, as the workers do) or without (-ack single).
+//
+// It prints, per run: the messages stored, the PubAck latency from the
+// publish call (p50, p99, max; the publisher never waits, up to 65,536
+// PubAcks may be outstanding, so no omission hides a stall), the largest heap
+// in use seen in any second, the heap in use after a forced collection at
+// the end (what stays referenced), and the largest resident set seen. Runs
+// share the process, so run the count of interest first (or alone) for its
+// resident set: memory a run returns to the runtime is not always returned
+// to the system before the next.
+//
+// Bounded: -duration per run, 127.0.0.1 only, stops by itself.
+//
+//	go run ./bench/broker -duration 10s -consumers 0,1,16
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+type options struct {
+	duration   time.Duration
+	rate       int
+	size       int
+	partitions int
+	consumers  []int
+	ack        string
+}
+
+func main() {
+	var o options
+	var consumers string
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long each run publishes")
+	flag.IntVar(&o.rate, "rate", 5000, "messages offered a second")
+	flag.IntVar(&o.size, "size", 1900, "message size in bytes")
+	flag.IntVar(&o.partitions, "partitions", 16, "subjects the messages are spread over")
+	flag.StringVar(&consumers, "consumers", "0,1,16", "comma-separated consumer counts, one run each")
+	flag.StringVar(&o.ack, "ack", "double", "how consumers acknowledge: double (with confirmation) or single")
+	flag.Parse()
+	var err error
+	if o.consumers, err = parseCounts(consumers); err != nil {
+		fmt.Fprintln(os.Stderr, "broker: -consumers:", err)
+		os.Exit(2)
+	}
+	if err := run(context.Background(), o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "broker:", err)
+		os.Exit(1)
+	}
+}
+
+func parseCounts(s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%q is not a count of consumers (0 or more)", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func (o options) check() error {
+	switch {
+	case o.duration <= 0:
+		return errors.New("-duration must be positive")
+	case o.rate <= 0:
+		return errors.New("-rate must be positive")
+	case o.size <= 0:
+		return errors.New("-size must be positive")
+	case o.partitions <= 0:
+		return errors.New("-partitions must be positive")
+	case o.ack != "double" && o.ack != "single":
+		return fmt.Errorf("-ack %q: want double or single", o.ack)
+	}
+	for _, n := range o.consumers {
+		if n > o.partitions {
+			return fmt.Errorf("-consumers %d: at most one consumer per partition (-partitions %d)", n, o.partitions)
+		}
+	}
+	return nil
+}
+
+// result is one run's figures.
+type result struct {
+	consumers          int
+	stored             uint64
+	failed             int
+	p50, p99, max      time.Duration
+	peakHeap, liveHeap uint64
+	peakRSS            uint64
+}
+
+// residentBytes is the process's resident set (Linux), 0 where unknown.
+func residentBytes() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func run(ctx context.Context, o options, w io.Writer) error {
+	if err := o.check(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "nats-server alone: %d-byte messages at %d/s over %d subjects for %s per run, consumers acknowledging %s\n\n",
+		o.size, o.rate, o.partitions, o.duration, o.ack)
+	fmt.Fprintln(w, "| consumers | stored | publish errors | PubAck p50 | p99 | max | peak heap MB | live heap MB | peak RSS MB |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	for _, n := range o.consumers {
+		r, err := runOnce(ctx, o, n)
+		if err != nil {
+			return fmt.Errorf("run with %d consumers: %w", n, err)
+		}
+		fmt.Fprintf(w, "| %d | %d | %d | %s | %s | %s | %.1f | %.1f | %.1f |\n", r.consumers, r.stored, r.failed,
+			ms(r.p50), ms(r.p99), ms(r.max), mb(r.peakHeap), mb(r.liveHeap), mb(r.peakRSS))
+	}
+	return nil
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+func mb(b uint64) float64       { return float64(b) / (1 << 20) }
+
+func runOnce(ctx context.Context, o options, consumers int) (result, error) {
+	res := result{consumers: consumers}
+	dir, err := os.MkdirTemp("", "chatwarden-broker-bench-")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoSigs: true})
+	if err != nil {
+		return res, fmt.Errorf("starting nats-server: %w", err)
+	}
+	go srv.Start()
+	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		return res, errors.New("nats-server not ready after 10s")
+	}
+	// Publisher and consumers on separate connections, as receivers and
+	// workers are.
+	pubConn, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		return res, err
+	}
+	defer pubConn.Close()
+	subConn, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		return res, err
+	}
+	defer subConn.Close()
+	pub, err := jetstream.New(pubConn, jetstream.WithPublishAsyncMaxPending(1<<16))
+	if err != nil {
+		return res, err
+	}
+	sub, err := jetstream.New(subConn)
+	if err != nil {
+		return res, err
+	}
+	stream, err := pub.CreateStream(ctx, jetstream.StreamConfig{
+		Name: "EVENTS", Subjects: []string{"ev.>"}, Storage: jetstream.FileStorage,
+		MaxAge: 7 * 24 * time.Hour, Duplicates: 2 * time.Minute,
+	})
+	if err != nil {
+		return res, fmt.Errorf("creating the stream: %w", err)
+	}
+	for p := range consumers {
+		stop, err := consume(ctx, sub, p, o.ack == "double")
+		if err != nil {
+			return res, err
+		}
+		defer stop()
+	}
+
+	body := make([]byte, o.size)
+	for i := range body {
+		body[i] = byte(rand.IntN(256)) // incompressible, as a compressed event is
+	}
+	runtime.GC() // twice: the previous run's block buffers leave their pool in two cycles
+	runtime.GC()
+	var (
+		mu        sync.Mutex
+		latencies = make([]time.Duration, 0, int(o.duration.Seconds()+1)*o.rate)
+		wg        sync.WaitGroup
+	)
+	record := func(d time.Duration, ok bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if ok {
+			latencies = append(latencies, d)
+		} else {
+			res.failed++
+		}
+	}
+	stopHeap, heapDone := make(chan struct{}), make(chan struct{})
+	go func() { // the largest heap in use seen, once a second
+		defer close(heapDone)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		var m runtime.MemStats
+		for {
+			runtime.ReadMemStats(&m)
+			res.peakHeap = max(res.peakHeap, m.HeapInuse)
+			res.peakRSS = max(res.peakRSS, residentBytes())
+			select {
+			case <-t.C:
+			case <-stopHeap:
+				return
+			}
+		}
+	}()
+
+	start := time.Now()
+	total := int(o.duration.Seconds() * float64(o.rate))
+	interval := time.Second / time.Duration(o.rate)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for sent := 0; sent < total; {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			wg.Wait()
+			close(stopHeap)
+			<-heapDone
+			return res, ctx.Err()
+		}
+		due := min(total, int(time.Since(start)/interval)+1)
+		for ; sent < due; sent++ {
+			sentAt := time.Now()
+			f, err := pub.PublishAsync("ev."+strconv.Itoa(sent%o.partitions), body, jetstream.WithMsgID(strconv.Itoa(sent)))
+			if err != nil {
+				record(0, false)
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				select {
+				case <-f.Ok():
+					record(time.Since(sentAt), true)
+				case <-f.Err():
+					record(0, false)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(stopHeap)
+	<-heapDone
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	res.liveHeap = m.HeapInuse
+
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return res, fmt.Errorf("reading the stream's state: %w", err)
+	}
+	res.stored = info.State.Msgs
+	if len(latencies) == 0 {
+		return res, errors.New("no message was acknowledged")
+	}
+	slices.Sort(latencies)
+	res.p50 = latencies[len(latencies)/2]
+	res.p99 = latencies[len(latencies)*99/100]
+	res.max = latencies[len(latencies)-1]
+	return res, nil
+}
+
+// consume starts the consumer of partition p and returns what stops it.
+func consume(ctx context.Context, js jetstream.JetStream, p int, double bool) (func(), error) {
+	c, err := js.CreateOrUpdateConsumer(ctx, "EVENTS", jetstream.ConsumerConfig{
+		Durable: "p" + strconv.Itoa(p), FilterSubject: "ev." + strconv.Itoa(p),
+		AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 128,
+		PriorityPolicy: jetstream.PriorityPolicyPinned, PriorityGroups: []string{"workers"},
+		PinnedTTL: 30 * time.Second,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating consumer %d: %w", p, err)
+	}
+	cc, err := c.Consume(func(m jetstream.Msg) {
+		go func() {
+			if double {
+				_ = m.DoubleAck(ctx)
+			} else {
+				_ = m.Ack()
+			}
+		}()
+	}, jetstream.PullPriorityGroup("workers"))
+	if err != nil {
+		return nil, fmt.Errorf("consuming partition %d: %w", p, err)
+	}
+	return cc.Stop, nil
+}

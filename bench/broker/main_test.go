@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestBrokerBenchSmoke runs the benchmark small, with and without a
+// consumer: every message must be stored and acknowledged, and the figures
+// printed.
+func TestBrokerBenchSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts nats-server twice")
+	}
+	var out bytes.Buffer
+	o := options{duration: time.Second, rate: 400, size: 1900, partitions: 4, consumers: []int{0, 2}, ack: "double"}
+	err := run(context.Background(), o, &out)
+	t.Log("\n" + out.String())
+	require.NoError(t, err)
+	for _, n := range []string{"0", "2"} {
+		assert.Regexp(t, regexp.MustCompile(`(?m)^\| `+n+` \| 400 \| 0 \| [0-9.]+ ms \| [0-9.]+ ms \| [0-9.]+ ms \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \|$`), out.String())
+	}
+}
+
+func TestOptionsAreChecked(t *testing.T) {
+	good := options{duration: time.Second, rate: 1, size: 1, partitions: 2, consumers: []int{0, 2}, ack: "single"}
+	require.NoError(t, good.check())
+	for name, tc := range map[string]struct {
+		change func(*options)
+		want   string
+	}{
+		"no duration":             {func(o *options) { o.duration = 0 }, "-duration must be positive"},
+		"no rate":                 {func(o *options) { o.rate = 0 }, "-rate must be positive"},
+		"no size":                 {func(o *options) { o.size = -1 }, "-size must be positive"},
+		"no partitions":           {func(o *options) { o.partitions = 0 }, "-partitions must be positive"},
+		"unknown ack":             {func(o *options) { o.ack = "triple" }, `-ack "triple": want double or single`},
+		"more consumers than any": {func(o *options) { o.consumers = []int{3} }, "-consumers 3: at most one consumer per partition (-partitions 2)"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			o := good
+			tc.change(&o)
+			assert.EqualError(t, o.check(), tc.want)
+		})
+	}
+}
+
+func TestParseCounts(t *testing.T) {
+	for name, tc := range map[string]struct {
+		in   string
+		want []int
+		err  string
+	}{
+		"one":      {in: "16", want: []int{16}},
+		"several":  {in: "0, 1,16", want: []int{0, 1, 16}},
+		"negative": {in: "0,-1", err: `"-1" is not a count of consumers (0 or more)`},
+		"word":     {in: "all", err: `"all" is not a count of consumers (0 or more)`},
+		"empty":    {in: "", err: `"" is not a count of consumers (0 or more)`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, err := parseCounts(tc.in)
+			if tc.err != "" {
+				assert.EqualError(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
