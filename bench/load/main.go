@@ -72,6 +72,7 @@ type options struct {
 	serve         string // child mode: serve this target
 	profile       string // directory for the children's CPU and heap profiles
 	trace         bool   // with profile: execution traces too
+	maxInflight   int    // http.max_inflight of the chatwarden targets; 0: the default
 }
 
 func main() {
@@ -95,9 +96,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.scenarios, "scenarios", "max,rate,overload", "scenarios to run")
 	fs.StringVar(&o.profile, "profile", "", "write each child's CPU profile and heap profile (rewritten every 2s) to this directory as <target>-<scenario>.cpu/.heap")
 	fs.BoolVar(&o.trace, "trace", false, "with -profile: also write each child's execution trace as <target>-<scenario>.trace (large; read with go tool trace)")
+	fs.IntVar(&o.maxInflight, "max-inflight", 0, "http.max_inflight of the chatwarden targets (0: the default); the overload scenario's trade of accepted throughput for latency")
 	fs.StringVar(&o.serve, "serve", "", "internal: run as the child serving this target")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.maxInflight < 0 {
+		return fmt.Errorf("-max-inflight %d: want 0 (the default) or more", o.maxInflight)
 	}
 	if o.serve != "" {
 		if path := os.Getenv(profileEnv); path != "" {
@@ -123,7 +128,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			if o.profile != "" {
 				profile = filepath.Join(o.profile, target+"-"+sc)
 			}
-			child, err := startChild(ctx, target, profile, o.trace)
+			child, err := startChild(ctx, target, profile, o.trace, o.maxInflight)
 			if err != nil {
 				return fmt.Errorf("starting %s: %w", target, err)
 			}
@@ -295,17 +300,21 @@ type child struct {
 	done chan struct{}
 }
 
-func startChild(ctx context.Context, target, profile string, withTrace bool) (*child, error) {
+func startChild(ctx context.Context, target, profile string, withTrace bool, maxInflight int) (*child, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, exe, "-serve", target)
+	cmd.Env = os.Environ()
 	if profile != "" {
-		cmd.Env = append(os.Environ(), profileEnv+"="+profile)
+		cmd.Env = append(cmd.Env, profileEnv+"="+profile)
 		if withTrace {
 			cmd.Env = append(cmd.Env, traceEnv+"=1")
 		}
+	}
+	if maxInflight > 0 {
+		cmd.Env = append(cmd.Env, maxInflightEnv+"="+strconv.Itoa(maxInflight))
 	}
 	cmd.Stderr = io.Discard
 	stdout, err := cmd.StdoutPipe()
@@ -393,6 +402,9 @@ const profileEnv = "CWLOAD_PROFILE"
 // traceEnv, set, tells a child to write an execution trace too.
 const traceEnv = "CWLOAD_TRACE"
 
+// maxInflightEnv, set, is the http.max_inflight of a chatwarden child.
+const maxInflightEnv = "CWLOAD_MAX_INFLIGHT"
+
 // startProfile starts a CPU profile to path.cpu, and with withTrace an
 // execution trace to path.trace; the returned function stops them. A heap
 // profile is written to path.heap every 2s meanwhile.
@@ -478,8 +490,12 @@ func serveTarget(ctx context.Context, target string, out io.Writer) error {
 		if err := os.WriteFile(rulesPath, []byte("rules: []\n"), 0o600); err != nil {
 			return err
 		}
-		cfg := fmt.Sprintf("http: {addr: %q}\nnats: {listen: \"off\", data_dir: %q}\nlivechat: {webhook_secrets: [%q]}\nrules_file: %q\nlog: {level: error}\n",
-			addr, filepath.Join(dir, "data"), secret, rulesPath)
+		httpCfg := fmt.Sprintf("addr: %q", addr)
+		if v := os.Getenv(maxInflightEnv); v != "" {
+			httpCfg += ", max_inflight: " + v
+		}
+		cfg := fmt.Sprintf("http: {%s}\nnats: {listen: \"off\", data_dir: %q}\nlivechat: {webhook_secrets: [%q]}\nrules_file: %q\nlog: {level: error}\n",
+			httpCfg, filepath.Join(dir, "data"), secret, rulesPath)
 		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 			return err
 		}

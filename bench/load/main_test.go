@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"regexp"
 	"strconv"
@@ -47,4 +48,25 @@ func TestLoadScriptSmoke(t *testing.T) {
 		}
 	}
 	assert.Regexp(t, `(?m)^chatwarden\s+max.*\s\d+\.\d\s+\d+\.\d$`, out.String(), "memory figures")
+}
+
+// TestMaxInflightReachesTheTarget: with -max-inflight 1 and 32 connections
+// posting as fast as answered, the receiver must shed some and accept some;
+// with its default (256) it would shed none of 32.
+func TestMaxInflightReachesTheTarget(t *testing.T) {
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"-duration", "1s", "-requests", "2000", "-targets", "chatwarden-receive",
+		"-scenarios", "overload", "-overload-conns", "32", "-max-inflight", "1"}, &out))
+	t.Log("\n" + out.String())
+	m := regexp.MustCompile(`(?m)^chatwarden-receive\s+overload\s+\S+\s+(\d+)\s+(\d+)\s+(\d+)\s`).FindStringSubmatch(out.String())
+	require.NotNil(t, m, "a result line")
+	ok, _ := strconv.Atoi(m[2])
+	shed, _ := strconv.Atoi(m[3])
+	assert.Positive(t, ok, "accepted")
+	assert.Positive(t, shed, "shed with 503")
+}
+
+func TestMaxInflightMustNotBeNegative(t *testing.T) {
+	err := run(context.Background(), []string{"-max-inflight", "-1"}, io.Discard)
+	assert.EqualError(t, err, "-max-inflight -1: want 0 (the default) or more")
 }
