@@ -43,6 +43,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/chatwarden/chatwarden/internal/procstat"
 )
 
 type options struct {
@@ -116,24 +118,6 @@ type result struct {
 	p50, p99, max      time.Duration
 	peakHeap, liveHeap uint64
 	peakRSS            uint64
-}
-
-// residentBytes is the process's resident set (Linux), 0 where unknown.
-func residentBytes() uint64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				return 0
-			}
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 func run(ctx context.Context, o options, w io.Writer) error {
@@ -238,7 +222,7 @@ func runOnce(ctx context.Context, o options, consumers int) (result, error) {
 		for {
 			runtime.ReadMemStats(&m)
 			res.peakHeap = max(res.peakHeap, m.HeapInuse)
-			res.peakRSS = max(res.peakRSS, residentBytes())
+			res.peakRSS = max(res.peakRSS, uint64(procstat.Resident(procstat.Self)))
 			select {
 			case <-t.C:
 			case <-stopHeap:

@@ -57,6 +57,7 @@ import (
 	"github.com/chatwarden/chatwarden/cli"
 	"github.com/chatwarden/chatwarden/config"
 	"github.com/chatwarden/chatwarden/event"
+	"github.com/chatwarden/chatwarden/internal/procstat"
 )
 
 const secret = "load-secret"
@@ -343,19 +344,7 @@ func startChild(ctx context.Context, target, profile string, withTrace bool, max
 	return c, nil
 }
 
-func (c *child) rss() int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
+func (c *child) rss() int64 { return procstat.Resident(c.cmd.Process.Pid) }
 
 func (c *child) rssAfter(d time.Duration) int64 {
 	time.Sleep(d)
