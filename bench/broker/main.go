@@ -33,11 +33,13 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"os/signal"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -71,8 +73,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "broker: -consumers:", err)
 		os.Exit(2)
 	}
-	if err := run(context.Background(), o, os.Stdout); err != nil {
+	// Ctrl-C ends the run in progress cleanly: its server is shut down and
+	// its temporary store removed.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "broker:", err)
+		stop()
 		os.Exit(1)
 	}
 }
