@@ -28,6 +28,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -74,6 +75,7 @@ type options struct {
 	profile       string // directory for the children's CPU and heap profiles
 	trace         bool   // with profile: execution traces too
 	maxInflight   int    // http.max_inflight of the chatwarden targets; 0: the default
+	partitions    int    // nats.partitions of the chatwarden targets; 0: the default
 }
 
 func main() {
@@ -98,12 +100,16 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.profile, "profile", "", "write each child's CPU profile and heap profile (rewritten every 2s) to this directory as <target>-<scenario>.cpu/.heap")
 	fs.BoolVar(&o.trace, "trace", false, "with -profile: also write each child's execution trace as <target>-<scenario>.trace (large; read with go tool trace)")
 	fs.IntVar(&o.maxInflight, "max-inflight", 0, "http.max_inflight of the chatwarden targets (0: the default); the overload scenario's trade of accepted throughput for latency")
+	fs.IntVar(&o.partitions, "partitions", 0, "nats.partitions of the chatwarden targets (0: the default); each is a consumer the embedded broker serves")
 	fs.StringVar(&o.serve, "serve", "", "internal: run as the child serving this target")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if o.maxInflight < 0 {
 		return fmt.Errorf("-max-inflight %d: want 0 (the default) or more", o.maxInflight)
+	}
+	if o.partitions < 0 {
+		return fmt.Errorf("-partitions %d: want 0 (the default) or more", o.partitions)
 	}
 	if o.serve != "" {
 		if path := os.Getenv(profileEnv); path != "" {
@@ -129,7 +135,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			if o.profile != "" {
 				profile = filepath.Join(o.profile, target+"-"+sc)
 			}
-			child, err := startChild(ctx, target, profile, o.trace, o.maxInflight)
+			child, err := startChild(ctx, target, profile, o.trace, o.childSettings())
 			if err != nil {
 				return fmt.Errorf("starting %s: %w", target, err)
 			}
@@ -301,7 +307,20 @@ type child struct {
 	done chan struct{}
 }
 
-func startChild(ctx context.Context, target, profile string, withTrace bool, maxInflight int) (*child, error) {
+// childSettings are the environment variables that carry the chatwarden
+// targets' settings to a child.
+func (o options) childSettings() []string {
+	var env []string
+	if o.maxInflight > 0 {
+		env = append(env, maxInflightEnv+"="+strconv.Itoa(o.maxInflight))
+	}
+	if o.partitions > 0 {
+		env = append(env, partitionsEnv+"="+strconv.Itoa(o.partitions))
+	}
+	return env
+}
+
+func startChild(ctx context.Context, target, profile string, withTrace bool, settings []string) (*child, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -314,10 +333,9 @@ func startChild(ctx context.Context, target, profile string, withTrace bool, max
 			cmd.Env = append(cmd.Env, traceEnv+"=1")
 		}
 	}
-	if maxInflight > 0 {
-		cmd.Env = append(cmd.Env, maxInflightEnv+"="+strconv.Itoa(maxInflight))
-	}
-	cmd.Stderr = io.Discard
+	cmd.Env = append(cmd.Env, settings...)
+	stderr := &headBuffer{max: 4096}
+	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -338,10 +356,36 @@ func startChild(ctx context.Context, target, profile string, withTrace bool, max
 	if c.url == "" {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
+		if msg := strings.TrimSpace(stderr.String()); msg != "" {
+			return nil, fmt.Errorf("%s child did not report its address: %s", target, msg)
+		}
 		return nil, fmt.Errorf("%s child did not report its address", target)
 	}
 	go func() { _, _ = io.Copy(io.Discard, stdout); _ = cmd.Wait(); close(c.done) }()
 	return c, nil
+}
+
+// headBuffer keeps the first max bytes written to it and drops the rest, so a
+// child's error reaches the report without a chatty child growing it.
+type headBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	max int
+}
+
+func (h *headBuffer) Write(p []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if room := h.max - h.buf.Len(); room > 0 {
+		h.buf.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+func (h *headBuffer) String() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.buf.String()
 }
 
 func (c *child) rss() int64 { return procstat.Resident(c.cmd.Process.Pid) }
@@ -393,6 +437,9 @@ const traceEnv = "CWLOAD_TRACE"
 
 // maxInflightEnv, set, is the http.max_inflight of a chatwarden child.
 const maxInflightEnv = "CWLOAD_MAX_INFLIGHT"
+
+// partitionsEnv, set, is the nats.partitions of a chatwarden child.
+const partitionsEnv = "CWLOAD_PARTITIONS"
 
 // startProfile starts a CPU profile to path.cpu, and with withTrace an
 // execution trace to path.trace; the returned function stops them. A heap
@@ -483,8 +530,12 @@ func serveTarget(ctx context.Context, target string, out io.Writer) error {
 		if v := os.Getenv(maxInflightEnv); v != "" {
 			httpCfg += ", max_inflight: " + v
 		}
-		cfg := fmt.Sprintf("http: {%s}\nnats: {listen: \"off\", data_dir: %q}\nlivechat: {webhook_secrets: [%q]}\nrules_file: %q\nlog: {level: error}\n",
-			httpCfg, filepath.Join(dir, "data"), secret, rulesPath)
+		natsCfg := fmt.Sprintf("listen: \"off\", data_dir: %q", filepath.Join(dir, "data"))
+		if v := os.Getenv(partitionsEnv); v != "" {
+			natsCfg += ", partitions: " + v
+		}
+		cfg := fmt.Sprintf("http: {%s}\nnats: {%s}\nlivechat: {webhook_secrets: [%q]}\nrules_file: %q\nlog: {level: error}\n",
+			httpCfg, natsCfg, secret, rulesPath)
 		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 			return err
 		}
@@ -492,7 +543,7 @@ func serveTarget(ctx context.Context, target string, out io.Writer) error {
 		go func() {
 			errc <- cli.Run(ctx, []string{role, "--config", cfgPath}, func(string) string { return "" }, io.Discard, io.Discard)
 		}()
-		if err := waitReady("http://" + addr + "/readyz"); err != nil {
+		if err := waitReady("http://"+addr+"/readyz", errc); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "LISTEN %s\n", addr)
@@ -540,7 +591,9 @@ func serveEcho(ctx context.Context, ln net.Listener, out io.Writer, h func(echo.
 	return nil
 }
 
-func waitReady(url string) error {
+// waitReady polls url until it answers 200, chatwarden stops (its error comes
+// on exited) or 30s pass.
+func waitReady(url string, exited <-chan error) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if resp, err := http.Get(url); err == nil {
@@ -549,7 +602,11 @@ func waitReady(url string) error {
 				return nil
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case err := <-exited:
+			return fmt.Errorf("chatwarden stopped before it was ready: %w", err)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	return errors.New("chatwarden did not become ready in 30s")
 }

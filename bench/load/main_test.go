@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"regexp"
@@ -18,6 +19,7 @@ func TestMain(m *testing.M) {
 	for i, a := range os.Args {
 		if a == "-serve" && i+1 < len(os.Args) {
 			if err := serveTarget(context.Background(), os.Args[i+1], os.Stdout); err != nil {
+				fmt.Fprintln(os.Stderr, "load:", err)
 				os.Exit(1)
 			}
 			os.Exit(0)
@@ -69,4 +71,37 @@ func TestMaxInflightReachesTheTarget(t *testing.T) {
 func TestMaxInflightMustNotBeNegative(t *testing.T) {
 	err := run(context.Background(), []string{"-max-inflight", "-1"}, io.Discard)
 	assert.EqualError(t, err, "-max-inflight -1: want 0 (the default) or more")
+}
+
+func TestPartitionsMustNotBeNegative(t *testing.T) {
+	err := run(context.Background(), []string{"-partitions", "-1"}, io.Discard)
+	assert.EqualError(t, err, "-partitions -1: want 0 (the default) or more")
+}
+
+// TestPartitionsReachTheChild: -partitions becomes the child's nats.partitions,
+// so a value its configuration refuses fails the child, and the report says
+// why; a valid one serves.
+func TestPartitionsReachTheChild(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		partitions string
+		wantErr    string
+	}{
+		{name: "refused by the configuration", partitions: "5000", wantErr: "nats.partitions: must be between 1 and 1024, got 5000"},
+		{name: "served", partitions: "3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := run(context.Background(), []string{"-duration", "1s", "-requests", "50", "-concurrency", "2",
+				"-targets", "chatwarden-receive", "-scenarios", "max", "-partitions", tc.partitions}, &out)
+			if tc.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), "chatwarden-receive child did not report its address")
+				assert.Contains(t, err.Error(), tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Regexp(t, `(?m)^chatwarden-receive\s+max\s+\S+\s+50\s+50\s`, out.String())
+		})
+	}
 }
