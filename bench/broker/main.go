@@ -3,7 +3,9 @@
 //
 // For each consumer count in -consumers it starts a fresh embedded server
 // (file storage in a temporary directory), creates a limits stream with a
-// duplicate window, and for -duration publishes -size byte messages (1,900
+// duplicate window (-duplicate-window, 10m as chatwarden's
+// nats.duplicate_window; the server keeps every message id of the window in
+// memory, so runs longer than the window show that cost in full), and for -duration publishes -size byte messages (1,900
 // by default: a 3.4 KB incoming_chat as stored, S2-compressed) at -rate a
 // second over -partitions subjects, asynchronously, each with a message id.
 // The consumers are shaped like the workers' partition consumers: one per
@@ -54,6 +56,7 @@ type options struct {
 	rate       int
 	size       int
 	partitions int
+	dupWindow  time.Duration
 	consumers  []int
 	ack        string
 }
@@ -65,6 +68,7 @@ func main() {
 	flag.IntVar(&o.rate, "rate", 5000, "messages offered a second")
 	flag.IntVar(&o.size, "size", 1900, "message size in bytes")
 	flag.IntVar(&o.partitions, "partitions", 16, "subjects the messages are spread over")
+	flag.DurationVar(&o.dupWindow, "duplicate-window", 10*time.Minute, "the stream's duplicate window (chatwarden's nats.duplicate_window)")
 	flag.StringVar(&consumers, "consumers", "0,1,16", "comma-separated consumer counts, one run each")
 	flag.StringVar(&o.ack, "ack", "double", "how consumers acknowledge: double (with confirmation) or single")
 	flag.Parse()
@@ -106,6 +110,8 @@ func (o options) check() error {
 		return errors.New("-size must be positive")
 	case o.partitions <= 0:
 		return errors.New("-partitions must be positive")
+	case o.dupWindow <= 0:
+		return errors.New("-duplicate-window must be positive")
 	case o.ack != "double" && o.ack != "single":
 		return fmt.Errorf("-ack %q: want double or single", o.ack)
 	}
@@ -131,8 +137,8 @@ func run(ctx context.Context, o options, w io.Writer) error {
 	if err := o.check(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "nats-server alone: %d-byte messages at %d/s over %d subjects for %s per run, consumers acknowledging %s\n\n",
-		o.size, o.rate, o.partitions, o.duration, o.ack)
+	fmt.Fprintf(w, "nats-server alone: %d-byte messages at %d/s over %d subjects for %s per run, duplicate window %s, consumers acknowledging %s\n\n",
+		o.size, o.rate, o.partitions, o.duration, o.dupWindow, o.ack)
 	fmt.Fprintln(w, "| consumers | stored | publish errors | PubAck p50 | p99 | max | peak heap MB | live heap MB | peak RSS MB |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 	for _, n := range o.consumers {
@@ -187,7 +193,7 @@ func runOnce(ctx context.Context, o options, consumers int) (result, error) {
 	}
 	stream, err := pub.CreateStream(ctx, jetstream.StreamConfig{
 		Name: "EVENTS", Subjects: []string{"ev.>"}, Storage: jetstream.FileStorage,
-		MaxAge: 7 * 24 * time.Hour, Duplicates: 2 * time.Minute,
+		MaxAge: 7 * 24 * time.Hour, Duplicates: o.dupWindow,
 	})
 	if err != nil {
 		return res, fmt.Errorf("creating the stream: %w", err)

@@ -19,17 +19,18 @@ func TestBrokerBenchSmoke(t *testing.T) {
 		t.Skip("starts nats-server twice")
 	}
 	var out bytes.Buffer
-	o := options{duration: time.Second, rate: 400, size: 1900, partitions: 4, consumers: []int{0, 2}, ack: "double"}
+	o := options{duration: time.Second, rate: 400, size: 1900, partitions: 4, dupWindow: time.Minute, consumers: []int{0, 2}, ack: "double"}
 	err := run(context.Background(), o, &out)
 	t.Log("\n" + out.String())
 	require.NoError(t, err)
+	assert.Contains(t, out.String(), "duplicate window 1m0s")
 	for _, n := range []string{"0", "2"} {
 		assert.Regexp(t, regexp.MustCompile(`(?m)^\| `+n+` \| 400 \| 0 \| [0-9.]+ ms \| [0-9.]+ ms \| [0-9.]+ ms \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \|$`), out.String())
 	}
 }
 
 func TestOptionsAreChecked(t *testing.T) {
-	good := options{duration: time.Second, rate: 1, size: 1, partitions: 2, consumers: []int{0, 2}, ack: "single"}
+	good := options{duration: time.Second, rate: 1, size: 1, partitions: 2, dupWindow: time.Minute, consumers: []int{0, 2}, ack: "single"}
 	require.NoError(t, good.check())
 	for name, tc := range map[string]struct {
 		change func(*options)
@@ -39,6 +40,7 @@ func TestOptionsAreChecked(t *testing.T) {
 		"no rate":                 {func(o *options) { o.rate = 0 }, "-rate must be positive"},
 		"no size":                 {func(o *options) { o.size = -1 }, "-size must be positive"},
 		"no partitions":           {func(o *options) { o.partitions = 0 }, "-partitions must be positive"},
+		"no duplicate window":     {func(o *options) { o.dupWindow = 0 }, "-duplicate-window must be positive"},
 		"unknown ack":             {func(o *options) { o.ack = "triple" }, `-ack "triple": want double or single`},
 		"more consumers than any": {func(o *options) { o.consumers = []int{3} }, "-consumers 3: at most one consumer per partition (-partitions 2)"},
 	} {

@@ -71,11 +71,12 @@ type options struct {
 	overloadConns int
 	targets       string
 	scenarios     string
-	serve         string // child mode: serve this target
-	profile       string // directory for the children's CPU and heap profiles
-	trace         bool   // with profile: execution traces too
-	maxInflight   int    // http.max_inflight of the chatwarden targets; 0: the default
-	partitions    int    // nats.partitions of the chatwarden targets; 0: the default
+	serve         string        // child mode: serve this target
+	profile       string        // directory for the children's CPU and heap profiles
+	trace         bool          // with profile: execution traces too
+	maxInflight   int           // http.max_inflight of the chatwarden targets; 0: the default
+	partitions    int           // nats.partitions of the chatwarden targets; 0: the default
+	dupWindow     time.Duration // nats.duplicate_window of the chatwarden targets; 0: the default
 }
 
 func main() {
@@ -90,8 +91,8 @@ func main() {
 func run(ctx context.Context, args []string, out io.Writer) error {
 	var o options
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
-	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each scenario loads each target (at most 2m)")
-	fs.IntVar(&o.maxRequests, "requests", 1_000_000, "stop a scenario after this many requests (at most 2,000,000)")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each scenario loads each target (at most 15m, longer than the default nats.duplicate_window, whose message ids the broker keeps in memory)")
+	fs.IntVar(&o.maxRequests, "requests", 1_000_000, "stop a scenario after this many requests (at most 5,000,000)")
 	fs.IntVar(&o.concurrency, "concurrency", 32, "connections in the max scenario")
 	fs.IntVar(&o.rate, "rate", 5000, "offered requests per second in the rate scenario")
 	fs.IntVar(&o.overloadConns, "overload-conns", 1024, "connections posting as fast as answered in the overload scenario")
@@ -101,6 +102,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.BoolVar(&o.trace, "trace", false, "with -profile: also write each child's execution trace as <target>-<scenario>.trace (large; read with go tool trace)")
 	fs.IntVar(&o.maxInflight, "max-inflight", 0, "http.max_inflight of the chatwarden targets (0: the default); the overload scenario's trade of accepted throughput for latency")
 	fs.IntVar(&o.partitions, "partitions", 0, "nats.partitions of the chatwarden targets (0: the default); each is a consumer the embedded broker serves")
+	fs.DurationVar(&o.dupWindow, "duplicate-window", 0, "nats.duplicate_window of the chatwarden targets (0: the default, 10m); the broker keeps the message ids of that window in memory")
 	fs.StringVar(&o.serve, "serve", "", "internal: run as the child serving this target")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -110,6 +112,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if o.partitions < 0 {
 		return fmt.Errorf("-partitions %d: want 0 (the default) or more", o.partitions)
+	}
+	if o.dupWindow < 0 {
+		return fmt.Errorf("-duplicate-window %s: want 0 (the default) or more", o.dupWindow)
 	}
 	if o.serve != "" {
 		if path := os.Getenv(profileEnv); path != "" {
@@ -121,8 +126,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		return serveTarget(ctx, o.serve, out)
 	}
-	o.duration = min(o.duration, 2*time.Minute)
-	o.maxRequests = min(o.maxRequests, 2_000_000)
+	o.duration = min(o.duration, 15*time.Minute)
+	o.maxRequests = min(o.maxRequests, 5_000_000)
 
 	fmt.Fprintf(out, "load: %s or %d requests per scenario and target; body %d bytes (incoming_chat, distinct chats); 127.0.0.1\n",
 		o.duration, o.maxRequests, len(body(0)))
@@ -317,6 +322,9 @@ func (o options) childSettings() []string {
 	if o.partitions > 0 {
 		env = append(env, partitionsEnv+"="+strconv.Itoa(o.partitions))
 	}
+	if o.dupWindow > 0 {
+		env = append(env, dupWindowEnv+"="+o.dupWindow.String())
+	}
 	return env
 }
 
@@ -441,6 +449,9 @@ const maxInflightEnv = "CWLOAD_MAX_INFLIGHT"
 // partitionsEnv, set, is the nats.partitions of a chatwarden child.
 const partitionsEnv = "CWLOAD_PARTITIONS"
 
+// dupWindowEnv, set, is the nats.duplicate_window of a chatwarden child.
+const dupWindowEnv = "CWLOAD_DUPLICATE_WINDOW"
+
 // startProfile starts a CPU profile to path.cpu, and with withTrace an
 // execution trace to path.trace; the returned function stops them. A heap
 // profile is written to path.heap every 2s meanwhile.
@@ -533,6 +544,9 @@ func serveTarget(ctx context.Context, target string, out io.Writer) error {
 		natsCfg := fmt.Sprintf("listen: \"off\", data_dir: %q", filepath.Join(dir, "data"))
 		if v := os.Getenv(partitionsEnv); v != "" {
 			natsCfg += ", partitions: " + v
+		}
+		if v := os.Getenv(dupWindowEnv); v != "" {
+			natsCfg += ", duplicate_window: " + v
 		}
 		cfg := fmt.Sprintf("http: {%s}\nnats: {%s}\nlivechat: {webhook_secrets: [%q]}\nrules_file: %q\nlog: {level: error}\n",
 			httpCfg, natsCfg, secret, rulesPath)

@@ -68,32 +68,26 @@ func TestMaxInflightReachesTheTarget(t *testing.T) {
 	assert.Positive(t, shed, "shed with 503")
 }
 
-func TestMaxInflightMustNotBeNegative(t *testing.T) {
-	err := run(context.Background(), []string{"-max-inflight", "-1"}, io.Discard)
-	assert.EqualError(t, err, "-max-inflight -1: want 0 (the default) or more")
-}
-
-func TestPartitionsMustNotBeNegative(t *testing.T) {
-	err := run(context.Background(), []string{"-partitions", "-1"}, io.Discard)
-	assert.EqualError(t, err, "-partitions -1: want 0 (the default) or more")
-}
-
-// TestPartitionsReachTheChild: -partitions becomes the child's nats.partitions,
-// so a value its configuration refuses fails the child, and the report says
-// why; a valid one serves.
-func TestPartitionsReachTheChild(t *testing.T) {
+// TestSettingsReachTheChild: -partitions and -duplicate-window become the
+// child's nats.partitions and nats.duplicate_window, so a value its
+// configuration refuses fails the child, and the report gives the
+// configuration's own words; a valid one serves.
+func TestSettingsReachTheChild(t *testing.T) {
 	for _, tc := range []struct {
-		name       string
-		partitions string
-		wantErr    string
+		name    string
+		flag    string
+		value   string
+		wantErr string
 	}{
-		{name: "refused by the configuration", partitions: "5000", wantErr: "nats.partitions: must be between 1 and 1024, got 5000"},
-		{name: "served", partitions: "3"},
+		{name: "partitions refused", flag: "-partitions", value: "5000", wantErr: "nats.partitions: must be between 1 and 1024, got 5000"},
+		{name: "partitions served", flag: "-partitions", value: "3"},
+		{name: "window refused", flag: "-duplicate-window", value: "200h", wantErr: "nats.duplicate_window: must not exceed nats.retention"},
+		{name: "window served", flag: "-duplicate-window", value: "2m"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
 			err := run(context.Background(), []string{"-duration", "1s", "-requests", "50", "-concurrency", "2",
-				"-targets", "chatwarden-receive", "-scenarios", "max", "-partitions", tc.partitions}, &out)
+				"-targets", "chatwarden-receive", "-scenarios", "max", tc.flag, tc.value}, &out)
 			if tc.wantErr != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), "chatwarden-receive child did not report its address")
@@ -102,6 +96,18 @@ func TestPartitionsReachTheChild(t *testing.T) {
 			}
 			require.NoError(t, err)
 			assert.Regexp(t, `(?m)^chatwarden-receive\s+max\s+\S+\s+50\s+50\s`, out.String())
+		})
+	}
+}
+
+func TestNegativeSettingsAreRefused(t *testing.T) {
+	for _, tc := range []struct{ flag, value, want string }{
+		{"-max-inflight", "-1", "-max-inflight -1: want 0 (the default) or more"},
+		{"-partitions", "-1", "-partitions -1: want 0 (the default) or more"},
+		{"-duplicate-window", "-1s", "-duplicate-window -1s: want 0 (the default) or more"},
+	} {
+		t.Run(tc.flag, func(t *testing.T) {
+			assert.EqualError(t, run(context.Background(), []string{tc.flag, tc.value}, io.Discard), tc.want)
 		})
 	}
 }
