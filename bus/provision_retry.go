@@ -15,6 +15,12 @@ import (
 // seen online, an API request unanswered in time).
 const provisionPatience = time.Minute
 
+// provisionAttemptTimeout bounds one provisioning request: a request the
+// cluster leaves unanswered (its meta leader changing, a proposal lost) is
+// sent again rather than waited for until the caller's deadline. A variable so
+// tests can shorten it.
+var provisionAttemptTimeout = 10 * time.Second
+
 // transientProvisioning reports whether err, from a JetStream API call, may
 // go away by itself: the cluster is still forming or electing a leader.
 func transientProvisioning(err error) bool {
@@ -35,13 +41,16 @@ func transientProvisioning(err error) bool {
 
 // retryProvisioning runs op until it succeeds, fails in a way waiting cannot
 // fix, ctx ends, or provisionPatience has passed; it waits 250ms doubling to
-// 2s between attempts. Each attempt gets its own ctx-bounded call; the last
-// error is returned with how long it was retried.
+// 2s between attempts. Each attempt gets its own context, ending with ctx or
+// after provisionAttemptTimeout, whichever is first; the last error is
+// returned with how long it was retried.
 func retryProvisioning(ctx context.Context, op func(ctx context.Context) error) error {
 	start := time.Now()
 	wait := 250 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		err := op(ctx)
+		actx, cancel := context.WithTimeout(ctx, provisionAttemptTimeout)
+		err := op(actx)
+		cancel()
 		if err == nil || !transientProvisioning(err) || ctx.Err() != nil {
 			return err
 		}

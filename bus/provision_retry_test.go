@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -46,6 +47,25 @@ func TestRetryProvisioning(t *testing.T) {
 			assert.Equal(t, tc.attempts, n)
 		})
 	}
+	t.Run("an attempt left unanswered is sent again, not waited for until ctx ends", func(t *testing.T) {
+		defer func(d time.Duration) { provisionAttemptTimeout = d }(provisionAttemptTimeout)
+		provisionAttemptTimeout = 50 * time.Millisecond
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		n := 0
+		start := time.Now()
+		err := retryProvisioning(ctx, func(actx context.Context) error {
+			n++
+			if n == 1 {
+				<-actx.Done() // the request is never answered
+				return fmt.Errorf("creating the stream: %w", actx.Err())
+			}
+			return nil
+		})
+		require.NoError(t, err)
+		assert.Equal(t, 2, n)
+		assert.Less(t, time.Since(start), 10*time.Second, "retried after the attempt's own timeout")
+	})
 	t.Run("a cancelled context ends the retries", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		n := 0
