@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
 )
 
 // provisionPatience bounds how long provisioning keeps retrying errors a
@@ -43,16 +44,30 @@ func transientProvisioning(err error) bool {
 // fix, ctx ends, or provisionPatience has passed; it waits 250ms doubling to
 // 2s between attempts. Each attempt gets its own context, ending with ctx or
 // after provisionAttemptTimeout, whichever is first; the last error is
-// returned with how long it was retried.
-func retryProvisioning(ctx context.Context, op func(ctx context.Context) error) error {
+// returned with how long it was retried. With a logger, the first error
+// worth waiting for is logged as a warning (what is waited for, and for how
+// long at most) and a success after it as information, so a process waiting
+// for its cluster says so.
+func retryProvisioning(ctx context.Context, log *zap.Logger, what string, op func(ctx context.Context) error) error {
+	if log == nil {
+		log = zap.NewNop()
+	}
 	start := time.Now()
 	wait := 250 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, provisionAttemptTimeout)
 		err := op(actx)
 		cancel()
+		if err == nil && attempt > 1 {
+			log.Info("NATS JetStream ready; provisioned "+what, zap.Int("attempts", attempt),
+				zap.Duration("waited", time.Since(start).Round(time.Millisecond)))
+		}
 		if err == nil || !transientProvisioning(err) || ctx.Err() != nil {
 			return err
+		}
+		if attempt == 1 {
+			log.Warn("NATS JetStream cannot provision "+what+" yet; retrying", zap.Duration("for_at_most", provisionPatience),
+				zap.Error(err))
 		}
 		if time.Since(start)+wait > provisionPatience {
 			return fmt.Errorf("%w (still failing after %d attempts over %s; is the NATS cluster up with enough JetStream nodes for nats.replicas?)",

@@ -11,6 +11,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func TestRetryProvisioning(t *testing.T) {
@@ -31,7 +33,7 @@ func TestRetryProvisioning(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			n := 0
-			err := retryProvisioning(context.Background(), func(context.Context) error {
+			err := retryProvisioning(context.Background(), nil, "stream X", func(context.Context) error {
 				n++
 				if n <= len(tc.errs) {
 					return tc.errs[n-1]
@@ -54,7 +56,7 @@ func TestRetryProvisioning(t *testing.T) {
 		defer cancel()
 		n := 0
 		start := time.Now()
-		err := retryProvisioning(ctx, func(actx context.Context) error {
+		err := retryProvisioning(ctx, nil, "stream X", func(actx context.Context) error {
 			n++
 			if n == 1 {
 				<-actx.Done() // the request is never answered
@@ -66,10 +68,34 @@ func TestRetryProvisioning(t *testing.T) {
 		assert.Equal(t, 2, n)
 		assert.Less(t, time.Since(start), 10*time.Second, "retried after the attempt's own timeout")
 	})
+	t.Run("waiting is logged once, and the success after it", func(t *testing.T) {
+		core, logs := observer.New(zap.InfoLevel)
+		n := 0
+		err := retryProvisioning(context.Background(), zap.New(core), "stream CHATWARDEN_EVENTS", func(context.Context) error {
+			n++
+			if n <= 2 {
+				return notAvail
+			}
+			return nil
+		})
+		require.NoError(t, err)
+		entries := logs.All()
+		require.Len(t, entries, 2, "one warning for the wait, one line for the success")
+		assert.Equal(t, zap.WarnLevel, entries[0].Level)
+		assert.Equal(t, "NATS JetStream cannot provision stream CHATWARDEN_EVENTS yet; retrying", entries[0].Message)
+		assert.Contains(t, entries[0].ContextMap()["error"], "temporarily unavailable")
+		assert.Equal(t, "NATS JetStream ready; provisioned stream CHATWARDEN_EVENTS", entries[1].Message)
+		assert.EqualValues(t, 3, entries[1].ContextMap()["attempts"])
+	})
+	t.Run("a success at once logs nothing", func(t *testing.T) {
+		core, logs := observer.New(zap.DebugLevel)
+		require.NoError(t, retryProvisioning(context.Background(), zap.New(core), "stream X", func(context.Context) error { return nil }))
+		assert.Zero(t, logs.Len())
+	})
 	t.Run("a cancelled context ends the retries", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		n := 0
-		err := retryProvisioning(ctx, func(context.Context) error {
+		err := retryProvisioning(ctx, nil, "stream X", func(context.Context) error {
 			n++
 			cancel()
 			return notAvail

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
 
 	"github.com/chatwarden/chatwarden/event"
 )
@@ -50,6 +51,9 @@ type StreamSettings struct {
 	DuplicateWindow time.Duration
 	Retention       time.Duration
 	Replicas        int
+	// Logger, when set, hears that provisioning waits for a cluster that is
+	// still forming (see retryProvisioning); nil logs nothing.
+	Logger *zap.Logger
 }
 
 // ConsumerSettings shape the durable worker consumers.
@@ -121,7 +125,7 @@ func ProvisionStreams(ctx context.Context, js jetstream.JetStream, s StreamSetti
 		},
 	}
 	for _, c := range cfgs {
-		err := retryProvisioning(ctx, func(ctx context.Context) error {
+		err := retryProvisioning(ctx, s.Logger, "stream "+c.Name, func(ctx context.Context) error {
 			_, err := js.CreateOrUpdateStream(ctx, c)
 			return err
 		})
@@ -176,7 +180,7 @@ func ProvisionWorkerConsumers(ctx context.Context, js jetstream.JetStream, s Con
 			PinnedTTL:      pinned,
 		}
 		var c jetstream.Consumer
-		err := retryProvisioning(ctx, func(ctx context.Context) (err error) {
+		err := retryProvisioning(ctx, nil, "consumer "+cfg.Durable, func(ctx context.Context) (err error) {
 			c, err = js.CreateOrUpdateConsumer(ctx, EventsStream, cfg)
 			return err
 		})
@@ -223,7 +227,7 @@ func ProvisionDoneBucket(ctx context.Context, js jetstream.JetStream, replicas i
 // forming cluster answers (see retryProvisioning).
 func provisionBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	var kv jetstream.KeyValue
-	err := retryProvisioning(ctx, func(ctx context.Context) (err error) {
+	err := retryProvisioning(ctx, nil, "key-value bucket "+cfg.Bucket, func(ctx context.Context) (err error) {
 		kv, err = js.CreateOrUpdateKeyValue(ctx, cfg)
 		return err
 	})

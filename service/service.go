@@ -122,7 +122,7 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 
 	err = bus.ProvisionStreams(ctx, b.JS, bus.StreamSettings{
 		Partitions: cfg.NATS.Partitions, DuplicateWindow: cfg.NATS.DuplicateWindow,
-		Retention: cfg.NATS.Retention, Replicas: cfg.NATS.Replicas,
+		Retention: cfg.NATS.Retention, Replicas: cfg.NATS.Replicas, Logger: s.logger,
 	})
 	if err != nil {
 		return fail(err)
