@@ -62,6 +62,9 @@ type ConsumerSettings struct {
 	AckWait       time.Duration
 	MaxAckPending int           // per partition
 	PinnedTTL     time.Duration // workers.failover_after
+	// Logger, when set, hears that provisioning waits for a cluster that is
+	// still forming (see retryProvisioning); nil logs nothing.
+	Logger *zap.Logger
 }
 
 // ProvisionStreams creates or updates the events, dead-letter and audit
@@ -180,7 +183,7 @@ func ProvisionWorkerConsumers(ctx context.Context, js jetstream.JetStream, s Con
 			PinnedTTL:      pinned,
 		}
 		var c jetstream.Consumer
-		err := retryProvisioning(ctx, nil, "consumer "+cfg.Durable, func(ctx context.Context) (err error) {
+		err := retryProvisioning(ctx, s.Logger, "consumer "+cfg.Durable, func(ctx context.Context) (err error) {
 			c, err = js.CreateOrUpdateConsumer(ctx, EventsStream, cfg)
 			return err
 		})

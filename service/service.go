@@ -194,6 +194,7 @@ func (s *Service) startWorkers(ctx context.Context, o options) error {
 		AckWait:       cfg.Workers.AckWait,
 		MaxAckPending: max(100, 4*cfg.Workers.Concurrency),
 		PinnedTTL:     cfg.Workers.FailoverAfter,
+		Logger:        s.logger,
 	})
 	if err != nil {
 		return err

@@ -5,9 +5,10 @@
 // (file storage in a temporary directory), creates a limits stream with a
 // duplicate window (-duplicate-window, 10m as chatwarden's
 // nats.duplicate_window; the server keeps every message id of the window in
-// memory, so runs longer than the window show that cost in full), and for -duration publishes -size byte messages (1,900
-// by default: a 3.4 KB incoming_chat as stored, S2-compressed) at -rate a
-// second over -partitions subjects, asynchronously, each with a message id.
+// memory, so runs longer than the window show that cost in full), and for
+// -duration publishes -size byte messages (1,900 by default: a 3.4 KB
+// incoming_chat as stored, S2-compressed) at -rate a second over -partitions
+// subjects, asynchronously, each with a message id.
 // The consumers are shaped like the workers' partition consumers: one per
 // partition subject (the first N), pull, pinned priority group, at most 128
 // unacknowledged, each message acknowledged on its own goroutine, with
