@@ -130,6 +130,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	o.duration = min(o.duration, 15*time.Minute)
 	o.maxRequests = min(o.maxRequests, 5_000_000)
+	if o.profile != "" {
+		if err := os.MkdirAll(o.profile, 0o755); err != nil {
+			return fmt.Errorf("-profile: %w", err)
+		}
+	}
 
 	fmt.Fprintf(out, "load: %s or %d requests per scenario and target; body %d bytes (incoming_chat, distinct chats); 127.0.0.1\n",
 		o.duration, o.maxRequests, len(body(0)))
@@ -456,7 +461,8 @@ const dupWindowEnv = "CWLOAD_DUPLICATE_WINDOW"
 
 // startProfile starts a CPU profile to path.cpu, and with withTrace an
 // execution trace to path.trace; the returned function stops them. A heap
-// profile is written to path.heap every 2s meanwhile.
+// profile is written to path.heap every 2s meanwhile, and when it stops if
+// none was yet.
 func startProfile(path string, withTrace bool) (func(), error) {
 	f, err := os.Create(path + ".cpu")
 	if err != nil {
@@ -488,21 +494,27 @@ func startProfile(path string, withTrace bool) (func(), error) {
 			h.Close()
 		}
 	}
-	done := make(chan struct{})
+	done, exited := make(chan struct{}), make(chan bool)
 	go func() {
 		t := time.NewTicker(2 * time.Second)
 		defer t.Stop()
+		wrote := false
 		for {
 			select {
 			case <-done:
+				exited <- wrote
 				return
 			case <-t.C:
 				writeHeap()
+				wrote = true
 			}
 		}
 	}()
 	return func() {
 		close(done)
+		if wrote := <-exited; !wrote {
+			writeHeap() // a run shorter than 2s still gets one
+		}
 		pprof.StopCPUProfile()
 		f.Close()
 		if tf != nil {

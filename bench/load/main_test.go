@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"path/filepath"
 	"regexp"
 	"strconv"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -16,16 +19,33 @@ import (
 
 // TestMain lets the test binary serve as the load script's child process.
 func TestMain(m *testing.M) {
-	for i, a := range os.Args {
-		if a == "-serve" && i+1 < len(os.Args) {
-			if err := serveTarget(context.Background(), os.Args[i+1], os.Stdout); err != nil {
-				fmt.Fprintln(os.Stderr, "load:", err)
-				os.Exit(1)
-			}
-			os.Exit(0)
+	if len(os.Args) > 1 && os.Args[1] == "-serve" {
+		// As main does, so the child's profiling runs as in the command.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := run(ctx, os.Args[1:], os.Stdout)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "load:", err)
+			os.Exit(1)
 		}
+		os.Exit(0)
 	}
 	os.Exit(m.Run())
+}
+
+// TestProfileDirectoryIsCreated: -profile names a directory that does not
+// exist yet; the script creates it and each child writes its CPU and heap
+// profiles there (it used to fail with "did not report its address").
+func TestProfileDirectoryIsCreated(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "profiles", "today")
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"-duration", "1s", "-requests", "100", "-concurrency", "2",
+		"-targets", "noop", "-scenarios", "max", "-profile", dir}, &out))
+	for _, name := range []string{"noop-max.cpu", "noop-max.heap"} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		require.NoError(t, err, "the child's profile %s", name)
+		assert.Positive(t, fi.Size(), "%s is not empty", name)
+	}
 }
 
 // TestLoadScriptSmoke runs every scenario briefly against every target and
