@@ -16,12 +16,15 @@
 //
 // It prints, per run: the messages stored, the PubAck latency from the
 // publish call (p50, p99, max; the publisher never waits, up to 65,536
-// PubAcks may be outstanding, so no omission hides a stall), the largest heap
-// in use seen in any second, the heap in use after a forced collection at
-// the end (what stays referenced), and the largest resident set seen. Runs
-// share the process, so run the count of interest first (or alone) for its
-// resident set: memory a run returns to the runtime is not always returned
-// to the system before the next.
+// PubAcks may be outstanding, so no omission hides a stall), with consumers
+// whether they kept pace (how many messages stored on their subjects they
+// had not yet acknowledged when the last PubAck came, and how long after it
+// they had acknowledged all, waiting 30s at most), the largest heap in use
+// seen in any second, the heap in use after a forced collection at the end
+// (what stays referenced), and the largest resident set seen. Runs share the
+// process, so run the count of interest first (or alone) for its resident
+// set: memory a run returns to the runtime is not always returned to the
+// system before the next.
 //
 // Bounded: -duration per run, 127.0.0.1 only, stops by itself.
 //
@@ -42,6 +45,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -124,10 +128,16 @@ func (o options) check() error {
 	return nil
 }
 
+// catchUpLimit bounds how long a run waits, after its last PubAck, for its
+// consumers to acknowledge what they have not yet.
+const catchUpLimit = 30 * time.Second
+
 // result is one run's figures.
 type result struct {
 	consumers          int
 	stored             uint64
+	behind             uint64        // stored but not yet acknowledged by a consumer at the last PubAck
+	caughtUp           time.Duration // from the last PubAck until consumers acknowledged all; -1: not within catchUpLimit
 	failed             int
 	p50, p99, max      time.Duration
 	peakHeap, liveHeap uint64
@@ -140,15 +150,23 @@ func run(ctx context.Context, o options, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "nats-server alone: %d-byte messages at %d/s over %d subjects for %s per run, duplicate window %s, consumers acknowledging %s\n\n",
 		o.size, o.rate, o.partitions, o.duration, o.dupWindow, o.ack)
-	fmt.Fprintln(w, "| consumers | stored | publish errors | PubAck p50 | p99 | max | peak heap MB | live heap MB | peak RSS MB |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| consumers | stored | publish errors | PubAck p50 | p99 | max | unread at end | read all after | peak heap MB | live heap MB | peak RSS MB |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, n := range o.consumers {
 		r, err := runOnce(ctx, o, n)
 		if err != nil {
 			return fmt.Errorf("run with %d consumers: %w", n, err)
 		}
-		fmt.Fprintf(w, "| %d | %d | %d | %s | %s | %s | %.1f | %.1f | %.1f |\n", r.consumers, r.stored, r.failed,
-			ms(r.p50), ms(r.p99), ms(r.max), mb(r.peakHeap), mb(r.liveHeap), mb(r.peakRSS))
+		unread, readAll := "-", "-"
+		if r.consumers > 0 {
+			unread = strconv.FormatUint(r.behind, 10)
+			readAll = ms(r.caughtUp)
+			if r.caughtUp < 0 {
+				readAll = "> " + catchUpLimit.String()
+			}
+		}
+		fmt.Fprintf(w, "| %d | %d | %d | %s | %s | %s | %s | %s | %.1f | %.1f | %.1f |\n", r.consumers, r.stored, r.failed,
+			ms(r.p50), ms(r.p99), ms(r.max), unread, readAll, mb(r.peakHeap), mb(r.liveHeap), mb(r.peakRSS))
 	}
 	return nil
 }
@@ -199,8 +217,9 @@ func runOnce(ctx context.Context, o options, consumers int) (result, error) {
 	if err != nil {
 		return res, fmt.Errorf("creating the stream: %w", err)
 	}
+	var acked, readable atomic.Uint64 // acknowledged by a consumer; stored on a subject a consumer reads
 	for p := range consumers {
-		stop, err := consume(ctx, sub, p, o.ack == "double")
+		stop, err := consume(ctx, sub, p, o.ack == "double", &acked)
 		if err != nil {
 			return res, err
 		}
@@ -267,12 +286,16 @@ func runOnce(ctx context.Context, o options, consumers int) (result, error) {
 				record(0, false)
 				continue
 			}
+			read := sent%o.partitions < consumers // a consumer reads this subject
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				select {
 				case <-f.Ok():
 					record(time.Since(sentAt), true)
+					if read {
+						readable.Add(1)
+					}
 				case <-f.Err():
 					record(0, false)
 				}
@@ -280,6 +303,21 @@ func runOnce(ctx context.Context, o options, consumers int) (result, error) {
 		}
 	}
 	wg.Wait()
+	if consumers > 0 {
+		// Did the consumers keep pace? What they had not acknowledged when
+		// the last PubAck came, and how long they needed for the rest.
+		published := readable.Load()
+		end := time.Now()
+		res.behind = published - min(published, acked.Load())
+		res.caughtUp = -1
+		for time.Since(end) < catchUpLimit && ctx.Err() == nil {
+			if acked.Load() >= published {
+				res.caughtUp = time.Since(end)
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
 	close(stopHeap)
 	<-heapDone
 	runtime.GC()
@@ -303,7 +341,8 @@ func runOnce(ctx context.Context, o options, consumers int) (result, error) {
 }
 
 // consume starts the consumer of partition p and returns what stops it.
-func consume(ctx context.Context, js jetstream.JetStream, p int, double bool) (func(), error) {
+// Each message it acknowledges successfully counts in acked.
+func consume(ctx context.Context, js jetstream.JetStream, p int, double bool, acked *atomic.Uint64) (func(), error) {
 	c, err := js.CreateOrUpdateConsumer(ctx, "EVENTS", jetstream.ConsumerConfig{
 		Durable: "p" + strconv.Itoa(p), FilterSubject: "ev." + strconv.Itoa(p),
 		AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 128,
@@ -315,10 +354,14 @@ func consume(ctx context.Context, js jetstream.JetStream, p int, double bool) (f
 	}
 	cc, err := c.Consume(func(m jetstream.Msg) {
 		go func() {
+			var err error
 			if double {
-				_ = m.DoubleAck(ctx)
+				err = m.DoubleAck(ctx)
 			} else {
-				_ = m.Ack()
+				err = m.Ack()
+			}
+			if err == nil {
+				acked.Add(1)
 			}
 		}()
 	}, jetstream.PullPriorityGroup("workers"))
