@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/chatwarden/chatwarden/bus/bustest"
 )
 
 func TestRetryProvisioning(t *testing.T) {
@@ -103,4 +105,50 @@ func TestRetryProvisioning(t *testing.T) {
 		assert.ErrorIs(t, err, notAvail)
 		assert.Equal(t, 1, n)
 	})
+}
+
+// formingCluster is a JetStream whose first key-value provisioning requests
+// get the answer of a cluster without a meta leader yet.
+type formingCluster struct {
+	jetstream.JetStream
+	refusals int
+}
+
+func (f *formingCluster) CreateOrUpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	if f.refusals > 0 {
+		f.refusals--
+		return nil, &jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}
+	}
+	return f.JetStream.CreateOrUpdateKeyValue(ctx, cfg)
+}
+
+// TestBucketsWaitForAFormingClusterAndSaySo: the key-value buckets are
+// provisioned as the streams are: retried while the cluster forms, with one
+// warning and one line when ready, naming the bucket.
+func TestBucketsWaitForAFormingClusterAndSaySo(t *testing.T) {
+	srv := bustest.Start(t)
+	nc, err := nats.Connect(srv.URL())
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		bucket    string
+		provision func(context.Context, jetstream.JetStream, int, *zap.Logger) (jetstream.KeyValue, error)
+	}{
+		{DoneBucket, ProvisionDoneBucket},
+		{WorkersBucket, ProvisionWorkersBucket},
+	} {
+		t.Run(tc.bucket, func(t *testing.T) {
+			core, logs := observer.New(zap.InfoLevel)
+			kv, err := tc.provision(context.Background(), &formingCluster{JetStream: js, refusals: 2}, 1, zap.New(core))
+			require.NoError(t, err)
+			assert.Equal(t, tc.bucket, kv.Bucket())
+			entries := logs.All()
+			require.Len(t, entries, 2)
+			assert.Equal(t, "NATS JetStream cannot provision key-value bucket "+tc.bucket+" yet; retrying", entries[0].Message)
+			assert.Equal(t, "NATS JetStream ready; provisioned key-value bucket "+tc.bucket, entries[1].Message)
+			assert.EqualValues(t, 3, entries[1].ContextMap()["attempts"])
+		})
+	}
 }

@@ -215,9 +215,10 @@ func WorkersIdle(ctx context.Context, js jetstream.JetStream, partitions int) (b
 }
 
 // ProvisionDoneBucket creates or updates the key-value bucket of performed
-// actions.
-func ProvisionDoneBucket(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
-	return provisionBucket(ctx, js, jetstream.KeyValueConfig{
+// actions. Like the streams, it waits up to a minute for a forming cluster,
+// and with a logger says so (see retryProvisioning); a nil log logs nothing.
+func ProvisionDoneBucket(ctx context.Context, js jetstream.JetStream, replicas int, log *zap.Logger) (jetstream.KeyValue, error) {
+	return provisionBucket(ctx, js, log, jetstream.KeyValueConfig{
 		Bucket:      DoneBucket,
 		Description: "chatwarden: non-idempotent actions already performed, by event, rule and step",
 		TTL:         DoneTTL,
@@ -228,9 +229,9 @@ func ProvisionDoneBucket(ctx context.Context, js jetstream.JetStream, replicas i
 
 // provisionBucket creates or updates a key-value bucket, retrying what a
 // forming cluster answers (see retryProvisioning).
-func provisionBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+func provisionBucket(ctx context.Context, js jetstream.JetStream, log *zap.Logger, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	var kv jetstream.KeyValue
-	err := retryProvisioning(ctx, nil, "key-value bucket "+cfg.Bucket, func(ctx context.Context) (err error) {
+	err := retryProvisioning(ctx, log, "key-value bucket "+cfg.Bucket, func(ctx context.Context) (err error) {
 		kv, err = js.CreateOrUpdateKeyValue(ctx, cfg)
 		return err
 	})
@@ -250,9 +251,10 @@ const (
 )
 
 // ProvisionWorkersBucket creates or updates the key-value bucket of live
-// worker replicas (memory storage: it only says who is alive now).
-func ProvisionWorkersBucket(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
-	return provisionBucket(ctx, js, jetstream.KeyValueConfig{
+// worker replicas (memory storage: it only says who is alive now). It waits
+// for a forming cluster as ProvisionDoneBucket does.
+func ProvisionWorkersBucket(ctx context.Context, js jetstream.JetStream, replicas int, log *zap.Logger) (jetstream.KeyValue, error) {
+	return provisionBucket(ctx, js, log, jetstream.KeyValueConfig{
 		Bucket:      WorkersBucket,
 		Description: "chatwarden: worker replicas alive now, for balancing partitions",
 		TTL:         WorkersTTL,

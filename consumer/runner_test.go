@@ -375,7 +375,7 @@ func TestLateReplicaGetsItsShareOfPartitions(t *testing.T) {
 		require.NoError(t, bus.ProvisionStreams(ctx, b.JS, bus.StreamSettings{Partitions: partitions, DuplicateWindow: time.Minute, Retention: time.Hour}))
 		cons, err := bus.ProvisionWorkerConsumers(ctx, b.JS, bus.ConsumerSettings{Partitions: partitions, AckWait: 2 * time.Second, MaxAckPending: 100, PinnedTTL: 2 * time.Second})
 		require.NoError(t, err)
-		kv, err := bus.ProvisionWorkersBucket(ctx, b.JS, 1)
+		kv, err := bus.ProvisionWorkersBucket(ctx, b.JS, 1, nil)
 		require.NoError(t, err)
 		stream, err := b.JS.Stream(ctx, bus.EventsStream)
 		require.NoError(t, err)

@@ -71,7 +71,7 @@ func startWorker(t *testing.T, url string, client *livechat.Client, set *rules.R
 	require.NoError(t, bus.ProvisionStreams(ctx, b.JS, bus.StreamSettings{Partitions: 4, DuplicateWindow: time.Minute, Retention: time.Hour}))
 	cons, err := bus.ProvisionWorkerConsumers(ctx, b.JS, bus.ConsumerSettings{Partitions: 4, AckWait: time.Second, MaxAckPending: 100, PinnedTTL: time.Second})
 	require.NoError(t, err)
-	kv, err := bus.ProvisionDoneBucket(ctx, b.JS, 1)
+	kv, err := bus.ProvisionDoneBucket(ctx, b.JS, 1, nil)
 	require.NoError(t, err)
 	w := &worker{bus: b, audit: &auditLog{}}
 	engine := rules.NewEngine(set, oneClient{client}, w.audit, rules.WithDoneStore(rules.KVDoneStore{KV: kv}))

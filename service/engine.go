@@ -51,7 +51,7 @@ func NewEngine(ctx context.Context, cfg *config.Config, b *bus.Bus, clients rule
 	} else {
 		logger.Info("rules loaded", zap.String("rules_file", cfg.RulesFile), zap.Int("rules", set.Len()), zap.Bool("dry_run", dryRun))
 	}
-	kv, err := bus.ProvisionDoneBucket(ctx, b.JS, cfg.NATS.Replicas)
+	kv, err := bus.ProvisionDoneBucket(ctx, b.JS, cfg.NATS.Replicas, logger)
 	if err != nil {
 		return nil, err
 	}

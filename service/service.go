@@ -223,7 +223,7 @@ func (s *Service) startWorkers(ctx context.Context, o options) error {
 		return err
 	}
 	h := consumer.Chain(engine, append([]consumer.Middleware{consumer.Recover(), consumer.Timeout(2 * time.Minute)}, sweeps...)...)
-	workers, err := bus.ProvisionWorkersBucket(ctx, s.bus.JS, cfg.NATS.Replicas)
+	workers, err := bus.ProvisionWorkersBucket(ctx, s.bus.JS, cfg.NATS.Replicas, s.logger)
 	if err != nil {
 		return err
 	}
