@@ -125,8 +125,6 @@ func (e *APIError) Error() string {
 	return "livechat API " + action + ": " + e.Detail()
 }
 
-// detail is the error text without the action, for wrappers that already
-// name it.
 // Detail describes the error without naming the call: the status, the
 // platform's error type or code, and its message.
 func (e *APIError) Detail() string {
