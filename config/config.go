@@ -13,6 +13,9 @@ const (
 	DefaultShutdownTimeout  = 20 * time.Second
 	DefaultMaxInflightBytes = 64 << 20
 	DefaultMaxInflight      = 256
+	// MinMemoryBudget is the smallest http.max_memory_bytes accepted: an
+	// idle process needs about half of it.
+	MinMemoryBudget         = 64 << 20
 	DefaultNATSListen       = "127.0.0.1:4222"
 	DefaultDataDir          = "./data"
 	DefaultPartitions       = 16
@@ -123,6 +126,13 @@ type HTTP struct {
 	// takes a few milliseconds, so 256 in flight means well under 100ms of
 	// waiting. Default 256.
 	MaxInflight int `yaml:"max_inflight"`
+	// MaxMemoryBytes is the process's memory budget, embedded broker
+	// included: Go's soft memory limit is set to 90% of it (unless
+	// GOMEMLIMIT is set), and webhooks are answered 503 with Retry-After
+	// while the live heap is above 70% of it, until the broker's read cache
+	// shrinks back. Set it a little under a container's memory limit. 0 or
+	// at least 67108864 (64 MiB). Default 0 (no budget).
+	MaxMemoryBytes int64 `yaml:"max_memory_bytes"`
 }
 
 // NATS configures the broker: an external server or cluster (URL set), or

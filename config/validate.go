@@ -40,6 +40,9 @@ func (c *Config) Validate() error {
 	if c.HTTP.MaxInflight < 1 {
 		v.add("http.max_inflight", "must be at least 1, got %d", c.HTTP.MaxInflight)
 	}
+	if c.HTTP.MaxMemoryBytes != 0 && c.HTTP.MaxMemoryBytes < MinMemoryBudget {
+		v.add("http.max_memory_bytes", "must be 0 (no budget) or at least %d (64 MiB), got %d", MinMemoryBudget, c.HTTP.MaxMemoryBytes)
+	}
 	if c.HTTP.MaxInflightBytes < c.HTTP.MaxBodyBytes {
 		v.add("http.max_inflight_bytes", "must be at least http.max_body_bytes (%d), got %d", c.HTTP.MaxBodyBytes, c.HTTP.MaxInflightBytes)
 	}

@@ -33,6 +33,12 @@ func TestValidate(t *testing.T) {
 			[]string{`http.publish_timeout: must be a positive duration, got 0s`}},
 		{"shutdown timeout negative", func(c *Config) { c.HTTP.ShutdownTimeout = -time.Second },
 			[]string{`http.shutdown_timeout: must be a positive duration, got -1s`}},
+		{"no memory budget", func(c *Config) { c.HTTP.MaxMemoryBytes = 0 }, nil},
+		{"memory budget too small", func(c *Config) { c.HTTP.MaxMemoryBytes = 50 << 20 },
+			[]string{`http.max_memory_bytes: must be 0 (no budget) or at least 67108864 (64 MiB), got 52428800`}},
+		{"memory budget negative", func(c *Config) { c.HTTP.MaxMemoryBytes = -1 },
+			[]string{`http.max_memory_bytes: must be 0 (no budget) or at least 67108864 (64 MiB), got -1`}},
+		{"memory budget minimum", func(c *Config) { c.HTTP.MaxMemoryBytes = 64 << 20 }, nil},
 
 		// nats
 		{"nats url", func(c *Config) { c.NATS.URL = "nats://nats:4222" }, nil},

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -364,4 +365,53 @@ func testOverload(t *testing.T, maxInflight int, bodies int64) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode, "capacity is released")
+}
+
+// memoryFlag is a MemoryGuard the test switches.
+type memoryFlag struct{ over atomic.Bool }
+
+func (f *memoryFlag) Over() bool { return f.over.Load() }
+
+// TestOverMemoryBudgetIsShed: while the process is over http.max_memory_bytes
+// every webhook, of each platform, is answered 503 with Retry-After before
+// anything is stored, counted under reason over_memory; once it is back
+// under, webhooks are stored again.
+func TestOverMemoryBudgetIsShed(t *testing.T) {
+	body := samples.LiveChat("incoming_chat", "s3cret", "C1", "T1")
+	pub := &fakePublisher{}
+	m := metrics.New()
+	mem := &memoryFlag{}
+	srv := httptest.NewServer(New(Deps{
+		Logger: zap.NewNop(), Metrics: m, Publisher: pub, Receive: true,
+		Ready:           readyFunc(func(context.Context) error { return nil }),
+		LiveChatSecrets: []string{"s3cret"}, HelpCrunchSigningKey: "k", RocketChatWebhookToken: "tok",
+		Memory: mem,
+	}))
+	defer srv.Close()
+	post := func(path string, body []byte) (int, string, string) {
+		resp, err := http.Post(srv.URL+path, "application/json", bytes.NewReader(body))
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, resp.Header.Get("Retry-After"), string(b)
+	}
+
+	mem.over.Store(true)
+	for _, path := range []string{"/webhooks/livechat", "/webhooks/helpcrunch", "/webhooks/rocketchat"} {
+		code, retryAfter, answer := post(path, body)
+		assert.Equal(t, http.StatusServiceUnavailable, code, path)
+		assert.Equal(t, retryAfterSeconds, retryAfter, path)
+		assert.JSONEq(t, `{"error":"overloaded; retry later"}`, answer, path)
+	}
+	assert.Empty(t, pub.published(), "nothing stored while over")
+	assert.Equal(t, 1.0, testutil.ToFloat64(m.WebhooksRejected.WithLabelValues("livechat", reasonOverMemory)))
+	assert.Equal(t, 1.0, testutil.ToFloat64(m.WebhooksRejected.WithLabelValues("helpcrunch", reasonOverMemory)))
+	assert.Equal(t, 1.0, testutil.ToFloat64(m.WebhooksRejected.WithLabelValues("rocketchat", reasonOverMemory)))
+	assert.Zero(t, testutil.ToFloat64(m.WebhooksRejected.WithLabelValues("livechat", reasonOverloaded)))
+
+	mem.over.Store(false)
+	code, _, _ := post("/webhooks/livechat", body)
+	assert.Equal(t, http.StatusOK, code)
+	assert.Len(t, pub.published(), 1)
 }

@@ -57,6 +57,9 @@ type Deps struct {
 	MaxInflightBytes int64
 	// MaxInflight bounds the webhooks in flight (503 beyond); default 256.
 	MaxInflight int
+	// Memory sheds every webhook (503) while it reports the process over
+	// its memory budget (see internal/memguard); nil never sheds.
+	Memory MemoryGuard
 	// PublishTimeout bounds the wait for the broker's acknowledgement before
 	// answering 503; default 5s.
 	PublishTimeout time.Duration
@@ -72,6 +75,10 @@ type Deps struct {
 	// its page under /ui/; nil leaves both out.
 	Console Console
 }
+
+// MemoryGuard tells whether the process is over its memory budget
+// (http.max_memory_bytes).
+type MemoryGuard interface{ Over() bool }
 
 // New builds the echo instance with every route. Routes:
 //

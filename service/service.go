@@ -21,6 +21,7 @@ import (
 	"github.com/chatwarden/chatwarden/consumer"
 	"github.com/chatwarden/chatwarden/dlq"
 	"github.com/chatwarden/chatwarden/handlers"
+	"github.com/chatwarden/chatwarden/internal/memguard"
 	"github.com/chatwarden/chatwarden/metrics"
 	"github.com/chatwarden/chatwarden/rules"
 )
@@ -107,6 +108,10 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 	for _, w := range cfg.WarningsFor(roles.configRole()) {
 		s.logger.Warn(w)
 	}
+	var memory handlers.MemoryGuard // nil: no budget
+	if cfg.HTTP.MaxMemoryBytes > 0 {
+		memory = memguard.Start(s.watchCtx, cfg.HTTP.MaxMemoryBytes, s.logger)
+	}
 
 	b, err := bus.Open(ctx, cfg.NATS, append([]bus.Option{bus.WithLogger(s.logger), bus.WithPartitions(cfg.NATS.Partitions)}, o.busOpts...)...)
 	if err != nil {
@@ -152,6 +157,7 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 		MaxBodyBytes:     cfg.HTTP.MaxBodyBytes,
 		MaxInflightBytes: cfg.HTTP.MaxInflightBytes,
 		MaxInflight:      cfg.HTTP.MaxInflight,
+		Memory:           memory,
 		PublishTimeout:   cfg.HTTP.PublishTimeout,
 		AdminToken:       cfg.HTTP.AdminToken,
 		DeadLetters:      deadLetters,

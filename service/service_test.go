@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"testing"
 	"time"
 
@@ -318,4 +319,24 @@ func TestDryRunRecordsWithoutCalling(t *testing.T) {
 	assert.Empty(t, fake.CallsTo("update_chat_properties"))
 	c, _ := fake.Chat("C1")
 	assert.True(t, c.Pinned())
+}
+
+// TestMemoryBudgetAppliesWhileRunning: http.max_memory_bytes sets Go's soft
+// memory limit to 90% of the budget while the service runs (webhooks are
+// accepted while the heap is far below it) and the previous limit is back
+// once it stops.
+func TestMemoryBudgetAppliesWhileRunning(t *testing.T) {
+	t.Setenv("GOMEMLIMIT", "")
+	before := debug.SetMemoryLimit(-1)
+	_, apiURL := startFake(t)
+	cfg := testConfig(t, apiURL, "")
+	cfg.HTTP.MaxMemoryBytes = 1 << 30
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	svc, err := service.Start(ctx, cfg, service.Roles{Receive: true, Work: true}, service.WithLogger(zaptest.NewLogger(t)))
+	require.NoError(t, err)
+	assert.EqualValues(t, int64(966367641), debug.SetMemoryLimit(-1), "90% of 1 GiB")
+	assert.Equal(t, http.StatusOK, post(t, svc, deactivated("C-mem")).StatusCode)
+	require.NoError(t, svc.Stop(ctx))
+	assert.Eventually(t, func() bool { return debug.SetMemoryLimit(-1) == before }, 5*time.Second, 10*time.Millisecond)
 }

@@ -79,6 +79,7 @@ type options struct {
 	maxInflight   int           // http.max_inflight of the chatwarden targets; 0: the default
 	partitions    int           // nats.partitions of the chatwarden targets; 0: the default
 	dupWindow     time.Duration // nats.duplicate_window of the chatwarden targets; 0: the default
+	maxMemory     int64         // http.max_memory_bytes of the chatwarden targets; 0: none
 }
 
 func main() {
@@ -104,6 +105,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.BoolVar(&o.trace, "trace", false, "with -profile: also write each child's execution trace as <target>-<scenario>.trace (large; read with go tool trace)")
 	fs.IntVar(&o.maxInflight, "max-inflight", 0, "http.max_inflight of the chatwarden targets (0: the default); the overload scenario's trade of accepted throughput for latency")
 	fs.IntVar(&o.partitions, "partitions", 0, "nats.partitions of the chatwarden targets (0: the default); each is a consumer the embedded broker serves")
+	fs.Int64Var(&o.maxMemory, "max-memory", 0, "http.max_memory_bytes of the chatwarden targets (0: no budget); over it they shed webhooks until the heap shrinks")
 	fs.DurationVar(&o.dupWindow, "duplicate-window", 0, "nats.duplicate_window of the chatwarden targets (0: the default, 10m); the broker keeps the message ids of that window in memory")
 	fs.StringVar(&o.serve, "serve", "", "internal: run as the child serving this target")
 	if err := fs.Parse(args); err != nil {
@@ -114,6 +116,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if o.partitions < 0 {
 		return fmt.Errorf("-partitions %d: want 0 (the default) or more", o.partitions)
+	}
+	if o.maxMemory < 0 {
+		return fmt.Errorf("-max-memory %d: want 0 (no budget) or more", o.maxMemory)
 	}
 	if o.dupWindow < 0 {
 		return fmt.Errorf("-duplicate-window %s: want 0 (the default) or more", o.dupWindow)
@@ -332,6 +337,9 @@ func (o options) childSettings() []string {
 	if o.dupWindow > 0 {
 		env = append(env, dupWindowEnv+"="+o.dupWindow.String())
 	}
+	if o.maxMemory > 0 {
+		env = append(env, maxMemoryEnv+"="+strconv.FormatInt(o.maxMemory, 10))
+	}
 	return env
 }
 
@@ -453,6 +461,9 @@ const traceEnv = "CWLOAD_TRACE"
 // maxInflightEnv, set, is the http.max_inflight of a chatwarden child.
 const maxInflightEnv = "CWLOAD_MAX_INFLIGHT"
 
+// maxMemoryEnv, set, is the http.max_memory_bytes of a chatwarden child.
+const maxMemoryEnv = "CWLOAD_MAX_MEMORY"
+
 // partitionsEnv, set, is the nats.partitions of a chatwarden child.
 const partitionsEnv = "CWLOAD_PARTITIONS"
 
@@ -554,6 +565,9 @@ func serveTarget(ctx context.Context, target string, out io.Writer) error {
 		httpCfg := fmt.Sprintf("addr: %q", addr)
 		if v := os.Getenv(maxInflightEnv); v != "" {
 			httpCfg += ", max_inflight: " + v
+		}
+		if v := os.Getenv(maxMemoryEnv); v != "" {
+			httpCfg += ", max_memory_bytes: " + v
 		}
 		natsCfg := fmt.Sprintf("listen: \"off\", data_dir: %q", filepath.Join(dir, "data"))
 		if v := os.Getenv(partitionsEnv); v != "" {

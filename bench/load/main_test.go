@@ -103,6 +103,8 @@ func TestSettingsReachTheChild(t *testing.T) {
 		{name: "partitions served", flag: "-partitions", value: "3"},
 		{name: "window refused", flag: "-duplicate-window", value: "200h", wantErr: "nats.duplicate_window: must not exceed nats.retention"},
 		{name: "window served", flag: "-duplicate-window", value: "2m"},
+		{name: "memory budget refused", flag: "-max-memory", value: "1000", wantErr: "http.max_memory_bytes: must be 0 (no budget) or at least 67108864 (64 MiB), got 1000"},
+		{name: "memory budget served", flag: "-max-memory", value: "1073741824"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
@@ -125,6 +127,7 @@ func TestNegativeSettingsAreRefused(t *testing.T) {
 		{"-max-inflight", "-1", "-max-inflight -1: want 0 (the default) or more"},
 		{"-partitions", "-1", "-partitions -1: want 0 (the default) or more"},
 		{"-duplicate-window", "-1s", "-duplicate-window -1s: want 0 (the default) or more"},
+		{"-max-memory", "-1", "-max-memory -1: want 0 (no budget) or more"},
 	} {
 		t.Run(tc.flag, func(t *testing.T) {
 			assert.EqualError(t, run(context.Background(), []string{tc.flag, tc.value}, io.Discard), tc.want)
