@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"testing"
 	"time"
@@ -339,4 +340,40 @@ func TestMemoryBudgetAppliesWhileRunning(t *testing.T) {
 	assert.Equal(t, http.StatusOK, post(t, svc, deactivated("C-mem")).StatusCode)
 	require.NoError(t, svc.Stop(ctx))
 	assert.Eventually(t, func() bool { return debug.SetMemoryLimit(-1) == before }, 5*time.Second, 10*time.Millisecond)
+}
+
+// TestMemoryBudgetShedsWhileOverAndRecovers: with a 256 MiB budget (shed
+// above 179 MiB of live heap), 200 MiB more held in the process makes the
+// receiver answer 503 with Retry-After, counted as over_memory; once that
+// memory is let go, the guard's own collection sees it and webhooks are
+// stored again.
+func TestMemoryBudgetShedsWhileOverAndRecovers(t *testing.T) {
+	t.Setenv("GOMEMLIMIT", "")
+	_, apiURL := startFake(t)
+	cfg := testConfig(t, apiURL, "")
+	cfg.HTTP.MaxMemoryBytes = 256 << 20
+	svc := start(t, cfg, service.Roles{Receive: true})
+	require.Equal(t, http.StatusOK, post(t, svc, deactivated("C-before")).StatusCode, "this test's heap is far below the budget")
+
+	ballast := make([]byte, 200<<20)
+	runtime.GC() // the collections the runtime would run as the heap grows
+	var shed *http.Response
+	require.Eventually(t, func() bool {
+		shed = post(t, svc, deactivated("C-over"))
+		return shed.StatusCode == http.StatusServiceUnavailable
+	}, 10*time.Second, 50*time.Millisecond)
+	assert.NotEmpty(t, shed.Header.Get("Retry-After"))
+	runtime.KeepAlive(ballast)
+
+	ballast = nil
+	require.Eventually(t, func() bool {
+		return post(t, svc, deactivated("C-after")).StatusCode == http.StatusOK
+	}, 10*time.Second, 50*time.Millisecond, "back under the budget without any collection of the test's")
+
+	resp, err := http.Get("http://" + svc.Addr() + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Regexp(t, `chatwarden_webhooks_rejected_total\{platform="livechat",reason="over_memory"\} [1-9]`, string(body))
 }
