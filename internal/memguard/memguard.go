@@ -65,8 +65,11 @@ func Start(ctx context.Context, budget int64, log *zap.Logger) *Guard {
 	g := newGuard(budget, log)
 	restore := func() {}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		prev := debug.SetMemoryLimit(int64(float64(budget) * SoftLimitShare))
+		soft := int64(float64(budget) * SoftLimitShare)
+		prev := debug.SetMemoryLimit(soft)
 		restore = func() { debug.SetMemoryLimit(prev) }
+		g.log.Info("memory budget applied", zap.Int64("max_memory_bytes", budget), zap.Int64("soft_limit_bytes", soft),
+			zap.Uint64("shed_above_live_heap_bytes", g.threshold))
 	} else {
 		g.log.Info("GOMEMLIMIT is set; http.max_memory_bytes only sheds webhooks",
 			zap.String("gomemlimit", os.Getenv("GOMEMLIMIT")), zap.Int64("max_memory_bytes", budget))

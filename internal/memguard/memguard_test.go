@@ -116,8 +116,12 @@ func TestStartSetsTheSoftLimitAndUndoesIt(t *testing.T) {
 	t.Setenv("GOMEMLIMIT", "")
 	before := debug.SetMemoryLimit(-1)
 	ctx, cancel := context.WithCancel(context.Background())
-	g := Start(ctx, 200*mib, nil)
+	core, logs := observer.New(zapcore.InfoLevel)
+	g := Start(ctx, 200*mib, zap.New(core))
 	assert.EqualValues(t, 180*mib, debug.SetMemoryLimit(-1), "90% of the budget")
+	require.Equal(t, 1, logs.Len(), "says what it applied")
+	assert.Equal(t, "memory budget applied", logs.All()[0].Message)
+	assert.EqualValues(t, 140*mib, logs.All()[0].ContextMap()["shed_above_live_heap_bytes"])
 	assert.False(t, g.Over(), "this test's heap is far below 140 MiB")
 	cancel()
 	assert.Eventually(t, func() bool { return debug.SetMemoryLimit(-1) == before }, 5*time.Second, 10*time.Millisecond,
