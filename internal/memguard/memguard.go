@@ -152,12 +152,9 @@ func (g *Guard) sample(st *state, now time.Time) {
 	}
 }
 
-var samples = []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/cycles/total:gc-cycles"}}
-
 // readRuntime reads the live heap and the collections completed.
 func readRuntime() (live, cycles uint64) {
-	s := make([]metrics.Sample, len(samples))
-	copy(s, samples)
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/cycles/total:gc-cycles"}}
 	metrics.Read(s)
 	if s[0].Value.Kind() == metrics.KindUint64 {
 		live = s[0].Value.Uint64()
