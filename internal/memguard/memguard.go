@@ -98,9 +98,6 @@ func newGuard(budget int64, log *zap.Logger) *Guard {
 // by the last collection is above ShedShare of the budget.
 func (g *Guard) Over() bool { return g != nil && g.over.Load() }
 
-// Threshold is the live heap above which Over reports true.
-func (g *Guard) Threshold() uint64 { return g.threshold }
-
 func (g *Guard) run(ctx context.Context) {
 	t := time.NewTicker(sampleEvery)
 	defer t.Stop()

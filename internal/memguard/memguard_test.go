@@ -67,7 +67,7 @@ func TestSheddingFollowsTheLiveHeap(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rt := &fakeRuntime{}
 			g := guardOn(rt, 200*mib, nil) // sheds above 140 MiB
-			require.EqualValues(t, 140*mib, g.Threshold())
+			require.EqualValues(t, 140*mib, g.threshold)
 			var st state
 			start := time.Now()
 			for i, s := range tc.steps {
