@@ -8,6 +8,7 @@ import (
 // left out) means "use the default".
 const (
 	DefaultHTTPAddr         = ":8080"
+	DefaultAdminAddr        = "127.0.0.1:9090"
 	DefaultMaxBodyBytes     = 1 << 20 // 1 MiB
 	DefaultPublishTimeout   = 5 * time.Second
 	DefaultShutdownTimeout  = 20 * time.Second
@@ -78,7 +79,34 @@ type Config struct {
 	Sweep     Sweep  `yaml:"sweep"`
 	Log       Log    `yaml:"log"`
 	OTel      OTel   `yaml:"otel"`
+	Admin     Admin  `yaml:"admin"`
+
+	// moved holds a warning for each setting read under its old name (see
+	// movedKeys); WarningsFor reports them.
+	moved []string
 }
+
+// Admin configures the admin listener: the admin API (/admin/), the web
+// console (/ui/), Prometheus metrics (/metrics) and Go's profiler
+// (/debug/pprof/). It is a listener of its own so that the public webhook
+// port (http.addr) never exposes them.
+type Admin struct {
+	// Addr is the host:port of the admin listener, or "off" for none. A
+	// non-loopback address needs Token: the process refuses to start
+	// without it. Port 0 picks a free port. Default "127.0.0.1:9090".
+	Addr string `yaml:"addr"`
+	// Token is the bearer token of /admin/, the console's data, /debug/pprof/
+	// and (unless MetricsPublic) /metrics. It used to be http.admin_token,
+	// which is still read, with a warning. Default "": those routes answer
+	// 403 saying to set it.
+	Token string `yaml:"token"`
+	// MetricsPublic serves /metrics without the token, for a Prometheus
+	// scraping over a private network. Default false.
+	MetricsPublic bool `yaml:"metrics_public"`
+}
+
+// AdminOff as admin.addr turns the admin listener off.
+const AdminOff = "off"
 
 // OTel configures OpenTelemetry tracing: spans from each webhook request
 // through the stored event (W3C traceparent in the NATS message headers) to
@@ -95,8 +123,9 @@ type OTel struct {
 	SampleRatio float64 `yaml:"sample_ratio"`
 }
 
-// HTTP configures the HTTP server of every role: webhooks (serve, receive),
-// /healthz, /readyz, /metrics (all roles) and the admin API.
+// HTTP configures the public HTTP listener of every role: webhooks (serve,
+// receive), /healthz and /readyz (all roles). The admin API, console, metrics
+// and profiler are on the admin listener (see Admin).
 type HTTP struct {
 	// Addr is the host:port to listen on; an empty host means every
 	// interface. Default ":8080".
@@ -104,9 +133,6 @@ type HTTP struct {
 	// MaxBodyBytes caps a webhook body; a larger one is answered 413. At
 	// least 1024. Default 1048576 (1 MiB).
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
-	// AdminToken is the bearer token of the /admin/ endpoints. Default ""
-	// (the admin API is disabled).
-	AdminToken string `yaml:"admin_token"`
 	// PublishTimeout is how long a webhook request waits for JetStream to
 	// acknowledge the stored event before it is answered 503 with
 	// Retry-After. Default 5s.
@@ -425,6 +451,7 @@ func Default() *Config {
 // default. Settings already set are kept.
 func (c *Config) ApplyDefaults() {
 	setString(&c.HTTP.Addr, DefaultHTTPAddr)
+	setString(&c.Admin.Addr, DefaultAdminAddr)
 	setInt64(&c.HTTP.MaxBodyBytes, DefaultMaxBodyBytes)
 	setDuration(&c.HTTP.PublishTimeout, DefaultPublishTimeout)
 	setDuration(&c.HTTP.ShutdownTimeout, DefaultShutdownTimeout)

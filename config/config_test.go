@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,7 +48,9 @@ func TestDefault(t *testing.T) {
 
 	assert.Equal(t, ":8080", c.HTTP.Addr)
 	assert.EqualValues(t, 1048576, c.HTTP.MaxBodyBytes)
-	assert.Empty(t, c.HTTP.AdminToken)
+	assert.Equal(t, "127.0.0.1:9090", c.Admin.Addr)
+	assert.Empty(t, c.Admin.Token)
+	assert.False(t, c.Admin.MetricsPublic)
 	assert.Equal(t, 5*time.Second, c.HTTP.PublishTimeout)
 	assert.Equal(t, 20*time.Second, c.HTTP.ShutdownTimeout)
 
@@ -125,7 +128,6 @@ func TestParseValues(t *testing.T) {
 http:
   addr: "127.0.0.1:9000"
   max_body_bytes: 2048
-  admin_token: s3cret-admin-token-value
   publish_timeout: 1500ms
   shutdown_timeout: 1m
 nats:
@@ -149,10 +151,12 @@ livechat:
 workers: {concurrency: 4, max_attempts: 2, ack_wait: 10s, backoff_base: 100ms, backoff_max: 1s, dry_run: true}
 rules_file: /etc/chatwarden/rules.yaml
 log: {level: debug, format: console}
+admin: {addr: "0.0.0.0:9091", token: s3cret-admin-token-value, metrics_public: true}
 `), env())
 	require.NoError(t, err)
 
-	assert.Equal(t, HTTP{Addr: "127.0.0.1:9000", MaxBodyBytes: 2048, AdminToken: "s3cret-admin-token-value",
+	assert.Equal(t, Admin{Addr: "0.0.0.0:9091", Token: "s3cret-admin-token-value", MetricsPublic: true}, c.Admin)
+	assert.Equal(t, HTTP{Addr: "127.0.0.1:9000", MaxBodyBytes: 2048,
 		PublishTimeout: 1500 * time.Millisecond, ShutdownTimeout: time.Minute, MaxInflightBytes: 64 << 20, MaxInflight: 256}, c.HTTP)
 	assert.Equal(t, "nats://a:4222,nats://b:4222", c.NATS.URL)
 	assert.False(t, c.NATS.Embedded())
@@ -218,20 +222,20 @@ func TestParseEnv(t *testing.T) {
 		{"default of a duration", "nats:\n  retention: ${UNSET:-24h}\n", func(t *testing.T, c *Config) {
 			assert.Equal(t, 24*time.Hour, c.NATS.Retention)
 		}},
-		{"special characters are not YAML", "http:\n  admin_token: ${WEIRD}\n", func(t *testing.T, c *Config) {
-			assert.Equal(t, `a"b: #c\n'd {e}`, c.HTTP.AdminToken)
+		{"special characters are not YAML", "admin:\n  token: ${WEIRD}\n", func(t *testing.T, c *Config) {
+			assert.Equal(t, `a"b: #c\n'd {e}`, c.Admin.Token)
 		}},
-		{"value reading as null stays text", "http:\n  admin_token: ${NULLISH}\n", func(t *testing.T, c *Config) {
-			assert.Equal(t, "null", c.HTTP.AdminToken)
+		{"value reading as null stays text", "admin:\n  token: ${NULLISH}\n", func(t *testing.T, c *Config) {
+			assert.Equal(t, "null", c.Admin.Token)
 		}},
-		{"value reading as number stays its text", "http:\n  admin_token: ${NUMERIC}\n", func(t *testing.T, c *Config) {
-			assert.Equal(t, "12345", c.HTTP.AdminToken)
+		{"value reading as number stays its text", "admin:\n  token: ${NUMERIC}\n", func(t *testing.T, c *Config) {
+			assert.Equal(t, "12345", c.Admin.Token)
 		}},
 		{"unset is empty", "rocketchat:\n  webhook_token: x${UNSET}y\n", func(t *testing.T, c *Config) {
 			assert.Equal(t, "xy", c.RocketChat.WebhookToken)
 		}},
-		{"escaped dollar", `http: {admin_token: "pa$$${UNSET}word$"}`, func(t *testing.T, c *Config) {
-			assert.Equal(t, "pa$word$", c.HTTP.AdminToken)
+		{"escaped dollar", `admin: {token: "pa$$${UNSET}word$"}`, func(t *testing.T, c *Config) {
+			assert.Equal(t, "pa$word$", c.Admin.Token)
 		}},
 		{"quoted empty number is the default", `nats: {partitions: "${UNSET}"}`, func(t *testing.T, c *Config) {
 			assert.Equal(t, DefaultPartitions, c.NATS.Partitions)
@@ -242,8 +246,8 @@ func TestParseEnv(t *testing.T) {
 		{"quoted literal number", `nats: {partitions: "8"}`, func(t *testing.T, c *Config) {
 			assert.Equal(t, 8, c.NATS.Partitions)
 		}},
-		{"explicit string tag keeps text", "http:\n  admin_token: !!str ${UNSET:-null}\n", func(t *testing.T, c *Config) {
-			assert.Equal(t, "null", c.HTTP.AdminToken)
+		{"explicit string tag keeps text", "admin:\n  token: !!str ${UNSET:-null}\n", func(t *testing.T, c *Config) {
+			assert.Equal(t, "null", c.Admin.Token)
 		}},
 		{"empty secrets are dropped", `livechat: {webhook_secrets: ["${UNSET}", "${SECRET}", "", "${UNSET2}"]}`, func(t *testing.T, c *Config) {
 			assert.Equal(t, []string{"s1"}, c.LiveChat.WebhookSecrets)
@@ -257,8 +261,8 @@ func TestParseEnv(t *testing.T) {
 		{"comments are not expanded", "# ${UNCLOSED\nnats:\n  url: ${NATS_URL} # ${ALSO:?not checked}\n", func(t *testing.T, c *Config) {
 			assert.Equal(t, "nats://nats:4222", c.NATS.URL)
 		}},
-		{"anchors expand once", "http: {admin_token: &t \"$$${SECRET}-long-enough-token\"}\nrocketchat: {webhook_token: *t}", func(t *testing.T, c *Config) {
-			assert.Equal(t, "$s1-long-enough-token", c.HTTP.AdminToken)
+		{"anchors expand once", "admin: {token: &t \"$$${SECRET}-long-enough-token\"}\nrocketchat: {webhook_token: *t}", func(t *testing.T, c *Config) {
+			assert.Equal(t, "$s1-long-enough-token", c.Admin.Token)
 			assert.Equal(t, "$s1-long-enough-token", c.RocketChat.WebhookToken)
 		}},
 	}
@@ -322,8 +326,8 @@ func TestParseErrors(t *testing.T) {
 			[]string{`(top level) (line 1): must be a mapping of settings (key: value), got a list`}},
 		{"required variable", "nats:\n  url: ${NATS_URL:?point it at the NATS server}\n", ErrEnv,
 			[]string{`nats.url (line 2): environment variable NATS_URL is empty or unset: point it at the NATS server`}},
-		{"malformed reference", "http:\n  admin_token: ${TOKEN\n", ErrEnv,
-			[]string{`http.admin_token (line 2): ${ without a closing }`}},
+		{"malformed reference", "admin:\n  token: ${TOKEN\n", ErrEnv,
+			[]string{`admin.token (line 2): ${ without a closing }`}},
 		{"env error is not also a type error", "workers:\n  dry_run: ${X:?need X}\n", ErrEnv,
 			[]string{`workers.dry_run (line 2): environment variable X is empty or unset: need X`}},
 	}
@@ -543,4 +547,75 @@ livechat:
 	_, err = Parse([]byte("livechat:\n  oauth: {client_id: x, clientsecret: y}\n"), env())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "livechat.oauth.clientsecret")
+}
+
+// A key that moved keeps working under its old name, with a warning naming
+// the new one; both names at once is an error.
+func TestMovedKeys(t *testing.T) {
+	tests := []struct {
+		name    string
+		yaml    string
+		token   string
+		warning string
+		err     string
+	}{
+		{"old name only", "http:\n  addr: \":8080\"\n  admin_token: old-name-token-0123\n", "old-name-token-0123",
+			"http.admin_token (line 3) has moved to admin.token; it is still read under its old name: rename it", ""},
+		{"old name, admin section present", "admin: {addr: \"127.0.0.1:9999\"}\nhttp: {admin_token: \"${TOKEN}\"}\n", "from-the-environment",
+			"http.admin_token (line 2) has moved to admin.token", ""},
+		{"new name only", "admin:\n  token: new-name-token-0123\n", "new-name-token-0123", "", ""},
+		{"both names", "http: {admin_token: a-token-0123456789}\nadmin: {token: b-token-0123456789}\n", "", "",
+			"admin.token (line 2): also given under its old name http.admin_token (line 1); keep admin.token only"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte(tt.yaml), env("TOKEN", "from-the-environment"))
+			if tt.err != "" {
+				require.Error(t, err)
+				assert.ErrorIs(t, err, ErrDuplicateKey)
+				assert.Contains(t, err.Error(), tt.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.token, c.Admin.Token)
+			moved := slices.DeleteFunc(c.Warnings(), func(w string) bool { return !strings.Contains(w, "moved") })
+			if tt.warning == "" {
+				assert.Empty(t, moved)
+			} else {
+				require.Len(t, moved, 1)
+				assert.Contains(t, moved[0], tt.warning)
+			}
+		})
+	}
+}
+
+// A non-loopback admin listener needs a token; loopback or off does not.
+func TestAdminAddrNeedsTokenOffLoopback(t *testing.T) {
+	tests := []struct {
+		name, addr, token string
+		ok                bool
+	}{
+		{"default loopback", "127.0.0.1:9090", "", true},
+		{"localhost", "localhost:9090", "", true},
+		{"IPv6 loopback", "[::1]:9090", "", true},
+		{"off", "off", "", true},
+		{"every interface", ":9090", "", false},
+		{"any address", "0.0.0.0:9090", "", false},
+		{"private address", "10.0.0.5:9090", "", false},
+		{"every interface with a token", ":9090", "0123456789abcdef0123", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			c.Admin.Addr, c.Admin.Token = tt.addr, tt.token
+			err := c.Validate()
+			if tt.ok {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.ErrorIs(t, err, ErrInvalid)
+			assert.Contains(t, err.Error(), "admin.token: required when admin.addr")
+		})
+	}
 }

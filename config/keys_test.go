@@ -10,6 +10,9 @@ import (
 func allKeys(t reflect.Type, path string) []string {
 	var out []string
 	for f := range t.Fields() {
+		if !f.IsExported() {
+			continue
+		}
 		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
 		key := join(path, name)
 		if f.Type.Kind() == reflect.Struct && f.Type != durationType {

@@ -77,6 +77,10 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 
 	c := &Config{}
 	if root := documentRoot(&doc); root != nil {
+		moved, errs := moveKeys(root)
+		if len(errs) > 0 {
+			return nil, errors.Join(errs...)
+		}
 		w := walker{getenv: getenv, expanded: map[*yaml.Node]bool{}, fromEnv: map[*yaml.Node]bool{}}
 		w.walk(root, configType, "")
 		if len(w.errs) > 0 {
@@ -86,6 +90,7 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 			// The walk checks every value; this is a safety net.
 			return nil, fmt.Errorf("decoding: %w", err)
 		}
+		c.moved = moved
 	}
 	c.LiveChat.WebhookSecrets = slices.DeleteFunc(c.LiveChat.WebhookSecrets, func(s string) bool { return s == "" })
 	// Empty and absent are the same; keep them equal for callers that compare.

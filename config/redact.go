@@ -8,7 +8,7 @@ import (
 )
 
 // Redacted returns a deep copy of c that is safe to print or log: every
-// secret that is set (http.admin_token, nats.password, nats.token,
+// secret that is set (admin.token, nats.password, nats.token,
 // livechat.webhook_secrets, tokens of livechat.pat, livechat.token,
 // livechat.oauth (client_secret, refresh_token) and livechat.organizations, helpcrunch.api_key and signing_key,
 // rocketchat.auth_token and webhook_token) is replaced by "REDACTED", and so
@@ -16,7 +16,7 @@ import (
 // what is missing. Identifiers (account ids, user names, paths) are kept.
 func (c *Config) Redacted() *Config {
 	r := *c
-	redact(&r.HTTP.AdminToken)
+	redact(&r.Admin.Token)
 
 	r.NATS.URL = redactURLList(r.NATS.URL)
 	redact(&r.NATS.Password)

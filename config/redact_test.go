@@ -16,7 +16,8 @@ import (
 // (and, if secret, redacted).
 var secretKeys = map[string]bool{
 	"http.addr":                    false,
-	"http.admin_token":             true,
+	"admin.addr":                   false,
+	"admin.token":                  true,
 	"nats.url":                     false, // its credentials are redacted; see TestRedactedURLs
 	"nats.listen":                  false,
 	"nats.data_dir":                false,
@@ -113,7 +114,7 @@ func TestRedacted(t *testing.T) {
 	assert.Contains(t, dump, "marker:org-2.account_id", "account ids are kept")
 	assert.Equal(t, []string{RedactedValue, RedactedValue}, r.LiveChat.WebhookSecrets)
 	assert.Equal(t, RedactedValue, r.LiveChat.Organizations["org-1"].Token)
-	assert.Equal(t, RedactedValue, r.HTTP.AdminToken)
+	assert.Equal(t, RedactedValue, r.Admin.Token)
 
 	assert.Equal(t, orig, *c, "the original is unchanged")
 	assert.Equal(t, "marker:livechat.webhook_secrets[0]", c.LiveChat.WebhookSecrets[0])

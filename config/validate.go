@@ -47,6 +47,7 @@ func (c *Config) Validate() error {
 		v.add("http.max_inflight_bytes", "must be at least http.max_body_bytes (%d), got %d", c.HTTP.MaxBodyBytes, c.HTTP.MaxInflightBytes)
 	}
 
+	c.Admin.validate(v)
 	c.NATS.validate(v)
 	c.LiveChat.validate(v)
 
@@ -87,6 +88,31 @@ func (c *Config) Validate() error {
 	v.oneOf("log.format", c.Log.Format, "json", "console")
 
 	return errors.Join(v.errs...)
+}
+
+func (a *Admin) validate(v *validator) {
+	if a.Addr == AdminOff {
+		return
+	}
+	v.hostPort("admin.addr", a.Addr)
+	if a.Token == "" && !IsLoopbackAddr(a.Addr) {
+		v.add("admin.token", "required when admin.addr (%q) is not a loopback address: the admin API, console, metrics and profiler would face the network with no token; set admin.token (e.g. token: \"${CHATWARDEN_ADMIN_TOKEN}\", openssl rand -hex 32) or listen on 127.0.0.1", a.Addr)
+	}
+}
+
+// IsLoopbackAddr reports whether host:port addr listens on loopback only:
+// its host is "localhost" or a loopback IP. An empty host (every
+// interface) is not loopback.
+func IsLoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (s *Sweep) validate(v *validator) {

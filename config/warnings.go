@@ -82,10 +82,10 @@ func (c *Config) WarningsFor(r Role) []string {
 	if work && c.Workers.DryRun {
 		add("workers.dry_run is true: every rule only records what it would do; no action is taken")
 	}
-	if c.HTTP.AdminToken != "" && len(c.HTTP.AdminToken) < minAdminTokenLen {
-		add("http.admin_token is shorter than %d characters: use a long random token (e.g. openssl rand -hex 32)", minAdminTokenLen)
+	if c.Admin.Token != "" && len(c.Admin.Token) < minAdminTokenLen {
+		add("admin.token is shorter than %d characters: use a long random token (e.g. openssl rand -hex 32)", minAdminTokenLen)
 	}
-	return w
+	return append(w, c.moved...)
 }
 
 const minAdminTokenLen = 16

@@ -62,9 +62,9 @@ func TestWarnings(t *testing.T) {
 		}, RoleAll, []string{wLiveChatCreds}},
 		{"dry run", func(c *Config) { liveChat(c); c.Workers.DryRun = true }, RoleAll, []string{wDryRun}},
 		{"dry run, receiver", func(c *Config) { liveChat(c); c.Workers.DryRun = true }, RoleReceiver, nil},
-		{"short admin token", func(c *Config) { liveChat(c); c.HTTP.AdminToken = "admin" }, RoleAll,
-			[]string{"http.admin_token is shorter than 16 characters: use a long random token (e.g. openssl rand -hex 32)"}},
-		{"long admin token", func(c *Config) { liveChat(c); c.HTTP.AdminToken = "0123456789abcdef" }, RoleAll, nil},
+		{"short admin token", func(c *Config) { liveChat(c); c.Admin.Token = "admin" }, RoleAll,
+			[]string{"admin.token is shorter than 16 characters: use a long random token (e.g. openssl rand -hex 32)"}},
+		{"long admin token", func(c *Config) { liveChat(c); c.Admin.Token = "0123456789abcdef" }, RoleAll, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
