@@ -30,6 +30,9 @@ COPY --from=build /chatwarden /chatwarden
 COPY --from=build --chown=65532:65532 /out/var/lib/chatwarden /var/lib/chatwarden
 WORKDIR /var/lib/chatwarden
 USER nonroot:nonroot
+# 8080: webhooks and probes (http.addr). The admin listener (admin.addr)
+# is 127.0.0.1:9090 by default; expose it (and set admin.token) only on a
+# private network.
 EXPOSE 8080
 # The image has no shell, curl or wget: the binary probes itself. The URL
 # assumes the default http.addr (:8080); docker-compose.yml sets its own.

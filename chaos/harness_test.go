@@ -266,6 +266,8 @@ func (s *scenario) writeConfig(name, httpAddr, replica string) string {
 http:
   addr: %q
   publish_timeout: 3s
+admin:
+  addr: "off"
 nats:
   url: %q
   replicas: 3

@@ -102,10 +102,11 @@ func TestDemo(t *testing.T) {
 }
 
 // TestServeWithNoConfigurationAtAll runs `serve` with no file in an empty
-// working directory: embedded NATS under ./data, HTTP on :8080. It needs
-// ports 8080 and 4222 free, and skips (saying so) otherwise.
+// working directory: embedded NATS under ./data, HTTP on :8080, the admin
+// listener on 127.0.0.1:9090. It needs ports 8080, 4222 and 9090 free, and
+// skips (saying so) otherwise.
 func TestServeWithNoConfigurationAtAll(t *testing.T) {
-	for _, addr := range []string{"127.0.0.1:8080", "127.0.0.1:4222"} {
+	for _, addr := range []string{"127.0.0.1:8080", "127.0.0.1:4222", "127.0.0.1:9090"} {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			t.Skipf("port of %s in use here; cannot check the zero-configuration start", addr)
@@ -128,6 +129,15 @@ func TestServeWithNoConfigurationAtAll(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	}, 30*time.Second, 50*time.Millisecond, "log:\n%s", stderr)
+	status := func(url string) int {
+		resp, err := http.Get(url)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, http.StatusNotFound, status("http://127.0.0.1:8080/metrics"), "metrics are not on the public port")
+	assert.Equal(t, http.StatusForbidden, status("http://127.0.0.1:9090/metrics"), "metrics need a token by default")
+	assert.Equal(t, http.StatusForbidden, status("http://127.0.0.1:9090/admin/dlq"), "no token: the admin API is off")
 	cancel()
 	select {
 	case err := <-done:

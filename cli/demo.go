@@ -93,6 +93,7 @@ func runDemo(ctx context.Context, out io.Writer, logger *zap.Logger) error {
 
 	cfg := config.Default()
 	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Admin.Addr = "127.0.0.1:0"
 	cfg.NATS.DataDir = dir
 	cfg.NATS.Listen = "off"
 	cfg.LiveChat.APIURL = apiURL

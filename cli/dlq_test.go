@@ -51,12 +51,13 @@ func writeFile(t *testing.T, name, content string) string {
 // the fake LiveChat at apiURL and an admin token; it returns the HTTP base
 // URL and the address of the embedded server's listener. The service stops
 // at the end of the test and must exit cleanly.
-func serveForDLQ(t *testing.T, apiURL string) (httpURL, natsListen string) {
+func serveForDLQ(t *testing.T, apiURL string) (httpURL, adminURL, natsListen string) {
 	t.Helper()
-	httpPort, natsPort := bustest.FreePort(t), bustest.FreePort(t)
+	httpPort, natsPort, adminPort := bustest.FreePort(t), bustest.FreePort(t), bustest.FreePort(t)
 	natsListen = fmt.Sprintf("127.0.0.1:%d", natsPort)
 	path := writeFile(t, "chatwarden.yaml", fmt.Sprintf(`
-http: {addr: "127.0.0.1:%d", admin_token: %q}
+http: {addr: "127.0.0.1:%d"}
+admin: {addr: "127.0.0.1:%d", token: %q}
 nats: {listen: %q, data_dir: %q}
 livechat:
   api_url: %s
@@ -65,7 +66,7 @@ livechat:
 workers: {backoff_base: 20ms, backoff_max: 200ms}
 rules_file: %s
 log: {level: debug}
-`, httpPort, dlqAdminToken, natsListen, filepath.Join(t.TempDir(), "data"), apiURL, dlqSecret,
+`, httpPort, adminPort, dlqAdminToken, natsListen, filepath.Join(t.TempDir(), "data"), apiURL, dlqSecret,
 		writeFile(t, "rules.yaml", dlqRules)))
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -84,6 +85,7 @@ log: {level: debug}
 		}
 	})
 	httpURL = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	adminURL = fmt.Sprintf("http://127.0.0.1:%d", adminPort)
 	require.Eventually(t, func() bool {
 		resp, err := http.Get(httpURL + "/readyz")
 		if err != nil {
@@ -92,7 +94,7 @@ log: {level: debug}
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	}, 30*time.Second, 20*time.Millisecond, "serve did not become ready; log:\n%s", stderr)
-	return httpURL, natsListen
+	return httpURL, adminURL, natsListen
 }
 
 func postDeactivated(t *testing.T, httpURL, chat string) {
@@ -193,7 +195,7 @@ func TestDLQWhileServeRuns(t *testing.T) {
 		fake.AddChat(livechattest.UnassignedChat(chat, time.Now().Add(-time.Hour)))
 	}
 	fake.FailNext("update_chat_properties", 1, livechattest.Validation("properties.routing.pinned: wrong type"))
-	httpURL, listen := serveForDLQ(t, apiURL)
+	httpURL, adminURL, listen := serveForDLQ(t, apiURL)
 	// The operator's configuration names the listener; its data_dir is
 	// elsewhere, so the commands must reach the running service.
 	cfgPath := writeFile(t, "operator.yaml", fmt.Sprintf("nats: {listen: %q, data_dir: %q}\n", listen, filepath.Join(t.TempDir(), "empty")))
@@ -239,14 +241,18 @@ func TestDLQWhileServeRuns(t *testing.T) {
 	})
 
 	t.Run("admin API", func(t *testing.T) {
-		status, _ := adminCall(t, http.MethodGet, httpURL+"/admin/dlq", "")
+		status, _ := adminCall(t, http.MethodGet, adminURL+"/admin/dlq", "")
 		assert.Equal(t, http.StatusUnauthorized, status)
-		status, _ = adminCall(t, http.MethodGet, httpURL+"/admin/dlq", "wrong")
+		status, _ = adminCall(t, http.MethodGet, adminURL+"/admin/dlq", "wrong")
 		assert.Equal(t, http.StatusUnauthorized, status)
-		status, body := adminCall(t, http.MethodGet, httpURL+"/admin/dlq", dlqAdminToken)
+		status, body := adminCall(t, http.MethodGet, adminURL+"/admin/dlq", dlqAdminToken)
 		require.Equal(t, http.StatusOK, status)
 		assert.Contains(t, body, `"count":1`)
-		status, body = adminCall(t, http.MethodPost, httpURL+"/admin/dlq/"+seq+"/retry?dry_run=true", dlqAdminToken)
+		for _, path := range []string{"/admin/dlq", "/metrics", "/ui/", "/debug/pprof/"} {
+			status, _ = adminCall(t, http.MethodGet, httpURL+path, dlqAdminToken)
+			assert.Equal(t, http.StatusNotFound, status, "the public port does not serve %s", path)
+		}
+		status, body = adminCall(t, http.MethodPost, adminURL+"/admin/dlq/"+seq+"/retry?dry_run=true", dlqAdminToken)
 		require.Equal(t, http.StatusOK, status, body)
 		assert.Contains(t, body, `"outcome":"would_retry"`)
 	})
@@ -272,7 +278,7 @@ func TestDLQWhileServeRuns(t *testing.T) {
 		assert.False(t, c.Pinned())
 		assert.Empty(t, listDLQ(t, cfgPath))
 		require.Eventually(t, func() bool {
-			_, m := adminCall(t, http.MethodGet, httpURL+"/metrics", "")
+			_, m := adminCall(t, http.MethodGet, adminURL+"/metrics", dlqAdminToken)
 			return strings.Contains(m, "chatwarden_dead_letters_pending 0")
 		}, 20*time.Second, 50*time.Millisecond)
 	})
@@ -283,7 +289,7 @@ func TestDLQWhileServeRuns(t *testing.T) {
 		postDeactivated(t, httpURL, "C3")
 		require.Eventually(t, func() bool { return len(listDLQ(t, cfgPath)) == 2 }, 20*time.Second, 50*time.Millisecond)
 		require.Eventually(t, func() bool {
-			_, m := adminCall(t, http.MethodGet, httpURL+"/metrics", "")
+			_, m := adminCall(t, http.MethodGet, adminURL+"/metrics", dlqAdminToken)
 			return strings.Contains(m, "chatwarden_dead_letters_pending 2")
 		}, 20*time.Second, 50*time.Millisecond)
 		dls := listDLQ(t, cfgPath)
@@ -324,6 +330,7 @@ func TestDLQWithoutARunningService(t *testing.T) {
 
 	cfg := config.Default()
 	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Admin.Addr = "127.0.0.1:0"
 	cfg.NATS.Listen = fmt.Sprintf("127.0.0.1:%d", bustest.FreePort(t))
 	cfg.NATS.DataDir = t.TempDir()
 	cfg.LiveChat.APIURL = apiURL

@@ -52,22 +52,38 @@ func (s *syncBuffer) String() string {
 // is stopped (as by SIGTERM) at the end of the test, and must exit cleanly.
 func runServe(t *testing.T, configYAML string, env map[string]string) (httpURL, natsURL string, stderr *syncBuffer) {
 	t.Helper()
-	httpURL, natsURL, _, stderr = runServeConfig(t, configYAML, env)
-	return httpURL, natsURL, stderr
+	s := serveCLI(t, configYAML, env)
+	return s.HTTP, s.NATS, s.Stderr
 }
 
 // runServeConfig is runServe that also returns the configuration file's path.
 func runServeConfig(t *testing.T, configYAML string, env map[string]string) (httpURL, natsURL, path string, stderr *syncBuffer) {
 	t.Helper()
-	httpPort, natsPort := bustest.FreePort(t), bustest.FreePort(t)
+	s := serveCLI(t, configYAML, env)
+	return s.HTTP, s.NATS, s.Config, s.Stderr
+}
+
+// served is a `chatwarden serve` started by serveCLI.
+type served struct {
+	HTTP, Admin string // base URLs of the public and admin listeners
+	NATS        string // the embedded server's client URL
+	Config      string // the configuration file's path
+	Stderr      *syncBuffer
+}
+
+// serveCLI starts `chatwarden serve` with configYAML after the listeners'
+// settings (free loopback ports; metrics public on the admin listener).
+func serveCLI(t *testing.T, configYAML string, env map[string]string) served {
+	t.Helper()
+	httpPort, natsPort, adminPort := bustest.FreePort(t), bustest.FreePort(t), bustest.FreePort(t)
 	dir := t.TempDir()
-	path = filepath.Join(dir, "chatwarden.yaml")
-	cfg := fmt.Sprintf("http: {addr: \"127.0.0.1:%d\"}\nnats: {listen: \"127.0.0.1:%d\", data_dir: %q}\n%s",
-		httpPort, natsPort, filepath.Join(dir, "data"), configYAML)
+	path := filepath.Join(dir, "chatwarden.yaml")
+	cfg := fmt.Sprintf("http: {addr: \"127.0.0.1:%d\"}\nadmin: {addr: \"127.0.0.1:%d\", metrics_public: true}\nnats: {listen: \"127.0.0.1:%d\", data_dir: %q}\n%s",
+		httpPort, adminPort, natsPort, filepath.Join(dir, "data"), configYAML)
 	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
 
 	ctx, cancel := context.WithCancel(context.Background())
-	stderr = &syncBuffer{}
+	stderr := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, []string{"serve", "--config", path}, func(k string) string { return env[k] }, io.Discard, stderr)
@@ -81,7 +97,7 @@ func runServeConfig(t *testing.T, configYAML string, env map[string]string) (htt
 			t.Error("serve did not stop within 30s of cancellation")
 		}
 	})
-	httpURL = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	httpURL := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	require.Eventually(t, func() bool {
 		resp, err := http.Get(httpURL + "/readyz")
 		if err != nil {
@@ -90,7 +106,8 @@ func runServeConfig(t *testing.T, configYAML string, env map[string]string) (htt
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	}, 30*time.Second, 20*time.Millisecond, "serve did not become ready; log:\n%s", stderr)
-	return httpURL, fmt.Sprintf("nats://127.0.0.1:%d", natsPort), path, stderr
+	return served{HTTP: httpURL, Admin: fmt.Sprintf("http://127.0.0.1:%d", adminPort),
+		NATS: fmt.Sprintf("nats://127.0.0.1:%d", natsPort), Config: path, Stderr: stderr}
 }
 
 func TestEndToEndUnpinsAbandonedUnassignedChatOnce(t *testing.T) {
@@ -114,7 +131,7 @@ rules:
     then:
       - livechat.unpin: {}
 `), 0o600))
-	baseURL, natsURL, stderr := runServe(t, fmt.Sprintf(`
+	srv := serveCLI(t, fmt.Sprintf(`
 rules_file: %s
 livechat:
   api_url: %s
@@ -123,6 +140,7 @@ livechat:
 workers: {backoff_base: 20ms, backoff_max: 200ms}
 log: {level: debug}
 `, rulesFile, apiURL), env)
+	baseURL, natsURL, stderr := srv.HTTP, srv.NATS, srv.Stderr
 
 	postHook := func(body []byte) int {
 		resp, err := http.Post(baseURL+"/webhooks/livechat", "application/json", bytes.NewReader(body))
@@ -192,7 +210,7 @@ log: {level: debug}
 	assert.NotContains(t, stderr.String(), "pat-1")
 
 	// Prometheus metrics reflect what happened.
-	resp, err := http.Get(baseURL + "/metrics")
+	resp, err := http.Get(srv.Admin + "/metrics")
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	m, _ := io.ReadAll(resp.Body)

@@ -97,7 +97,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	s.postAll(t)
 
 	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Navigate(s.base+"/ui/"),
+		chromedp.Navigate(s.admin+"/ui/"),
 		chromedp.WaitVisible(chromedp.CSS("#login-form")),
 		chromedp.SendKeys(chromedp.CSS("#token"), "wrong-token"),
 		chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)),

@@ -67,9 +67,10 @@ const (
 // scenario is the whole service (receiver and workers, embedded NATS) in
 // front of the fake LiveChat.
 type scenario struct {
-	svc  *service.Service
-	fake *livechattest.Server
-	base string // http://host:port
+	svc   *service.Service
+	fake  *livechattest.Server
+	base  string // the public listener, http://host:port
+	admin string // the admin listener, http://host:port
 }
 
 func startScenario(t *testing.T) *scenario {
@@ -91,7 +92,9 @@ func startScenario(t *testing.T) *scenario {
 	require.NoError(t, os.WriteFile(rulesFile, []byte(scenarioRules), 0o600))
 	cfg := config.Default()
 	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.HTTP.AdminToken = adminToken
+	cfg.Admin.Addr = "127.0.0.1:0"
+	cfg.Admin.Token = adminToken
+	cfg.Admin.MetricsPublic = true
 	cfg.NATS.DataDir = filepath.Join(dir, "data")
 	cfg.NATS.Listen = "off"
 	cfg.NATS.Partitions = 4
@@ -114,7 +117,7 @@ func startScenario(t *testing.T) *scenario {
 		defer cancel()
 		assert.NoError(t, svc.Stop(ctx))
 	})
-	return &scenario{svc: svc, fake: fake, base: "http://" + svc.Addr()}
+	return &scenario{svc: svc, fake: fake, base: "http://" + svc.Addr(), admin: "http://" + svc.AdminAddr()}
 }
 
 // post sends a LiveChat webhook; the receiver must store it.
@@ -153,7 +156,7 @@ func (s *scenario) waitIdle(t *testing.T) {
 // api calls an admin route with the token and decodes its JSON answer.
 func (s *scenario) api(t *testing.T, method, path string, v any) int {
 	t.Helper()
-	req, err := http.NewRequest(method, s.base+path, nil)
+	req, err := http.NewRequest(method, s.admin+path, nil)
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+adminToken)
 	resp, err := http.DefaultClient.Do(req)
@@ -170,7 +173,7 @@ func (s *scenario) api(t *testing.T, method, path string, v any) int {
 // scrape returns the service's /metrics text.
 func (s *scenario) scrape(t *testing.T) string {
 	t.Helper()
-	resp, err := http.Get(s.base + "/metrics")
+	resp, err := http.Get(s.admin + "/metrics")
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)

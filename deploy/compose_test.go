@@ -61,11 +61,13 @@ func TestComposeServices(t *testing.T) {
 		name  string
 		check func(t *testing.T)
 	}{
-		{"receiver publishes 8080", func(t *testing.T) {
+		{"receiver publishes 8080, and its admin listener on loopback only", func(t *testing.T) {
 			ports := service(t, p, "receiver").Ports
-			require.Len(t, ports, 1)
+			require.Len(t, ports, 2)
 			assert.EqualValues(t, 8080, ports[0].Target)
 			assert.Equal(t, "8080", ports[0].Published)
+			assert.EqualValues(t, 9090, ports[1].Target, "admin.addr of deploy/compose.config.yaml")
+			assert.Equal(t, "127.0.0.1", ports[1].HostIP, "the admin listener is never published beyond the host")
 		}},
 		{"worker and nats publish nothing", func(t *testing.T) {
 			assert.Empty(t, service(t, p, "worker").Ports)
@@ -155,6 +157,9 @@ func TestComposeConfig(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, "nats://nats:4222", cfg.NATS.URL, "the containers use the nats service, never an embedded broker")
 
+			assert.Equal(t, ":9090", cfg.Admin.Addr)
+			assert.Equal(t, "0123456789abcdef0123", cfg.Admin.Token, "both roles get the admin token")
+			assert.True(t, cfg.Admin.MetricsPublic, "Prometheus scrapes on the compose network")
 			switch name {
 			case "receiver":
 				assert.Equal(t, []string{"webhook-secret"}, cfg.LiveChat.WebhookSecrets)
@@ -186,19 +191,28 @@ func TestComposeBindSourcesExist(t *testing.T) {
 	}
 }
 
-// With nothing set on the host the file still loads (secrets are empty, the
-// services start and log what is missing), and nats.url still names the
-// compose broker.
+// With nothing set on the host but the admin token the file still loads
+// (secrets are empty, the services start and log what is missing), and
+// nats.url still names the compose broker. Without the admin token it does
+// not: the admin listener is on the compose network, and says what to set.
 func TestComposeEmptyHostEnvironment(t *testing.T) {
-	p := loadProject(t, map[string]string{})
+	data, err := os.ReadFile("compose.config.yaml")
+	require.NoError(t, err)
+	p := loadProject(t, map[string]string{"CHATWARDEN_ADMIN_TOKEN": "0123456789abcdef0123"})
 	for _, name := range []string{"receiver", "worker"} {
-		s := service(t, p, name)
-		data, err := os.ReadFile("compose.config.yaml")
-		require.NoError(t, err)
-		cfg, err := config.Parse(data, containerEnv(s))
+		cfg, err := config.Parse(data, containerEnv(service(t, p, name)))
 		require.NoError(t, err, name)
 		assert.Equal(t, "nats://nats:4222", cfg.NATS.URL)
 		assert.NotEmpty(t, cfg.Warnings(), "missing secrets are reported")
+	}
+
+	p = loadProject(t, map[string]string{})
+	for _, name := range []string{"receiver", "worker"} {
+		_, err := config.Parse(data, containerEnv(service(t, p, name)))
+		require.Error(t, err, name)
+		assert.ErrorIs(t, err, config.ErrEnv)
+		assert.Contains(t, err.Error(), "admin.token")
+		assert.Contains(t, err.Error(), "CHATWARDEN_ADMIN_TOKEN")
 	}
 }
 

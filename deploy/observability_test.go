@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -18,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/chatwarden/chatwarden/config"
 	"github.com/chatwarden/chatwarden/metrics"
 )
 
@@ -149,14 +151,21 @@ func TestPrometheusScrapesEveryChatwardenProcess(t *testing.T) {
 	assert.Equal(t, "/metrics", job.MetricsPath)
 	require.Len(t, job.DNSSD, 1)
 	assert.ElementsMatch(t, []string{"receiver", "worker"}, job.DNSSD[0].Names)
-	assert.Equal(t, 8080, job.DNSSD[0].Port, "http.addr of deploy/compose.config.yaml")
+	assert.Equal(t, 9090, job.DNSSD[0].Port, "admin.addr of deploy/compose.config.yaml")
 
-	// Both names are compose services serving HTTP on that port.
+	// Both names are compose services running chatwarden with that file,
+	// whose admin listener serves /metrics on that port without a token.
+	data, err = os.ReadFile("compose.config.yaml")
+	require.NoError(t, err)
 	p := loadWithProfiles(t, "observability")
 	for _, name := range job.DNSSD[0].Names {
 		s := service(t, p, name)
 		require.NotNil(t, s.HealthCheck)
 		assert.Contains(t, strings.Join(s.HealthCheck.Test, " "), "127.0.0.1:8080", name)
+		cfg, err := config.Parse(data, containerEnv(s))
+		require.NoError(t, err, name)
+		assert.Equal(t, fmt.Sprintf(":%d", job.DNSSD[0].Port), cfg.Admin.Addr, name)
+		assert.True(t, cfg.Admin.MetricsPublic, name)
 	}
 }
 

@@ -119,6 +119,7 @@ func startService(t *testing.T, apiURL string) *service.Service {
 	require.NoError(t, os.WriteFile(rulesPath, []byte(unpinRule), 0o600))
 	cfg := config.Default()
 	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Admin.Addr = "127.0.0.1:0"
 	cfg.NATS.DataDir = t.TempDir()
 	cfg.NATS.Listen = "off"
 	cfg.LiveChat.APIURL = apiURL

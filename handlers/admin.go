@@ -35,7 +35,7 @@ var _ DeadLetters = (*dlq.Store)(nil)
 const adminTimeout = 30 * time.Second
 
 // adminDisabled is the answer of every /admin/ route when no token is set.
-const adminDisabled = "the admin API is disabled: set http.admin_token (e.g. admin_token: \"${CHATWARDEN_ADMIN_TOKEN}\") to enable it"
+const adminDisabled = "the admin API is disabled: set admin.token (e.g. token: \"${CHATWARDEN_ADMIN_TOKEN}\" under admin:) to enable it"
 
 // adminAuth admits requests carrying "Authorization: Bearer <token>". The
 // token is compared in constant time (over SHA-256 digests, so its length
@@ -61,7 +61,7 @@ func adminAuth(token string, logger *zap.Logger) echo.MiddlewareFunc {
 					zap.String("method", c.Request().Method), zap.String("path", c.Request().URL.Path),
 					zap.String("remote", c.RealIP()))
 				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="chatwarden admin"`)
-				return echo.NewHTTPError(http.StatusUnauthorized, "missing or wrong bearer token: send Authorization: Bearer <http.admin_token>")
+				return echo.NewHTTPError(http.StatusUnauthorized, "missing or wrong bearer token: send Authorization: Bearer <admin.token>")
 			}
 			return next(c)
 		}

@@ -92,7 +92,7 @@ func (f *fakeDeadLetters) PurgeOlderThan(_ context.Context, age time.Duration, d
 
 func newAdminServer(t *testing.T, token string, dl DeadLetters) *httptest.Server {
 	t.Helper()
-	e := New(Deps{
+	e := NewAdmin(Deps{
 		Logger: zaptest.NewLogger(t), Metrics: metrics.New(),
 		Ready:      readyFunc(func(context.Context) error { return nil }),
 		AdminToken: token, DeadLetters: dl,
@@ -125,7 +125,7 @@ func call(t *testing.T, srv *httptest.Server, method, path, auth string) (int, m
 func TestAdminAuthentication(t *testing.T) {
 	tests := []struct {
 		name       string
-		configured string // http.admin_token
+		configured string // admin.token
 		auth       string // Authorization header
 		wantStatus int
 		wantError  string
@@ -136,8 +136,8 @@ func TestAdminAuthentication(t *testing.T) {
 		{"wrong scheme", adminToken, "Basic " + adminToken, http.StatusUnauthorized, "bearer token"},
 		{"right token", adminToken, "Bearer " + adminToken, http.StatusOK, ""},
 		{"scheme is case-insensitive", adminToken, "bearer " + adminToken, http.StatusOK, ""},
-		{"admin API disabled", "", "Bearer anything", http.StatusForbidden, "set http.admin_token"},
-		{"admin API disabled, no token sent", "", "", http.StatusForbidden, "set http.admin_token"},
+		{"admin API disabled", "", "Bearer anything", http.StatusForbidden, "set admin.token"},
+		{"admin API disabled, no token sent", "", "", http.StatusForbidden, "set admin.token"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -48,8 +48,9 @@ rules:
 // server with the streams and the worker consumer provisioned (no workers
 // run: what they would record is written by the test).
 type consoleEnv struct {
-	srv *httptest.Server
-	bus *bus.Bus
+	public *httptest.Server // the webhooks
+	srv    *httptest.Server // the admin listener: the console and its API
+	bus    *bus.Bus
 	m   *metrics.Metrics
 }
 
@@ -78,21 +79,22 @@ func newConsoleEnv(t *testing.T, token string) *consoleEnv {
 	cons, err := console.New(b.JS, b.Partitions(), console.WithDeadLetters(store), console.WithGatherer(m.Registry),
 		console.WithRules(func() (*rules.RuleSet, bool, error) { return set, false, nil }))
 	require.NoError(t, err)
-	e := New(Deps{
+	d := Deps{
 		Logger: zaptest.NewLogger(t), Metrics: m, Ready: b, Publisher: b,
 		Receive: true, LiveChatSecrets: []string{consoleSecret},
 		AdminToken: token, DeadLetters: store, Console: cons,
-	})
-	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
-	return &consoleEnv{srv: srv, bus: b, m: m}
+	}
+	public, admin := httptest.NewServer(New(d)), httptest.NewServer(NewAdmin(d))
+	t.Cleanup(public.Close)
+	t.Cleanup(admin.Close)
+	return &consoleEnv{public: public, srv: admin, bus: b, m: m}
 }
 
 // post sends a LiveChat webhook through the receiver.
 func (env *consoleEnv) post(t *testing.T, action, chat string) {
 	t.Helper()
 	body := samples.LiveChat(action, consoleSecret, chat, "T-"+chat)
-	resp, err := http.Post(env.srv.URL+"/webhooks/livechat", "application/json", bytes.NewReader(body))
+	resp, err := http.Post(env.public.URL+"/webhooks/livechat", "application/json", bytes.NewReader(body))
 	require.NoError(t, err)
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()

@@ -1,5 +1,6 @@
-// Package handlers holds every HTTP route of chatwarden: the webhook
-// receivers, health and readiness probes, and metrics. All routes are
+// Package handlers holds every HTTP route of chatwarden, on two listeners:
+// the public one (webhook receivers, health and readiness probes) and the
+// admin one (admin API, console, metrics, profiler). All routes are
 // registered in this file; handlers are built by maker functions that take
 // their dependencies and return echo.HandlerFunc.
 package handlers
@@ -66,9 +67,12 @@ type Deps struct {
 	// Now is the clock used to stamp received events; default time.Now.
 	Now func() time.Time
 
-	// AdminToken is the bearer token of the /admin/ routes (http.admin_token).
-	// Empty: every admin route answers 403 saying to set it.
+	// AdminToken is the bearer token of the admin listener (admin.token):
+	// /admin/, /debug/pprof/ and, unless MetricsPublic, /metrics. Empty:
+	// those routes answer 403 saying to set it.
 	AdminToken string
+	// MetricsPublic serves /metrics without the token (admin.metrics_public).
+	MetricsPublic bool
 	// DeadLetters serves /admin/dlq; nil leaves those routes out.
 	DeadLetters DeadLetters
 	// Console serves the web console's API under /admin/api/ and turns on
@@ -80,18 +84,37 @@ type Deps struct {
 // (http.max_memory_bytes).
 type MemoryGuard interface{ Over() bool }
 
-// New builds the echo instance with every route. Routes:
+// New builds the public listener's routes (http.addr): the webhooks and the
+// probes, nothing else, because this port faces the internet.
 //
 //	POST /webhooks/livechat   LiveChat webhooks (when d.Receive)
 //	POST /webhooks/helpcrunch HelpCrunch webhooks (when d.Receive)
 //	POST /webhooks/rocketchat Rocket.Chat Omnichannel webhooks (when d.Receive)
 //	GET  /healthz             200 while the process runs
 //	GET  /readyz              200 when the broker is connected and streams exist, else 503
-//	GET  /metrics             Prometheus metrics
+func New(d Deps) *echo.Echo {
+	d = withDefaults(d)
+	e := newEcho(d)
+	e.GET("/healthz", healthz())
+	e.GET("/readyz", readyz(d.Ready))
+	if d.Receive {
+		shed := shedLoad(d)
+		e.POST("/webhooks/livechat", liveChatWebhook(d), shed)
+		e.POST("/webhooks/helpcrunch", helpCrunchWebhook(d), shed)
+		e.POST("/webhooks/rocketchat", rocketChatWebhook(d), shed)
+	}
+	return e
+}
+
+// NewAdmin builds the admin listener's routes (admin.addr, loopback by
+// default). Everything but the console's static page is behind
+// "Authorization: Bearer <admin.token>" (401 without it or with a wrong
+// one; 403 saying to set it when no token is configured):
 //
-// Admin routes, all behind "Authorization: Bearer <http.admin_token>" (401
-// without it or with a wrong one; 403 for every /admin/ path when no token is
-// configured), answering JSON (see admin.go and package dlq):
+//	GET  /metrics                                Prometheus metrics (without the token when d.MetricsPublic)
+//	GET  /debug/pprof/...                        Go's profiler (net/http/pprof)
+//
+// Admin API, answering JSON (see admin.go and package dlq):
 //
 //	GET    /admin/dlq?reason=&since=             list dead letters (dlq.Listing)
 //	GET    /admin/dlq/:id                        one dead letter with its failed attempts (dlq.Detail)
@@ -108,7 +131,48 @@ type MemoryGuard interface{ Over() bool }
 //	GET    /admin/api/events?limit=&platform=&action=&since=  newest events with decisions (console.Page)
 //	GET    /admin/api/timeline?chat_id=&platform=&since=      a chat's timeline (console.Timeline)
 //	GET    /admin/api/rules?since=               rules in force with decision counts (console.RuleSet)
-func New(d Deps) *echo.Echo {
+func NewAdmin(d Deps) *echo.Echo {
+	d = withDefaults(d)
+	e := newEcho(d)
+	auth := adminAuth(d.AdminToken, d.Logger)
+
+	metricsHandler := echo.WrapHandler(promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{}))
+	switch {
+	case d.MetricsPublic:
+		e.GET("/metrics", metricsHandler)
+	case d.AdminToken == "":
+		e.GET("/metrics", func(echo.Context) error { return echo.NewHTTPError(http.StatusForbidden, metricsDisabled) })
+	default:
+		e.GET("/metrics", metricsHandler, auth)
+	}
+	e.GET("/debug/pprof/*", profiler(), auth)
+
+	admin := e.Group("/admin", auth)
+	if d.DeadLetters != nil {
+		admin.GET("/dlq", listDeadLetters(d))
+		admin.DELETE("/dlq", purgeOldDeadLetters(d))
+		admin.POST("/dlq/retry", retryAllDeadLetters(d))
+		admin.GET("/dlq/:id", getDeadLetter(d))
+		admin.DELETE("/dlq/:id", purgeDeadLetter(d))
+		admin.POST("/dlq/:id/retry", retryDeadLetter(d))
+	}
+	if d.Console != nil {
+		e.GET("/ui", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/ui/") })
+		e.GET("/ui/*", consoleStatic(console.Static()))
+		admin.GET("/api/overview", consoleOverview(d))
+		admin.GET("/api/events", consoleEvents(d))
+		admin.GET("/api/timeline", consoleTimeline(d))
+		admin.GET("/api/rules", consoleRules(d))
+	}
+	return e
+}
+
+// metricsDisabled answers /metrics when neither a token nor public metrics
+// are configured.
+const metricsDisabled = "metrics need the admin token: set admin.token (and scrape with it as a bearer token), or admin.metrics_public: true for a scraper on a private network"
+
+// withDefaults fills the zero settings of d with their defaults.
+func withDefaults(d Deps) Deps {
 	if d.Logger == nil {
 		d.Logger = zap.NewNop()
 	}
@@ -127,39 +191,16 @@ func New(d Deps) *echo.Echo {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	return d
+}
+
+// newEcho is an echo instance with the error handler and recovery every
+// listener shares.
+func newEcho(d Deps) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(d.Logger)
 	e.Use(middleware.Recover())
-
-	e.GET("/healthz", healthz())
-	e.GET("/readyz", readyz(d.Ready))
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{})))
-
-	if d.Receive {
-		shed := shedLoad(d)
-		e.POST("/webhooks/livechat", liveChatWebhook(d), shed)
-		e.POST("/webhooks/helpcrunch", helpCrunchWebhook(d), shed)
-		e.POST("/webhooks/rocketchat", rocketChatWebhook(d), shed)
-	}
-
-	admin := e.Group("/admin", adminAuth(d.AdminToken, d.Logger))
-	if d.DeadLetters != nil {
-		admin.GET("/dlq", listDeadLetters(d))
-		admin.DELETE("/dlq", purgeOldDeadLetters(d))
-		admin.POST("/dlq/retry", retryAllDeadLetters(d))
-		admin.GET("/dlq/:id", getDeadLetter(d))
-		admin.DELETE("/dlq/:id", purgeDeadLetter(d))
-		admin.POST("/dlq/:id/retry", retryDeadLetter(d))
-	}
-	if d.Console != nil {
-		e.GET("/ui", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/ui/") })
-		e.GET("/ui/*", consoleStatic(console.Static()))
-		admin.GET("/api/overview", consoleOverview(d))
-		admin.GET("/api/events", consoleEvents(d))
-		admin.GET("/api/timeline", consoleTimeline(d))
-		admin.GET("/api/rules", consoleRules(d))
-	}
 	return e
 }
 

@@ -162,9 +162,10 @@ func TestNoSecretInLogsEventsAuditOrDeadLetters(t *testing.T) {
 	require.NoError(t, os.WriteFile(rulesFile, []byte(leakRules), 0o600))
 	cfg := config.Default()
 	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Admin.Addr = "127.0.0.1:0"
 	cfg.HTTP.PublishTimeout = time.Second
 	cfg.HTTP.MaxBodyBytes = 64 << 10
-	cfg.HTTP.AdminToken = leakAdminToken
+	cfg.Admin.Token = leakAdminToken
 	cfg.NATS.DataDir = t.TempDir()
 	cfg.NATS.Listen = "off"
 	cfg.LiveChat.APIURL = lcURL
@@ -208,13 +209,17 @@ func TestNoSecretInLogsEventsAuditOrDeadLetters(t *testing.T) {
 		assert.NoError(t, svc.Stop(sctx))
 	}
 	t.Cleanup(stop)
-	base := "http://" + svc.Addr()
+	base, adminBase := "http://"+svc.Addr(), "http://"+svc.AdminAddr()
 	js := svc.Bus().JS
 
 	var answers bytes.Buffer // every answer of the service, searched too
 	send := func(method, path string, body []byte, header map[string]string) int {
 		t.Helper()
-		req, err := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(body))
+		url := base + path
+		if strings.HasPrefix(path, "/admin/") {
+			url = adminBase + path // the admin API is on the admin listener
+		}
+		req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 		require.NoError(t, err)
 		req.Header.Set("Content-Type", "application/json")
 		for k, v := range header {
@@ -364,7 +369,7 @@ func TestNoSecretInLogsEventsAuditOrDeadLetters(t *testing.T) {
 		{"livechat.pat.token", leakForms(leakPAT, leakAccount)},
 		{"livechat.organizations PAT", leakForms(leakOrgBadPAT, leakOrgBadPATAccount)},
 		{"livechat.organizations bearer token", append(leakForms(leakOrgBearer), leakForms(strings.TrimPrefix(leakOrgBearer, "dal:"))...)},
-		{"http.admin_token", leakForms(leakAdminToken, "admin")},
+		{"admin.token", leakForms(leakAdminToken, "admin")},
 		{"helpcrunch.signing_key", leakForms(leakHCSigningKey)},
 		{"helpcrunch.api_key", leakForms(leakHCAPIKey)},
 		{"helpcrunch signatures", []string{hcSig, strings.ToUpper(hcSig), hcWrongSig}},

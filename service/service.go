@@ -51,6 +51,8 @@ type Service struct {
 	bus     *bus.Bus
 	http    *http.Server
 	addr    string
+	admin   *http.Server // nil when admin.addr is "off"
+	adminAt string
 	runner  *consumer.Runner
 	engine  *rules.Engine
 	errc    chan error
@@ -91,8 +93,8 @@ func WithBusOptions(opts ...bus.Option) Option {
 
 // Start connects to (or starts) NATS, provisions streams and the worker
 // consumer, starts the workers and the HTTP server, and returns once all are
-// running. The HTTP server listens on cfg.HTTP.Addr (port 0 picks a free
-// one; see Addr).
+// running. The public HTTP listener is on cfg.HTTP.Addr and the admin one
+// on cfg.Admin.Addr (port 0 picks a free one; see Addr and AdminAddr).
 func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option) (*Service, error) {
 	o := options{logger: zap.NewNop()}
 	for _, opt := range opts {
@@ -150,7 +152,7 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 	if err != nil {
 		return fail(err)
 	}
-	e := handlers.New(handlers.Deps{
+	deps := handlers.Deps{
 		Logger: s.logger, Metrics: s.metrics, Ready: b, Publisher: b,
 		Receive:          roles.Receive,
 		LiveChatSecrets:  cfg.LiveChat.WebhookSecrets,
@@ -159,34 +161,63 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 		MaxInflight:      cfg.HTTP.MaxInflight,
 		Memory:           memory,
 		PublishTimeout:   cfg.HTTP.PublishTimeout,
-		AdminToken:       cfg.HTTP.AdminToken,
+		AdminToken:       cfg.Admin.Token,
+		MetricsPublic:    cfg.Admin.MetricsPublic,
 		DeadLetters:      deadLetters,
 		Console:          cons,
 
 		HelpCrunchSigningKey:   cfg.HelpCrunch.SigningKey,
 		RocketChatWebhookToken: cfg.RocketChat.WebhookToken,
-	})
+	}
+	// Both listeners are bound before either serves, so a port in use
+	// fails the start instead of leaving half a service.
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return fail(fmt.Errorf("listening on http.addr %s: %w", cfg.HTTP.Addr, err))
 	}
+	var adminLn net.Listener
+	if cfg.Admin.Addr != config.AdminOff {
+		if adminLn, err = net.Listen("tcp", cfg.Admin.Addr); err != nil {
+			_ = ln.Close()
+			return fail(fmt.Errorf("listening on admin.addr %s: %w", cfg.Admin.Addr, err))
+		}
+	}
 	s.addr = ln.Addr().String()
-	s.http = &http.Server{
-		Handler:           e,
+	s.http = s.serve(ln, handlers.New(deps), "http")
+	if adminLn != nil {
+		s.adminAt = adminLn.Addr().String()
+		s.admin = s.serve(adminLn, handlers.NewAdmin(deps), "admin")
+	}
+	s.logger.Info("chatwarden started", zap.String("http", s.addr), zap.String("admin", s.adminAt), zap.Bool("receive", roles.Receive),
+		zap.Bool("work", roles.Work), zap.Bool("embedded_nats", b.Embedded()), zap.String("nats_listen", b.ClientURL()))
+	return s, nil
+}
+
+// serve serves h on ln in the background; a failure other than a shutdown
+// is reported on Err. name is the listener's config section, for logs.
+func (s *Service) serve(ln net.Listener, h http.Handler, name string) *http.Server {
+	srv := &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          zap.NewStdLog(s.logger.Named("http")),
+		ErrorLog:          zap.NewStdLog(s.logger.Named(name)),
+	}
+	if name == "admin" {
+		// A CPU profile or execution trace streams for up to its "seconds"
+		// (30 by default): allow that and some.
+		srv.WriteTimeout = 2 * time.Minute
 	}
 	go func() {
-		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.errc <- fmt.Errorf("HTTP server on %s: %w", s.addr, err)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			select {
+			case s.errc <- fmt.Errorf("HTTP server %s.addr on %s: %w", name, ln.Addr(), err):
+			default:
+			}
 		}
 	}()
-	s.logger.Info("chatwarden started", zap.String("http", s.addr), zap.Bool("receive", roles.Receive),
-		zap.Bool("work", roles.Work), zap.Bool("embedded_nats", b.Embedded()), zap.String("nats_listen", b.ClientURL()))
-	return s, nil
+	return srv
 }
 
 // balanceEvery is how often a worker replica checks that it owns no more than
@@ -253,8 +284,12 @@ func (s *Service) startWorkers(ctx context.Context, o options) error {
 	return nil
 }
 
-// Addr is the address the HTTP server listens on.
+// Addr is the address the public HTTP listener (http.addr) listens on.
 func (s *Service) Addr() string { return s.addr }
+
+// AdminAddr is the address the admin listener (admin.addr) listens on, ""
+// when it is off.
+func (s *Service) AdminAddr() string { return s.adminAt }
 
 // Bus is the service's connection to NATS.
 func (s *Service) Bus() *bus.Bus { return s.bus }
@@ -313,6 +348,11 @@ func (s *Service) shutdown(ctx context.Context) error {
 	if s.http != nil {
 		if err := s.http.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stopping HTTP server: %w", err))
+		}
+	}
+	if s.admin != nil {
+		if err := s.admin.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stopping the admin HTTP server: %w", err))
 		}
 	}
 	if s.runner != nil {

@@ -34,12 +34,17 @@ const secret = "s3cret"
 
 var both = service.Roles{Receive: true, Work: true}
 
+// testAdminToken is the admin token of testConfig.
+const testAdminToken = "service-test-admin-token-0123"
+
 // testConfig is a configuration for fast tests: embedded NATS (or natsURL),
 // short timeouts and backoffs, the fake LiveChat at apiURL.
 func testConfig(t *testing.T, apiURL, natsURL string) *config.Config {
 	t.Helper()
 	cfg := config.Default()
 	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Admin.Addr = "127.0.0.1:0"
+	cfg.Admin.Token = testAdminToken
 	cfg.HTTP.PublishTimeout = time.Second
 	cfg.NATS.URL = natsURL
 	cfg.NATS.DataDir = t.TempDir()
@@ -370,10 +375,14 @@ func TestMemoryBudgetShedsWhileOverAndRecovers(t *testing.T) {
 		return post(t, svc, deactivated("C-after")).StatusCode == http.StatusOK
 	}, 10*time.Second, 50*time.Millisecond, "back under the budget without any collection of the test's")
 
-	resp, err := http.Get("http://" + svc.Addr() + "/metrics")
+	req, err := http.NewRequest(http.MethodGet, "http://"+svc.AdminAddr()+"/metrics", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+testAdminToken)
+	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
 	assert.Regexp(t, `chatwarden_webhooks_rejected_total\{platform="livechat",reason="over_memory"\} [1-9]`, string(body))
 }

@@ -29,6 +29,7 @@ func workerConfig(t *testing.T, apiURL, natsURL string) *config.Config {
 	t.Helper()
 	cfg := config.Default()
 	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Admin.Addr = "127.0.0.1:0"
 	cfg.NATS.URL = natsURL
 	cfg.NATS.DataDir = t.TempDir()
 	cfg.NATS.Listen = config.ListenOff

@@ -576,7 +576,7 @@ func serveTarget(ctx context.Context, target string, out io.Writer) error {
 		if v := os.Getenv(dupWindowEnv); v != "" {
 			natsCfg += ", duplicate_window: " + v
 		}
-		cfg := fmt.Sprintf("http: {%s}\nnats: {%s}\nlivechat: {webhook_secrets: [%q]}\nrules_file: %q\nlog: {level: error}\n",
+		cfg := fmt.Sprintf("http: {%s}\nadmin: {addr: \"off\"}\nnats: {%s}\nlivechat: {webhook_secrets: [%q]}\nrules_file: %q\nlog: {level: error}\n",
 			httpCfg, natsCfg, secret, rulesPath)
 		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 			return err

@@ -154,6 +154,7 @@ func writeConfig(dir, apiURL string, o options) (string, *config.Config, error) 
 		return "", nil, err
 	}
 	yaml := fmt.Sprintf(`http: {addr: "127.0.0.1:0"}
+admin: {addr: "off"}
 nats: {listen: %q, data_dir: %q}
 livechat:
   api_url: %q
