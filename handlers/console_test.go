@@ -51,7 +51,7 @@ type consoleEnv struct {
 	public *httptest.Server // the webhooks
 	srv    *httptest.Server // the admin listener: the console and its API
 	bus    *bus.Bus
-	m   *metrics.Metrics
+	m      *metrics.Metrics
 }
 
 func newConsoleEnv(t *testing.T, token string) *consoleEnv {
