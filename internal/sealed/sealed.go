@@ -23,6 +23,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -44,25 +45,34 @@ type Key struct {
 	Secret []byte
 }
 
-// ParseKey checks id and decodes secret, the base64 text of a 32-byte key
-// (standard or URL alphabet, padded or not; `openssl rand -base64 32` makes
-// one). Errors wrap ErrInvalidKey and name the id, never the key.
+// ParseKey checks id (see CheckID) and decodes secret (see DecodeKey).
+// Errors wrap ErrInvalidKey and name the id, never the key.
 func ParseKey(id, secret string) (Key, error) {
-	if err := checkID(id); err != nil {
+	if err := CheckID(id); err != nil {
 		return Key{}, err
 	}
-	b, err := decodeKey(strings.TrimSpace(secret))
+	b, err := DecodeKey(secret)
 	if err != nil {
-		return Key{}, fmt.Errorf("%w %q: not base64 (make one with `openssl rand -base64 32`)", ErrInvalidKey, id)
-	}
-	if len(b) != KeySize {
-		return Key{}, fmt.Errorf("%w %q: must be %d bytes, base64-encoded, got %d bytes (make one with `openssl rand -base64 32`)",
-			ErrInvalidKey, id, KeySize, len(b))
+		return Key{}, fmt.Errorf("%w %q: %w", ErrInvalidKey, id, err)
 	}
 	return Key{ID: id, Secret: b}, nil
 }
 
-func decodeKey(s string) ([]byte, error) {
+// DecodeKey decodes secret, the base64 text of a 32-byte key (standard or
+// URL alphabet, padded or not, surrounding space ignored; `openssl rand
+// -base64 32` makes one). Errors never show the key.
+func DecodeKey(secret string) ([]byte, error) {
+	b, err := decodeBase64(strings.TrimSpace(secret))
+	if err != nil {
+		return nil, errors.New("not base64 (make a key with `openssl rand -base64 32`)")
+	}
+	if len(b) != KeySize {
+		return nil, fmt.Errorf("must be %d bytes, base64-encoded, got %d bytes (make a key with `openssl rand -base64 32`)", KeySize, len(b))
+	}
+	return b, nil
+}
+
+func decodeBase64(s string) ([]byte, error) {
 	var firstErr error
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
 		b, err := enc.Strict().DecodeString(s)
@@ -76,8 +86,9 @@ func decodeKey(s string) ([]byte, error) {
 	return nil, firstErr
 }
 
-// checkID accepts 1 to MaxIDLength letters, digits, '.', '_' and '-'.
-func checkID(id string) error {
+// CheckID accepts a key id of 1 to MaxIDLength letters, digits, '.', '_'
+// and '-'; errors wrap ErrInvalidKey.
+func CheckID(id string) error {
 	if id == "" {
 		return fmt.Errorf("%w: empty key id", ErrInvalidKey)
 	}
@@ -108,7 +119,7 @@ func NewKeyring(keys ...Key) (*Keyring, error) {
 	}
 	k := &Keyring{primary: keys[0].ID, aeads: make(map[string]cipher.AEAD, len(keys))}
 	for _, key := range keys {
-		if err := checkID(key.ID); err != nil {
+		if err := CheckID(key.ID); err != nil {
 			return nil, err
 		}
 		if _, dup := k.aeads[key.ID]; dup {
@@ -200,7 +211,7 @@ func split(value []byte) (string, []byte, error) {
 	if !ok {
 		return "", nil, fmt.Errorf("%w: no key id", ErrMalformed)
 	}
-	if err := checkID(string(id)); err != nil {
+	if err := CheckID(string(id)); err != nil {
 		return "", nil, fmt.Errorf("%w: bad key id", ErrMalformed)
 	}
 	return string(id), body, nil

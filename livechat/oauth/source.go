@@ -9,6 +9,8 @@
 // refresh token are kept in a Store: with KVStore, a JetStream key-value
 // bucket, every process and replica of a deployment shares them and a restart
 // resumes with the newest refresh token instead of the configured one.
+// KVStore encrypts the values with a keyring (WithKeyring; chatwarden's
+// secrets.keys), so the bucket holds no token in clear.
 //
 // LiveChat keeps at most 25 access tokens and 25 refresh tokens per client
 // and user account and revokes the oldest beyond that, so a Source never

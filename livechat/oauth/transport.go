@@ -21,7 +21,8 @@ import (
 // When no token can be had, the request is not sent and the caller gets an
 // answer in LiveChat's error envelope instead, so API clients classify it
 // as they classify the API's own errors: `authentication` (HTTP 401) when
-// the refresh token or the app's credentials are refused (permanent), and
+// the refresh token or the app's credentials are refused, or the stored
+// state cannot be decrypted (ErrUnreadable) (permanent), and
 // `service_unavailable` (HTTP 503) when the accounts server or the token
 // store failed in a way that may pass (retryable).
 type Transport struct {
@@ -110,7 +111,7 @@ func failure(req *http.Request, err error) (*http.Response, error) {
 	}
 	status, typ := http.StatusServiceUnavailable, "service_unavailable"
 	var te *TokenError
-	if errors.Is(err, ErrRejected) || (errors.As(err, &te) && !te.Retryable()) {
+	if errors.Is(err, ErrRejected) || errors.Is(err, ErrUnreadable) || (errors.As(err, &te) && !te.Retryable()) {
 		status, typ = http.StatusUnauthorized, "authentication"
 	}
 	body, _ := json.Marshal(map[string]any{"error": map[string]string{"type": typ, "message": err.Error()}})
