@@ -44,6 +44,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/chatwarden/chatwarden/internal/httpcall"
 )
 
 // Defaults.
@@ -137,7 +139,8 @@ func WithName(name string) Option {
 }
 
 // WithHTTPClient sets the client for the token endpoint; default
-// &http.Client{Timeout: DefaultTimeout}.
+// &http.Client{Timeout: DefaultTimeout}. Whatever the client, a redirect
+// to another host is refused (see httpcall.SameOriginRedirects).
 func WithHTTPClient(hc *http.Client) Option {
 	return func(s *Source) error {
 		if hc == nil {
@@ -231,6 +234,8 @@ func NewSource(cfg Config, refreshToken string, opts ...Option) (*Source, error)
 			return nil, err
 		}
 	}
+	// The client secret and refresh token go to the accounts server only.
+	s.hc = httpcall.SameOriginRedirects(s.hc)
 	s.logger = s.logger.With(zap.String("platform", "livechat"), zap.String("oauth_key", s.key))
 	return s, nil
 }
