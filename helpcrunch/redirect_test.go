@@ -8,9 +8,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/chatwarden/chatwarden/helpcrunch"
 	"github.com/chatwarden/chatwarden/internal/httpcall"
 	"github.com/chatwarden/chatwarden/internal/httpcall/httpcalltest"
-	"github.com/chatwarden/chatwarden/helpcrunch"
 )
 
 // A redirect to another host is refused before the credentials reach it,
