@@ -103,7 +103,7 @@ func (e *env) openLiveChatApp(ctx context.Context, cfgPath string) (*liveChatApp
 		return nil, fmt.Errorf("livechat.oauth.refresh_token: this command renews OAuth tokens together with the service, through the NATS key-value bucket %s, "+
 			"so start `chatwarden serve` (or `work`) once first, or use a personal access token (livechat.pat): %w", oauth.Bucket, err)
 	}
-	st, err := oauth.OpenKVStore(ctx, b.JS, cfg.NATS.Replicas)
+	st, err := service.OpenOAuthStore(ctx, cfg, b.JS, logger)
 	if err != nil {
 		closeBus()
 		return nil, err

@@ -1,7 +1,10 @@
 package config
 
 import (
+	"fmt"
 	"time"
+
+	"github.com/chatwarden/chatwarden/internal/sealed"
 )
 
 // Defaults, one per setting that has one. A zero value in the file (or a key
@@ -75,15 +78,58 @@ type Config struct {
 	// RulesFile is the rule file the workers run. A relative path is relative
 	// to the working directory of the process, not to the config file.
 	// Default "": the built-in examples/rules.yaml, every rule in dry run.
-	RulesFile string `yaml:"rules_file"`
-	Sweep     Sweep  `yaml:"sweep"`
-	Log       Log    `yaml:"log"`
-	OTel      OTel   `yaml:"otel"`
-	Admin     Admin  `yaml:"admin"`
+	RulesFile string  `yaml:"rules_file"`
+	Sweep     Sweep   `yaml:"sweep"`
+	Log       Log     `yaml:"log"`
+	OTel      OTel    `yaml:"otel"`
+	Admin     Admin   `yaml:"admin"`
+	Secrets   Secrets `yaml:"secrets"`
 
 	// moved holds a warning for each setting read under its old name (see
 	// movedKeys); WarningsFor reports them.
 	moved []string
+}
+
+// Secrets configures the encryption of the secrets chatwarden keeps in NATS:
+// the LiveChat OAuth access and refresh tokens in the key-value bucket
+// CHATWARDEN_OAUTH (AES-256-GCM, see internal/sealed).
+type Secrets struct {
+	// Keys are the encryption keys, each an id (stored with every value,
+	// 1-64 letters, digits, '.', '_', '-') and a key: base64 of 32 random
+	// bytes (`openssl rand -base64 32`), typically "${CHATWARDEN_SECRETS_KEY}".
+	// The first key encrypts every new write; the others only decrypt, so a
+	// key is rotated by putting the new one first and keeping the old one
+	// until every value was written again. Entries with an empty key (an
+	// unset variable) are dropped. Default none: tokens are stored in clear,
+	// with a warning at startup when OAuth is configured.
+	Keys []SecretKey `yaml:"keys"`
+}
+
+// SecretKey is one entry of secrets.keys.
+type SecretKey struct {
+	ID  string `yaml:"id"`
+	Key string `yaml:"key"`
+}
+
+// Keyring is the keyring of secrets.keys, nil without keys. Validate
+// reports the errors it can return.
+func (s Secrets) Keyring() (*sealed.Keyring, error) {
+	if len(s.Keys) == 0 {
+		return nil, nil
+	}
+	keys := make([]sealed.Key, 0, len(s.Keys))
+	for i, k := range s.Keys {
+		key, err := sealed.ParseKey(k.ID, k.Key)
+		if err != nil {
+			return nil, fmt.Errorf("secrets.keys[%d]: %w", i, err)
+		}
+		keys = append(keys, key)
+	}
+	k, err := sealed.NewKeyring(keys...)
+	if err != nil {
+		return nil, fmt.Errorf("secrets.keys: %w", err)
+	}
+	return k, nil
 }
 
 // Admin configures the admin listener: the admin API (/admin/), the web

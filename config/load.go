@@ -51,7 +51,8 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 //  2. The YAML is decoded strictly: an unknown or repeated key, or a value of
 //     the wrong type, is an error naming the key and line. Durations are
 //     strings such as "30s", "10m", "168h" (no days).
-//  3. Empty entries of livechat.webhook_secrets are dropped (so an unset
+//  3. Empty entries of livechat.webhook_secrets, and entries of
+//     secrets.keys with an empty key, are dropped (so an unset
 //     variable in the list adds no secret), and every zero value gets its
 //     default (see ApplyDefaults): 0, "" and a left-out key all mean "the
 //     default".
@@ -102,6 +103,11 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 	}
 	if len(c.Sweep.Groups) == 0 {
 		c.Sweep.Groups = nil
+	}
+	// As with webhook secrets, an unset variable adds no key.
+	c.Secrets.Keys = slices.DeleteFunc(c.Secrets.Keys, func(k SecretKey) bool { return k.Key == "" })
+	if len(c.Secrets.Keys) == 0 {
+		c.Secrets.Keys = nil
 	}
 	c.ApplyDefaults()
 	if err := c.Validate(); err != nil {

@@ -11,9 +11,11 @@ import (
 // secret that is set (admin.token, nats.password, nats.token,
 // livechat.webhook_secrets, tokens of livechat.pat, livechat.token,
 // livechat.oauth (client_secret, refresh_token) and livechat.organizations, helpcrunch.api_key and signing_key,
-// rocketchat.auth_token and webhook_token) is replaced by "REDACTED", and so
+// rocketchat.auth_token and webhook_token, the key of each secrets.keys
+// entry) is replaced by "REDACTED", and so
 // are credentials inside URLs. Unset secrets stay "", so the copy still shows
-// what is missing. Identifiers (account ids, user names, paths) are kept.
+// what is missing. Identifiers (account ids, user names, paths, key ids) are
+// kept.
 func (c *Config) Redacted() *Config {
 	r := *c
 	redact(&r.Admin.Token)
@@ -49,6 +51,11 @@ func (c *Config) Redacted() *Config {
 	redact(&r.RocketChat.WebhookToken)
 
 	r.Sweep.Groups = slices.Clone(r.Sweep.Groups)
+
+	r.Secrets.Keys = slices.Clone(r.Secrets.Keys)
+	for i := range r.Secrets.Keys {
+		redact(&r.Secrets.Keys[i].Key)
+	}
 	return &r
 }
 

@@ -55,6 +55,7 @@ var secretKeys = map[string]bool{
 	"otel.endpoint":                false,
 	"otel.service_name":            false,
 	"otel.sample_ratio":            false,
+	"secrets.keys":                 true, // the key of each entry; see TestRedactedSecretsKeys
 }
 
 func TestRedactedClassifiesEveryField(t *testing.T) {
@@ -119,6 +120,17 @@ func TestRedacted(t *testing.T) {
 	assert.Equal(t, orig, *c, "the original is unchanged")
 	assert.Equal(t, "marker:livechat.webhook_secrets[0]", c.LiveChat.WebhookSecrets[0])
 	assert.Equal(t, "marker:org-1.token", c.LiveChat.Organizations["org-1"].Token)
+}
+
+func TestRedactedSecretsKeys(t *testing.T) {
+	c := Default()
+	c.Secrets.Keys = []SecretKey{{ID: "k2", Key: "marker:secrets.keys[0].key"}, {ID: "k1", Key: "marker:secrets.keys[1].key"}}
+	r := c.Redacted()
+	out, err := yaml.Marshal(r)
+	require.NoError(t, err)
+	assert.NotContains(t, string(out)+fmt.Sprintf("%+v", *r), "marker:")
+	assert.Equal(t, []SecretKey{{ID: "k2", Key: RedactedValue}, {ID: "k1", Key: RedactedValue}}, r.Secrets.Keys, "ids are kept")
+	assert.Equal(t, "marker:secrets.keys[0].key", c.Secrets.Keys[0].Key, "the original is unchanged")
 }
 
 func TestRedactedKeepsUnsetSecretsEmpty(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/chatwarden/chatwarden/internal/sealed"
 )
 
 // Validate reports every problem of c, joined with errors.Join; each is a
@@ -50,6 +52,7 @@ func (c *Config) Validate() error {
 	c.Admin.validate(v)
 	c.NATS.validate(v)
 	c.LiveChat.validate(v)
+	c.Secrets.validate(v)
 
 	v.httpURL("helpcrunch.api_url", c.HelpCrunch.APIURL, true)
 
@@ -218,6 +221,26 @@ func (n *NATS) validate(v *validator) {
 	}
 	if n.Name == "" {
 		v.add("nats.name", "must be set")
+	}
+}
+
+func (s *Secrets) validate(v *validator) {
+	seen := map[string]int{}
+	for i, k := range s.Keys {
+		idKey, keyKey := fmt.Sprintf("secrets.keys[%d].id", i), fmt.Sprintf("secrets.keys[%d].key", i)
+		switch j, dup := seen[k.ID]; {
+		case k.ID == "":
+			v.add(idKey, "required: a short name stored with every value the key encrypts, e.g. \"k1\"")
+		case sealed.CheckID(k.ID) != nil:
+			v.add(idKey, "%v", sealed.CheckID(k.ID))
+		case dup:
+			v.add(idKey, "%q is also the id of secrets.keys[%d]: every key needs its own id", k.ID, j)
+		default:
+			seen[k.ID] = i
+		}
+		if _, err := sealed.DecodeKey(k.Key); err != nil {
+			v.add(keyKey, "key %q: %v", k.ID, err)
+		}
 	}
 }
 

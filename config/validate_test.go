@@ -188,6 +188,22 @@ func TestValidate(t *testing.T) {
 		{"log format", func(c *Config) { c.Log.Format = "text" },
 			[]string{`log.format: must be one of json, console, got "text"`}},
 
+		// secrets
+		{"secrets keys valid", func(c *Config) {
+			c.Secrets.Keys = []SecretKey{{ID: "k2", Key: testSecretKey}, {ID: "k1", Key: testSecretKey}}
+		}, nil},
+		{"secrets key not base64", func(c *Config) { c.Secrets.Keys = []SecretKey{{ID: "k1", Key: "not base64!"}} },
+			[]string{"secrets.keys[0].key: key \"k1\": not base64 (make a key with `openssl rand -base64 32`)"}},
+		{"secrets key wrong length", func(c *Config) { c.Secrets.Keys = []SecretKey{{ID: "k1", Key: "c2hvcnQ="}} },
+			[]string{"secrets.keys[0].key: key \"k1\": must be 32 bytes, base64-encoded, got 5 bytes (make a key with `openssl rand -base64 32`)"}},
+		{"secrets key duplicate id", func(c *Config) {
+			c.Secrets.Keys = []SecretKey{{ID: "k1", Key: testSecretKey}, {ID: "k2", Key: testSecretKey}, {ID: "k1", Key: testSecretKey}}
+		}, []string{`secrets.keys[2].id: "k1" is also the id of secrets.keys[0]: every key needs its own id`}},
+		{"secrets key without id", func(c *Config) { c.Secrets.Keys = []SecretKey{{Key: testSecretKey}} },
+			[]string{`secrets.keys[0].id: required: a short name stored with every value the key encrypts, e.g. "k1"`}},
+		{"secrets key id with a colon", func(c *Config) { c.Secrets.Keys = []SecretKey{{ID: "k:1", Key: testSecretKey}} },
+			[]string{`secrets.keys[0].id: sealed: invalid key "k:1": an id may hold only letters, digits, '.', '_' and '-'`}},
+
 		{"all problems at once", func(c *Config) {
 			c.HTTP.MaxBodyBytes = 1
 			c.NATS.Partitions = 0
@@ -216,6 +232,39 @@ func TestValidate(t *testing.T) {
 			assert.Equal(t, tt.want, got)
 		})
 	}
+}
+
+// testSecretKey is base64 of 32 bytes.
+const testSecretKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
+func TestParseSecretsKeys(t *testing.T) {
+	doc := []byte(`
+secrets:
+  keys:
+    - {id: k2, key: "${NEW_KEY}"}
+    - {id: k1, key: "${OLD_KEY}"}
+`)
+	c, err := Parse(doc, env("NEW_KEY", testSecretKey, "OLD_KEY", testSecretKey))
+	require.NoError(t, err)
+	assert.Equal(t, []SecretKey{{ID: "k2", Key: testSecretKey}, {ID: "k1", Key: testSecretKey}}, c.Secrets.Keys)
+	k, err := c.Secrets.Keyring()
+	require.NoError(t, err)
+	assert.Equal(t, "k2", k.PrimaryID(), "the first key encrypts")
+
+	c, err = Parse(doc, env("OLD_KEY", testSecretKey))
+	require.NoError(t, err)
+	assert.Equal(t, []SecretKey{{ID: "k1", Key: testSecretKey}}, c.Secrets.Keys, "an unset variable adds no key")
+
+	c, err = Parse(doc, env())
+	require.NoError(t, err)
+	assert.Nil(t, c.Secrets.Keys)
+	k, err = c.Secrets.Keyring()
+	require.NoError(t, err)
+	assert.Nil(t, k, "no keys, no keyring")
+
+	_, err = Parse([]byte("secrets:\n  keys:\n    - {id: k1, key: abc, extra: 1}\n"), env())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "secrets.keys[0].extra")
 }
 
 func TestValidateZeroConfig(t *testing.T) {

@@ -99,6 +99,8 @@ func New(apiKey string, opts ...Option) (*Client, error) {
 			return nil, fmt.Errorf("helpcrunch: new client: %w", err)
 		}
 	}
+	// Credentials go to the configured host only.
+	c.httpClient = httpcall.SameOriginRedirects(c.httpClient)
 	c.logger = c.logger.With(zap.String("platform", "helpcrunch"))
 	return c, nil
 }
@@ -126,6 +128,9 @@ func WithBaseURL(u string) Option {
 
 // WithHTTPClient sets the HTTP client; default
 // &http.Client{Timeout: DefaultTimeout}. A nil client is an error.
+// Whatever the client, a redirect to another host is refused, so the
+// credentials reach the configured host only (see
+// httpcall.SameOriginRedirects).
 func WithHTTPClient(h *http.Client) Option {
 	return func(c *Client) error {
 		if h == nil {

@@ -134,6 +134,8 @@ func New(serverURL string, auth Auth, opts ...Option) (*Client, error) {
 			return nil, fmt.Errorf("rocketchat: new client: %w", err)
 		}
 	}
+	// Credentials go to the configured host only.
+	c.httpClient = httpcall.SameOriginRedirects(c.httpClient)
 	c.logger = c.logger.With(zap.String("platform", "rocketchat"))
 	return c, nil
 }
@@ -148,6 +150,9 @@ func parseBaseURL(u string) (*url.URL, error) {
 
 // WithHTTPClient sets the HTTP client; default
 // &http.Client{Timeout: DefaultTimeout}. A nil client is an error.
+// Whatever the client, a redirect to another host is refused, so the
+// credentials reach the configured host only (see
+// httpcall.SameOriginRedirects).
 func WithHTTPClient(h *http.Client) Option {
 	return func(c *Client) error {
 		if h == nil {

@@ -61,8 +61,9 @@ func WithOAuthStore(st oauth.Store) ClientsOption { return func(o *clientsOption
 // NewClients builds the platform clients of cfg. hc is the HTTP client they
 // share (nil: one with livechat.request_timeout). js, when not nil, keeps
 // OAuth tokens in the key-value bucket oauth.Bucket (created with
-// nats.replicas), shared by every process; it is only touched when OAuth
-// credentials are configured. Without js they are kept in memory: fine for
+// nats.replicas), shared by every process and encrypted with secrets.keys
+// (see OpenOAuthStore); it is only touched when OAuth credentials are
+// configured. Without js they are kept in memory: fine for
 // one process, but a refresh token rotated there is lost at exit.
 func NewClients(ctx context.Context, cfg *config.Config, js jetstream.JetStream, hc *http.Client, logger *zap.Logger, opts ...ClientsOption) (*Clients, error) {
 	o := clientsOptions{instrument: func(_ string, c *http.Client) *http.Client { return c }}
@@ -80,7 +81,7 @@ func NewClients(ctx context.Context, cfg *config.Config, js jetstream.JetStream,
 			o.store = oauth.NewMemoryStore()
 			logger.Warn("LiveChat OAuth tokens are kept in memory only: a refresh token renewed here is not shared with other processes")
 		} else {
-			st, err := oauth.OpenKVStore(ctx, js, cfg.NATS.Replicas)
+			st, err := OpenOAuthStore(ctx, cfg, js, logger)
 			if err != nil {
 				return nil, err
 			}
@@ -110,6 +111,28 @@ func NewClients(ctx context.Context, cfg *config.Config, js jetstream.JetStream,
 		}
 	}
 	return cs, nil
+}
+
+// ClearTokensWarning is logged by OpenOAuthStore without secrets.keys.
+const ClearTokensWarning = oauth.Bucket + " holds OAuth refresh tokens in clear: anyone who can read the NATS bucket " +
+	"can act as the app on every organization it serves; set secrets.keys"
+
+// OpenOAuthStore opens the key-value bucket oauth.Bucket (created with
+// nats.replicas), sealing tokens with the keys of secrets.keys (see
+// oauth.KVStore): the first key encrypts, every key decrypts, and values in
+// clear from older versions are read and encrypted on their next write.
+// Without keys, tokens are kept in clear and it logs ClearTokensWarning once
+// per call; callers open the store once per process, and only when OAuth is
+// configured.
+func OpenOAuthStore(ctx context.Context, cfg *config.Config, js jetstream.JetStream, logger *zap.Logger) (*oauth.KVStore, error) {
+	keys, err := cfg.Secrets.Keyring()
+	if err != nil {
+		return nil, err
+	}
+	if keys == nil && logger != nil {
+		logger.Warn(ClearTokensWarning, zap.String("bucket", oauth.Bucket))
+	}
+	return oauth.OpenKVStore(ctx, js, cfg.NATS.Replicas, oauth.WithKeyring(keys))
 }
 
 func usesOAuth(l config.LiveChat) bool {

@@ -20,6 +20,11 @@ var (
 	// most 25 per user and client, revoking the oldest), the source refuses
 	// to renew for MinRenewInterval. Permanent.
 	ErrRejected = errors.New("oauth: a freshly renewed access token was rejected")
+	// ErrUnreadable is wrapped by KVStore.Load when a stored value is
+	// encrypted and cannot be opened: no keyring, a key id the keyring does
+	// not hold, or a value that fails authentication. Permanent: it needs
+	// the operator (the error says what to do).
+	ErrUnreadable = errors.New("oauth: the stored OAuth state cannot be decrypted")
 )
 
 // TokenError is a failed answer of the token endpoint.

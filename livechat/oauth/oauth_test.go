@@ -62,21 +62,35 @@ func newSource(t *testing.T, accountsURL string, clk *clock, store oauth.Store, 
 
 func kvStore(t *testing.T) oauth.Store {
 	t.Helper()
+	st, err := oauth.OpenKVStore(context.Background(), startJS(t), 1)
+	require.NoError(t, err)
+	return st
+}
+
+func startJS(t *testing.T) jetstream.JetStream {
+	t.Helper()
 	srv := bustest.Start(t)
 	nc, err := nats.Connect(srv.URL())
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
-	st, err := oauth.OpenKVStore(context.Background(), js, 1)
+	return js
+}
+
+// sealedKVStore is a KVStore sealing its values under one fresh key.
+func sealedKVStore(t *testing.T) oauth.Store {
+	t.Helper()
+	st, err := oauth.OpenKVStore(context.Background(), startJS(t), 1, oauth.WithKeyring(testKeyring(t, testKey(t, "k1"))))
 	require.NoError(t, err)
 	return st
 }
 
 func stores(t *testing.T) map[string]func(t *testing.T) oauth.Store {
 	return map[string]func(t *testing.T) oauth.Store{
-		"memory":       func(*testing.T) oauth.Store { return oauth.NewMemoryStore() },
-		"jetstream kv": kvStore,
+		"memory":              func(*testing.T) oauth.Store { return oauth.NewMemoryStore() },
+		"jetstream kv":        kvStore,
+		"jetstream kv sealed": sealedKVStore,
 	}
 }
 

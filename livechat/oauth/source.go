@@ -9,6 +9,8 @@
 // refresh token are kept in a Store: with KVStore, a JetStream key-value
 // bucket, every process and replica of a deployment shares them and a restart
 // resumes with the newest refresh token instead of the configured one.
+// KVStore encrypts the values with a keyring (WithKeyring; chatwarden's
+// secrets.keys), so the bucket holds no token in clear.
 //
 // LiveChat keeps at most 25 access tokens and 25 refresh tokens per client
 // and user account and revokes the oldest beyond that, so a Source never
@@ -42,6 +44,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/chatwarden/chatwarden/internal/httpcall"
 )
 
 // Defaults.
@@ -135,7 +139,8 @@ func WithName(name string) Option {
 }
 
 // WithHTTPClient sets the client for the token endpoint; default
-// &http.Client{Timeout: DefaultTimeout}.
+// &http.Client{Timeout: DefaultTimeout}. Whatever the client, a redirect
+// to another host is refused (see httpcall.SameOriginRedirects).
 func WithHTTPClient(hc *http.Client) Option {
 	return func(s *Source) error {
 		if hc == nil {
@@ -229,6 +234,8 @@ func NewSource(cfg Config, refreshToken string, opts ...Option) (*Source, error)
 			return nil, err
 		}
 	}
+	// The client secret and refresh token go to the accounts server only.
+	s.hc = httpcall.SameOriginRedirects(s.hc)
 	s.logger = s.logger.With(zap.String("platform", "livechat"), zap.String("oauth_key", s.key))
 	return s, nil
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/chatwarden/chatwarden/internal/sealed"
 )
 
 // Bucket is the JetStream key-value bucket that keeps OAuth state, shared by
@@ -90,11 +92,29 @@ func (m *MemoryStore) Save(_ context.Context, key string, st State, rev uint64) 
 // KVStore keeps State in a JetStream key-value bucket (see OpenKVStore), so
 // restarts and replicas share the newest refresh token. Save is a
 // compare-and-set on the entry's revision.
-type KVStore struct{ KV jetstream.KeyValue }
+//
+// With Keys set, every value is sealed (AES-256-GCM, see internal/sealed)
+// under the keyring's first key, with the bucket and key as additional data,
+// so the bucket holds no token in clear and a value copied under another key
+// does not open. Load opens values under any key of the keyring, and still
+// reads values stored in clear (by versions before encryption, or without
+// Keys); the next Save writes them sealed. Without Keys, values are written
+// in clear, and a sealed value fails to load.
+type KVStore struct {
+	KV jetstream.KeyValue
+	// Keys seals and opens the values; nil: clear text.
+	Keys *sealed.Keyring
+}
+
+// KVOption configures OpenKVStore.
+type KVOption func(*KVStore)
+
+// WithKeyring seals the values with k (nil: clear text). See KVStore.
+func WithKeyring(k *sealed.Keyring) KVOption { return func(s *KVStore) { s.Keys = k } }
 
 // OpenKVStore creates (or opens) Bucket with the given replicas and returns
 // a store on it. The bucket keeps one revision per key: the newest token.
-func OpenKVStore(ctx context.Context, js jetstream.JetStream, replicas int) (*KVStore, error) {
+func OpenKVStore(ctx context.Context, js jetstream.JetStream, replicas int, opts ...KVOption) (*KVStore, error) {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      Bucket,
 		Description: "chatwarden: LiveChat OAuth tokens (newest access and refresh token per authorization)",
@@ -105,10 +125,20 @@ func OpenKVStore(ctx context.Context, js jetstream.JetStream, replicas int) (*KV
 	if err != nil {
 		return nil, fmt.Errorf("creating key-value bucket %s: %w", Bucket, err)
 	}
-	return &KVStore{KV: kv}, nil
+	st := &KVStore{KV: kv}
+	for _, o := range opts {
+		if o != nil {
+			o(st)
+		}
+	}
+	return st, nil
 }
 
-// Load implements Store.
+// sealContext is the additional data of key's value: the bucket and the key.
+func sealContext(key string) []byte { return []byte(Bucket + "/" + key) }
+
+// Load implements Store. A sealed value that does not open (no keyring, an
+// unknown key id, a changed value) is an error wrapping ErrUnreadable.
 func (s *KVStore) Load(ctx context.Context, key string) (State, uint64, error) {
 	e, err := s.KV.Get(ctx, key)
 	switch {
@@ -117,12 +147,37 @@ func (s *KVStore) Load(ctx context.Context, key string) (State, uint64, error) {
 	case err != nil:
 		return State{}, 0, fmt.Errorf("reading %s/%s: %w", Bucket, key, err)
 	}
+	data := e.Value()
+	if sealed.IsSealed(data) {
+		if data, err = s.open(key, data); err != nil {
+			return State{}, 0, err
+		}
+	}
 	var st State
-	if err := json.Unmarshal(e.Value(), &st); err != nil {
+	if err := json.Unmarshal(data, &st); err != nil {
 		// A corrupt entry is replaced by the configured refresh token.
 		return State{}, e.Revision(), nil
 	}
 	return st, e.Revision(), nil
+}
+
+// open decrypts key's sealed value, with errors that say what to do.
+func (s *KVStore) open(key string, data []byte) ([]byte, error) {
+	id, _ := sealed.KeyID(data)
+	if s.Keys == nil {
+		return nil, fmt.Errorf("reading %s/%s: %w: it is encrypted with key id %q and no key is configured: add that key to secrets.keys",
+			Bucket, key, ErrUnreadable, id)
+	}
+	plain, err := s.Keys.Open(data, sealContext(key))
+	switch {
+	case errors.Is(err, sealed.ErrUnknownKey):
+		return nil, fmt.Errorf("reading %s/%s: %w: %w, which secrets.keys does not hold: add that key back "+
+			"(retire a key only once no value is sealed with it)", Bucket, key, ErrUnreadable, err)
+	case err != nil:
+		return nil, fmt.Errorf("reading %s/%s: %w: %w; the value was changed, moved from another key, or sealed by another key of the same id. "+
+			"Delete it (`nats kv del %s %s`) to start again from the configured refresh token", Bucket, key, ErrUnreadable, err, Bucket, key)
+	}
+	return plain, nil
 }
 
 // Save implements Store.
@@ -130,6 +185,11 @@ func (s *KVStore) Save(ctx context.Context, key string, st State, rev uint64) (u
 	data, err := json.Marshal(st)
 	if err != nil {
 		return 0, fmt.Errorf("encoding OAuth state: %w", err)
+	}
+	if s.Keys != nil {
+		if data, err = s.Keys.Seal(data, sealContext(key)); err != nil {
+			return 0, fmt.Errorf("saving %s/%s: %w", Bucket, key, err)
+		}
 	}
 	var n uint64
 	if rev == 0 {

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/chatwarden/chatwarden/internal/httpcall"
 )
 
 // Transport is an http.RoundTripper that authenticates every request with
@@ -21,7 +23,9 @@ import (
 // When no token can be had, the request is not sent and the caller gets an
 // answer in LiveChat's error envelope instead, so API clients classify it
 // as they classify the API's own errors: `authentication` (HTTP 401) when
-// the refresh token or the app's credentials are refused (permanent), and
+// the refresh token or the app's credentials are refused, the stored state
+// cannot be decrypted (ErrUnreadable) or the accounts server redirects to
+// another host (httpcall.ErrCrossHostRedirect) (permanent), and
 // `service_unavailable` (HTTP 503) when the accounts server or the token
 // store failed in a way that may pass (retryable).
 type Transport struct {
@@ -110,7 +114,8 @@ func failure(req *http.Request, err error) (*http.Response, error) {
 	}
 	status, typ := http.StatusServiceUnavailable, "service_unavailable"
 	var te *TokenError
-	if errors.Is(err, ErrRejected) || (errors.As(err, &te) && !te.Retryable()) {
+	if errors.Is(err, ErrRejected) || errors.Is(err, ErrUnreadable) || errors.Is(err, httpcall.ErrCrossHostRedirect) ||
+		(errors.As(err, &te) && !te.Retryable()) {
 		status, typ = http.StatusUnauthorized, "authentication"
 	}
 	body, _ := json.Marshal(map[string]any{"error": map[string]string{"type": typ, "message": err.Error()}})
@@ -133,11 +138,14 @@ func failure(req *http.Request, err error) (*http.Response, error) {
 
 // Client returns an HTTP client that authenticates with src through
 // Transport over base's transport (base nil: a client with DefaultTimeout).
+// It refuses redirects to another host (see
+// httpcall.SameOriginRedirects): Transport would send the access token
+// along.
 func Client(src *Source, base *http.Client) *http.Client {
 	if base == nil {
 		base = &http.Client{Timeout: DefaultTimeout}
 	}
-	c := *base
+	c := httpcall.SameOriginRedirects(base)
 	c.Transport = &Transport{Source: src, Base: base.Transport}
-	return &c
+	return c
 }

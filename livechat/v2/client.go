@@ -33,6 +33,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/chatwarden/chatwarden/internal/apiurl"
+	"github.com/chatwarden/chatwarden/internal/httpcall"
 	"github.com/chatwarden/chatwarden/livechat"
 )
 
@@ -116,6 +117,9 @@ func WithBaseURL(u string) Option {
 }
 
 // WithHTTPClient sets the HTTP client; default one with DefaultTimeout.
+// Whatever the client, a redirect to another host is refused, so the
+// credentials reach the configured host only (see
+// httpcall.SameOriginRedirects).
 func WithHTTPClient(h *http.Client) Option {
 	return func(c *Client) error {
 		if h == nil {
@@ -164,6 +168,8 @@ func New(auth Auth, opts ...Option) (*Client, error) {
 			return nil, fmt.Errorf("livechat v2: new client: %w", err)
 		}
 	}
+	// Credentials go to the configured host only.
+	c.httpClient = httpcall.SameOriginRedirects(c.httpClient)
 	c.logger = c.logger.With(zap.String("platform", "livechat"), zap.String("api_version", APIVersion))
 	return c, nil
 }
