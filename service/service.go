@@ -21,6 +21,7 @@ import (
 	"github.com/chatwarden/chatwarden/consumer"
 	"github.com/chatwarden/chatwarden/dlq"
 	"github.com/chatwarden/chatwarden/handlers"
+	"github.com/chatwarden/chatwarden/internal/framing"
 	"github.com/chatwarden/chatwarden/internal/memguard"
 	"github.com/chatwarden/chatwarden/metrics"
 	"github.com/chatwarden/chatwarden/rules"
@@ -179,6 +180,8 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          zap.NewStdLog(s.logger.Named("http")),
 	}
+	// Requests with both Content-Length and Transfer-Encoding: 400, closed.
+	ln = framing.Protect(s.http, ln, s.logger.Named("http"))
 	go func() {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.errc <- fmt.Errorf("HTTP server on %s: %w", s.addr, err)
