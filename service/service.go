@@ -6,6 +6,7 @@ package service
 import (
 	"github.com/chatwarden/chatwarden/tracing"
 
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -166,6 +167,7 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 
 		HelpCrunchSigningKey:   cfg.HelpCrunch.SigningKey,
 		RocketChatWebhookToken: cfg.RocketChat.WebhookToken,
+		HelpCrunchMaxAge:       cmp.Or(cfg.HelpCrunch.MaxAge, config.DefaultHelpCrunchMaxAge), // never off
 	})
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
