@@ -21,8 +21,9 @@ var rocketChatFields = map[string]string{"action": "type", "chat_id": "_id"}
 // conversations), X-RocketChat-Livechat-Token (401, constant time against
 // rocketchat.webhook_token), then the payload (400: not JSON, no type, a room
 // event without _id), then the bounds of type and _id (400 naming the field
-// and its limit; see event.CheckBounds). The stored payload has no visitor token (see
-// rocketchat.ParseWebhook); the webhook token is never stored or logged.
+// and its limit; see event.CheckBounds). The stored payload has no token at
+// any depth (visitor.token, messages' tokens, ...; see
+// rocketchat.IsTokenKey); the webhook token is never stored or logged.
 //
 // Rocket.Chat counts only an exact 200 as success and saves the response
 // body on the room (crmData, sent back in later payloads), so success is 200
