@@ -31,6 +31,7 @@ const (
 	DefaultLiveChatTimeout  = 20 * time.Second
 	DefaultAccountsURL      = "https://accounts.livechat.com"
 	DefaultHelpCrunchAPIURL = "https://api.helpcrunch.com"
+	DefaultHelpCrunchMaxAge = 5 * time.Minute
 	DefaultConcurrency      = 32
 	DefaultMaxAttempts      = 8
 	DefaultAckWait          = 10 * time.Second
@@ -388,7 +389,18 @@ type HelpCrunch struct {
 	// SigningKey verifies webhook signatures; empty: every HelpCrunch
 	// webhook is rejected with 401. Default "".
 	SigningKey string `yaml:"signing_key"`
+	// MaxAge is how old a webhook delivery may be (its lastAttemptAt, else
+	// createdAt) before it is refused with 401 as a replay; up to
+	// HelpCrunchClockSkew in the future is allowed. With a signing key set,
+	// nats.duplicate_window must be at least MaxAge + HelpCrunchClockSkew, so
+	// that a replay accepted within MaxAge is still recognised as a
+	// duplicate. Default 5m.
+	MaxAge time.Duration `yaml:"max_age"`
 }
+
+// HelpCrunchClockSkew is how far in the future a HelpCrunch delivery may be
+// dated (helpcrunch.MaxClockSkew; a test keeps them equal).
+const HelpCrunchClockSkew = time.Minute
 
 // RocketChat configures a Rocket.Chat workspace.
 type RocketChat struct {
@@ -521,6 +533,7 @@ func (c *Config) ApplyDefaults() {
 	setString(&c.LiveChat.OAuth.AccountsURL, DefaultAccountsURL)
 
 	setString(&c.HelpCrunch.APIURL, DefaultHelpCrunchAPIURL)
+	setDuration(&c.HelpCrunch.MaxAge, DefaultHelpCrunchMaxAge)
 
 	setInt(&c.Workers.Concurrency, DefaultConcurrency)
 	setInt(&c.Workers.MaxAttempts, DefaultMaxAttempts)

@@ -55,6 +55,12 @@ func (c *Config) Validate() error {
 	c.Secrets.validate(v)
 
 	v.httpURL("helpcrunch.api_url", c.HelpCrunch.APIURL, true)
+	v.positive("helpcrunch.max_age", c.HelpCrunch.MaxAge)
+	if need := c.HelpCrunch.MaxAge + HelpCrunchClockSkew; c.HelpCrunch.SigningKey != "" && c.HelpCrunch.MaxAge > 0 &&
+		c.NATS.DuplicateWindow > 0 && c.NATS.DuplicateWindow < need {
+		v.add("nats.duplicate_window", "must be at least helpcrunch.max_age (%s) plus %s of clock skew, %s, when HelpCrunch webhooks are received (helpcrunch.signing_key set), "+
+			"or a replayed delivery could be stored twice; got %s", c.HelpCrunch.MaxAge, HelpCrunchClockSkew, need, c.NATS.DuplicateWindow)
+	}
 
 	if c.RocketChat.URL != "" {
 		v.httpURL("rocketchat.url", c.RocketChat.URL, true)

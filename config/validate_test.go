@@ -155,6 +155,23 @@ func TestValidate(t *testing.T) {
 		// helpcrunch, rocketchat
 		{"helpcrunch url", func(c *Config) { c.HelpCrunch.APIURL = "not a url" },
 			[]string{`helpcrunch.api_url: must be an http:// or https:// URL with a host, e.g. https://example.com`}},
+		{"helpcrunch max age zero", func(c *Config) { c.HelpCrunch.MaxAge = 0 },
+			[]string{`helpcrunch.max_age: must be a positive duration, got 0s`}},
+		{"duplicate window shorter than helpcrunch max age", func(c *Config) {
+			c.HelpCrunch.SigningKey = "k"
+			c.NATS.DuplicateWindow = 4 * time.Minute
+		}, []string{"nats.duplicate_window: must be at least helpcrunch.max_age (5m0s) plus 1m0s of clock skew, 6m0s, " +
+			"when HelpCrunch webhooks are received (helpcrunch.signing_key set), or a replayed delivery could be stored twice; got 4m0s"}},
+		{"duplicate window without the clock skew", func(c *Config) {
+			c.HelpCrunch.SigningKey = "k"
+			c.HelpCrunch.MaxAge = 10 * time.Minute
+		}, []string{"nats.duplicate_window: must be at least helpcrunch.max_age (10m0s) plus 1m0s of clock skew, 11m0s, " +
+			"when HelpCrunch webhooks are received (helpcrunch.signing_key set), or a replayed delivery could be stored twice; got 10m0s"}},
+		{"duplicate window covers max age and skew", func(c *Config) {
+			c.HelpCrunch.SigningKey = "k"
+			c.NATS.DuplicateWindow = 6 * time.Minute
+		}, nil},
+		{"short duplicate window without helpcrunch", func(c *Config) { c.NATS.DuplicateWindow = 2 * time.Minute }, nil},
 		{"rocketchat complete", func(c *Config) {
 			c.RocketChat = RocketChat{URL: "https://chat.example.com", UserID: "u", AuthToken: "t", WebhookToken: "w"}
 		}, nil},

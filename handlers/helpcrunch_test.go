@@ -210,9 +210,10 @@ func TestHelpCrunchWebhookTenant(t *testing.T) {
 
 func TestHelpCrunchWebhookDedupID(t *testing.T) {
 	ts := newPlatformTestServer(t, hcKey, rcToken, 1<<20)
-	first := samples.HelpCrunch("chat.assigned", "542335", "evt-A")
-	retry := bytes.Replace(bytes.Replace(first, []byte(`"attempts": 0`), []byte(`"attempts": 2`), 1),
-		[]byte(`"lastAttemptAt": 1765450800`), []byte(`"lastAttemptAt": 1765450920`), 1)
+	sent := time.Unix(samples.HelpCrunchSentAt, 0)
+	first := samples.HelpCrunchAt("chat.assigned", "542335", "evt-A", sent, sent)
+	retry := bytes.Replace(samples.HelpCrunchAt("chat.assigned", "542335", "evt-A", sent, sent.Add(2*time.Minute)),
+		[]byte(`"attempts": 0`), []byte(`"attempts": 2`), 1)
 	require.NotEqual(t, first, retry)
 	other := samples.HelpCrunch("chat.assigned", "542335", "evt-B")
 	noID := []byte(`{"event":"chat.assigned","eventData":{"id":542335,"status":"opened"},"attempts":0}`)

@@ -10,6 +10,9 @@ import (
 	"github.com/chatwarden/chatwarden/rocketchat"
 )
 
+// rocketChatFields are the payload's names of the event fields, for errors.
+var rocketChatFields = map[string]string{"action": "type", "chat_id": "_id"}
+
 // rocketChatWebhook receives POST /webhooks/rocketchat, the Omnichannel
 // webhook (one URL per workspace).
 //
@@ -17,8 +20,10 @@ import (
 // message history, so http.max_body_bytes must fit the longest
 // conversations), X-RocketChat-Livechat-Token (401, constant time against
 // rocketchat.webhook_token), then the payload (400: not JSON, no type, a room
-// event without _id). The stored payload has no visitor token (see
-// rocketchat.ParseWebhook); the webhook token is never stored or logged.
+// event without _id), then the bounds of type and _id (400 naming the field
+// and its limit; see event.CheckBounds). The stored payload has no token at
+// any depth (visitor.token, messages' tokens, ...; see
+// rocketchat.IsTokenKey); the webhook token is never stored or logged.
 //
 // Rocket.Chat counts only an exact 200 as success and saves the response
 // body on the room (crmData, sent back in later payloads), so success is 200
@@ -44,6 +49,9 @@ func rocketChatWebhook(d Deps) echo.HandlerFunc {
 			return r.reject(c, http.StatusBadRequest, reasonMalformed, "body is not a Rocket.Chat webhook payload", zap.Error(err))
 		}
 		ev := w.Normalize(d.Now())
+		if err := ev.CheckBounds(rocketChatFields); err != nil {
+			return r.reject(c, http.StatusBadRequest, reasonMalformed, err.Error())
+		}
 		label := ev.Action
 		if !rocketchat.KnownEvent(label) {
 			label = "other"

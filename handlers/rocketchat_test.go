@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
@@ -252,4 +253,37 @@ func TestRocketChatWebhookKeepsMessageText(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Contains(t, string(ts.pub.published()[0].Payload), `"msg":"INV-2026-0042 <shows 2 charges> & a refund"`,
 		"stored without HTML escaping")
+}
+
+// TestRocketChatWebhookStoresNoToken: a delivery with tokens at every depth
+// (top level, visitor, custom fields, messages, attachments, arrays of
+// arrays) is stored without any of them.
+func TestRocketChatWebhookStoresNoToken(t *testing.T) {
+	body, err := os.ReadFile("../rocketchat/testdata/tokens_nested.json")
+	require.NoError(t, err)
+	ts := newPlatformTestServer(t, hcKey, rcToken, 1<<20)
+	resp, rb := ts.postRocketChat(t, body, rcToken)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", rb)
+	evs := ts.pub.published()
+	require.Len(t, evs, 1)
+	stored, err := evs[0].Marshal()
+	require.NoError(t, err)
+	assert.NotContains(t, string(stored), "SECRET-")
+	var v any
+	require.NoError(t, json.Unmarshal(stored, &v))
+	var walk func(v any, path string)
+	walk = func(v any, path string) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				assert.False(t, strings.EqualFold(k, "token"), "key %s.%s is stored", path, k)
+				walk(x, path+"."+k)
+			}
+		case []any:
+			for i, x := range v {
+				walk(x, fmt.Sprintf("%s[%d]", path, i))
+			}
+		}
+	}
+	walk(v, "")
 }

@@ -78,6 +78,12 @@ type Deps struct {
 	// Console serves the web console's API under /admin/api/ and turns on
 	// its page under /ui/; nil leaves both out.
 	Console Console
+
+	// HelpCrunchMaxAge refuses (401, reason "stale") HelpCrunch deliveries
+	// sent longer ago than this (see helpcrunch.Webhook.CheckFresh), so a
+	// captured delivery cannot be replayed later. 0 turns the check off;
+	// serve passes helpcrunch.max_age (default 5m).
+	HelpCrunchMaxAge time.Duration
 }
 
 // MemoryGuard tells whether the process is over its memory budget

@@ -155,3 +155,12 @@ func (r *receiver) readOrReject(c echo.Context) ([]byte, bool) {
 	}
 	return body, true
 }
+
+// clip shortens s to event.MaxFieldLen bytes for logging values that have not
+// been bounds-checked yet (say, of a webhook refused for its secret).
+func clip(s string) string {
+	if len(s) <= event.MaxFieldLen {
+		return s
+	}
+	return s[:event.MaxFieldLen] + "…"
+}

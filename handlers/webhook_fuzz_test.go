@@ -332,6 +332,8 @@ func FuzzLiveChatReceiver(f *testing.F) {
 			want = http.StatusUnauthorized
 		case err != nil:
 			want = http.StatusBadRequest
+		case ev.CheckBounds(nil) != nil:
+			want = http.StatusBadRequest
 		case mode&fzPublishErr != 0:
 			want = http.StatusServiceUnavailable
 		}
@@ -404,6 +406,8 @@ func FuzzHelpCrunchReceiver(f *testing.F) {
 		case !valid:
 			want = http.StatusUnauthorized
 		case err != nil:
+			want = http.StatusBadRequest
+		case event.CheckField("id", w.ID, event.MaxIDLen) != nil || w.Normalize(fzNow).CheckBounds(nil) != nil:
 			want = http.StatusBadRequest
 		case mode&fzPublishErr != 0:
 			want = http.StatusServiceUnavailable
@@ -482,6 +486,8 @@ func FuzzRocketChatReceiver(f *testing.F) {
 		case mode&fzCredMask != 0:
 			want = http.StatusUnauthorized
 		case err != nil:
+			want = http.StatusBadRequest
+		case w.Normalize(fzNow).CheckBounds(nil) != nil:
 			want = http.StatusBadRequest
 		case mode&fzPublishErr != 0:
 			want = http.StatusServiceUnavailable

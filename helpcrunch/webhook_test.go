@@ -100,3 +100,22 @@ func TestFixturesNormalize(t *testing.T) {
 	}
 	assert.False(t, helpcrunch.KnownEvent("chat.teleported"))
 }
+
+func TestSentAt(t *testing.T) {
+	tests := []struct {
+		name          string
+		created, last int64
+		want          time.Time
+	}{
+		{"neither", 0, 0, time.Time{}},
+		{"later of the two", 1765450800, 1765450920, time.Unix(1765450920, 0).UTC()},
+		{"createdAt alone", 1765450800, 0, time.Unix(1765450800, 0).UTC()},
+		{"milliseconds", 1765450800123, 0, time.UnixMilli(1765450800123).UTC()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := &helpcrunch.Webhook{CreatedAt: tt.created, LastAttemptAt: tt.last}
+			assert.Equal(t, tt.want, w.SentAt())
+		})
+	}
+}

@@ -69,7 +69,7 @@ func New() *Metrics {
 		}, []string{"platform", "action"}),
 		WebhooksRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chatwarden_webhooks_rejected_total",
-			Help: "Webhooks answered with an error, by platform and reason (unauthorized, malformed, too_large, unavailable, overloaded, over_memory).",
+			Help: "Webhooks answered with an error, by platform and reason (unauthorized, stale, malformed, too_large, unavailable, overloaded, over_memory).",
 		}, []string{"platform", "reason"}),
 		Duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chatwarden_webhooks_duplicate_total",

@@ -62,16 +62,17 @@ type Webhook struct {
 	// RoomID is the room's id (the payload's "_id"); "" for
 	// LivechatOfflineMessage.
 	RoomID string
-	// Payload is the delivery without the visitor's token (visitor.token,
-	// which lets anyone act as the visitor), compacted with its keys sorted.
-	// This is what may be stored.
+	// Payload is the delivery without tokens (see IsTokenKey: visitor.token,
+	// which lets anyone act as the visitor, and any other token at any
+	// depth), compacted with its keys sorted. This is what may be stored.
 	Payload json.RawMessage
 }
 
 // ParseWebhook decodes a delivery. It fails with an error wrapping
 // ErrMalformedWebhook when the body is not a JSON object, "type" is missing,
 // or a room event (sessions, Message, LivechatEdit, LeadCapture) has no
-// "_id". Unknown types without "_id" are accepted.
+// "_id". Unknown types without "_id" are accepted. Every token (see
+// IsTokenKey) is removed from the payload, at any depth.
 //
 // The payload is re-encoded canonically (keys sorted, no insignificant
 // whitespace, numbers as written, no HTML escaping), so two encodings of
@@ -102,14 +103,65 @@ func ParseWebhook(body []byte) (*Webhook, error) {
 	if w.RoomID == "" && roomEvents[w.Type] {
 		return nil, fmt.Errorf("%w: %s without a room _id", ErrMalformedWebhook, w.Type)
 	}
-	if visitor, ok := top["visitor"].(map[string]any); ok {
-		delete(visitor, "token")
-	}
-	delete(top, "token")
+	scrubTokens(top)
 	if w.Payload, err = encodeCompact(top); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformedWebhook, err)
 	}
 	return w, nil
+}
+
+// tokenKeys are the key names, besides "token", that IsTokenKey takes for
+// tokens: those of credentials Rocket.Chat (or an integration writing custom
+// fields) may carry, normalized as IsTokenKey normalizes.
+var tokenKeys = map[string]bool{
+	"token": true, "authtoken": true, "xauthtoken": true, "visitortoken": true,
+	"accesstoken": true, "refreshtoken": true,
+}
+
+// IsTokenKey reports whether a payload key names a token that must not be
+// stored: "token" in any case (Rocket.Chat's visitor token is visitor.token;
+// the issue asks for every key named token), and, compared in lowercase with
+// '-' and '_' removed, authToken, X-Auth-Token, visitorToken, accessToken and
+// refreshToken. Other keys that merely contain "token" (tokenCount,
+// pushTokens) are kept: removing them would lose data rules may need, and
+// none of them is a Rocket.Chat credential.
+func IsTokenKey(k string) bool {
+	if len(k) > 16 || len(k) < len("token") {
+		return false
+	}
+	var b [16]byte
+	n := 0
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		switch {
+		case c == '-' || c == '_':
+			continue
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		b[n] = c
+		n++
+	}
+	return tokenKeys[string(b[:n])]
+}
+
+// scrubTokens removes every key IsTokenKey names from v and from every
+// object nested in it, inside arrays too.
+func scrubTokens(v any) {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			if IsTokenKey(k) {
+				delete(v, k)
+				continue
+			}
+			scrubTokens(x)
+		}
+	case []any:
+		for _, x := range v {
+			scrubTokens(x)
+		}
+	}
 }
 
 // stringField returns m[k] as a string; absent or null is "".

@@ -2,6 +2,9 @@ package rocketchat_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,4 +86,60 @@ func TestFixturesNormalize(t *testing.T) {
 		})
 	}
 	assert.False(t, rocketchat.KnownEvent("Nope"))
+}
+
+// tokenKeysIn lists the keys of v, at any depth, that look like tokens
+// (contain "token" in any case), with their paths.
+func tokenKeysIn(v any, path string) []string {
+	var out []string
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			if strings.Contains(strings.ToLower(k), "token") {
+				out = append(out, path+"."+k)
+			}
+			out = append(out, tokenKeysIn(x, path+"."+k)...)
+		}
+	case []any:
+		for i, x := range v {
+			out = append(out, tokenKeysIn(x, fmt.Sprintf("%s[%d]", path, i))...)
+		}
+	}
+	return out
+}
+
+func TestParseWebhookScrubsTokensAtAnyDepth(t *testing.T) {
+	body, err := os.ReadFile("testdata/tokens_nested.json")
+	require.NoError(t, err)
+	w, err := rocketchat.ParseWebhook(body)
+	require.NoError(t, err)
+	for i := 1; i <= 13; i++ {
+		assert.NotContains(t, string(w.Payload), fmt.Sprintf("SECRET-%d\"", i))
+	}
+	var p any
+	require.NoError(t, json.Unmarshal(w.Payload, &p))
+	assert.Equal(t, []string{".visitor.customFields.tokenCount"}, tokenKeysIn(p, ""),
+		"only a key that is no token remains")
+	assert.Contains(t, string(w.Payload), `"msg":"hello, my token is in the text and stays"`)
+	assert.Contains(t, string(w.Payload), `"value":"kept"`)
+	assert.Contains(t, string(w.Payload), `"plan":"pro"`)
+	assert.Equal(t, "LivechatSession", w.Type)
+	assert.Equal(t, "8ceKgWvo5qT5TrCRN", w.RoomID)
+}
+
+func TestIsTokenKey(t *testing.T) {
+	tests := []struct {
+		key  string
+		want bool
+	}{
+		{"token", true}, {"Token", true}, {"TOKEN", true}, {"tOkEn", true},
+		{"authToken", true}, {"X-Auth-Token", true}, {"x_auth_token", true}, {"visitorToken", true},
+		{"visitor_token", true}, {"accessToken", true}, {"refresh_token", true},
+		{"tokens", false}, {"tokenCount", false}, {"pushTokens", false}, {"_id", false}, {"", false},
+		{"tok-en", true}, // separators are ignored
+		{"a-very-long-key-named-token", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) { assert.Equal(t, tt.want, rocketchat.IsTokenKey(tt.key)) })
+	}
 }

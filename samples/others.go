@@ -10,6 +10,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"time"
 )
 
 // HelpCrunch and Rocket.Chat fixtures, one JSON file per event type, written
@@ -60,16 +61,43 @@ func HelpCrunchRaw(event string) ([]byte, error) {
 	return b, nil
 }
 
+// HelpCrunchSentAt is the envelope's createdAt and lastAttemptAt in every
+// HelpCrunch fixture (unix seconds).
+const HelpCrunchSentAt = 1765450800
+
 // HelpCrunch returns the fixture of event with the chat id (digits, as
-// HelpCrunch ids are numbers) and the event id replaced. It panics when there
-// is no fixture for event.
+// HelpCrunch ids are numbers) and the event id replaced, and its createdAt
+// and lastAttemptAt set to now: receivers refuse deliveries older than
+// helpcrunch.max_age. It panics when there is no fixture for event.
 func HelpCrunch(event, chatID, eventID string) []byte {
+	now := time.Now()
+	return HelpCrunchAt(event, chatID, eventID, now, now)
+}
+
+// HelpCrunchAt is HelpCrunch with the envelope's createdAt and lastAttemptAt
+// set to the given times (zero: the field is removed).
+func HelpCrunchAt(event, chatID, eventID string, createdAt, lastAttemptAt time.Time) []byte {
 	b, err := HelpCrunchRaw(event)
 	if err != nil {
 		panic(err)
 	}
 	b = bytes.ReplaceAll(b, []byte(HelpCrunchChatID), []byte(chatID))
-	return bytes.ReplaceAll(b, []byte(HelpCrunchEventID), []byte(eventID))
+	b = bytes.ReplaceAll(b, []byte(HelpCrunchEventID), []byte(eventID))
+	for _, f := range []struct {
+		name string
+		at   time.Time
+	}{{"createdAt", createdAt}, {"lastAttemptAt", lastAttemptAt}} {
+		member := fmt.Sprintf("%q: %d", f.name, HelpCrunchSentAt)
+		if !bytes.Contains(b, []byte(member)) {
+			panic(fmt.Sprintf("HelpCrunch fixture %s has no %s", event, member))
+		}
+		if f.at.IsZero() {
+			b = bytes.Replace(b, []byte(",\n  "+member), nil, 1)
+			continue
+		}
+		b = bytes.Replace(b, []byte(member), fmt.Appendf(nil, "%q: %d", f.name, f.at.Unix()), 1)
+	}
+	return b
 }
 
 // HelpCrunchSignature is the X-HelpCrunch-Signature of body: hex HMAC-SHA1

@@ -6,6 +6,7 @@ package service
 import (
 	"github.com/chatwarden/chatwarden/tracing"
 
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"github.com/chatwarden/chatwarden/consumer"
 	"github.com/chatwarden/chatwarden/dlq"
 	"github.com/chatwarden/chatwarden/handlers"
+	"github.com/chatwarden/chatwarden/internal/framing"
 	"github.com/chatwarden/chatwarden/internal/memguard"
 	"github.com/chatwarden/chatwarden/metrics"
 	"github.com/chatwarden/chatwarden/rules"
@@ -168,6 +170,7 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 
 		HelpCrunchSigningKey:   cfg.HelpCrunch.SigningKey,
 		RocketChatWebhookToken: cfg.RocketChat.WebhookToken,
+		HelpCrunchMaxAge:       cmp.Or(cfg.HelpCrunch.MaxAge, config.DefaultHelpCrunchMaxAge), // never off
 	}
 	// Both listeners are bound before either serves, so a port in use
 	// fails the start instead of leaving half a service.
@@ -209,6 +212,8 @@ func (s *Service) serve(ln net.Listener, h http.Handler, name string) *http.Serv
 		// (30 by default): allow that and some.
 		srv.WriteTimeout = 2 * time.Minute
 	}
+	// Requests with both Content-Length and Transfer-Encoding: 400, closed.
+	ln = framing.Protect(srv, ln, s.logger.Named(name))
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			select {
