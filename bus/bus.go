@@ -43,6 +43,7 @@ type Bus struct {
 	JS   jetstream.JetStream
 
 	srv        *server.Server
+	lock       *dirLock
 	logger     *zap.Logger
 	partitions int
 
@@ -96,6 +97,12 @@ func WithTCPToEmbedded() Option {
 // listening on cfg.Listen for operational tools (the nats CLI, chatwarden's own
 // subcommands); a Listen of "" or "off" disables that listener.
 //
+// The embedded server's data directory is locked (LockFile) until Close: a
+// second Open of the same directory, in this process or another, fails at
+// once with ErrDataDirLocked naming the holder's pid and its nats.listen
+// address. The kernel releases the lock when the process dies, so a crash
+// leaves no stale lock.
+//
 // Connecting to an external server retries until ctx ends, logging the first
 // failure and then every tenth, so a broker that starts after chatwarden is
 // waited for. Once connected, the connection reconnects forever; disconnects
@@ -113,11 +120,21 @@ func Open(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error) {
 	nopts := b.connOptions(cfg)
 	url := cfg.URL
 	if url == "" {
-		srv, err := startEmbedded(cfg, b.logger)
+		lock, err := lockDataDir(cfg.DataDir, cfg.Listen)
 		if err != nil {
 			return nil, err
 		}
+		b.lock = lock
+		srv, err := startEmbedded(cfg, b.logger)
+		if err != nil {
+			b.lock.release()
+			return nil, err
+		}
 		b.srv = srv
+		if err := lock.record(lockListen(srv)); err != nil {
+			b.stopServer()
+			return nil, err
+		}
 		if o.inProcess || srv.Addr() == nil {
 			nopts = append(nopts, nats.InProcessServer(srv))
 		}
@@ -282,6 +299,15 @@ func startEmbedded(cfg config.NATS, logger *zap.Logger) (*server.Server, error) 
 	return srv, nil
 }
 
+// lockListen is the address recorded in the lock file: where other processes
+// reach this server, or "off".
+func lockListen(srv *server.Server) string {
+	if a := srv.Addr(); a != nil {
+		return a.String()
+	}
+	return config.ListenOff
+}
+
 func listenAddr(srv *server.Server) string {
 	if a := srv.Addr(); a != nil {
 		return a.String()
@@ -415,4 +441,5 @@ func (b *Bus) stopServer() {
 		b.srv.Shutdown()
 		b.srv.WaitForShutdown()
 	}
+	b.lock.release()
 }

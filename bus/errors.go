@@ -15,3 +15,8 @@ var (
 // ErrNoBroker is returned by OpenForOperator when there is neither a NATS
 // server to connect to nor JetStream data in nats.data_dir to open.
 var ErrNoBroker = errors.New("bus: no NATS server to connect to and no data to open")
+
+// ErrDataDirLocked is returned by Open and OpenForOperator when another
+// process (or another Bus in this one) already runs an embedded server on
+// nats.data_dir. The error names the holder's pid and how to reach it.
+var ErrDataDirLocked = errors.New("bus: nats.data_dir is in use")

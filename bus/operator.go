@@ -43,10 +43,10 @@ const OperatorConnectTimeout = 10 * time.Second
 // the streams the service created, and should report a missing stream as
 // "has the service run with this configuration?".
 //
-// Caveat: nats-server does not lock its data directory. With nats.listen
-// "off" a running service cannot be detected, and two embedded servers on one
-// data directory damage it: stop the service before running operational
-// commands in that setup, or give it a listener.
+// In case 3 the data directory's lock (see Open) is taken: when a service
+// runs on it but could not be reached (its nats.listen differs from cfg's, or
+// is off), OpenForOperator fails at once with ErrDataDirLocked, naming the
+// service's pid and the nats.listen address to use instead.
 func OpenForOperator(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error) {
 	if cfg.URL != "" {
 		ctx, cancel := context.WithTimeout(ctx, OperatorConnectTimeout)

@@ -1,0 +1,30 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/chatwarden/chatwarden/bus/bustest"
+)
+
+func TestSecondServeOnTheDataDirFailsAtOnceNamingTheHolder(t *testing.T) {
+	_, natsURL, path, _ := runServeConfig(t, "", nil)
+	dataDir := filepath.Join(filepath.Dir(path), "data")
+	second := writeFile(t, "second.yaml", fmt.Sprintf("http: {addr: \"127.0.0.1:%d\"}\nnats: {listen: \"127.0.0.1:%d\", data_dir: %q}\n",
+		bustest.FreePort(t), bustest.FreePort(t), dataDir))
+
+	begin := time.Now()
+	_, stderr, code := runCLI(t, "serve", "--config", second)
+	assert.Equal(t, 1, code, stderr)
+	assert.Less(t, time.Since(begin), 10*time.Second, "fails at once instead of waiting for the holder")
+	assert.Contains(t, stderr, dataDir)
+	assert.Contains(t, stderr, "process "+strconv.Itoa(os.Getpid()), "names the holder")
+	assert.Contains(t, stderr, "set nats.listen to "+strings.TrimPrefix(natsURL, "nats://"), "says how to reach it")
+}
