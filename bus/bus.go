@@ -97,6 +97,13 @@ func WithTCPToEmbedded() Option {
 // listening on cfg.Listen for operational tools (the nats CLI, chatwarden's own
 // subcommands); a Listen of "" or "off" disables that listener.
 //
+// The embedded server requires credentials of every client, the in-process
+// connection included: nats.user/nats.password or nats.token when set,
+// otherwise random ones generated at first start and kept in the data
+// directory (CredentialsFile, mode 0600) for the operational subcommands. A
+// nats.listen that is not a loopback address is refused unless credentials
+// are configured.
+//
 // The embedded server's data directory is locked (LockFile) until Close: a
 // second Open of the same directory, in this process or another, fails at
 // once with ErrDataDirLocked naming the holder's pid and its nats.listen
@@ -120,12 +127,20 @@ func Open(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error) {
 	nopts := b.connOptions(cfg)
 	url := cfg.URL
 	if url == "" {
+		if err := checkListenAuth(cfg); err != nil {
+			return nil, err
+		}
 		lock, err := lockDataDir(cfg.DataDir, cfg.Listen)
 		if err != nil {
 			return nil, err
 		}
 		b.lock = lock
-		srv, err := startEmbedded(cfg, b.logger)
+		creds, err := embeddedCredentials(cfg, b.logger)
+		if err != nil {
+			b.lock.release()
+			return nil, err
+		}
+		srv, err := startEmbedded(cfg, creds, b.logger)
 		if err != nil {
 			b.lock.release()
 			return nil, err
@@ -135,6 +150,7 @@ func Open(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error) {
 			b.stopServer()
 			return nil, err
 		}
+		nopts = append(nopts, creds.Option())
 		if o.inProcess || srv.Addr() == nil {
 			nopts = append(nopts, nats.InProcessServer(srv))
 		}
@@ -253,7 +269,21 @@ func tlsOptions(t config.TLS) ([]nats.Option, error) {
 	return []nats.Option{nats.Secure(tc)}, nil
 }
 
-func startEmbedded(cfg config.NATS, logger *zap.Logger) (*server.Server, error) {
+// checkListenAuth refuses an embedded server listening beyond this host
+// without configured credentials: generated ones live in a file only local
+// users can be given, so a network listener must be protected by choice.
+func checkListenAuth(cfg config.NATS) error {
+	if cfg.Listen == "" || cfg.Listen == config.ListenOff || config.IsLoopbackListen(cfg.Listen) {
+		return nil
+	}
+	if _, ok := configuredCredentials(cfg); ok {
+		return nil
+	}
+	return fmt.Errorf("nats.listen %s is not a loopback address: set nats.user and nats.password (or nats.token) "+
+		"so the embedded broker is not open to the network, or listen on 127.0.0.1", cfg.Listen)
+}
+
+func startEmbedded(cfg config.NATS, creds Credentials, logger *zap.Logger) (*server.Server, error) {
 	sopts := &server.Options{
 		ServerName:            "chatwarden-embedded",
 		JetStream:             true,
@@ -261,6 +291,9 @@ func startEmbedded(cfg config.NATS, logger *zap.Logger) (*server.Server, error) 
 		MaxPayload:            embeddedMaxPayload,
 		NoSigs:                true,
 		DisableShortFirstPing: true,
+		Username:              creds.User,
+		Password:              creds.Password,
+		Authorization:         creds.Token,
 	}
 	switch cfg.Listen {
 	case "", "off":

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,7 +91,13 @@ func runServeConfig(t *testing.T, configYAML string, env map[string]string) (htt
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	}, 30*time.Second, 20*time.Millisecond, "serve did not become ready; log:\n%s", stderr)
-	return httpURL, fmt.Sprintf("nats://127.0.0.1:%d", natsPort), path, stderr
+	// The embedded server takes only clients with the credentials serve
+	// keeps in its data directory; the URL carries them, as an operator
+	// would give them to the nats CLI.
+	creds, err := bus.ReadCredentials(filepath.Join(dir, "data"))
+	require.NoError(t, err)
+	natsURL = (&url.URL{Scheme: "nats", User: url.UserPassword(creds.User, creds.Password), Host: fmt.Sprintf("127.0.0.1:%d", natsPort)}).String()
+	return httpURL, natsURL, path, stderr
 }
 
 func TestEndToEndUnpinsAbandonedUnassignedChatOnce(t *testing.T) {

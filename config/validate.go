@@ -160,6 +160,9 @@ func (n *NATS) validate(v *validator) {
 	if n.Embedded() && n.DataDir == "" {
 		v.add("nats.data_dir", "must be set when nats.url is empty (embedded server)")
 	}
+	if _, _, err := net.SplitHostPort(n.Listen); err == nil && n.Embedded() && !IsLoopbackListen(n.Listen) && n.User == "" && n.Token == "" {
+		v.add("nats.listen", "%s is not a loopback address: set nats.user and nats.password (or nats.token) so the embedded broker is not open to the network, or listen on 127.0.0.1", n.Listen)
+	}
 	v.between("nats.partitions", n.Partitions, 1, MaxPartitions)
 	v.between("nats.replicas", n.Replicas, 1, MaxReplicas)
 	if n.Embedded() && n.Replicas > 1 {
@@ -323,4 +326,19 @@ func (v *validator) natsURL(key, s string) {
 	default:
 		v.add(key, "scheme must be nats, tls, ws or wss, got %q", u.Scheme)
 	}
+}
+
+// IsLoopbackListen reports whether the host:port listen only accepts
+// connections from this host: a loopback IP or "localhost". A wildcard or
+// empty host listens on every interface and is not loopback.
+func IsLoopbackListen(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
