@@ -51,6 +51,14 @@ type Bus struct {
 	readyAt  time.Time
 	closed   atomic.Bool
 	shutdown sync.Once
+
+	lost     chan struct{} // closed when the connection is closed for good, not by Close
+	lostOnce sync.Once
+	lostErr  error
+}
+
+func newBus(logger *zap.Logger, partitions int) *Bus {
+	return &Bus{logger: logger.Named("nats"), partitions: partitions, lost: make(chan struct{})}
 }
 
 // Option configures Open.
@@ -122,7 +130,7 @@ func Open(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error) {
 			return nil, err
 		}
 	}
-	b := &Bus{logger: o.logger.Named("nats"), partitions: o.partitions}
+	b := newBus(o.logger, o.partitions)
 
 	nopts := b.connOptions(cfg)
 	url := cfg.URL
@@ -172,6 +180,7 @@ func Open(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error) {
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(maxPendingPublishes),
 		jetstream.WithPublishAsyncTimeout(30*time.Second))
 	if err != nil {
+		b.closed.Store(true)
 		nc.Close()
 		b.stopServer()
 		return nil, fmt.Errorf("opening JetStream on %s: %w", url, err)
@@ -226,6 +235,47 @@ func (b *Bus) connOptions(cfg config.NATS) []nats.Option {
 		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
 			log.Warn("NATS asynchronous error", zap.Error(err))
 		}),
+		nats.ClosedHandler(func(nc *nats.Conn) {
+			if b.closed.Load() {
+				return
+			}
+			b.lose(nc.LastError())
+		}),
+	}
+}
+
+// lose records that the connection was closed for good without Close: the
+// server dropped it with an error nats.go does not reconnect after (such as
+// "maximum control line exceeded"), or reconnecting was given up.
+func (b *Bus) lose(cause error) {
+	b.lostOnce.Do(func() {
+		if cause == nil {
+			cause = errors.New("closed without an error")
+		}
+		b.lostErr = fmt.Errorf("%w: %v", ErrConnectionLost, cause)
+		b.logger.Error("the NATS connection is closed for good and will not reconnect by itself; "+
+			"this process must be restarted to reach the broker again", zap.Error(cause))
+		close(b.lost)
+	})
+}
+
+// Lost is closed when the connection is closed for good other than by Close
+// (see Alive). A process that sees it must build a new Bus, and everything
+// holding handles made from this one, to reach the broker again.
+func (b *Bus) Lost() <-chan struct{} { return b.lost }
+
+// Alive reports whether the connection can still carry traffic, now or after
+// nats.go's own reconnect: nil while connected or reconnecting, and an error
+// wrapping ErrConnectionLost and naming the cause once the connection is
+// closed for good without Close. nats.go reconnects after network failures
+// and broker restarts, but closes the connection for good when the server
+// drops it for a protocol error; no handle made from it works again.
+func (b *Bus) Alive(context.Context) error {
+	select {
+	case <-b.lost:
+		return b.lostErr
+	default:
+		return nil
 	}
 }
 

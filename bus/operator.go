@@ -92,7 +92,7 @@ func dialListener(ctx context.Context, addr string, cfg config.NATS, opts []Opti
 	}
 	_ = probe.Close()
 
-	b := &Bus{logger: o.logger.Named("nats"), partitions: o.partitions}
+	b := newBus(o.logger, o.partitions)
 	nopts := append(b.connOptions(cfg), nats.Timeout(OperatorConnectTimeout))
 	creds, ok := configuredCredentials(cfg)
 	var credsErr error
@@ -121,6 +121,7 @@ func dialListener(ctx context.Context, addr string, cfg config.NATS, opts []Opti
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
+		b.closed.Store(true)
 		nc.Close()
 		return nil, fmt.Errorf("opening JetStream on %s: %w", url, err)
 	}

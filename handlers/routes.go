@@ -74,6 +74,9 @@ type Deps struct {
 	// Console serves the web console's API under /admin/api/ and turns on
 	// its page under /ui/; nil leaves both out.
 	Console Console
+	// Liveness fails /healthz when the process cannot recover by itself
+	// (broker connection closed for good); nil: /healthz always answers 200.
+	Liveness Liveness
 }
 
 // MemoryGuard tells whether the process is over its memory budget
@@ -85,7 +88,7 @@ type MemoryGuard interface{ Over() bool }
 //	POST /webhooks/livechat   LiveChat webhooks (when d.Receive)
 //	POST /webhooks/helpcrunch HelpCrunch webhooks (when d.Receive)
 //	POST /webhooks/rocketchat Rocket.Chat Omnichannel webhooks (when d.Receive)
-//	GET  /healthz             200 while the process runs
+//	GET  /healthz             200 while the process can work (503: restart it)
 //	GET  /readyz              200 when the broker is connected and streams exist, else 503
 //	GET  /metrics             Prometheus metrics
 //
@@ -132,7 +135,7 @@ func New(d Deps) *echo.Echo {
 	e.HTTPErrorHandler = errorHandler(d.Logger)
 	e.Use(middleware.Recover())
 
-	e.GET("/healthz", healthz())
+	e.GET("/healthz", healthz(d.Liveness))
 	e.GET("/readyz", readyz(d.Ready))
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{})))
 

@@ -151,7 +151,7 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 		return fail(err)
 	}
 	e := handlers.New(handlers.Deps{
-		Logger: s.logger, Metrics: s.metrics, Ready: b, Publisher: b,
+		Logger: s.logger, Metrics: s.metrics, Ready: b, Publisher: b, Liveness: b,
 		Receive:          roles.Receive,
 		LiveChatSecrets:  cfg.LiveChat.WebhookSecrets,
 		MaxBodyBytes:     cfg.HTTP.MaxBodyBytes,
@@ -182,6 +182,16 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 	go func() {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.errc <- fmt.Errorf("HTTP server on %s: %w", s.addr, err)
+		}
+	}()
+	go func() { // a connection closed for good is fatal: see bus.Bus.Lost
+		select {
+		case <-b.Lost():
+			select {
+			case s.errc <- b.Alive(s.watchCtx):
+			default:
+			}
+		case <-s.watchCtx.Done():
 		}
 	}()
 	s.logger.Info("chatwarden started", zap.String("http", s.addr), zap.Bool("receive", roles.Receive),
@@ -262,7 +272,9 @@ func (s *Service) Bus() *bus.Bus { return s.bus }
 // Metrics are the service's metrics.
 func (s *Service) Metrics() *metrics.Metrics { return s.metrics }
 
-// Err reports a fatal error of the HTTP server after Start.
+// Err reports a fatal error after Start: of the HTTP server, or the broker
+// connection closed for good (bus.ErrConnectionLost; /healthz answers 503
+// from then on). The caller should stop the service and start a new one.
 func (s *Service) Err() <-chan error { return s.errc }
 
 // Stop shuts down gracefully within ctx: it stops taking HTTP requests and
