@@ -341,9 +341,9 @@ func startEmbedded(cfg config.NATS, creds Credentials, logger *zap.Logger) (*ser
 		MaxPayload:            embeddedMaxPayload,
 		NoSigs:                true,
 		DisableShortFirstPing: true,
-		Username:              creds.User,
-		Password:              creds.Password,
-		Authorization:         creds.Token,
+	}
+	if err := serverCredentials(sopts, creds); err != nil {
+		return nil, err
 	}
 	switch cfg.Listen {
 	case "", "off":

@@ -10,8 +10,10 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/chatwarden/chatwarden/config"
 )
@@ -139,4 +141,29 @@ func generateCredentials(path string) (Credentials, error) {
 		return Credentials{}, fmt.Errorf("writing the embedded broker's credentials %s: %w", path, werr)
 	}
 	return c, nil
+}
+
+// serverCredentials makes the embedded server require c of every client. It
+// keeps only a bcrypt hash (the server's own format, which also spares the
+// "plaintext passwords" warning); the lowest cost suffices, since the secret
+// is 32 random bytes, and keeps connecting fast. A configured secret longer
+// than bcrypt takes (72 bytes) is kept as it is.
+func serverCredentials(o *server.Options, c Credentials) error {
+	secret := c.Password
+	if c.Token != "" {
+		secret = c.Token
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(secret), bcrypt.MinCost)
+	if errors.Is(err, bcrypt.ErrPasswordTooLong) { // a configured secret over 72 bytes: kept as it is
+		hash, err = []byte(secret), nil
+	}
+	if err != nil {
+		return fmt.Errorf("hashing the embedded broker's credentials: %w", err)
+	}
+	if c.Token != "" {
+		o.Authorization = string(hash)
+		return nil
+	}
+	o.Username, o.Password = c.User, string(hash)
+	return nil
 }

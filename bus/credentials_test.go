@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go"
@@ -68,6 +69,7 @@ func TestEmbeddedServerUsesConfiguredCredentials(t *testing.T) {
 	}{
 		{"user and password", config.NATS{User: "ops", Password: "long-password"}, nats.UserInfo("ops", "long-password")},
 		{"token", config.NATS{Token: "long-token"}, nats.Token("long-token")},
+		{"password longer than bcrypt takes", config.NATS{User: "ops", Password: strings.Repeat("p", 100)}, nats.UserInfo("ops", strings.Repeat("p", 100))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
