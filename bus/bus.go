@@ -467,6 +467,8 @@ func (b *Bus) Publish(ctx context.Context, ev *event.Event) (duplicate bool, err
 		return ack.Duplicate, nil
 	case err := <-f.Err():
 		return false, fmt.Errorf("publishing event %s to %s: %w", ev.ID, msg.Subject, err)
+	case <-b.lost: // no acknowledgement will come
+		return false, fmt.Errorf("publishing event %s to %s: %w", ev.ID, msg.Subject, b.lostErr)
 	case <-ctx.Done():
 		return false, fmt.Errorf("publishing event %s to %s: no acknowledgement: %w", ev.ID, msg.Subject, ctx.Err())
 	}
