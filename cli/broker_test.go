@@ -25,21 +25,36 @@ import (
 	"github.com/chatwarden/chatwarden/service"
 )
 
-func TestSecondServeOnTheDataDirFailsAtOnceNamingTheHolder(t *testing.T) {
+func TestSecondOpenerOfTheDataDirFailsAtOnceNamingTheHolder(t *testing.T) {
 	_, natsURL, path, _ := runServeConfig(t, "", nil)
 	dataDir := filepath.Join(filepath.Dir(path), "data")
-	second := writeFile(t, "second.yaml", fmt.Sprintf("http: {addr: \"127.0.0.1:%d\"}\nnats: {listen: \"127.0.0.1:%d\", data_dir: %q}\n",
-		bustest.FreePort(t), bustest.FreePort(t), dataDir))
-
-	begin := time.Now()
-	_, stderr, code := runCLI(t, "serve", "--config", second)
-	assert.Equal(t, 1, code, stderr)
-	assert.Less(t, time.Since(begin), 10*time.Second, "fails at once instead of waiting for the holder")
-	assert.Contains(t, stderr, dataDir)
-	assert.Contains(t, stderr, "process "+strconv.Itoa(os.Getpid()), "names the holder")
 	u, err := url.Parse(natsURL)
 	require.NoError(t, err)
-	assert.Contains(t, stderr, "set nats.listen to "+u.Host, "says how to reach it")
+	// Both configurations name the serve's data directory with another
+	// nats.listen, where nothing runs.
+	second := writeFile(t, "second.yaml", fmt.Sprintf("http: {addr: \"127.0.0.1:%d\"}\nnats: {listen: \"127.0.0.1:%d\", data_dir: %q}\n",
+		bustest.FreePort(t), bustest.FreePort(t), dataDir))
+	operator := writeFile(t, "operator.yaml", fmt.Sprintf("nats: {listen: \"127.0.0.1:%d\", data_dir: %q}\n", bustest.FreePort(t), dataDir))
+
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"a second serve", []string{"serve", "--config", second}},
+		{"a subcommand whose nats.listen differs", []string{"dlq", "list", "--config", operator}},
+		{"audit whose nats.listen differs", []string{"audit", "--config", operator}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			begin := time.Now()
+			_, stderr, code := runCLI(t, tt.args...)
+			assert.Equal(t, 1, code, stderr)
+			assert.Less(t, time.Since(begin), 10*time.Second, "fails at once instead of waiting for the holder")
+			assert.Contains(t, stderr, dataDir)
+			assert.Contains(t, stderr, "process "+strconv.Itoa(os.Getpid()), "names the holder")
+			assert.Contains(t, stderr, "set nats.listen to "+u.Host, "says how to reach it")
+		})
+	}
 }
 
 // restartConfig is a service configuration on fixed ports, so that a service
