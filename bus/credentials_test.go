@@ -12,6 +12,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/chatwarden/chatwarden/bus"
 	"github.com/chatwarden/chatwarden/bus/bustest"
@@ -53,7 +55,9 @@ func TestEmbeddedServerRequiresGeneratedCredentials(t *testing.T) {
 	// Later starts re-use the file, and narrow a mode widened by hand.
 	require.NoError(t, b.Close(context.Background()))
 	require.NoError(t, os.Chmod(filepath.Join(dir, bus.CredentialsFile), 0o644))
-	again := open(t, config.NATS{DataDir: dir, Listen: "127.0.0.1:0"})
+	core, logs := observer.New(zap.WarnLevel)
+	again := open(t, config.NATS{DataDir: dir, Listen: "127.0.0.1:0"}, bus.WithLogger(zap.New(core)))
+	assert.Equal(t, 1, logs.FilterMessageSnippet("readable by other users").Len(), "the widened mode is logged")
 	_, err = connect(t, again, creds.Option())
 	require.NoError(t, err, "the credentials are kept across restarts")
 	info, err = os.Stat(filepath.Join(dir, bus.CredentialsFile))
