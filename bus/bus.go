@@ -254,7 +254,7 @@ func (b *Bus) lose(cause error) {
 		}
 		b.lostErr = fmt.Errorf("%w: %v", ErrConnectionLost, cause)
 		b.logger.Error("the NATS connection is closed for good and will not reconnect by itself; "+
-			"this process must be restarted to reach the broker again", zap.Error(cause))
+			"a new connection is needed (serve starts the service again)", zap.Error(cause))
 		close(b.lost)
 	})
 }
