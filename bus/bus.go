@@ -43,6 +43,7 @@ type Bus struct {
 	JS   jetstream.JetStream
 
 	srv        *server.Server
+	lock       *dirLock
 	logger     *zap.Logger
 	partitions int
 
@@ -50,6 +51,14 @@ type Bus struct {
 	readyAt  time.Time
 	closed   atomic.Bool
 	shutdown sync.Once
+
+	lost     chan struct{} // closed when the connection is closed for good, not by Close
+	lostOnce sync.Once
+	lostErr  error
+}
+
+func newBus(logger *zap.Logger, partitions int) *Bus {
+	return &Bus{logger: logger.Named("nats"), partitions: partitions, lost: make(chan struct{})}
 }
 
 // Option configures Open.
@@ -96,6 +105,19 @@ func WithTCPToEmbedded() Option {
 // listening on cfg.Listen for operational tools (the nats CLI, chatwarden's own
 // subcommands); a Listen of "" or "off" disables that listener.
 //
+// The embedded server requires credentials of every client, the in-process
+// connection included: nats.user/nats.password or nats.token when set,
+// otherwise random ones generated at first start and kept in the data
+// directory (CredentialsFile, mode 0600) for the operational subcommands. A
+// nats.listen that is not a loopback address is refused unless credentials
+// are configured.
+//
+// The embedded server's data directory is locked (LockFile) until Close: a
+// second Open of the same directory, in this process or another, fails at
+// once with ErrDataDirLocked naming the holder's pid and its nats.listen
+// address. The kernel releases the lock when the process dies, so a crash
+// leaves no stale lock.
+//
 // Connecting to an external server retries until ctx ends, logging the first
 // failure and then every tenth, so a broker that starts after chatwarden is
 // waited for. Once connected, the connection reconnects forever; disconnects
@@ -108,16 +130,35 @@ func Open(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error) {
 			return nil, err
 		}
 	}
-	b := &Bus{logger: o.logger.Named("nats"), partitions: o.partitions}
+	b := newBus(o.logger, o.partitions)
 
 	nopts := b.connOptions(cfg)
 	url := cfg.URL
 	if url == "" {
-		srv, err := startEmbedded(cfg, b.logger)
+		if err := checkListenAuth(cfg); err != nil {
+			return nil, err
+		}
+		lock, err := lockDataDir(cfg.DataDir, cfg.Listen)
 		if err != nil {
 			return nil, err
 		}
+		b.lock = lock
+		creds, err := embeddedCredentials(cfg, b.logger)
+		if err != nil {
+			b.lock.release()
+			return nil, err
+		}
+		srv, err := startEmbedded(cfg, creds, b.logger)
+		if err != nil {
+			b.lock.release()
+			return nil, err
+		}
 		b.srv = srv
+		if err := lock.record(lockListen(srv)); err != nil {
+			b.stopServer()
+			return nil, err
+		}
+		nopts = append(nopts, creds.Option())
 		if o.inProcess || srv.Addr() == nil {
 			nopts = append(nopts, nats.InProcessServer(srv))
 		}
@@ -139,6 +180,7 @@ func Open(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error) {
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(maxPendingPublishes),
 		jetstream.WithPublishAsyncTimeout(30*time.Second))
 	if err != nil {
+		b.closed.Store(true)
 		nc.Close()
 		b.stopServer()
 		return nil, fmt.Errorf("opening JetStream on %s: %w", url, err)
@@ -193,6 +235,47 @@ func (b *Bus) connOptions(cfg config.NATS) []nats.Option {
 		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
 			log.Warn("NATS asynchronous error", zap.Error(err))
 		}),
+		nats.ClosedHandler(func(nc *nats.Conn) {
+			if b.closed.Load() {
+				return
+			}
+			b.lose(nc.LastError())
+		}),
+	}
+}
+
+// lose records that the connection was closed for good without Close: the
+// server dropped it with an error nats.go does not reconnect after (such as
+// "maximum control line exceeded"), or reconnecting was given up.
+func (b *Bus) lose(cause error) {
+	b.lostOnce.Do(func() {
+		if cause == nil {
+			cause = errors.New("closed without an error")
+		}
+		b.lostErr = fmt.Errorf("%w: %v", ErrConnectionLost, cause)
+		b.logger.Error("the NATS connection is closed for good and will not reconnect by itself; "+
+			"a new connection is needed (serve starts the service again)", zap.Error(cause))
+		close(b.lost)
+	})
+}
+
+// Lost is closed when the connection is closed for good other than by Close
+// (see Alive). A process that sees it must build a new Bus, and everything
+// holding handles made from this one, to reach the broker again.
+func (b *Bus) Lost() <-chan struct{} { return b.lost }
+
+// Alive reports whether the connection can still carry traffic, now or after
+// nats.go's own reconnect: nil while connected or reconnecting, and an error
+// wrapping ErrConnectionLost and naming the cause once the connection is
+// closed for good without Close. nats.go reconnects after network failures
+// and broker restarts, but closes the connection for good when the server
+// drops it for a protocol error; no handle made from it works again.
+func (b *Bus) Alive(context.Context) error {
+	select {
+	case <-b.lost:
+		return b.lostErr
+	default:
+		return nil
 	}
 }
 
@@ -236,7 +319,21 @@ func tlsOptions(t config.TLS) ([]nats.Option, error) {
 	return []nats.Option{nats.Secure(tc)}, nil
 }
 
-func startEmbedded(cfg config.NATS, logger *zap.Logger) (*server.Server, error) {
+// checkListenAuth refuses an embedded server listening beyond this host
+// without configured credentials: generated ones live in a file only local
+// users can be given, so a network listener must be protected by choice.
+func checkListenAuth(cfg config.NATS) error {
+	if cfg.Listen == "" || cfg.Listen == config.ListenOff || config.IsLoopbackAddr(cfg.Listen) {
+		return nil
+	}
+	if _, ok := configuredCredentials(cfg); ok {
+		return nil
+	}
+	return fmt.Errorf("nats.listen %s is not a loopback address: set nats.user and nats.password (or nats.token) "+
+		"so the embedded broker is not open to the network, or listen on 127.0.0.1", cfg.Listen)
+}
+
+func startEmbedded(cfg config.NATS, creds Credentials, logger *zap.Logger) (*server.Server, error) {
 	sopts := &server.Options{
 		ServerName:            "chatwarden-embedded",
 		JetStream:             true,
@@ -244,6 +341,9 @@ func startEmbedded(cfg config.NATS, logger *zap.Logger) (*server.Server, error) 
 		MaxPayload:            embeddedMaxPayload,
 		NoSigs:                true,
 		DisableShortFirstPing: true,
+	}
+	if err := serverCredentials(sopts, creds); err != nil {
+		return nil, err
 	}
 	switch cfg.Listen {
 	case "", "off":
@@ -280,6 +380,15 @@ func startEmbedded(cfg config.NATS, logger *zap.Logger) (*server.Server, error) 
 	logger.Info("embedded NATS server started", zap.String("data_dir", cfg.DataDir),
 		zap.String("listen", listenAddr(srv)))
 	return srv, nil
+}
+
+// lockListen is the address recorded in the lock file: where other processes
+// reach this server, or "off".
+func lockListen(srv *server.Server) string {
+	if a := srv.Addr(); a != nil {
+		return a.String()
+	}
+	return config.ListenOff
 }
 
 func listenAddr(srv *server.Server) string {
@@ -358,6 +467,8 @@ func (b *Bus) Publish(ctx context.Context, ev *event.Event) (duplicate bool, err
 		return ack.Duplicate, nil
 	case err := <-f.Err():
 		return false, fmt.Errorf("publishing event %s to %s: %w", ev.ID, msg.Subject, err)
+	case <-b.lost: // no acknowledgement will come
+		return false, fmt.Errorf("publishing event %s to %s: %w", ev.ID, msg.Subject, b.lostErr)
 	case <-ctx.Done():
 		return false, fmt.Errorf("publishing event %s to %s: no acknowledgement: %w", ev.ID, msg.Subject, ctx.Err())
 	}
@@ -415,4 +526,5 @@ func (b *Bus) stopServer() {
 		b.srv.Shutdown()
 		b.srv.WaitForShutdown()
 	}
+	b.lock.release()
 }

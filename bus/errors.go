@@ -7,6 +7,12 @@ var (
 	// down; the caller should answer "try again later" instead of waiting.
 	ErrNotConnected = errors.New("bus: not connected to NATS")
 
+	// ErrConnectionLost is reported by Bus.Alive once the connection is
+	// closed for good (not by Close): nats.go does not reconnect after the
+	// server drops a client for a protocol error such as an oversized
+	// subject ("maximum control line exceeded").
+	ErrConnectionLost = errors.New("bus: NATS connection closed for good")
+
 	// ErrPartitionsChanged is returned by Provision when the events stream was
 	// created with a different number of partitions than configured.
 	ErrPartitionsChanged = errors.New("bus: nats.partitions differs from the existing events stream")
@@ -15,3 +21,8 @@ var (
 // ErrNoBroker is returned by OpenForOperator when there is neither a NATS
 // server to connect to nor JetStream data in nats.data_dir to open.
 var ErrNoBroker = errors.New("bus: no NATS server to connect to and no data to open")
+
+// ErrDataDirLocked is returned by Open and OpenForOperator when another
+// process (or another Bus in this one) already runs an embedded server on
+// nats.data_dir. The error names the holder's pid and how to reach it.
+var ErrDataDirLocked = errors.New("bus: nats.data_dir is in use")

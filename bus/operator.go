@@ -28,7 +28,9 @@ const OperatorConnectTimeout = 10 * time.Second
 //     OperatorConnectTimeout (or when ctx ends) instead of waiting forever.
 //  2. nats.url empty and nats.listen a host:port: connect to the embedded
 //     server of a running `serve`/`receive`/`work` on its loopback listener
-//     (a wildcard host such as 0.0.0.0 or "" is reached on 127.0.0.1).
+//     (a wildcard host such as 0.0.0.0 or "" is reached on 127.0.0.1), with
+//     nats.user/nats.password or nats.token when set, otherwise with the
+//     credentials the service keeps in nats.data_dir (CredentialsFile).
 //  3. Nothing listens there (or nats.listen is "off"): start the embedded
 //     server on nats.data_dir in this process, without a listener, as Open
 //     does with nats.listen "off". The data directory must already hold
@@ -43,10 +45,10 @@ const OperatorConnectTimeout = 10 * time.Second
 // the streams the service created, and should report a missing stream as
 // "has the service run with this configuration?".
 //
-// Caveat: nats-server does not lock its data directory. With nats.listen
-// "off" a running service cannot be detected, and two embedded servers on one
-// data directory damage it: stop the service before running operational
-// commands in that setup, or give it a listener.
+// In case 3 the data directory's lock (see Open) is taken: when a service
+// runs on it but could not be reached (its nats.listen differs from cfg's, or
+// is off), OpenForOperator fails at once with ErrDataDirLocked, naming the
+// service's pid and the nats.listen address to use instead.
 func OpenForOperator(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error) {
 	if cfg.URL != "" {
 		ctx, cancel := context.WithTimeout(ctx, OperatorConnectTimeout)
@@ -90,16 +92,36 @@ func dialListener(ctx context.Context, addr string, cfg config.NATS, opts []Opti
 	}
 	_ = probe.Close()
 
-	b := &Bus{logger: o.logger.Named("nats"), partitions: o.partitions}
+	b := newBus(o.logger, o.partitions)
 	nopts := append(b.connOptions(cfg), nats.Timeout(OperatorConnectTimeout))
+	creds, ok := configuredCredentials(cfg)
+	var credsErr error
+	if !ok {
+		creds, credsErr = ReadCredentials(cfg.DataDir)
+	}
+	if credsErr == nil {
+		nopts = append(nopts, creds.Option())
+	}
 	url := "nats://" + addr
 	nc, err := nats.Connect(url, nopts...)
+	if errors.Is(err, nats.ErrAuthorization) {
+		why := "it refused the credentials in " + filepath.Join(cfg.DataDir, CredentialsFile)
+		if ok {
+			why = "it refused nats.user/nats.password (or nats.token)"
+		} else if credsErr != nil {
+			why = fmt.Sprintf("no credentials to present: %v", credsErr)
+		}
+		return nil, fmt.Errorf("connecting to the embedded NATS server on nats.listen %s: %w: %s; "+
+			"run the command with the service's configuration (the service keeps its credentials in its nats.data_dir), "+
+			"or give both nats.user and nats.password", addr, err, why)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the embedded NATS server on nats.listen %s: %w "+
 			"(something listens there but does not answer as NATS; check nats.listen)", addr, err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
+		b.closed.Store(true)
 		nc.Close()
 		return nil, fmt.Errorf("opening JetStream on %s: %w", url, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
@@ -36,8 +37,12 @@ func TestOpenForOperator(t *testing.T) {
 	require.NoError(t, first.Close(context.Background()))
 
 	// A running service with its listener.
-	port := bustest.FreePort(t)
-	open(t, config.NATS{DataDir: t.TempDir(), Listen: fmt.Sprintf("127.0.0.1:%d", port)})
+	// The operator uses the service's nats.data_dir: the service keeps the
+	// credentials its embedded server requires there.
+	port, serviceDir := bustest.FreePort(t), t.TempDir()
+	open(t, config.NATS{DataDir: serviceDir, Listen: fmt.Sprintf("127.0.0.1:%d", port)})
+	serviceCreds, err := bus.ReadCredentials(serviceDir)
+	require.NoError(t, err)
 	external := bustest.Start(t)
 	open(t, config.NATS{URL: external.URL()}) // provisions its streams
 
@@ -46,8 +51,10 @@ func TestOpenForOperator(t *testing.T) {
 		cfg          config.NATS
 		wantEmbedded bool
 	}{
-		{"running service on nats.listen", config.NATS{Listen: fmt.Sprintf("127.0.0.1:%d", port), DataDir: filepath.Join(t.TempDir(), "unused")}, false},
-		{"wildcard nats.listen is reached on loopback", config.NATS{Listen: fmt.Sprintf("0.0.0.0:%d", port), DataDir: filepath.Join(t.TempDir(), "unused")}, false},
+		{"running service on nats.listen", config.NATS{Listen: fmt.Sprintf("127.0.0.1:%d", port), DataDir: serviceDir}, false},
+		{"wildcard nats.listen is reached on loopback", config.NATS{Listen: fmt.Sprintf("0.0.0.0:%d", port), DataDir: serviceDir}, false},
+		{"running service with credentials given in the configuration", config.NATS{Listen: fmt.Sprintf("127.0.0.1:%d", port),
+			DataDir: filepath.Join(t.TempDir(), "unused"), User: "chatwarden", Password: serviceCreds.Password}, false},
 		{"nothing listening: opens the data directory", config.NATS{Listen: fmt.Sprintf("127.0.0.1:%d", bustest.FreePort(t)), DataDir: stopped}, true},
 		{"nats.url", config.NATS{URL: external.URL(), DataDir: filepath.Join(t.TempDir(), "unused")}, false},
 	}
@@ -64,7 +71,7 @@ func TestOpenForOperator(t *testing.T) {
 
 	// The data directory opened by an operator is closed again, and usable.
 	again := open(t, config.NATS{DataDir: stopped, Listen: "off"})
-	_, err := again.JS.Stream(context.Background(), bus.EventsStream)
+	_, err = again.JS.Stream(context.Background(), bus.EventsStream)
 	require.NoError(t, err)
 }
 
@@ -83,6 +90,8 @@ func TestOpenForOperatorFailures(t *testing.T) {
 	}()
 	empty := t.TempDir()
 	require.NoError(t, os.MkdirAll(empty, 0o750))
+	running := fmt.Sprintf("127.0.0.1:%d", bustest.FreePort(t))
+	open(t, config.NATS{DataDir: t.TempDir(), Listen: running})
 
 	tests := []struct {
 		name      string
@@ -93,6 +102,8 @@ func TestOpenForOperatorFailures(t *testing.T) {
 		{"no server and no data", config.NATS{Listen: fmt.Sprintf("127.0.0.1:%d", bustest.FreePort(t)), DataDir: empty}, bus.ErrNoBroker, "chatwarden serve"},
 		{"listener off and no data", config.NATS{Listen: "off", DataDir: filepath.Join(empty, "missing")}, bus.ErrNoBroker, "nats.listen is off"},
 		{"something else listens", config.NATS{Listen: notNATS.Addr().String(), DataDir: empty}, nil, "nats.listen"},
+		{"running service, operator's data_dir holds no credentials", config.NATS{Listen: running, DataDir: empty}, nats.ErrAuthorization, "service's configuration"},
+		{"running service, wrong password", config.NATS{Listen: running, DataDir: empty, User: "chatwarden", Password: "guess"}, nats.ErrAuthorization, "refused nats.user"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

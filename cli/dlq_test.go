@@ -51,8 +51,9 @@ func writeFile(t *testing.T, name, content string) string {
 // the fake LiveChat at apiURL and an admin token; it returns the HTTP base
 // URL and the address of the embedded server's listener. The service stops
 // at the end of the test and must exit cleanly.
-func serveForDLQ(t *testing.T, apiURL string) (httpURL, adminURL, natsListen string) {
+func serveForDLQ(t *testing.T, apiURL string) (httpURL, adminURL, natsListen, dataDir string) {
 	t.Helper()
+	dataDir = filepath.Join(t.TempDir(), "data")
 	httpPort, natsPort, adminPort := bustest.FreePort(t), bustest.FreePort(t), bustest.FreePort(t)
 	natsListen = fmt.Sprintf("127.0.0.1:%d", natsPort)
 	path := writeFile(t, "chatwarden.yaml", fmt.Sprintf(`
@@ -66,7 +67,7 @@ livechat:
 workers: {backoff_base: 20ms, backoff_max: 200ms}
 rules_file: %s
 log: {level: debug}
-`, httpPort, adminPort, dlqAdminToken, natsListen, filepath.Join(t.TempDir(), "data"), apiURL, dlqSecret,
+`, httpPort, adminPort, dlqAdminToken, natsListen, dataDir, apiURL, dlqSecret,
 		writeFile(t, "rules.yaml", dlqRules)))
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -94,7 +95,7 @@ log: {level: debug}
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	}, 30*time.Second, 20*time.Millisecond, "serve did not become ready; log:\n%s", stderr)
-	return httpURL, adminURL, natsListen
+	return httpURL, adminURL, natsListen, dataDir
 }
 
 func postDeactivated(t *testing.T, httpURL, chat string) {
@@ -195,10 +196,18 @@ func TestDLQWhileServeRuns(t *testing.T) {
 		fake.AddChat(livechattest.UnassignedChat(chat, time.Now().Add(-time.Hour)))
 	}
 	fake.FailNext("update_chat_properties", 1, livechattest.Validation("properties.routing.pinned: wrong type"))
-	httpURL, adminURL, listen := serveForDLQ(t, apiURL)
-	// The operator's configuration names the listener; its data_dir is
-	// elsewhere, so the commands must reach the running service.
-	cfgPath := writeFile(t, "operator.yaml", fmt.Sprintf("nats: {listen: %q, data_dir: %q}\n", listen, filepath.Join(t.TempDir(), "empty")))
+	httpURL, adminURL, listen, dataDir := serveForDLQ(t, apiURL)
+	// The operator's configuration names the service's listener and data
+	// directory: the commands reach the running service (the data directory
+	// is locked by it) with the credentials it keeps there.
+	cfgPath := writeFile(t, "operator.yaml", fmt.Sprintf("nats: {listen: %q, data_dir: %q}\n", listen, dataDir))
+	// Without those credentials the broker refuses the command, which says
+	// where they are.
+	elsewhere := writeFile(t, "elsewhere.yaml", fmt.Sprintf("nats: {listen: %q, data_dir: %q}\n", listen, filepath.Join(t.TempDir(), "empty")))
+	_, stderr, code := runCLI(t, "dlq", "list", "--config", elsewhere)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "Authorization Violation")
+	assert.Contains(t, stderr, "nats.data_dir")
 
 	postDeactivated(t, httpURL, "C1")
 	var dls []dlq.DeadLetter

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,8 +107,14 @@ func serveCLI(t *testing.T, configYAML string, env map[string]string) served {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	}, 30*time.Second, 20*time.Millisecond, "serve did not become ready; log:\n%s", stderr)
+	// The embedded server takes only clients with the credentials serve
+	// keeps in its data directory; the URL carries them, as an operator
+	// would give them to the nats CLI.
+	creds, err := bus.ReadCredentials(filepath.Join(dir, "data"))
+	require.NoError(t, err)
+	natsURL := (&url.URL{Scheme: "nats", User: url.UserPassword(creds.User, creds.Password), Host: fmt.Sprintf("127.0.0.1:%d", natsPort)}).String()
 	return served{HTTP: httpURL, Admin: fmt.Sprintf("http://127.0.0.1:%d", adminPort),
-		NATS: fmt.Sprintf("nats://127.0.0.1:%d", natsPort), Config: path, Stderr: stderr}
+		NATS: natsURL, Config: path, Stderr: stderr}
 }
 
 func TestEndToEndUnpinsAbandonedUnassignedChatOnce(t *testing.T) {

@@ -3,13 +3,17 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/chatwarden/chatwarden/bus"
 	"github.com/chatwarden/chatwarden/config"
 	"github.com/chatwarden/chatwarden/service"
 )
@@ -50,29 +54,78 @@ func serveCmd(e *env, name, short string, receive, work bool) *cobra.Command {
 	return cmd
 }
 
+// Restarting the service in-process after its broker connection was closed
+// for good (bus.ErrConnectionLost): at most maxRestarts within
+// restartWindow, each start bounded by restartTimeout. Beyond that serve
+// fails (exit 1) and the process supervisor restarts the process.
+const (
+	maxRestarts    = 3
+	restartWindow  = 10 * time.Minute
+	restartTimeout = time.Minute
+)
+
 // serve runs the service until ctx ends or the HTTP server fails, then stops
 // it gracefully within http.shutdown_timeout.
+//
+// A broker connection closed for good (the server dropped it for a protocol
+// error, which nats.go never reconnects after) cannot be mended inside the
+// service: every stream, consumer and bucket handle was made from it. serve
+// then stops the service and starts a new one on a new connection, logging
+// why; /healthz answers 503 meanwhile. When the new start fails within
+// restartTimeout, or the connection is lost more than maxRestarts times
+// within restartWindow, serve returns the error.
 func serve(ctx context.Context, cfg *config.Config, logger *zap.Logger, roles service.Roles) error {
-	svc, err := service.Start(ctx, cfg, roles, service.WithLogger(logger))
+	return runService(ctx, cfg, logger, func(ctx context.Context) (*service.Service, error) {
+		return service.Start(ctx, cfg, roles, service.WithLogger(logger))
+	})
+}
+
+func runService(ctx context.Context, cfg *config.Config, logger *zap.Logger, start func(context.Context) (*service.Service, error)) error {
+	svc, err := start(ctx)
 	if err != nil {
 		return err
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	stop := func(svc *service.Service) error {
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout)
+		defer cancel()
+		return svc.Stop(sctx)
+	}
+	var restarts []time.Time
 wait:
 	for {
 		select {
 		case <-ctx.Done():
 			break wait
 		case err = <-svc.Err():
-			break wait
+			if !errors.Is(err, bus.ErrConnectionLost) {
+				break wait
+			}
+			restarts = append(slices.DeleteFunc(restarts, func(at time.Time) bool { return time.Since(at) > restartWindow }), time.Now())
+			if len(restarts) > maxRestarts {
+				err = fmt.Errorf("%w; lost %d times within %s, giving up so that the process is restarted", err, len(restarts), restartWindow)
+				break wait
+			}
+			logger.Error("the broker connection is closed for good; restarting the service on a new connection", zap.Error(err))
+			if serr := stop(svc); serr != nil {
+				logger.Warn("stopping the service whose broker connection was lost", zap.Error(serr))
+			}
+			rctx, cancel := context.WithTimeout(ctx, restartTimeout)
+			svc, err = start(rctx)
+			cancel()
+			if err != nil && ctx.Err() != nil {
+				return nil // asked to stop while starting again
+			}
+			if err != nil {
+				return fmt.Errorf("starting the service again after its broker connection was closed for good (within %s): %w", restartTimeout, err)
+			}
+			logger.Info("service restarted on a new broker connection")
 		case <-hup:
 			logger.Info("SIGHUP: reloading the rule file")
 			svc.ReloadRules()
 		}
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout)
-	defer cancel()
-	return errors.Join(err, svc.Stop(sctx))
+	return errors.Join(err, stop(svc))
 }

@@ -218,8 +218,9 @@ type NATS struct {
 	// Listen is the host:port on which the embedded server accepts clients
 	// (the nats CLI, chatwarden's operational subcommands). "off" turns the
 	// listener off: only the process itself can reach the embedded server,
-	// and the operational subcommands cannot run while it does. Ignored when
-	// URL is set. Default "127.0.0.1:4222".
+	// and the operational subcommands cannot run while it does. An address
+	// other than loopback requires User/Password or Token. Ignored when URL
+	// is set. Default "127.0.0.1:4222".
 	Listen string `yaml:"listen"`
 	// DataDir is where the embedded server keeps JetStream files. A relative
 	// path is relative to the working directory. Ignored when URL is set.
@@ -241,10 +242,14 @@ type NATS struct {
 	Replicas int `yaml:"replicas"`
 	// CredsFile is a NATS credentials file (JWT and nkey seed). Default "".
 	CredsFile string `yaml:"creds_file"`
-	// User and Password authenticate with user/password. Default "".
+	// User and Password authenticate with user/password. Default "". With
+	// the embedded server they are what it requires of every client; when
+	// they and Token are empty it requires random credentials generated at
+	// first start into DataDir (bus.CredentialsFile, mode 0600).
 	User     string `yaml:"user"`
 	Password string `yaml:"password"`
-	// Token authenticates with a token. Default "".
+	// Token authenticates with a token (with the embedded server: the token
+	// it requires). Default "".
 	Token string `yaml:"token"`
 	// TLS configures TLS to the server. Default: none (a tls:// URL still
 	// uses the system roots).

@@ -195,6 +195,9 @@ func (n *NATS) validate(v *validator) {
 	if n.Embedded() && n.DataDir == "" {
 		v.add("nats.data_dir", "must be set when nats.url is empty (embedded server)")
 	}
+	if _, _, err := net.SplitHostPort(n.Listen); err == nil && n.Embedded() && !IsLoopbackAddr(n.Listen) && n.User == "" && n.Token == "" {
+		v.add("nats.listen", "%s is not a loopback address: set nats.user and nats.password (or nats.token) so the embedded broker is not open to the network, or listen on 127.0.0.1", n.Listen)
+	}
 	v.between("nats.partitions", n.Partitions, 1, MaxPartitions)
 	v.between("nats.replicas", n.Replicas, 1, MaxReplicas)
 	if n.Embedded() && n.Replicas > 1 {

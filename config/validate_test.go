@@ -56,6 +56,17 @@ func TestValidate(t *testing.T) {
 			[]string{`nats.listen: must be host:port or "off"`}},
 		{"listen without port", func(c *Config) { c.NATS.Listen = "127.0.0.1" },
 			[]string{`nats.listen: must be host:port, e.g. ":8080" or "127.0.0.1:8080", got "127.0.0.1"`}},
+		{"listen on every interface without credentials", func(c *Config) { c.NATS.Listen = "0.0.0.0:4222" },
+			[]string{`nats.listen: 0.0.0.0:4222 is not a loopback address: set nats.user and nats.password (or nats.token) so the embedded broker is not open to the network, or listen on 127.0.0.1`}},
+		{"listen on a LAN address without credentials", func(c *Config) { c.NATS.Listen = "192.168.1.5:4222" },
+			[]string{`nats.listen: 192.168.1.5:4222 is not a loopback address: set nats.user and nats.password (or nats.token) so the embedded broker is not open to the network, or listen on 127.0.0.1`}},
+		{"listen on every interface with user and password", func(c *Config) {
+			c.NATS.Listen, c.NATS.User, c.NATS.Password = ":4222", "cw", "pw"
+		}, nil},
+		{"listen on every interface with a token", func(c *Config) { c.NATS.Listen, c.NATS.Token = "[::]:4222", "tok" }, nil},
+		{"listen on localhost", func(c *Config) { c.NATS.Listen = "localhost:4222" }, nil},
+		{"listen on ipv6 loopback", func(c *Config) { c.NATS.Listen = "[::1]:4222" }, nil},
+		{"external server ignores listen", func(c *Config) { c.NATS.URL, c.NATS.Listen = "nats://nats:4222", "0.0.0.0:4222" }, nil},
 		{"data dir empty with embedded server", func(c *Config) { c.NATS.DataDir = "" },
 			[]string{`nats.data_dir: must be set when nats.url is empty (embedded server)`}},
 		{"data dir empty with external server", func(c *Config) { c.NATS.DataDir = ""; c.NATS.URL = "nats://n:4222" }, nil},

@@ -8,8 +8,26 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-func healthz() echo.HandlerFunc {
+// Liveness reports whether the process can still do its job by itself. An
+// error means it cannot recover without a restart (its broker connection is
+// closed for good): /healthz then answers 503 so that the Docker health
+// check or an orchestrator restarts it. Temporary trouble (broker down,
+// reconnecting) is for Readiness, not Liveness.
+type Liveness interface {
+	Alive(ctx context.Context) error
+}
+
+// healthz answers 200 while l reports the process alive (always, with l
+// nil), else 503 with the cause.
+func healthz(l Liveness) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if l != nil {
+			ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+			defer cancel()
+			if err := l.Alive(ctx); err != nil {
+				return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "dead: restart the process", "error": err.Error()})
+			}
+		}
 		return c.String(http.StatusOK, "ok\n")
 	}
 }

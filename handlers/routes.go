@@ -84,6 +84,10 @@ type Deps struct {
 	// captured delivery cannot be replayed later. 0 turns the check off;
 	// serve passes helpcrunch.max_age (default 5m).
 	HelpCrunchMaxAge time.Duration
+
+	// Liveness fails /healthz when the process cannot recover by itself
+	// (broker connection closed for good); nil: /healthz always answers 200.
+	Liveness Liveness
 }
 
 // MemoryGuard tells whether the process is over its memory budget
@@ -96,12 +100,12 @@ type MemoryGuard interface{ Over() bool }
 //	POST /webhooks/livechat   LiveChat webhooks (when d.Receive)
 //	POST /webhooks/helpcrunch HelpCrunch webhooks (when d.Receive)
 //	POST /webhooks/rocketchat Rocket.Chat Omnichannel webhooks (when d.Receive)
-//	GET  /healthz             200 while the process runs
+//	GET  /healthz             200 while the process can work (503: restart it)
 //	GET  /readyz              200 when the broker is connected and streams exist, else 503
 func New(d Deps) *echo.Echo {
 	d = withDefaults(d)
 	e := newEcho(d)
-	e.GET("/healthz", healthz())
+	e.GET("/healthz", healthz(d.Liveness))
 	e.GET("/readyz", readyz(d.Ready))
 	if d.Receive {
 		shed := shedLoad(d)

@@ -155,7 +155,7 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 		return fail(err)
 	}
 	deps := handlers.Deps{
-		Logger: s.logger, Metrics: s.metrics, Ready: b, Publisher: b,
+		Logger: s.logger, Metrics: s.metrics, Ready: b, Publisher: b, Liveness: b,
 		Receive:          roles.Receive,
 		LiveChatSecrets:  cfg.LiveChat.WebhookSecrets,
 		MaxBodyBytes:     cfg.HTTP.MaxBodyBytes,
@@ -191,6 +191,16 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 		s.adminAt = adminLn.Addr().String()
 		s.admin = s.serve(adminLn, handlers.NewAdmin(deps), "admin")
 	}
+	go func() { // a connection closed for good is fatal: see bus.Bus.Lost
+		select {
+		case <-b.Lost():
+			select {
+			case s.errc <- b.Alive(s.watchCtx):
+			default:
+			}
+		case <-s.watchCtx.Done():
+		}
+	}()
 	s.logger.Info("chatwarden started", zap.String("http", s.addr), zap.String("admin", s.adminAt), zap.Bool("receive", roles.Receive),
 		zap.Bool("work", roles.Work), zap.Bool("embedded_nats", b.Embedded()), zap.String("nats_listen", b.ClientURL()))
 	return s, nil
@@ -302,7 +312,9 @@ func (s *Service) Bus() *bus.Bus { return s.bus }
 // Metrics are the service's metrics.
 func (s *Service) Metrics() *metrics.Metrics { return s.metrics }
 
-// Err reports a fatal error of the HTTP server after Start.
+// Err reports a fatal error after Start: of the HTTP server, or the broker
+// connection closed for good (bus.ErrConnectionLost; /healthz answers 503
+// from then on). The caller should stop the service and start a new one.
 func (s *Service) Err() <-chan error { return s.errc }
 
 // Stop shuts down gracefully within ctx: it stops taking HTTP requests and
