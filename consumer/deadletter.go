@@ -40,8 +40,10 @@ type DeadLetterSink interface {
 }
 
 // JetStreamDeadLetters stores dead letters in the dead-letter stream under
-// chatwarden.dlq.<platform>.<action>, one per event: a repeated dead letter of
-// the same event (after a crash between storing and terminating) collapses.
+// chatwarden.dlq.<platform>.<action> (tokens of event.Token and
+// event.ActionToken: valid and bounded whatever the event holds), one per
+// event: a repeated dead letter of the same event (after a crash between
+// storing and terminating) collapses.
 type JetStreamDeadLetters struct{ JS jetstream.JetStream }
 
 // DeadLetter implements DeadLetterSink.
@@ -55,11 +57,11 @@ func (s JetStreamDeadLetters) DeadLetter(ctx context.Context, dl *DeadLetter) er
 		platform = "unknown"
 	}
 	msg := &nats.Msg{
-		Subject: fmt.Sprintf("%s.%s.%s", bus.DeadLetterPrefix, event.Token(platform), event.Token(dl.Action)),
+		Subject: fmt.Sprintf("%s.%s.%s", bus.DeadLetterPrefix, event.Token(platform), event.ActionToken(dl.Action)),
 		Data:    data,
 		Header:  nats.Header{},
 	}
-	msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("dlq-%d-%s", dl.StreamSeq, dl.ID))
+	msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("dlq-%d-%s", dl.StreamSeq, event.Token(dl.ID)))
 	if _, err := s.JS.PublishMsg(ctx, msg, jetstream.WithExpectStream(bus.DeadLetterStream)); err != nil {
 		return fmt.Errorf("storing dead letter for event %s: %w", dl.ID, err)
 	}

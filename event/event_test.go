@@ -11,19 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestToken(t *testing.T) {
-	tests := []struct{ name, in, want string }{
-		{"plain", "chat_deactivated", "chat_deactivated"},
-		{"empty", "", "_"},
-		{"dots and wildcards", "a.b*c>d", "a_b_c_d"},
-		{"spaces and unicode (per byte)", "accepting chats ü", "accepting_chats___"},
-		{"rocket.chat type", "LivechatSessionStart", "LivechatSessionStart"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { assert.Equal(t, tt.want, Token(tt.in)) })
-	}
-}
-
 func TestPartitionStableAndSpread(t *testing.T) {
 	assert.Equal(t, 0, Partition(LiveChat, "", 16), "events without a chat go to partition 0")
 	assert.Equal(t, 0, Partition(LiveChat, "X", 1))
@@ -41,7 +28,9 @@ func TestSubject(t *testing.T) {
 	s := ev.Subject(16)
 	assert.Regexp(t, `^chatwarden\.events\.livechat\.chat_deactivated\.\d+$`, s)
 	ev.Action = "weird.action"
-	assert.Regexp(t, `^chatwarden\.events\.livechat\.weird_action\.\d+$`, ev.Subject(16))
+	assert.Regexp(t, `^chatwarden\.events\.livechat\.weird_action=[0-9a-f]{32}\.\d+$`, ev.Subject(16))
+	ev.Platform, ev.Action = HelpCrunch, "chat.new"
+	assert.Regexp(t, `^chatwarden\.events\.helpcrunch\.chat_new\.\d+$`, ev.Subject(16), "documented actions keep their subject")
 }
 
 func TestContentIDSeparatesParts(t *testing.T) {

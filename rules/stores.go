@@ -45,6 +45,10 @@ func (m *MemoryDoneStore) MarkDone(_ context.Context, key string) error {
 // across restarts for the bucket's TTL.
 type KVDoneStore struct{ KV jetstream.KeyValue }
 
+// kvKey is the bucket key of a done-store key (event id and step, both
+// from the stored event): a hash, so it holds only the characters a
+// key-value key allows, has a fixed length (32 hex digits) whatever the
+// event holds, and distinct keys stay distinct.
 func kvKey(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return hex.EncodeToString(sum[:16])
