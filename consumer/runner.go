@@ -715,8 +715,11 @@ func storedEventJSON(stored []byte) json.RawMessage {
 }
 
 // deadLetter stores the event in the dead-letter stream and terminates it.
-// If storing fails the event is handed back for redelivery instead: it is
-// never dropped.
+// If storing fails because the broker is unavailable, it is retried in
+// place (and handed back for redelivery on shutdown). If the sink refuses
+// the dead letter for a reason tied to the event (ErrDeadLetterRefused:
+// neither the full nor the reduced dead letter can be stored), the event is
+// terminated with an error log, so that it cannot hold its chat forever.
 func (r *Runner) deadLetter(j *job, md *jetstream.MsgMetadata, reason string, cause error) {
 	dl := &DeadLetter{
 		Event:     storedEventJSON(j.msg.Data()),
@@ -750,6 +753,18 @@ func (r *Runner) deadLetter(j *job, md *jetstream.MsgMetadata, reason string, ca
 		cancel()
 		if err == nil {
 			break
+		}
+		if errors.Is(err, ErrDeadLetterRefused) {
+			// Retrying would fail the same way: the event must not hold its
+			// chat forever. It stays in the events stream (retention).
+			j.settle()
+			if terr := j.msg.TermWithReason(reason + "; dead letter refused"); terr != nil {
+				log.Warn("terminating an event whose dead letter was refused failed; a redelivery will try again", zap.Error(terr))
+			}
+			r.metrics.EventsProcessed.WithLabelValues(event.PlatformLabel(dl.Platform), event.ActionLabel(dl.Platform, dl.Action), metrics.OutcomeTerminated).Inc()
+			log.Error("event given up without a dead letter: the broker refused both the dead letter and a reduced one; it stays in the events stream until its retention ends",
+				zap.Uint64("stream_seq", md.Sequence.Stream), zap.String("reason", reason), zap.String("cause", dl.Error), zap.Error(err))
+			return
 		}
 		if r.workCtx.Err() != nil {
 			log.Error("storing dead letter failed while stopping; the event will be redelivered", zap.Error(err))

@@ -254,10 +254,20 @@ func (e *Event) Encode() ([]byte, error) {
 	return bytes.Clone(c[:1+n]), nil
 }
 
-// JSON returns the JSON of a stored event, decompressing it if needed.
+// MaxDecodedLen bounds the size of a compressed stored event once
+// decompressed (64 MiB, far above any webhook body): a stored message that
+// claims more is not decoded, so no message can make a worker allocate
+// without bound.
+const MaxDecodedLen = 64 << 20
+
+// JSON returns the JSON of a stored event, decompressing it if needed (at
+// most MaxDecodedLen bytes).
 func JSON(stored []byte) ([]byte, error) {
 	if len(stored) == 0 || stored[0] != compressedMark {
 		return stored, nil
+	}
+	if n, err := s2.DecodedLen(stored[1:]); err != nil || n > MaxDecodedLen {
+		return nil, fmt.Errorf("decoding stored event: compressed event of %d bytes would decode to more than %d (%v)", len(stored), MaxDecodedLen, err)
 	}
 	b, err := s2.Decode(nil, stored[1:])
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -226,4 +227,12 @@ func TestUnmarshalDoesNotAliasTheMessage(t *testing.T) {
 			assert.Equal(t, ev, got)
 		})
 	}
+}
+
+func TestJSONRefusesCompressionBombs(t *testing.T) {
+	huge := s2.Encode(nil, make([]byte, MaxDecodedLen+1))
+	_, err := JSON(append([]byte{compressedMark}, huge...))
+	assert.ErrorContains(t, err, "would decode to more than")
+	_, err = Unmarshal(append([]byte{compressedMark}, huge...))
+	assert.Error(t, err)
 }
