@@ -636,7 +636,7 @@ func (r *Runner) process(j *job) {
 		case err == nil:
 			j.settle()
 			r.ack(j.msg, log)
-			r.metrics.EventsProcessed.WithLabelValues(ev.Platform, ev.Action, metrics.OutcomeAck).Inc()
+			r.metrics.EventsProcessed.WithLabelValues(event.PlatformLabel(ev.Platform), event.ActionLabel(ev.Platform, ev.Action), metrics.OutcomeAck).Inc()
 			return
 		case permanent:
 			log(zapcore.WarnLevel, "permanent failure; dead-lettering the event", zap.Error(err))
@@ -657,8 +657,8 @@ func (r *Runner) process(j *job) {
 		delay := r.backoff.Delay(attempt, hint)
 		log(zapcore.InfoLevel, "retryable failure; retrying in place, later events of this chat wait",
 			zap.Duration("delay", delay), zap.Uint64("attempt", attempt), zap.Error(err))
-		r.metrics.Retries.WithLabelValues(ev.Platform).Inc()
-		r.metrics.EventsProcessed.WithLabelValues(ev.Platform, ev.Action, metrics.OutcomeRetry).Inc()
+		r.metrics.Retries.WithLabelValues(event.PlatformLabel(ev.Platform)).Inc()
+		r.metrics.EventsProcessed.WithLabelValues(event.PlatformLabel(ev.Platform), event.ActionLabel(ev.Platform, ev.Action), metrics.OutcomeRetry).Inc()
 		select {
 		case <-time.After(delay):
 		case <-r.workCtx.Done():
@@ -785,11 +785,11 @@ func (r *Runner) deadLetter(j *job, md *jetstream.MsgMetadata, reason string, ca
 	if err := j.msg.TermWithReason(reason); err != nil {
 		log.Warn("terminating dead-lettered event failed; a redelivery will dead-letter it again (deduplicated)", zap.Error(err))
 	}
-	platform := dl.Platform
-	if platform == "" {
-		platform = "unknown"
+	platform := event.PlatformLabel(dl.Platform)
+	if dl.Platform == "" {
+		platform = "unknown" // undecodable
 	}
 	r.metrics.DeadLetters.WithLabelValues(platform, reason).Inc()
-	r.metrics.EventsProcessed.WithLabelValues(platform, dl.Action, metrics.OutcomeDeadLetter).Inc()
+	r.metrics.EventsProcessed.WithLabelValues(platform, event.ActionLabel(dl.Platform, dl.Action), metrics.OutcomeDeadLetter).Inc()
 	log.Warn("event dead-lettered", zap.String("reason", reason), zap.String("error", dl.Error))
 }

@@ -120,3 +120,23 @@ func FuzzToken(f *testing.F) {
 		}
 	})
 }
+
+func TestLabels(t *testing.T) {
+	tests := []struct{ name, platform, action, wantAction, wantPlatform string }{
+		{"livechat action", LiveChat, "incoming_chat", "incoming_chat", LiveChat},
+		{"helpcrunch action", HelpCrunch, "chat.new", "chat.new", HelpCrunch},
+		{"rocket.chat type", RocketChat, "LivechatSession", "LivechatSession", RocketChat},
+		{"sweep action", LiveChat, "sweep_unassigned", "sweep_unassigned", LiveChat},
+		{"sweep action on another platform", HelpCrunch, "sweep_unassigned", OtherLabel, HelpCrunch},
+		{"another platform's action", LiveChat, "chat.new", OtherLabel, LiveChat},
+		{"unknown action", LiveChat, "x" + strings.Repeat("y", 5000), OtherLabel, LiveChat},
+		{"empty action", RocketChat, "", OtherLabel, RocketChat},
+		{"unknown platform", "teams", "incoming_chat", OtherLabel, OtherLabel},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.wantAction, ActionLabel(tt.platform, tt.action))
+			assert.Equal(t, tt.wantPlatform, PlatformLabel(tt.platform))
+		})
+	}
+}

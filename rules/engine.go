@@ -372,7 +372,7 @@ func (e *Engine) runStep(ctx context.Context, c *Call, s step) error {
 	}
 	start := time.Now()
 	err := s.prepared.run(ctx, &ac)
-	e.metrics.ActionLatency.WithLabelValues(ev.Platform, s.action.Name).Observe(time.Since(start).Seconds())
+	e.metrics.ActionLatency.WithLabelValues(event.PlatformLabel(ev.Platform), s.action.Name).Observe(time.Since(start).Seconds())
 	if err != nil {
 		if permanent, _ := consumer.Classify(err); !permanent && !isClassified(err) && ctx.Err() == nil {
 			err = consumer.Retry(err, 0)
@@ -417,8 +417,15 @@ func (e *Engine) record(ctx context.Context, rec audit.Record) error {
 	if op == "" {
 		op = "rule"
 	}
-	e.metrics.Actions.WithLabelValues(rec.Platform, op, rec.Outcome).Inc()
-	e.metrics.RuleDecisions.WithLabelValues(rec.Rule, rec.Outcome).Inc()
+	// Labels come from bounded sets only: the platform's, and rule names
+	// of the rule file (a re-check names its rule in the stored event,
+	// which may name anything).
+	rule := rec.Rule
+	if _, ok := e.set.Load().byName[rule]; !ok {
+		rule = event.OtherLabel
+	}
+	e.metrics.Actions.WithLabelValues(event.PlatformLabel(rec.Platform), op, rec.Outcome).Inc()
+	e.metrics.RuleDecisions.WithLabelValues(rule, rec.Outcome).Inc()
 	if ce := e.logger.Check(zap.InfoLevel, "rule decision"); ce != nil {
 		ce.Write(zap.String("rule", rec.Rule), zap.String("event_id", rec.EventID), zap.String("platform", rec.Platform),
 			zap.String("action", rec.Action), zap.String("chat_id", rec.ChatID), zap.String("operation", rec.Operation),
