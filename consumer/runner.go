@@ -622,7 +622,10 @@ func (r *Runner) process(j *job) {
 		return
 	}
 
-	ctx, span := tracing.Tracer().Start(tracing.Extract(r.workCtx, j.msg.Headers()), "process "+ev.Platform+"."+ev.Action,
+	// The span name takes bounded labels (tracing backends index names);
+	// the attributes name the event.
+	ctx, span := tracing.Tracer().Start(tracing.Extract(r.workCtx, j.msg.Headers()),
+		"process "+event.PlatformLabel(ev.Platform)+"."+event.ActionLabel(ev.Platform, ev.Action),
 		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attribute.String("chatwarden.event_id", ev.ID),
 			attribute.String("chatwarden.chat_id", ev.ChatID), attribute.Int64("chatwarden.delivery", int64(md.NumDelivered))))
 	defer span.End()
