@@ -61,6 +61,17 @@ func TestPoisonEventNeverStopsTheWorker(t *testing.T) {
 			},
 		},
 		{
+			// A large webhook is stored compressed; its dead letter holds it
+			// decompressed, beyond the server's max payload (8 MiB here).
+			name: "compressed event whose dead letter exceeds the max payload: a reduced one is stored",
+			payload: `{"blob":"` + strings.Repeat("x", 9<<20) + `"}`,
+			want: func(t *testing.T, dls []consumer.DeadLetter) {
+				require.Len(t, dls, 1)
+				assert.Contains(t, dls[0].Reduced, "maximum payload exceeded")
+				assert.Equal(t, "null", string(dls[0].Event))
+			},
+		},
+		{
 			name: "even the reduced dead letter refused: terminated", dlqMaxMsgSize: 64, payload: `{}`,
 			want: func(t *testing.T, dls []consumer.DeadLetter) { assert.Empty(t, dls) },
 		},
