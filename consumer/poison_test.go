@@ -63,7 +63,7 @@ func TestPoisonEventNeverStopsTheWorker(t *testing.T) {
 		{
 			// A large webhook is stored compressed; its dead letter holds it
 			// decompressed, beyond the server's max payload (8 MiB here).
-			name: "compressed event whose dead letter exceeds the max payload: a reduced one is stored",
+			name:    "compressed event whose dead letter exceeds the max payload: a reduced one is stored",
 			payload: `{"blob":"` + strings.Repeat("x", 9<<20) + `"}`,
 			want: func(t *testing.T, dls []consumer.DeadLetter) {
 				require.Len(t, dls, 1)
