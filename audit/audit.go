@@ -42,7 +42,10 @@ type Record struct {
 }
 
 // Subject is where the record is stored: chatwarden.audit.<platform>.<chat>,
-// so the records of one chat can be read with a subject filter.
+// so the records of one chat can be read with a subject filter. Platform
+// and chat go through event.Token: a chat id that is not a short safe token
+// (dots, spaces, 4,000 characters) gets a subject of its own, bounded in
+// length, that no other chat shares; Read builds the same token.
 func (r *Record) Subject() string {
 	return fmt.Sprintf("%s.%s.%s", bus.AuditPrefix, event.Token(r.Platform), event.Token(r.ChatID))
 }
@@ -68,7 +71,7 @@ func (w Writer) Write(ctx context.Context, rec Record) error {
 	if err != nil {
 		return fmt.Errorf("encoding audit record for event %s: %w", rec.EventID, err)
 	}
-	id := fmt.Sprintf("%s|%s|%s|%s", rec.EventID, rec.Rule, rec.Operation, rec.Outcome)
+	id := fmt.Sprintf("%s|%s|%s|%s", event.Token(rec.EventID), rec.Rule, rec.Operation, rec.Outcome)
 	if rec.Outcome == Failed {
 		id = fmt.Sprintf("%s|%d", id, rec.Attempt)
 	}

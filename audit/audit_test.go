@@ -2,6 +2,8 @@ package audit_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,4 +40,44 @@ func TestWriteGivesUpWhenNoAcknowledgementComes(t *testing.T) {
 	require.Error(t, err)
 	assert.Less(t, time.Since(start), 15*time.Second, "gave up long before the caller's minute")
 	assert.NoError(t, ctx.Err())
+}
+
+// TestChatsWithLookalikeOrLongIDsKeepSeparateTimelines: chats whose ids
+// differ only in characters a subject cannot hold (a.b, a_b, "a b") each
+// read back their own records only, and a 4,100-character chat id (longer
+// than the server's control line) is stored and read back without
+// breaking the connection.
+func TestChatsWithLookalikeOrLongIDsKeepSeparateTimelines(t *testing.T) {
+	srv := bustest.Start(t)
+	nc, err := nats.Connect(srv.URL())
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, bus.ProvisionStreams(ctx, js, bus.StreamSettings{Partitions: 1, DuplicateWindow: time.Minute, Retention: time.Hour}))
+
+	chats := []string{"a.b", "a_b", "a b", "a*b", "", strings.Repeat("C", 4100), strings.Repeat("C", 4101), "ü", "PJ0MRSHTDG"}
+	w := audit.Writer{JS: js}
+	for i, chat := range chats {
+		rec := audit.Record{EventID: fmt.Sprintf("e%d", i), Platform: "livechat", ChatID: chat, Rule: "r", Outcome: audit.Acted}
+		require.NoError(t, w.Write(ctx, rec), "chat %.20q", chat)
+		assert.LessOrEqual(t, len(rec.Subject()), len(bus.AuditPrefix)+2+2*64, "bounded subject for chat %.20q", chat)
+	}
+	for i, chat := range chats {
+		if chat == "" {
+			continue // an empty ChatID reads every chat
+		}
+		recs, err := audit.Read(ctx, js, audit.Query{Platform: "livechat", ChatID: chat})
+		require.NoError(t, err)
+		if assert.Len(t, recs, 1, "chat %.20q", chat) {
+			assert.Equal(t, fmt.Sprintf("e%d", i), recs[0].EventID)
+			assert.Equal(t, chat, recs[0].ChatID)
+		}
+	}
+	all, err := audit.Read(ctx, js, audit.Query{Platform: "livechat"})
+	require.NoError(t, err)
+	assert.Len(t, all, len(chats))
+	assert.Equal(t, nats.CONNECTED, nc.Status())
 }

@@ -82,7 +82,7 @@ func replayCmd(e *env) *cobra.Command {
 			}
 			counter := &countingAuditor{next: audit.Writer{JS: b.JS}, counts: map[string]int{}}
 			opts := []rules.EngineOption{rules.WithLogger(logger), rules.WithDryRun(dryRun || cfg.RulesFile == "" || cfg.Workers.DryRun),
-				rules.WithScheduler(rules.JetStreamScheduler{JS: b.JS, Partitions: b.Partitions()})}
+				rules.WithScheduler(rules.JetStreamScheduler{JS: b.JS, Partitions: b.Partitions(), MaxPending: cfg.Workers.MaxPendingRechecks})}
 			kv, err := bus.ProvisionDoneBucket(ctx, b.JS, cfg.NATS.Replicas, logger)
 			if err != nil {
 				return err

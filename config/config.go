@@ -55,6 +55,12 @@ const (
 	MaxSweepGroups  = 200   // sweep.groups length bound (list_archives accepts 200 group ids)
 )
 
+// workers.max_pending_rechecks: its default and upper bound.
+const (
+	DefaultMaxPendingRechecks = 100000
+	MaxMaxPendingRechecks     = 10000000
+)
+
 const (
 	// ListenOff as nats.listen turns the embedded server's client listener
 	// off.
@@ -452,6 +458,13 @@ type Workers struct {
 	// DryRun makes every rule a dry run: actions are audited, not taken.
 	// Default false.
 	DryRun bool `yaml:"dry_run"`
+	// MaxPendingRechecks caps the re-checks of delayed rules (`after`)
+	// pending at once, over every chat and rule (dry run included). There
+	// is at most one per chat and rule: a later match replaces the pending
+	// one. Beyond the cap a match that would add one is audited as skipped
+	// and logged, and the rule does not act for it. Each pending re-check
+	// is a message in the events stream. 1..10000000. Default 100000.
+	MaxPendingRechecks int `yaml:"max_pending_rechecks"`
 }
 
 // Sweep configures the backlog sweep: `chatwarden sweep livechat-unassigned`
@@ -542,6 +555,7 @@ func (c *Config) ApplyDefaults() {
 
 	setInt(&c.Workers.Concurrency, DefaultConcurrency)
 	setInt(&c.Workers.MaxAttempts, DefaultMaxAttempts)
+	setInt(&c.Workers.MaxPendingRechecks, DefaultMaxPendingRechecks)
 	setDuration(&c.Workers.AckWait, DefaultAckWait)
 	setDuration(&c.Workers.FailoverAfter, DefaultFailoverAfter)
 	setDuration(&c.Workers.BackoffBase, DefaultBackoffBase)

@@ -224,7 +224,7 @@ func (c *Console) Recent(ctx context.Context, q RecentQuery) (*Page, error) {
 		platform = event.Token(q.Platform)
 	}
 	if q.Action != "" {
-		action = event.Token(q.Action)
+		action = event.ActionToken(q.Action)
 	}
 	var events []Event
 	s := scan{

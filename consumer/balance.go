@@ -12,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
+
+	"github.com/chatwarden/chatwarden/event"
 )
 
 // Balancing. The broker pins each partition to whichever replica pulls it
@@ -49,20 +51,9 @@ func WithBalancing(kv jetstream.KeyValue, stream jetstream.Stream, every, heartb
 		_, _ = crand.Read(id[:])
 		host, _ := os.Hostname()
 		r.bal = &balancer{kv: kv, stream: stream, every: every, heartbeat: heartbeat,
-			key: "replica-" + hex.EncodeToString(id[:]) + "-" + sanitizeKey(host)}
+			key: "replica-" + hex.EncodeToString(id[:]) + "-" + event.Token(host)}
 		return nil
 	}
-}
-
-// sanitizeKey keeps the characters a key-value key may hold.
-func sanitizeKey(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			b[i] = '_'
-		}
-	}
-	return string(b)
 }
 
 // balance runs until the runner stops: announcing this replica, and

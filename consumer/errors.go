@@ -17,6 +17,12 @@ const (
 // ErrStopped is returned by Runner.Start when the runner was already stopped.
 var ErrStopped = errors.New("consumer: runner stopped")
 
+// ErrDeadLetterRefused is wrapped by a DeadLetterSink that cannot store an
+// event's dead letter because of the event itself (neither in full nor
+// reduced), as opposed to the broker being unavailable: retrying would fail
+// the same way, so the runner terminates the event with an error log.
+var ErrDeadLetterRefused = errors.New("consumer: dead letter refused")
+
 // PermanentError marks a failure that retrying cannot fix (validation, not
 // found, authorization, missing configuration). The runner dead-letters the
 // event at once.

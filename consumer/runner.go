@@ -622,7 +622,10 @@ func (r *Runner) process(j *job) {
 		return
 	}
 
-	ctx, span := tracing.Tracer().Start(tracing.Extract(r.workCtx, j.msg.Headers()), "process "+ev.Platform+"."+ev.Action,
+	// The span name takes bounded labels (tracing backends index names);
+	// the attributes name the event.
+	ctx, span := tracing.Tracer().Start(tracing.Extract(r.workCtx, j.msg.Headers()),
+		"process "+event.PlatformLabel(ev.Platform)+"."+event.ActionLabel(ev.Platform, ev.Action),
 		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attribute.String("chatwarden.event_id", ev.ID),
 			attribute.String("chatwarden.chat_id", ev.ChatID), attribute.Int64("chatwarden.delivery", int64(md.NumDelivered))))
 	defer span.End()
@@ -636,7 +639,7 @@ func (r *Runner) process(j *job) {
 		case err == nil:
 			j.settle()
 			r.ack(j.msg, log)
-			r.metrics.EventsProcessed.WithLabelValues(ev.Platform, ev.Action, metrics.OutcomeAck).Inc()
+			r.metrics.EventsProcessed.WithLabelValues(event.PlatformLabel(ev.Platform), event.ActionLabel(ev.Platform, ev.Action), metrics.OutcomeAck).Inc()
 			return
 		case permanent:
 			log(zapcore.WarnLevel, "permanent failure; dead-lettering the event", zap.Error(err))
@@ -657,8 +660,8 @@ func (r *Runner) process(j *job) {
 		delay := r.backoff.Delay(attempt, hint)
 		log(zapcore.InfoLevel, "retryable failure; retrying in place, later events of this chat wait",
 			zap.Duration("delay", delay), zap.Uint64("attempt", attempt), zap.Error(err))
-		r.metrics.Retries.WithLabelValues(ev.Platform).Inc()
-		r.metrics.EventsProcessed.WithLabelValues(ev.Platform, ev.Action, metrics.OutcomeRetry).Inc()
+		r.metrics.Retries.WithLabelValues(event.PlatformLabel(ev.Platform)).Inc()
+		r.metrics.EventsProcessed.WithLabelValues(event.PlatformLabel(ev.Platform), event.ActionLabel(ev.Platform, ev.Action), metrics.OutcomeRetry).Inc()
 		select {
 		case <-time.After(delay):
 		case <-r.workCtx.Done():
@@ -715,8 +718,11 @@ func storedEventJSON(stored []byte) json.RawMessage {
 }
 
 // deadLetter stores the event in the dead-letter stream and terminates it.
-// If storing fails the event is handed back for redelivery instead: it is
-// never dropped.
+// If storing fails because the broker is unavailable, it is retried in
+// place (and handed back for redelivery on shutdown). If the sink refuses
+// the dead letter for a reason tied to the event (ErrDeadLetterRefused:
+// neither the full nor the reduced dead letter can be stored), the event is
+// terminated with an error log, so that it cannot hold its chat forever.
 func (r *Runner) deadLetter(j *job, md *jetstream.MsgMetadata, reason string, cause error) {
 	dl := &DeadLetter{
 		Event:     storedEventJSON(j.msg.Data()),
@@ -751,6 +757,18 @@ func (r *Runner) deadLetter(j *job, md *jetstream.MsgMetadata, reason string, ca
 		if err == nil {
 			break
 		}
+		if errors.Is(err, ErrDeadLetterRefused) {
+			// Retrying would fail the same way: the event must not hold its
+			// chat forever. It stays in the events stream (retention).
+			j.settle()
+			if terr := j.msg.TermWithReason(reason + "; dead letter refused"); terr != nil {
+				log.Warn("terminating an event whose dead letter was refused failed; a redelivery will try again", zap.Error(terr))
+			}
+			r.metrics.EventsProcessed.WithLabelValues(event.PlatformLabel(dl.Platform), event.ActionLabel(dl.Platform, dl.Action), metrics.OutcomeTerminated).Inc()
+			log.Error("event given up without a dead letter: the broker refused both the dead letter and a reduced one; it stays in the events stream until its retention ends",
+				zap.Uint64("stream_seq", md.Sequence.Stream), zap.String("reason", reason), zap.String("cause", dl.Error), zap.Error(err))
+			return
+		}
 		if r.workCtx.Err() != nil {
 			log.Error("storing dead letter failed while stopping; the event will be redelivered", zap.Error(err))
 			j.settle()
@@ -770,11 +788,11 @@ func (r *Runner) deadLetter(j *job, md *jetstream.MsgMetadata, reason string, ca
 	if err := j.msg.TermWithReason(reason); err != nil {
 		log.Warn("terminating dead-lettered event failed; a redelivery will dead-letter it again (deduplicated)", zap.Error(err))
 	}
-	platform := dl.Platform
-	if platform == "" {
-		platform = "unknown"
+	platform := event.PlatformLabel(dl.Platform)
+	if dl.Platform == "" {
+		platform = "unknown" // undecodable
 	}
 	r.metrics.DeadLetters.WithLabelValues(platform, reason).Inc()
-	r.metrics.EventsProcessed.WithLabelValues(platform, dl.Action, metrics.OutcomeDeadLetter).Inc()
+	r.metrics.EventsProcessed.WithLabelValues(platform, event.ActionLabel(dl.Platform, dl.Action), metrics.OutcomeDeadLetter).Inc()
 	log.Warn("event dead-lettered", zap.String("reason", reason), zap.String("error", dl.Error))
 }

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -112,47 +111,17 @@ func Partition(platform, chatID string, n int) int {
 //
 // so operators can filter by platform and action with the nats CLI
 // (`chatwarden.events.livechat.chat_deactivated.>`) and workers by partition
-// (`chatwarden.events.*.*.3`).
+// (`chatwarden.events.*.*.3`). Platform and action go through Token and
+// ActionToken, so the subject is valid and bounded (at most
+// 18+2*MaxTokenLen+2+digits bytes) whatever the event holds.
 func (e *Event) Subject(partitions int) string {
-	return fmt.Sprintf("%s.%s.%s.%d", SubjectPrefix, Token(e.Platform), Token(e.Action),
+	return fmt.Sprintf("%s.%s.%s.%d", SubjectPrefix, Token(e.Platform), ActionToken(e.Action),
 		Partition(e.Platform, e.ChatID, partitions))
 }
 
 // Key identifies the chat an event belongs to, for per-chat ordering.
 // Events without a chat share the key of their platform.
 func (e *Event) Key() string { return e.Platform + "/" + e.ChatID }
-
-// Token makes s safe as one NATS subject token: characters other than ASCII
-// letters, digits, '-' and '_' become '_'; an empty s becomes "_".
-func Token(s string) string {
-	if s == "" {
-		return "_"
-	}
-	ok := true
-	for i := 0; i < len(s); i++ {
-		if !tokenByte(s[i]) {
-			ok = false
-			break
-		}
-	}
-	if ok {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for i := 0; i < len(s); i++ {
-		if tokenByte(s[i]) {
-			b.WriteByte(s[i])
-		} else {
-			b.WriteByte('_')
-		}
-	}
-	return b.String()
-}
-
-func tokenByte(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
-}
 
 // Marshal encodes the event for storage, as encoding/json would, but
 // splices Payload and AdditionalData in byte for byte instead of validating
@@ -285,10 +254,20 @@ func (e *Event) Encode() ([]byte, error) {
 	return bytes.Clone(c[:1+n]), nil
 }
 
-// JSON returns the JSON of a stored event, decompressing it if needed.
+// MaxDecodedLen bounds the size of a compressed stored event once
+// decompressed (64 MiB, far above any webhook body): a stored message that
+// claims more is not decoded, so no message can make a worker allocate
+// without bound.
+const MaxDecodedLen = 64 << 20
+
+// JSON returns the JSON of a stored event, decompressing it if needed (at
+// most MaxDecodedLen bytes).
 func JSON(stored []byte) ([]byte, error) {
 	if len(stored) == 0 || stored[0] != compressedMark {
 		return stored, nil
+	}
+	if n, err := s2.DecodedLen(stored[1:]); err != nil || n > MaxDecodedLen {
+		return nil, fmt.Errorf("decoding stored event: compressed event of %d bytes would decode to more than %d (%v)", len(stored), MaxDecodedLen, err)
 	}
 	b, err := s2.Decode(nil, stored[1:])
 	if err != nil {

@@ -7,22 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-func TestToken(t *testing.T) {
-	tests := []struct{ name, in, want string }{
-		{"plain", "chat_deactivated", "chat_deactivated"},
-		{"empty", "", "_"},
-		{"dots and wildcards", "a.b*c>d", "a_b_c_d"},
-		{"spaces and unicode (per byte)", "accepting chats ü", "accepting_chats___"},
-		{"rocket.chat type", "LivechatSessionStart", "LivechatSessionStart"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { assert.Equal(t, tt.want, Token(tt.in)) })
-	}
-}
 
 func TestPartitionStableAndSpread(t *testing.T) {
 	assert.Equal(t, 0, Partition(LiveChat, "", 16), "events without a chat go to partition 0")
@@ -41,7 +29,9 @@ func TestSubject(t *testing.T) {
 	s := ev.Subject(16)
 	assert.Regexp(t, `^chatwarden\.events\.livechat\.chat_deactivated\.\d+$`, s)
 	ev.Action = "weird.action"
-	assert.Regexp(t, `^chatwarden\.events\.livechat\.weird_action\.\d+$`, ev.Subject(16))
+	assert.Regexp(t, `^chatwarden\.events\.livechat\.weird_action=[0-9a-f]{32}\.\d+$`, ev.Subject(16))
+	ev.Platform, ev.Action = HelpCrunch, "chat.new"
+	assert.Regexp(t, `^chatwarden\.events\.helpcrunch\.chat_new\.\d+$`, ev.Subject(16), "documented actions keep their subject")
 }
 
 func TestContentIDSeparatesParts(t *testing.T) {
@@ -237,4 +227,12 @@ func TestUnmarshalDoesNotAliasTheMessage(t *testing.T) {
 			assert.Equal(t, ev, got)
 		})
 	}
+}
+
+func TestJSONRefusesCompressionBombs(t *testing.T) {
+	huge := s2.Encode(nil, make([]byte, MaxDecodedLen+1))
+	_, err := JSON(append([]byte{compressedMark}, huge...))
+	assert.ErrorContains(t, err, "would decode to more than")
+	_, err = Unmarshal(append([]byte{compressedMark}, huge...))
+	assert.Error(t, err)
 }

@@ -50,18 +50,10 @@ const (
 	EventCustomerDeleted      = "customer.deleted"
 )
 
-var knownEvents = map[string]bool{
-	EventChatNew: true, EventChatStatusUpdated: true, EventChatAssigned: true,
-	EventChatSnoozed: true, EventChatUnsnoozed: true, EventChatClosed: true, EventChatRated: true,
-	EventMessageChatCustomer: true, EventMessageEmailCustomer: true, EventMessagePrivate: true,
-	EventMessageChatAgent: true, EventMessageEmailAgent: true,
-	EventCustomerNew: true, EventCustomerEmailUpdated: true, EventCustomerTagsChanged: true,
-	EventCustomerUnsubscribed: true, EventCustomerSubscribed: true, EventCustomerBlocked: true,
-	EventCustomerUnblocked: true, EventCustomerDeleted: true,
-}
-
-// KnownEvent reports whether name is one of the documented event names.
-func KnownEvent(name string) bool { return knownEvents[name] }
+// KnownEvent reports whether name is one of the documented event names
+// (the Event* constants; the list is event.WebhookActions(event.HelpCrunch),
+// shared with the metric labels).
+func KnownEvent(name string) bool { return event.KnownWebhookAction(event.HelpCrunch, name) }
 
 // Sign returns the signature HelpCrunch sends for body: lowercase hex
 // HMAC-SHA1 keyed with key. Tests and fakes use it to sign deliveries.

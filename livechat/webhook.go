@@ -156,23 +156,9 @@ func rawBytes(body []byte, r gjson.Result) []byte {
 }
 
 // WebhookActions are the webhook actions of Agent Chat API v3.6 (and a few
-// of v3.5).
-var WebhookActions = map[string]bool{
-	"incoming_chat": true, "chat_deactivated": true, "chat_access_updated": true,
-	"chat_transferred": true, "user_added_to_chat": true, "user_removed_from_chat": true,
-	"incoming_event": true, "event_updated": true, "event_deleted": true,
-	"incoming_rich_message_postback": true, "chat_properties_updated": true,
-	"chat_properties_deleted": true, "thread_properties_updated": true,
-	"thread_properties_deleted": true, "event_properties_updated": true,
-	"event_properties_deleted": true, "thread_tagged": true, "thread_untagged": true,
-	"routing_status_set": true, "customer_session_fields_updated": true,
-	"incoming_customer": true, "thread_summary_set": true, "agent_created": true,
-	"agent_approved": true, "agent_updated": true, "agent_suspended": true,
-	"agent_unsuspended": true, "agent_deleted": true, "auto_accesses_updated": true,
-	"bot_created": true, "bot_updated": true, "bot_deleted": true, "group_created": true,
-	"group_updated": true, "group_deleted": true, "tag_created": true, "tag_deleted": true,
-	"tag_updated": true, "agent_status_changed": true,
-}
+// of v3.5): event.WebhookActions(event.LiveChat), the list the metric
+// labels share. Do not modify it.
+var WebhookActions = event.WebhookActions(event.LiveChat)
 
 // webhookIDs finds the chat and thread a payload is about. Where they sit
 // depends on the action (reference §2): incoming_chat carries the whole

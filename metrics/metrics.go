@@ -16,6 +16,9 @@ const (
 	OutcomeAck        = "ack"
 	OutcomeRetry      = "retry"
 	OutcomeDeadLetter = "dead_letter"
+	// OutcomeTerminated: given up without a dead letter, because the broker
+	// refused it even in reduced form (see consumer.ErrDeadLetterRefused).
+	OutcomeTerminated = "terminated"
 )
 
 // Metrics holds the collectors. All names start with chatwarden_.
@@ -82,7 +85,7 @@ func New() *Metrics {
 		}, []string{"platform"}),
 		EventsProcessed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chatwarden_events_processed_total",
-			Help: "Events handled by workers, by platform, action and outcome (ack, retry, dead_letter).",
+			Help: "Events handled by workers, by platform, action (\"other\" outside the documented actions) and outcome (ack, retry, dead_letter, terminated).",
 		}, []string{"platform", "action", "outcome"}),
 		Actions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chatwarden_actions_total",

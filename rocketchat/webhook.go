@@ -47,8 +47,9 @@ var roomEvents = map[string]bool{
 	EventEdit: true, EventLeadCapture: true,
 }
 
-// KnownEvent reports whether typ is one of the Event* types.
-func KnownEvent(typ string) bool { return roomEvents[typ] || typ == EventOfflineMessage }
+// KnownEvent reports whether typ is one of the Event* types (the list is
+// event.WebhookActions(event.RocketChat), shared with the metric labels).
+func KnownEvent(typ string) bool { return event.KnownWebhookAction(event.RocketChat, typ) }
 
 // ErrMalformedWebhook is wrapped by ParseWebhook for a body that is not an
 // Omnichannel webhook payload.

@@ -46,7 +46,9 @@ type DoneStore interface {
 // with `enrich` sees the chat's current state, fetched once per event however
 // many rules ask. A false condition is audited as skipped. A delayed rule
 // (`after`) is audited as scheduled and evaluated again, against fresh state,
-// when its re-check arrives. Otherwise each step runs: in dry run it is only
+// when its re-check arrives; at most one re-check per chat and rule is
+// pending (with JetStreamScheduler: a later match replaces it, and a cap
+// bounds them all). Otherwise each step runs: in dry run it is only
 // audited; a non-idempotent step already done for this event is skipped.
 // When a rule fails the others still run; the event is then retried (or
 // dead-lettered when every failure is permanent).
@@ -284,6 +286,8 @@ func (e *Engine) apply(ctx context.Context, r *compiled, st *evaluation) (err er
 }
 
 // schedule arranges the re-check of a delayed rule at received_at + after.
+// When the scheduler refuses it for being over its cap (ErrTooManyRechecks)
+// the match is audited as skipped, with the reason, and not retried.
 func (e *Engine) schedule(ctx context.Context, r *compiled, st *evaluation, rec audit.Record) error {
 	ev := st.ev
 	due := ev.ReceivedAt.Add(r.spec.After)
@@ -304,7 +308,17 @@ func (e *Engine) schedule(ctx context.Context, r *compiled, st *evaluation, rec 
 	if at.Before(st.now) {
 		at = st.now.Add(time.Second)
 	}
-	if err := e.sched.ScheduleRecheck(ctx, &re, at); err != nil {
+	err := e.sched.ScheduleRecheck(ctx, &re, at)
+	if errors.Is(err, ErrTooManyRechecks) {
+		// Retrying would not help while the re-checks pending stay: the
+		// rule gives up on this match, in the audit and the log.
+		e.logger.Warn("delayed rule not scheduled: too many re-checks pending; raise workers.max_pending_rechecks or check the rule's `on`",
+			zap.String("rule", r.spec.Name), zap.String("event_id", ev.ID), zap.String("chat_id", ev.ChatID), zap.Error(err))
+		rec.Outcome = audit.Skipped
+		rec.Reason = "condition holds, but the re-check was not scheduled: " + err.Error()
+		return e.record(ctx, rec)
+	}
+	if err != nil {
 		err = consumer.Retry(fmt.Errorf("scheduling re-check of rule %s: %w", r.spec.Name, err), 0)
 		rec.Outcome, rec.Error = audit.Failed, err.Error()
 		e.auditFailure(ctx, rec)
@@ -372,7 +386,7 @@ func (e *Engine) runStep(ctx context.Context, c *Call, s step) error {
 	}
 	start := time.Now()
 	err := s.prepared.run(ctx, &ac)
-	e.metrics.ActionLatency.WithLabelValues(ev.Platform, s.action.Name).Observe(time.Since(start).Seconds())
+	e.metrics.ActionLatency.WithLabelValues(event.PlatformLabel(ev.Platform), s.action.Name).Observe(time.Since(start).Seconds())
 	if err != nil {
 		if permanent, _ := consumer.Classify(err); !permanent && !isClassified(err) && ctx.Err() == nil {
 			err = consumer.Retry(err, 0)
@@ -417,8 +431,15 @@ func (e *Engine) record(ctx context.Context, rec audit.Record) error {
 	if op == "" {
 		op = "rule"
 	}
-	e.metrics.Actions.WithLabelValues(rec.Platform, op, rec.Outcome).Inc()
-	e.metrics.RuleDecisions.WithLabelValues(rec.Rule, rec.Outcome).Inc()
+	// Labels come from bounded sets only: the platform's, and rule names
+	// of the rule file (a re-check names its rule in the stored event,
+	// which may name anything).
+	rule := rec.Rule
+	if _, ok := e.set.Load().byName[rule]; !ok {
+		rule = event.OtherLabel
+	}
+	e.metrics.Actions.WithLabelValues(event.PlatformLabel(rec.Platform), op, rec.Outcome).Inc()
+	e.metrics.RuleDecisions.WithLabelValues(rule, rec.Outcome).Inc()
 	if ce := e.logger.Check(zap.InfoLevel, "rule decision"); ce != nil {
 		ce.Write(zap.String("rule", rec.Rule), zap.String("event_id", rec.EventID), zap.String("platform", rec.Platform),
 			zap.String("action", rec.Action), zap.String("chat_id", rec.ChatID), zap.String("operation", rec.Operation),

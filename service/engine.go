@@ -57,7 +57,7 @@ func NewEngine(ctx context.Context, cfg *config.Config, b *bus.Bus, clients rule
 	}
 	opts := []rules.EngineOption{
 		rules.WithDryRun(dryRun), rules.WithLogger(logger), rules.WithMetrics(m),
-		rules.WithScheduler(rules.JetStreamScheduler{JS: b.JS, Partitions: b.Partitions()}),
+		rules.WithScheduler(rules.JetStreamScheduler{JS: b.JS, Partitions: b.Partitions(), MaxPending: cfg.Workers.MaxPendingRechecks}),
 		rules.WithDoneStore(rules.KVDoneStore{KV: kv}),
 	}
 	if handlers != nil {

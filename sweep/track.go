@@ -136,7 +136,7 @@ func NewTracker(ctx context.Context, js jetstream.JetStream, platform, action st
 	}
 	err := follow(bus.AuditStream, fmt.Sprintf("%s.%s.*", bus.AuditPrefix, event.Token(platform)), t.onAudit)
 	if err == nil {
-		err = follow(bus.DeadLetterStream, fmt.Sprintf("%s.%s.%s", bus.DeadLetterPrefix, event.Token(platform), event.Token(action)), t.onDeadLetter)
+		err = follow(bus.DeadLetterStream, fmt.Sprintf("%s.%s.%s", bus.DeadLetterPrefix, event.Token(platform), event.ActionToken(action)), t.onDeadLetter)
 	}
 	if err != nil {
 		t.Stop()
