@@ -85,6 +85,7 @@ func startFuzzPipeline(tb testing.TB) *fuzzPipeline {
 	require.NoError(tb, os.WriteFile(rulesFile, []byte(fuzzRules), 0o600))
 	cfg := config.Default()
 	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Admin.Addr = "off"
 	cfg.HTTP.PublishTimeout = 2 * time.Second
 	cfg.NATS.DataDir = tb.TempDir()
 	cfg.NATS.Listen = "off"
@@ -92,7 +93,7 @@ func startFuzzPipeline(tb testing.TB) *fuzzPipeline {
 	cfg.LiveChat.WebhookSecrets = []string{secret}
 	cfg.LiveChat.PAT = config.PAT{AccountID: "acc", Token: "tok"}
 	cfg.LiveChat.RequestTimeout = time.Second
-	cfg.HelpCrunch = config.HelpCrunch{APIURL: hcURL, APIKey: "hc-api-key", SigningKey: hcKey}
+	cfg.HelpCrunch.APIURL, cfg.HelpCrunch.APIKey, cfg.HelpCrunch.SigningKey = hcURL, "hc-api-key", hcKey
 	cfg.RocketChat = config.RocketChat{URL: rcURL, UserID: "bot-id", AuthToken: "rc-auth", WebhookToken: rcToken}
 	cfg.Workers.Concurrency = 8
 	cfg.Workers.MaxAttempts = 2
