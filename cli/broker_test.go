@@ -63,6 +63,7 @@ func restartConfig(t *testing.T) *config.Config {
 	t.Helper()
 	cfg := config.Default()
 	cfg.HTTP.Addr = fmt.Sprintf("127.0.0.1:%d", bustest.FreePort(t))
+	cfg.Admin.Addr = fmt.Sprintf("127.0.0.1:%d", bustest.FreePort(t))
 	cfg.NATS.Listen = fmt.Sprintf("127.0.0.1:%d", bustest.FreePort(t))
 	cfg.NATS.DataDir = t.TempDir()
 	cfg.LiveChat.WebhookSecrets = []string{dlqSecret}
