@@ -115,13 +115,16 @@ type HTTP struct {
 	// workers get this long to finish. Default 20s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// MaxInflightBytes bounds the webhook bodies being received and stored
-	// at once (a body counts its Content-Length, or max_body_bytes when it
-	// is sent chunked). Beyond it, webhooks are answered 503 with
+	// at once. A body is charged as its bytes arrive, never by its declared
+	// Content-Length: its buffer starts at 4 KiB and doubles as it fills, so
+	// it counts at most twice the bytes received. Beyond it, webhooks are answered 503 with
 	// Retry-After at once instead of queueing: overload costs retries, not
 	// memory. At least max_body_bytes. Default 67108864 (64 MiB).
 	MaxInflightBytes int64 `yaml:"max_inflight_bytes"`
-	// MaxInflight bounds the webhooks being received and stored at once;
-	// beyond it they are answered 503 with Retry-After at once. It keeps
+	// MaxInflight bounds the webhooks being stored at once (a webhook takes
+	// its slot once its whole body has arrived, so a slow or stalled body
+	// holds none); beyond it they are answered 503 with Retry-After at once.
+	// It keeps
 	// the latency of accepted webhooks low under overload: a stored event
 	// takes a few milliseconds, so 256 in flight means well under 100ms of
 	// waiting. Default 256.

@@ -3,10 +3,11 @@ package handlers
 import (
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
-	"golang.org/x/sync/semaphore"
 )
 
 // Reasons of shed webhooks: too many webhooks or bytes in flight, or the
@@ -16,36 +17,101 @@ const (
 	reasonOverMemory = "over_memory"
 )
 
-// shedLoad bounds the webhooks (http.max_inflight) and webhook bytes
-// (http.max_inflight_bytes) being received and stored at once. A request
-// that does not fit is answered 503 with Retry-After before its body is read:
-// under overload, senders retry later, memory stays bounded and accepted
-// webhooks stay fast, instead of requests queueing until they time out.
+// admissionKey is the echo.Context key of a webhook's *admission.
+const admissionKey = "chatwarden.admission"
+
+// limits are the shared budgets of the webhooks in flight.
+type limits struct {
+	maxBytes int64        // http.max_inflight_bytes
+	bytes    atomic.Int64 // charged now
+	gauge    prometheus.Gauge
+	slots    chan struct{}
+}
+
+// charge takes n bytes of the budget, or nothing and false when they do not
+// fit.
+func (l *limits) charge(n int64) bool {
+	if l.bytes.Add(n) > l.maxBytes {
+		l.bytes.Add(-n)
+		return false
+	}
+	l.gauge.Add(float64(n))
+	return true
+}
+
+// admission is one webhook's claim on the limits: the bytes of its body
+// buffer charged so far and, once its body is read, its slot. release gives
+// back both when the webhook has been answered.
+type admission struct {
+	l     *limits
+	bytes int64
+	slot  bool
+}
+
+// charge takes n more bytes of the byte budget for this webhook.
+func (a *admission) charge(n int64) bool {
+	if !a.l.charge(n) {
+		return false
+	}
+	a.bytes += n
+	return true
+}
+
+// takeSlot takes one of the http.max_inflight slots without waiting.
+func (a *admission) takeSlot() bool {
+	select {
+	case a.l.slots <- struct{}{}:
+		a.slot = true
+		return true
+	default:
+		return false
+	}
+}
+
+func (a *admission) release() {
+	a.l.bytes.Add(-a.bytes)
+	a.l.gauge.Sub(float64(a.bytes))
+	a.bytes = 0
+	if a.slot {
+		<-a.l.slots
+		a.slot = false
+	}
+}
+
+// admissionOf is the webhook's admission (nil outside shedLoad: nothing is
+// charged).
+func admissionOf(c echo.Context) *admission {
+	a, _ := c.Get(admissionKey).(*admission)
+	return a
+}
+
+// shedLoad bounds the webhook bytes (http.max_inflight_bytes) and webhooks
+// (http.max_inflight) in flight. A request that does not fit is answered 503
+// with Retry-After at once instead of queueing: under overload, senders retry
+// later, memory stays bounded and accepted webhooks stay fast.
+//
+// Bytes are charged as they arrive, never by the declared Content-Length:
+// the body buffer starts at 4 KiB and doubles as it fills (see readBody), each
+// growth charged before it is allocated, so a webhook holds at most twice the
+// bytes it has sent (at least 4 KiB) until it is answered. A slot is taken
+// only once the whole body has arrived, for the time the event is stored: a
+// slow or stalled body holds no slot, so stalled connections cannot take the
+// slots genuine webhooks need (they are bounded by http.body_timeout and the
+// per-address caps instead).
+//
 // While d.Memory reports the process over its memory budget every webhook
-// is shed the same way.
+// is shed before its body is read.
 func shedLoad(d Deps) echo.MiddlewareFunc {
-	sem := semaphore.NewWeighted(d.MaxInflightBytes)
-	slots := make(chan struct{}, d.MaxInflight)
+	l := &limits{maxBytes: d.MaxInflightBytes, gauge: d.Metrics.WebhookBytesInflight, slots: make(chan struct{}, d.MaxInflight)}
 	log := d.Logger.Named("webhook")
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if d.Memory != nil && d.Memory.Over() {
 				return shed(c, d, log, reasonOverMemory)
 			}
-			n := c.Request().ContentLength
-			if n <= 0 || n > d.MaxBodyBytes {
-				n = d.MaxBodyBytes // unknown (chunked) or too large: the handler answers 413
-			}
-			select {
-			case slots <- struct{}{}:
-				defer func() { <-slots }()
-			default:
-				return shed(c, d, log, reasonOverloaded)
-			}
-			if !sem.TryAcquire(n) {
-				return shed(c, d, log, reasonOverloaded)
-			}
-			defer sem.Release(n)
+			a := &admission{l: l}
+			defer a.release()
+			c.Set(admissionKey, a)
 			return next(c)
 		}
 	}
