@@ -13,6 +13,8 @@ const (
 	DefaultShutdownTimeout  = 20 * time.Second
 	DefaultMaxInflightBytes = 64 << 20
 	DefaultMaxInflight      = 256
+	DefaultHeaderTimeout    = 5 * time.Second
+	DefaultBodyTimeout      = 5 * time.Second
 	// MinMemoryBudget is the smallest http.max_memory_bytes accepted: an
 	// idle process needs about half of it.
 	MinMemoryBudget         = 64 << 20
@@ -136,6 +138,16 @@ type HTTP struct {
 	// shrinks back. Set it a little under a container's memory limit. 0 or
 	// at least 67108864 (64 MiB). Default 0 (no budget).
 	MaxMemoryBytes int64 `yaml:"max_memory_bytes"`
+	// HeaderTimeout bounds the time to read a request's headers (the
+	// server's ReadHeaderTimeout); a connection that takes longer is
+	// closed. Default 5s.
+	HeaderTimeout time.Duration `yaml:"header_timeout"`
+	// BodyTimeout bounds the time to receive a webhook's whole body, counted
+	// from when its headers have been read. A body that has not arrived by
+	// then is answered 408 and its connection closed: a stalled sender holds
+	// its connection for this long at most. Webhook bodies are small (a few
+	// KB) and arrive in one go. Default 5s.
+	BodyTimeout time.Duration `yaml:"body_timeout"`
 }
 
 // NATS configures the broker: an external server or cluster (URL set), or
@@ -433,6 +445,8 @@ func (c *Config) ApplyDefaults() {
 	setDuration(&c.HTTP.ShutdownTimeout, DefaultShutdownTimeout)
 	setInt64(&c.HTTP.MaxInflightBytes, DefaultMaxInflightBytes)
 	setInt(&c.HTTP.MaxInflight, DefaultMaxInflight)
+	setDuration(&c.HTTP.HeaderTimeout, DefaultHeaderTimeout)
+	setDuration(&c.HTTP.BodyTimeout, DefaultBodyTimeout)
 	setString(&c.OTel.ServiceName, "chatwarden")
 	if c.OTel.SampleRatio == 0 {
 		c.OTel.SampleRatio = 1

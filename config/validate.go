@@ -29,6 +29,8 @@ func (c *Config) Validate() error {
 	}
 	v.positive("http.publish_timeout", c.HTTP.PublishTimeout)
 	v.positive("http.shutdown_timeout", c.HTTP.ShutdownTimeout)
+	v.positive("http.header_timeout", c.HTTP.HeaderTimeout)
+	v.positive("http.body_timeout", c.HTTP.BodyTimeout)
 	if c.OTel.SampleRatio < 0 || c.OTel.SampleRatio > 1 {
 		v.add("otel.sample_ratio", "must be between 0 and 1, got %g", c.OTel.SampleRatio)
 	}

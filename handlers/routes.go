@@ -74,6 +74,11 @@ type Deps struct {
 	// Console serves the web console's API under /admin/api/ and turns on
 	// its page under /ui/; nil leaves both out.
 	Console Console
+
+	// BodyTimeout bounds the time a webhook's body takes to arrive, from
+	// when its headers were read: later, 408 and the connection closed
+	// (http.body_timeout); default 5s.
+	BodyTimeout time.Duration
 }
 
 // MemoryGuard tells whether the process is over its memory budget
@@ -126,6 +131,9 @@ func New(d Deps) *echo.Echo {
 	}
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.BodyTimeout <= 0 {
+		d.BodyTimeout = 5 * time.Second
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

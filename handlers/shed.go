@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -109,6 +110,9 @@ func shedLoad(d Deps) echo.MiddlewareFunc {
 			if d.Memory != nil && d.Memory.Over() {
 				return shed(c, d, log, reasonOverMemory)
 			}
+			// The body must arrive within http.body_timeout (the server's
+			// ReadTimeout is longer: it also serves the admin routes).
+			_ = http.NewResponseController(c.Response()).SetReadDeadline(time.Now().Add(d.BodyTimeout))
 			a := &admission{l: l}
 			defer a.release()
 			c.Set(admissionKey, a)

@@ -1,9 +1,11 @@
 package handlers
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -86,4 +88,33 @@ func TestStalledBodiesHoldNoSlotAndOnlyTheirBytes(t *testing.T) {
 			assert.Equal(t, 3*tc.wantCounted, testutil.ToFloat64(m.WebhooksRejected.WithLabelValues("livechat", reasonOverloaded)))
 		})
 	}
+}
+
+// TestBodyTimeout: a webhook whose body has not arrived within
+// http.body_timeout is answered 408, counted under body_timeout, and its
+// connection closed; its bytes go back to the budget.
+func TestBodyTimeout(t *testing.T) {
+	m := metrics.New()
+	srv := httptest.NewServer(New(Deps{
+		Logger: zap.NewNop(), Metrics: m, Publisher: &fakePublisher{}, Receive: true,
+		Ready:           readyFunc(func(context.Context) error { return nil }),
+		LiveChatSecrets: []string{"s3cret"}, BodyTimeout: 300 * time.Millisecond,
+	}))
+	t.Cleanup(srv.Close)
+	conn := stall(t, srv.Listener.Addr().String(), 1000, 10)
+	// Bounded by the test's deadline, not by the server: without a body
+	// deadline nothing would come.
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	_, err = io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusRequestTimeout, resp.StatusCode)
+	assert.True(t, resp.Close, "Connection: close")
+	_, err = br.ReadByte()
+	assert.ErrorIs(t, err, io.EOF, "the server closed the connection")
+	assert.Equal(t, 1.0, testutil.ToFloat64(m.WebhooksRejected.WithLabelValues("livechat", reasonBodyTimeout)))
+	assert.Zero(t, testutil.ToFloat64(m.WebhookBytesInflight), "bytes given back")
 }

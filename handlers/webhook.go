@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 
@@ -26,6 +27,7 @@ const (
 	reasonMalformed    = "malformed"
 	reasonTooLarge     = "too_large"
 	reasonUnavailable  = "unavailable"
+	reasonBodyTimeout  = "body_timeout"
 )
 
 // retryAfterSeconds is sent with 503 answers.
@@ -166,10 +168,18 @@ func (r *receiver) store(c echo.Context, ev *event.Event, actionLabel string) er
 	return c.NoContent(http.StatusOK)
 }
 
+// isTimeout tells whether err is a passed read deadline.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
 // readOrReject reads the capped body, charging its bytes to
 // http.max_inflight_bytes as they arrive, then takes a slot of
 // http.max_inflight for storing it (see shedLoad); on failure it has already
-// answered: 413 too large, 503 with Retry-After over a budget, 400 otherwise.
+// answered: 413 too large, 503 with Retry-After over a budget, 408 (and the
+// connection closed) when the body did not arrive within http.body_timeout,
+// 400 otherwise.
 func (r *receiver) readOrReject(c echo.Context) ([]byte, bool) {
 	a := admissionOf(c)
 	var charge func(int64) bool
@@ -186,6 +196,10 @@ func (r *receiver) readOrReject(c echo.Context) ([]byte, bool) {
 		// than wait for it.
 		c.Response().Header().Set(echo.HeaderConnection, "close")
 		_ = shed(c, r.d, r.d.Logger.Named("webhook"), reasonOverloaded)
+		return nil, false
+	case isTimeout(err):
+		c.Response().Header().Set(echo.HeaderConnection, "close")
+		_ = r.reject(c, http.StatusRequestTimeout, reasonBodyTimeout, "body not received within http.body_timeout")
 		return nil, false
 	case err != nil:
 		var mbe *http.MaxBytesError

@@ -165,6 +165,7 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 
 		HelpCrunchSigningKey:   cfg.HelpCrunch.SigningKey,
 		RocketChatWebhookToken: cfg.RocketChat.WebhookToken,
+		BodyTimeout:            cfg.HTTP.BodyTimeout,
 	})
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
@@ -173,7 +174,7 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 	s.addr = ln.Addr().String()
 	s.http = &http.Server{
 		Handler:           e,
-		ReadHeaderTimeout: 5 * time.Second,
+		ReadHeaderTimeout: cfg.HTTP.HeaderTimeout,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
