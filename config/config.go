@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"time"
 )
 
@@ -15,6 +16,8 @@ const (
 	DefaultMaxInflight      = 256
 	DefaultHeaderTimeout    = 5 * time.Second
 	DefaultBodyTimeout      = 5 * time.Second
+	DefaultMaxConnsPerIP    = 256
+	DefaultMaxInflightPerIP = 64
 	// MinMemoryBudget is the smallest http.max_memory_bytes accepted: an
 	// idle process needs about half of it.
 	MinMemoryBudget         = 64 << 20
@@ -148,6 +151,57 @@ type HTTP struct {
 	// its connection for this long at most. Webhook bodies are small (a few
 	// KB) and arrive in one go. Default 5s.
 	BodyTimeout time.Duration `yaml:"body_timeout"`
+	// MaxConnsPerIP caps the connections open at once from one client
+	// address (the TCP peer; connections from trusted_proxies are not
+	// capped). One more is answered 429 with Retry-After and closed before
+	// its request is read; other addresses are not affected. A platform
+	// sends from a handful of addresses over pooled keep-alive connections:
+	// at 5,000 webhooks/s from 4 addresses, even at 50 ms an answer, each
+	// has about 63 requests open (Little's law), so 256 leaves four times
+	// that for pools that keep idle connections. At least 1. Default 256.
+	MaxConnsPerIP int `yaml:"max_conns_per_ip"`
+	// MaxInflightPerIP caps the webhooks being received or stored at once
+	// for one client address (the forwarded one behind trusted_proxies);
+	// one more is answered 429 with Retry-After and its connection closed.
+	// It keeps one address from holding more than its share of
+	// max_inflight_bytes with bodies that arrive slowly. Sized as
+	// max_conns_per_ip from the same reasoning (about 63 in flight per
+	// sender address at 5,000/s and 50 ms). At least 1. Default 64.
+	MaxInflightPerIP int `yaml:"max_inflight_per_ip"`
+	// TrustedProxies are the reverse proxies (CIDRs, or single addresses)
+	// allowed to name the client: only when the TCP peer is one of them do
+	// X-Forwarded-For (its rightmost address not itself a trusted proxy) or
+	// X-Real-IP name the client, for logs and max_inflight_per_ip; their
+	// connections are not capped by max_conns_per_ip. Default none: the
+	// TCP peer is the client and forwarded headers are ignored.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// TrustedProxyPrefixes is TrustedProxies parsed (a single address as a
+// one-address prefix); entries that do not parse are left out (Validate
+// reports them).
+func (h HTTP) TrustedProxyPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range h.TrustedProxies {
+		if p, err := parsePrefix(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	if p.Addr().Is4In6() {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p.Masked(), nil
 }
 
 // NATS configures the broker: an external server or cluster (URL set), or
@@ -447,6 +501,8 @@ func (c *Config) ApplyDefaults() {
 	setInt(&c.HTTP.MaxInflight, DefaultMaxInflight)
 	setDuration(&c.HTTP.HeaderTimeout, DefaultHeaderTimeout)
 	setDuration(&c.HTTP.BodyTimeout, DefaultBodyTimeout)
+	setInt(&c.HTTP.MaxConnsPerIP, DefaultMaxConnsPerIP)
+	setInt(&c.HTTP.MaxInflightPerIP, DefaultMaxInflightPerIP)
 	setString(&c.OTel.ServiceName, "chatwarden")
 	if c.OTel.SampleRatio == 0 {
 		c.OTel.SampleRatio = 1

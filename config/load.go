@@ -98,6 +98,9 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 	if len(c.Sweep.Groups) == 0 {
 		c.Sweep.Groups = nil
 	}
+	if len(c.HTTP.TrustedProxies) == 0 {
+		c.HTTP.TrustedProxies = nil
+	}
 	c.ApplyDefaults()
 	if err := c.Validate(); err != nil {
 		return nil, err

@@ -17,6 +17,7 @@ import (
 var secretKeys = map[string]bool{
 	"http.addr":                    false,
 	"http.admin_token":             true,
+	"http.trusted_proxies":         false,
 	"nats.url":                     false, // its credentials are redacted; see TestRedactedURLs
 	"nats.listen":                  false,
 	"nats.data_dir":                false,

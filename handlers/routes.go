@@ -7,6 +7,7 @@ package handlers
 import (
 	"context"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -79,6 +80,12 @@ type Deps struct {
 	// when its headers were read: later, 408 and the connection closed
 	// (http.body_timeout); default 5s.
 	BodyTimeout time.Duration
+	// MaxInflightPerIP caps the webhooks in flight for one client address
+	// (429 with Retry-After beyond; http.max_inflight_per_ip); default 64.
+	MaxInflightPerIP int
+	// TrustedProxies are the peers whose X-Forwarded-For / X-Real-IP name
+	// the client (http.trusted_proxies); none: the TCP peer is the client.
+	TrustedProxies []netip.Prefix
 }
 
 // MemoryGuard tells whether the process is over its memory budget
@@ -135,9 +142,13 @@ func New(d Deps) *echo.Echo {
 	if d.BodyTimeout <= 0 {
 		d.BodyTimeout = 5 * time.Second
 	}
+	if d.MaxInflightPerIP <= 0 {
+		d.MaxInflightPerIP = 64
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(d.Logger)
+	e.IPExtractor = clientIP(d.TrustedProxies)
 	e.Use(middleware.Recover())
 
 	e.GET("/healthz", healthz())

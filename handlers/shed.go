@@ -16,6 +16,9 @@ import (
 const (
 	reasonOverloaded = "overloaded"
 	reasonOverMemory = "over_memory"
+	// reasonClientLimit: the client address has http.max_inflight_per_ip
+	// webhooks in flight (429).
+	reasonClientLimit = "client_limit"
 )
 
 // admissionKey is the echo.Context key of a webhook's *admission.
@@ -86,7 +89,9 @@ func admissionOf(c echo.Context) *admission {
 	return a
 }
 
-// shedLoad bounds the webhook bytes (http.max_inflight_bytes) and webhooks
+// shedLoad caps the webhooks in flight per client address
+// (http.max_inflight_per_ip, 429 beyond, counted from when the headers were
+// read until answered) and bounds the webhook bytes (http.max_inflight_bytes) and webhooks
 // (http.max_inflight) in flight. A request that does not fit is answered 503
 // with Retry-After at once instead of queueing: under overload, senders retry
 // later, memory stays bounded and accepted webhooks stay fast.
@@ -104,12 +109,18 @@ func admissionOf(c echo.Context) *admission {
 // is shed before its body is read.
 func shedLoad(d Deps) echo.MiddlewareFunc {
 	l := &limits{maxBytes: d.MaxInflightBytes, gauge: d.Metrics.WebhookBytesInflight, slots: make(chan struct{}, d.MaxInflight)}
+	clients := newPerClient(d.MaxInflightPerIP)
 	log := d.Logger.Named("webhook")
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if d.Memory != nil && d.Memory.Over() {
 				return shed(c, d, log, reasonOverMemory)
 			}
+			ip := c.RealIP()
+			if !clients.take(ip) {
+				return tooManyFromClient(c, d, log, ip)
+			}
+			defer clients.done(ip)
 			// The body must arrive within http.body_timeout (the server's
 			// ReadTimeout is longer: it also serves the admin routes).
 			_ = http.NewResponseController(c.Response()).SetReadDeadline(time.Now().Add(d.BodyTimeout))
@@ -131,6 +142,23 @@ func shed(c echo.Context, d Deps, log *zap.Logger, reason string) error {
 	c.Response().Header().Set("Retry-After", retryAfterSeconds)
 	return c.JSONBlob(http.StatusServiceUnavailable, shedBody)
 }
+
+// tooManyFromClient answers 429 with Retry-After to a client address over
+// http.max_inflight_per_ip, and closes the connection (its body is not read).
+func tooManyFromClient(c echo.Context, d Deps, log *zap.Logger, ip string) error {
+	platform := strings.TrimPrefix(c.Path(), "/webhooks/")
+	d.Metrics.WebhooksRejected.WithLabelValues(platform, reasonClientLimit).Inc()
+	if ce := log.Check(zap.DebugLevel, "webhook over the client's cap"); ce != nil {
+		ce.Write(zap.String("platform", platform), zap.String("remote", ip))
+	}
+	h := c.Response().Header()
+	h.Set("Retry-After", retryAfterSeconds)
+	h.Set(echo.HeaderConnection, "close")
+	return c.JSONBlob(http.StatusTooManyRequests, tooManyBody)
+}
+
+// tooManyBody is the answer to a client over http.max_inflight_per_ip.
+var tooManyBody = []byte(`{"error":"too many webhooks in flight from your address; retry later"}` + "\n")
 
 // shedBody is the answer to a shed webhook, encoded once: under overload
 // most answers are this one.

@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/chatwarden/chatwarden/metrics"
 	"github.com/chatwarden/chatwarden/samples"
@@ -26,11 +29,19 @@ import (
 // connection closes with the test.
 func stall(t *testing.T, addr string, declared, sent int) net.Conn {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
+	return stallFrom(t, addr, "127.0.0.1", "", declared, sent)
+}
+
+// stallFrom is stall from the source address, with extra header lines
+// (each ending in \r\n).
+func stallFrom(t *testing.T, addr, source, header string, declared, sent int) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(source)}}
+	conn, err := d.Dial("tcp", addr)
 	require.NoError(t, err)
 	t.Cleanup(func() { conn.Close() })
-	_, err = fmt.Fprintf(conn, "POST /webhooks/livechat HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-		addr, declared, bytes.Repeat([]byte("{"), sent))
+	_, err = fmt.Fprintf(conn, "POST /webhooks/livechat HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n%sContent-Length: %d\r\n\r\n%s",
+		addr, header, declared, bytes.Repeat([]byte("{"), sent))
 	require.NoError(t, err)
 	return conn
 }
@@ -117,4 +128,107 @@ func TestBodyTimeout(t *testing.T) {
 	assert.ErrorIs(t, err, io.EOF, "the server closed the connection")
 	assert.Equal(t, 1.0, testutil.ToFloat64(m.WebhooksRejected.WithLabelValues("livechat", reasonBodyTimeout)))
 	assert.Zero(t, testutil.ToFloat64(m.WebhookBytesInflight), "bytes given back")
+}
+
+// postFrom posts body to url from the source address with header (one
+// "Name: value" or none) and returns the answer, read whole.
+func postFrom(t *testing.T, url, source, header string, body []byte) *http.Response {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(source)}}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
+	defer client.CloseIdleConnections()
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	require.NoError(t, err)
+	if name, value, ok := strings.Cut(header, ": "); ok {
+		req.Header.Set(name, value)
+	}
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	_, err = io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	resp.Body.Close()
+	return resp
+}
+
+// TestInflightPerClientAddress: a client address with
+// http.max_inflight_per_ip webhooks in flight gets 429 with Retry-After (and
+// a closed connection) for one more; other addresses are not affected. The
+// client address is the TCP peer, whatever X-Forwarded-For or X-Real-IP
+// say, unless the peer is a trusted proxy: then the forwarded address is the
+// client, for the cap and in the logs.
+func TestInflightPerClientAddress(t *testing.T) {
+	body := samples.LiveChat("incoming_chat", "s3cret", "C1", "T1")
+	wrongSecret := samples.LiveChat("incoming_chat", "wrong", "C1", "T1")
+	for _, tc := range []struct {
+		name    string
+		trusted []netip.Prefix
+		// The stalled webhook comes from 127.0.0.1 with X-Forwarded-For:
+		// 203.0.113.1; then each of these posts a webhook.
+		posts []clientPost
+		// remote is what the log of a rejected webhook from 127.0.0.1
+		// with X-Forwarded-For: 203.0.113.7 names.
+		remote string
+	}{
+		{name: "untrusted peer: forwarded headers are not believed", posts: []clientPost{
+			{"127.0.0.1", "X-Forwarded-For: 203.0.113.2", http.StatusTooManyRequests},
+			{"127.0.0.1", "X-Real-IP: 203.0.113.3", http.StatusTooManyRequests},
+			{"127.0.0.2", "X-Forwarded-For: 127.0.0.1", http.StatusOK},
+		}, remote: "127.0.0.1"},
+		{name: "trusted proxy: the forwarded client is capped", trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, posts: []clientPost{
+			{"127.0.0.1", "X-Forwarded-For: 203.0.113.2", http.StatusOK},
+			{"127.0.0.1", "X-Real-IP: 203.0.113.3", http.StatusOK},
+			{"127.0.0.1", "X-Forwarded-For: 203.0.113.1", http.StatusTooManyRequests},
+			{"127.0.0.1", "X-Forwarded-For: 203.0.113.1, 127.0.0.1", http.StatusTooManyRequests},
+			{"127.0.0.1", "X-Real-IP: 203.0.113.1", http.StatusTooManyRequests},
+			{"127.0.0.2", "X-Forwarded-For: 203.0.113.2", http.StatusOK},
+		}, remote: "203.0.113.7"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := metrics.New()
+			core, logs := observer.New(zap.InfoLevel)
+			srv := httptest.NewServer(New(Deps{
+				Logger: zap.New(core), Metrics: m, Publisher: &fakePublisher{}, Receive: true,
+				Ready:           readyFunc(func(context.Context) error { return nil }),
+				LiveChatSecrets: []string{"s3cret"}, MaxInflightPerIP: 1, TrustedProxies: tc.trusted,
+			}))
+			t.Cleanup(srv.Close)
+			stallFrom(t, srv.Listener.Addr().String(), "127.0.0.1", "X-Forwarded-For: 203.0.113.1\r\n", 1<<20, 1)
+			require.EventuallyWithT(t, func(c *assert.CollectT) {
+				assert.Equal(c, float64(firstChunk), testutil.ToFloat64(m.WebhookBytesInflight))
+			}, 10*time.Second, 5*time.Millisecond, "the stalled webhook is in flight")
+
+			var limited float64
+			for _, p := range tc.posts {
+				resp := postFrom(t, srv.URL+"/webhooks/livechat", p.source, p.header, body)
+				assert.Equal(t, p.want, resp.StatusCode, "%s %s", p.source, p.header)
+				if p.want == http.StatusTooManyRequests {
+					limited++
+					assert.Equal(t, retryAfterSeconds, resp.Header.Get("Retry-After"))
+					assert.True(t, resp.Close, "connection closed")
+				}
+			}
+			assert.Equal(t, limited, testutil.ToFloat64(m.WebhooksRejected.WithLabelValues("livechat", reasonClientLimit)))
+
+			resp := postFrom(t, srv.URL+"/webhooks/livechat", "127.0.0.3", "X-Forwarded-For: 203.0.113.7", wrongSecret)
+			assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+			if tc.remote == "203.0.113.7" { // the proxy is 127.0.0.1, not 127.0.0.3
+				resp = postFrom(t, srv.URL+"/webhooks/livechat", "127.0.0.1", "X-Forwarded-For: 203.0.113.7", wrongSecret)
+				assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+			}
+			var remotes []string
+			for _, e := range logs.FilterMessage("webhook rejected").All() {
+				remotes = append(remotes, e.ContextMap()["remote"].(string))
+			}
+			want := []string{"127.0.0.3"}
+			if tc.remote == "203.0.113.7" {
+				want = append(want, "203.0.113.7")
+			}
+			assert.Equal(t, want, remotes, "the client named in the logs")
+		})
+	}
+}
+
+type clientPost struct {
+	source, header string
+	want           int
 }

@@ -3,12 +3,14 @@ package service_test
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -55,4 +57,55 @@ func TestServiceDeadlines(t *testing.T) {
 			assert.Equal(t, tc.wantStatus, resp.StatusCode)
 		})
 	}
+}
+
+// dialFrom connects to svc from the source address (any of 127.0.0.0/8 is
+// local on Linux).
+func dialFrom(t *testing.T, svc *service.Service, source string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(source)}}
+	c, err := d.Dial("tcp", svc.Addr())
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+	return c
+}
+
+// postOn posts a LiveChat webhook on conn and returns the answer's status.
+func postOn(t *testing.T, conn net.Conn, body []byte) int {
+	t.Helper()
+	_, err := fmt.Fprintf(conn, "POST /webhooks/livechat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	_, err = io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestConnsPerClientAddress: a client address with http.max_conns_per_ip
+// connections open gets 429 and a closed connection for one more, counted
+// in chatwarden_connections_rejected_total; other addresses, and trusted
+// proxies, are not affected.
+func TestConnsPerClientAddress(t *testing.T) {
+	cfg := testConfig(t, "http://127.0.0.1:1", "")
+	cfg.HTTP.MaxConnsPerIP = 2
+	cfg.HTTP.TrustedProxies = []string{"127.0.0.4"}
+	svc := start(t, cfg, service.Roles{Receive: true})
+
+	held := []net.Conn{dialFrom(t, svc, "127.0.0.1"), dialFrom(t, svc, "127.0.0.1")}
+	for i, c := range held {
+		assert.Equal(t, http.StatusOK, postOn(t, c, deactivated(fmt.Sprint("A", i))), "connection %d", i)
+	}
+	assert.Equal(t, http.StatusTooManyRequests, postOn(t, dialFrom(t, svc, "127.0.0.1"), deactivated("A3")))
+	assert.Equal(t, 1.0, testutil.ToFloat64(svc.Metrics().ConnectionsRejected.WithLabelValues("per_ip")))
+
+	for i, source := range []string{"127.0.0.2", "127.0.0.2", "127.0.0.4", "127.0.0.4", "127.0.0.4"} {
+		assert.Equal(t, http.StatusOK, postOn(t, dialFrom(t, svc, source), deactivated(fmt.Sprint("B", i))), source)
+	}
+	for i, c := range held {
+		assert.Equal(t, http.StatusOK, postOn(t, c, deactivated(fmt.Sprint("C", i))), "kept-alive connection %d", i)
+	}
+	assert.Equal(t, 1.0, testutil.ToFloat64(svc.Metrics().ConnectionsRejected.WithLabelValues("per_ip")))
 }

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -21,6 +23,7 @@ import (
 	"github.com/chatwarden/chatwarden/consumer"
 	"github.com/chatwarden/chatwarden/dlq"
 	"github.com/chatwarden/chatwarden/handlers"
+	"github.com/chatwarden/chatwarden/internal/connlimit"
 	"github.com/chatwarden/chatwarden/internal/memguard"
 	"github.com/chatwarden/chatwarden/metrics"
 	"github.com/chatwarden/chatwarden/rules"
@@ -166,12 +169,15 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 		HelpCrunchSigningKey:   cfg.HelpCrunch.SigningKey,
 		RocketChatWebhookToken: cfg.RocketChat.WebhookToken,
 		BodyTimeout:            cfg.HTTP.BodyTimeout,
+		MaxInflightPerIP:       cfg.HTTP.MaxInflightPerIP,
+		TrustedProxies:         cfg.HTTP.TrustedProxyPrefixes(),
 	})
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return fail(fmt.Errorf("listening on http.addr %s: %w", cfg.HTTP.Addr, err))
 	}
 	s.addr = ln.Addr().String()
+	ln = capConnsPerIP(ln, cfg.HTTP, s.metrics)
 	s.http = &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: cfg.HTTP.HeaderTimeout,
@@ -188,6 +194,18 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 	s.logger.Info("chatwarden started", zap.String("http", s.addr), zap.Bool("receive", roles.Receive),
 		zap.Bool("work", roles.Work), zap.Bool("embedded_nats", b.Embedded()), zap.String("nats_listen", b.ClientURL()))
 	return s, nil
+}
+
+// capConnsPerIP caps the connections of each client address at
+// http.max_conns_per_ip (trusted proxies exempt), counting the rejected ones.
+func capConnsPerIP(ln net.Listener, h config.HTTP, m *metrics.Metrics) net.Listener {
+	trusted := h.TrustedProxyPrefixes()
+	rejected := m.ConnectionsRejected.WithLabelValues("per_ip")
+	return connlimit.New(ln, h.MaxConnsPerIP,
+		connlimit.OnReject(rejected.Inc),
+		connlimit.Exempt(func(a netip.Addr) bool {
+			return slices.ContainsFunc(trusted, func(p netip.Prefix) bool { return p.Contains(a) })
+		}))
 }
 
 // balanceEvery is how often a worker replica checks that it owns no more than
