@@ -163,8 +163,10 @@ type HTTP struct {
 	// MaxInflightPerIP caps the webhooks being received or stored at once
 	// for one client address (the forwarded one behind trusted_proxies);
 	// one more is answered 429 with Retry-After and its connection closed.
-	// It keeps one address from holding more than its share of
-	// max_inflight_bytes with bodies that arrive slowly. Sized as
+	// The same answer goes to an address whose webhooks would hold more than
+	// a quarter of max_inflight_bytes (or one body of max_body_bytes if
+	// more): no one address can take the whole byte budget with bodies it
+	// sends slowly. Sized as
 	// max_conns_per_ip from the same reasoning (about 63 in flight per
 	// sender address at 5,000/s and 50 ms). At least 1. Default 64.
 	MaxInflightPerIP int `yaml:"max_inflight_per_ip"`

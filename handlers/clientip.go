@@ -32,32 +32,69 @@ func clientIP(trusted []netip.Prefix) echo.IPExtractor {
 	}
 }
 
-// perClient counts the webhooks in flight by client address.
+// perClient counts the webhooks in flight, and the body bytes they hold, by
+// client address.
 type perClient struct {
-	max int
-	mu  sync.Mutex
-	n   map[string]int
+	max      int   // webhooks (http.max_inflight_per_ip)
+	maxBytes int64 // body bytes: a share of http.max_inflight_bytes
+	mu       sync.Mutex
+	m        map[string]*clientUse
 }
 
-func newPerClient(max int) *perClient { return &perClient{max: max, n: map[string]int{}} }
+type clientUse struct {
+	n     int
+	bytes int64
+}
+
+func newPerClient(max int, maxBytes int64) *perClient {
+	return &perClient{max: max, maxBytes: maxBytes, m: map[string]*clientUse{}}
+}
 
 // take counts one more webhook of ip, or reports false when ip has max.
 func (p *perClient) take(ip string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.n[ip] >= p.max {
+	u := p.m[ip]
+	if u == nil {
+		u = &clientUse{}
+		p.m[ip] = u
+	}
+	if u.n >= p.max {
 		return false
 	}
-	p.n[ip]++
+	u.n++
 	return true
 }
 
+// done counts one webhook of ip less; its bytes were given back before.
 func (p *perClient) done(ip string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.n[ip] <= 1 {
-		delete(p.n, ip)
-		return
+	if u := p.m[ip]; u != nil {
+		if u.n--; u.n <= 0 && u.bytes <= 0 {
+			delete(p.m, ip)
+		}
 	}
-	p.n[ip]--
+}
+
+// charge takes n bytes of ip's share, or nothing and false when they do not
+// fit. ip has a webhook taken.
+func (p *perClient) charge(ip string, n int64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	u := p.m[ip]
+	if u == nil || u.bytes+n > p.maxBytes {
+		return false
+	}
+	u.bytes += n
+	return true
+}
+
+// uncharge gives back n bytes of ip's share.
+func (p *perClient) uncharge(ip string, n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if u := p.m[ip]; u != nil {
+		u.bytes -= n
+	}
 }

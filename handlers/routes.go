@@ -83,6 +83,10 @@ type Deps struct {
 	// MaxInflightPerIP caps the webhooks in flight for one client address
 	// (429 with Retry-After beyond; http.max_inflight_per_ip); default 64.
 	MaxInflightPerIP int
+	// MaxInflightBytesPerIP caps the body bytes the webhooks of one client
+	// address hold (429 with Retry-After beyond); default a quarter of
+	// MaxInflightBytes, or one body of MaxBodyBytes if that is more.
+	MaxInflightBytesPerIP int64
 	// TrustedProxies are the peers whose X-Forwarded-For / X-Real-IP name
 	// the client (http.trusted_proxies); none: the TCP peer is the client.
 	TrustedProxies []netip.Prefix
@@ -144,6 +148,9 @@ func New(d Deps) *echo.Echo {
 	}
 	if d.MaxInflightPerIP <= 0 {
 		d.MaxInflightPerIP = 64
+	}
+	if d.MaxInflightBytesPerIP <= d.MaxBodyBytes {
+		d.MaxInflightBytesPerIP = max(d.MaxInflightBytes/4, d.MaxBodyBytes+1)
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

@@ -44,17 +44,29 @@ func (l *limits) charge(n int64) bool {
 }
 
 // admission is one webhook's claim on the limits: the bytes of its body
-// buffer charged so far and, once its body is read, its slot. release gives
-// back both when the webhook has been answered.
+// buffer charged so far (to the budget and to its client address's share)
+// and, once its body is read, its slot. release gives back both when the
+// webhook has been answered.
 type admission struct {
-	l     *limits
-	bytes int64
-	slot  bool
+	l       *limits
+	clients *perClient
+	ip      string
+	bytes   int64
+	slot    bool
+	// overClient: the last charge did not fit in the client address's
+	// share (the address's fault: 429), rather than in the budget (503).
+	overClient bool
 }
 
-// charge takes n more bytes of the byte budget for this webhook.
+// charge takes n more bytes for this webhook, from its client address's
+// share and from the byte budget.
 func (a *admission) charge(n int64) bool {
+	if !a.clients.charge(a.ip, n) {
+		a.overClient = true
+		return false
+	}
 	if !a.l.charge(n) {
+		a.clients.uncharge(a.ip, n)
 		return false
 	}
 	a.bytes += n
@@ -75,6 +87,7 @@ func (a *admission) takeSlot() bool {
 func (a *admission) release() {
 	a.l.bytes.Add(-a.bytes)
 	a.l.gauge.Sub(float64(a.bytes))
+	a.clients.uncharge(a.ip, a.bytes)
 	a.bytes = 0
 	if a.slot {
 		<-a.l.slots
@@ -90,11 +103,15 @@ func admissionOf(c echo.Context) *admission {
 }
 
 // shedLoad caps the webhooks in flight per client address
-// (http.max_inflight_per_ip, 429 beyond, counted from when the headers were
-// read until answered) and bounds the webhook bytes (http.max_inflight_bytes) and webhooks
-// (http.max_inflight) in flight. A request that does not fit is answered 503
-// with Retry-After at once instead of queueing: under overload, senders retry
-// later, memory stays bounded and accepted webhooks stay fast.
+// (http.max_inflight_per_ip, counted from when the headers were read until
+// answered) and the body bytes they hold (a quarter of
+// http.max_inflight_bytes, or one body of max_body_bytes if more): beyond,
+// 429 with Retry-After and the connection closed. It bounds the webhook
+// bytes (http.max_inflight_bytes) and webhooks (http.max_inflight) in
+// flight: a request that does not fit is answered 503 with Retry-After at
+// once instead of queueing: under overload, senders retry later, memory
+// stays bounded and accepted webhooks stay fast. So no one address can take
+// the whole byte budget with bodies it sends slowly.
 //
 // Bytes are charged as they arrive, never by the declared Content-Length:
 // the body buffer starts at 4 KiB and doubles as it fills (see readBody), each
@@ -109,7 +126,7 @@ func admissionOf(c echo.Context) *admission {
 // is shed before its body is read.
 func shedLoad(d Deps) echo.MiddlewareFunc {
 	l := &limits{maxBytes: d.MaxInflightBytes, gauge: d.Metrics.WebhookBytesInflight, slots: make(chan struct{}, d.MaxInflight)}
-	clients := newPerClient(d.MaxInflightPerIP)
+	clients := newPerClient(d.MaxInflightPerIP, d.MaxInflightBytesPerIP)
 	log := d.Logger.Named("webhook")
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -120,11 +137,11 @@ func shedLoad(d Deps) echo.MiddlewareFunc {
 			if !clients.take(ip) {
 				return tooManyFromClient(c, d, log, ip)
 			}
-			defer clients.done(ip)
+			defer clients.done(ip) // after a.release below
 			// The body must arrive within http.body_timeout (the server's
 			// ReadTimeout is longer: it also serves the admin routes).
 			_ = http.NewResponseController(c.Response()).SetReadDeadline(time.Now().Add(d.BodyTimeout))
-			a := &admission{l: l}
+			a := &admission{l: l, clients: clients, ip: ip}
 			defer a.release()
 			c.Set(admissionKey, a)
 			return next(c)

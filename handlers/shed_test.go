@@ -87,9 +87,9 @@ func TestStalledBodiesHoldNoSlotAndOnlyTheirBytes(t *testing.T) {
 			}, 10*time.Second, 5*time.Millisecond, "every stalled body charged for what it sent")
 
 			for i := range 3 {
-				resp, err := http.Post(srv.URL+"/webhooks/livechat", "application/json", bytes.NewReader(body))
-				require.NoError(t, err)
-				resp.Body.Close()
+				// From another address: the budget is what is tested, not
+				// 127.0.0.1's own share of it.
+				resp := postFrom(t, srv.URL+"/webhooks/livechat", "127.0.0.2", "", body)
 				assert.Equal(t, tc.wantStatus, resp.StatusCode, "webhook %d", i)
 				if tc.wantStatus == http.StatusServiceUnavailable {
 					assert.Equal(t, retryAfterSeconds, resp.Header.Get("Retry-After"))
@@ -231,4 +231,37 @@ func TestInflightPerClientAddress(t *testing.T) {
 type clientPost struct {
 	source, header string
 	want           int
+}
+
+// TestInflightBytesPerClientAddress: the webhooks of one client address
+// hold at most its share of http.max_inflight_bytes; beyond, that address
+// gets 429 with Retry-After and a closed connection, and other addresses
+// are still served from the rest of the budget.
+func TestInflightBytesPerClientAddress(t *testing.T) {
+	m := metrics.New()
+	srv := httptest.NewServer(New(Deps{
+		Logger: zap.NewNop(), Metrics: m, Publisher: &fakePublisher{}, Receive: true,
+		Ready:           readyFunc(func(context.Context) error { return nil }),
+		LiveChatSecrets: []string{"s3cret"}, MaxBodyBytes: 1 << 20, MaxInflightBytes: 8 << 20,
+		MaxInflightBytesPerIP: 1<<20 + 1,
+	}))
+	t.Cleanup(srv.Close)
+	addr := srv.Listener.Addr().String()
+	stallFrom(t, addr, "127.0.0.1", "", 1<<20, 600_000) // its buffer: 1 MiB
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Equal(c, float64(1<<20), testutil.ToFloat64(m.WebhookBytesInflight))
+	}, 10*time.Second, 5*time.Millisecond, "the slow body holds 1 MiB")
+
+	conn := stallFrom(t, addr, "127.0.0.1", "", 1<<20, 1)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err, "answered at once, not left to stall")
+	resp.Body.Close()
+	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+	assert.Equal(t, retryAfterSeconds, resp.Header.Get("Retry-After"))
+	assert.True(t, resp.Close)
+	assert.Equal(t, 1.0, testutil.ToFloat64(m.WebhooksRejected.WithLabelValues("livechat", reasonClientLimit)))
+
+	body := samples.LiveChat("incoming_chat", "s3cret", "C1", "T1")
+	assert.Equal(t, http.StatusOK, postFrom(t, srv.URL+"/webhooks/livechat", "127.0.0.2", "", body).StatusCode)
 }

@@ -177,7 +177,8 @@ func isTimeout(err error) bool {
 // readOrReject reads the capped body, charging its bytes to
 // http.max_inflight_bytes as they arrive, then takes a slot of
 // http.max_inflight for storing it (see shedLoad); on failure it has already
-// answered: 413 too large, 503 with Retry-After over a budget, 408 (and the
+// answered: 413 too large, 503 with Retry-After over the byte budget, 429
+// with Retry-After over the client address's share of it, 408 (and the
 // connection closed) when the body did not arrive within http.body_timeout,
 // 400 otherwise.
 func (r *receiver) readOrReject(c echo.Context) ([]byte, bool) {
@@ -190,6 +191,9 @@ func (r *receiver) readOrReject(c echo.Context) ([]byte, bool) {
 	switch {
 	case tooLarge:
 		_ = r.reject(c, http.StatusRequestEntityTooLarge, reasonTooLarge, "body exceeds http.max_body_bytes")
+		return nil, false
+	case errors.Is(err, errOverBudget) && a.overClient:
+		_ = tooManyFromClient(c, r.d, r.d.Logger.Named("webhook"), c.RealIP())
 		return nil, false
 	case errors.Is(err, errOverBudget):
 		// The rest of the body is not read: close the connection rather
