@@ -29,7 +29,9 @@ func TestValidate(t *testing.T) {
 			[]string{`http.max_conns_per_ip: must be at least 1, got 0`, `http.max_inflight_per_ip: must be at least 1, got -1`}},
 		{"deadlines not positive", func(c *Config) { c.HTTP.HeaderTimeout, c.HTTP.BodyTimeout = 0, -time.Second },
 			[]string{`http.header_timeout: must be a positive duration, got 0s`, `http.body_timeout: must be a positive duration, got -1s`}},
-		{"trusted proxies", func(c *Config) { c.HTTP.TrustedProxies = []string{"10.0.0.0/8", "192.0.2.7", "::1/128", "10.0.0.0/33", "proxy"} },
+		{"trusted proxies", func(c *Config) {
+			c.HTTP.TrustedProxies = []string{"10.0.0.0/8", "192.0.2.7", "::1/128", "10.0.0.0/33", "proxy"}
+		},
 			[]string{`http.trusted_proxies[3]: must be a CIDR such as 10.0.0.0/8 or an IP address, got "10.0.0.0/33"`,
 				`http.trusted_proxies[4]: must be a CIDR such as 10.0.0.0/8 or an IP address, got "proxy"`}},
 		{"addr ipv6", func(c *Config) { c.HTTP.Addr = "[::1]:8080" }, nil},
