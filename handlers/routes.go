@@ -53,10 +53,11 @@ type Deps struct {
 	RocketChatWebhookToken string
 	// MaxBodyBytes caps webhook bodies (413 beyond); default 1 MiB.
 	MaxBodyBytes int64
-	// MaxInflightBytes bounds the webhook bytes in flight (503 beyond);
-	// default 64 MiB.
+	// MaxInflightBytes bounds the webhook bytes in flight, charged as they
+	// arrive (503 beyond); default 64 MiB.
 	MaxInflightBytes int64
-	// MaxInflight bounds the webhooks in flight (503 beyond); default 256.
+	// MaxInflight bounds the webhooks being stored, counted once their body
+	// has arrived (503 beyond); default 256.
 	MaxInflight int
 	// Memory sheds every webhook (503) while it reports the process over
 	// its memory budget (see internal/memguard); nil never sheds.

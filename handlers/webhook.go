@@ -193,7 +193,7 @@ func (r *receiver) readOrReject(c echo.Context) ([]byte, bool) {
 		_ = r.reject(c, http.StatusRequestEntityTooLarge, reasonTooLarge, "body exceeds http.max_body_bytes")
 		return nil, false
 	case errors.Is(err, errOverBudget) && a.overClient:
-		_ = tooManyFromClient(c, r.d, r.d.Logger.Named("webhook"), c.RealIP())
+		_ = tooManyFromClient(c, r.d, r.d.Logger.Named("webhook"), a.ip)
 		return nil, false
 	case errors.Is(err, errOverBudget):
 		// The rest of the body is not read: close the connection rather
