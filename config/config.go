@@ -18,6 +18,7 @@ const (
 	DefaultBodyTimeout      = 5 * time.Second
 	DefaultMaxConnsPerIP    = 256
 	DefaultMaxInflightPerIP = 64
+	DefaultMaxConns         = 4096
 	// MinMemoryBudget is the smallest http.max_memory_bytes accepted: an
 	// idle process needs about half of it.
 	MinMemoryBudget         = 64 << 20
@@ -177,6 +178,14 @@ type HTTP struct {
 	// connections are not capped by max_conns_per_ip. Default none: the
 	// TCP peer is the client and forwarded headers are ignored.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// MaxConns caps the connections open at once from every address
+	// together (trusted proxies included); one more is answered 503 with
+	// Retry-After and closed before its request is read. It keeps memory
+	// (about 16 KB a connection: 4096 take some 64 MiB) and file
+	// descriptors for the rest of the process (the embedded broker's files)
+	// however many addresses connect; a platform's senders need a few
+	// hundred at most (see max_conns_per_ip). At least 1. Default 4096.
+	MaxConns int `yaml:"max_conns"`
 }
 
 // TrustedProxyPrefixes is TrustedProxies parsed (a single address as a
@@ -505,6 +514,7 @@ func (c *Config) ApplyDefaults() {
 	setDuration(&c.HTTP.BodyTimeout, DefaultBodyTimeout)
 	setInt(&c.HTTP.MaxConnsPerIP, DefaultMaxConnsPerIP)
 	setInt(&c.HTTP.MaxInflightPerIP, DefaultMaxInflightPerIP)
+	setInt(&c.HTTP.MaxConns, DefaultMaxConns)
 	setString(&c.OTel.ServiceName, "chatwarden")
 	if c.OTel.SampleRatio == 0 {
 		c.OTel.SampleRatio = 1

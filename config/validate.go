@@ -34,6 +34,9 @@ func (c *Config) Validate() error {
 	if c.HTTP.MaxConnsPerIP < 1 {
 		v.add("http.max_conns_per_ip", "must be at least 1, got %d", c.HTTP.MaxConnsPerIP)
 	}
+	if c.HTTP.MaxConns < 1 {
+		v.add("http.max_conns", "must be at least 1, got %d", c.HTTP.MaxConns)
+	}
 	if c.HTTP.MaxInflightPerIP < 1 {
 		v.add("http.max_inflight_per_ip", "must be at least 1, got %d", c.HTTP.MaxInflightPerIP)
 	}

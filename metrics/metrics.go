@@ -58,7 +58,8 @@ type Metrics struct {
 	// http.max_inflight_bytes now (buffers of bodies being read or stored).
 	WebhookBytesInflight prometheus.Gauge
 	// ConnectionsRejected counts connections closed at once by the
-	// listener's caps, by reason (per_ip: http.max_conns_per_ip).
+	// listener's caps, by reason (per_ip: http.max_conns_per_ip; total:
+	// http.max_conns).
 	ConnectionsRejected *prometheus.CounterVec // reason
 }
 
@@ -153,7 +154,7 @@ func New() *Metrics {
 	f(m.WebhookBytesInflight)
 	m.ConnectionsRejected = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "chatwarden_connections_rejected_total",
-		Help: "Connections answered 503 and closed by the listener before any request was read, by reason (per_ip: over http.max_conns_per_ip).",
+		Help: "Connections answered 503 and closed by the listener before any request was read, by reason (per_ip: over http.max_conns_per_ip; total: over http.max_conns).",
 	}, []string{"reason"})
 	f(m.ConnectionsRejected)
 	return m

@@ -109,3 +109,18 @@ func TestConnsPerClientAddress(t *testing.T) {
 	}
 	assert.Equal(t, 1.0, testutil.ToFloat64(svc.Metrics().ConnectionsRejected.WithLabelValues("per_ip")))
 }
+
+// TestConnsTotal: with http.max_conns connections open from several
+// addresses, one more from any address gets 503 and a closed connection,
+// counted under reason total.
+func TestConnsTotal(t *testing.T) {
+	cfg := testConfig(t, "http://127.0.0.1:1", "")
+	cfg.HTTP.MaxConns = 3
+	svc := start(t, cfg, service.Roles{Receive: true})
+	for i, source := range []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"} {
+		assert.Equal(t, http.StatusOK, postOn(t, dialFrom(t, svc, source), deactivated(fmt.Sprint("A", i))), source)
+	}
+	assert.Equal(t, http.StatusServiceUnavailable, postOn(t, dialFrom(t, svc, "127.0.0.4"), deactivated("B")))
+	assert.Equal(t, 1.0, testutil.ToFloat64(svc.Metrics().ConnectionsRejected.WithLabelValues("total")))
+	assert.Zero(t, testutil.ToFloat64(svc.Metrics().ConnectionsRejected.WithLabelValues("per_ip")))
+}

@@ -177,7 +177,7 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 		return fail(fmt.Errorf("listening on http.addr %s: %w", cfg.HTTP.Addr, err))
 	}
 	s.addr = ln.Addr().String()
-	ln = capConnsPerIP(ln, cfg.HTTP, s.metrics)
+	ln = capConns(ln, cfg.HTTP, s.metrics)
 	s.http = &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: cfg.HTTP.HeaderTimeout,
@@ -196,13 +196,13 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 	return s, nil
 }
 
-// capConnsPerIP caps the connections of each client address at
-// http.max_conns_per_ip (trusted proxies exempt), counting the rejected ones.
-func capConnsPerIP(ln net.Listener, h config.HTTP, m *metrics.Metrics) net.Listener {
+// capConns caps the connections of each client address at
+// http.max_conns_per_ip (trusted proxies exempt) and of all together at
+// http.max_conns, counting the rejected ones by reason.
+func capConns(ln net.Listener, h config.HTTP, m *metrics.Metrics) net.Listener {
 	trusted := h.TrustedProxyPrefixes()
-	rejected := m.ConnectionsRejected.WithLabelValues("per_ip")
-	return connlimit.New(ln, h.MaxConnsPerIP,
-		connlimit.OnReject(rejected.Inc),
+	return connlimit.New(ln, h.MaxConnsPerIP, connlimit.MaxTotal(h.MaxConns),
+		connlimit.OnReject(func(reason string) { m.ConnectionsRejected.WithLabelValues(reason).Inc() }),
 		connlimit.Exempt(func(a netip.Addr) bool {
 			return slices.ContainsFunc(trusted, func(p netip.Prefix) bool { return p.Contains(a) })
 		}))

@@ -1,6 +1,6 @@
 // Package connlimit caps the connections a listener keeps open per remote
 // address, so that one address cannot take the connections, goroutines and
-// file descriptors every other client needs.
+// file descriptors every other client needs, and optionally in total.
 package connlimit
 
 import (
@@ -15,6 +15,10 @@ import (
 // closed: a minimal HTTP/1.1 answer any HTTP client understands, sent before
 // the request is read.
 const Rejection = "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 5\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 52\r\n\r\ntoo many connections from your address; retry later\n"
+
+// Overloaded is what a connection over the total cap (MaxTotal) is sent
+// before it is closed.
+const Overloaded = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 34\r\n\r\ntoo many connections; retry later\n"
 
 // lingerFor is how long a rejected connection is kept, its input discarded,
 // after the answer was sent: closing a socket with unread input resets it,
@@ -32,11 +36,13 @@ const (
 type Listener struct {
 	net.Listener
 	max      int
+	maxTotal int // 0: none
 	exempt   func(netip.Addr) bool
-	onReject func()
+	onReject func(reason string)
 
-	mu   sync.Mutex
-	open map[netip.Addr]int
+	mu    sync.Mutex
+	open  map[netip.Addr]int
+	total int
 
 	lingering chan struct{}
 }
@@ -49,8 +55,21 @@ type Option func(*Listener)
 // requests).
 func Exempt(f func(netip.Addr) bool) Option { return func(l *Listener) { l.exempt = f } }
 
-// OnReject calls f for each connection rejected (e.g. to count it).
-func OnReject(f func()) Option { return func(l *Listener) { l.onReject = f } }
+// Reasons passed to OnReject.
+const (
+	ReasonPerIP = "per_ip" // over maxPerIP
+	ReasonTotal = "total"  // over MaxTotal
+)
+
+// OnReject calls f with the reason for each connection rejected (e.g. to
+// count it).
+func OnReject(f func(reason string)) Option { return func(l *Listener) { l.onReject = f } }
+
+// MaxTotal caps the connections open at once from every address together,
+// exempt ones included (0: no cap); one more is answered Overloaded (503)
+// and closed. It keeps file descriptors for the rest of the process (the
+// broker's files, its clients) however many addresses connect.
+func MaxTotal(n int) Option { return func(l *Listener) { l.maxTotal = max(0, n) } }
 
 // New wraps ln so that each remote IP address has at most maxPerIP
 // connections open (at least 1).
@@ -72,19 +91,24 @@ func (l *Listener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		ip, ok := remoteIP(c)
-		if !ok || (l.exempt != nil && l.exempt(ip)) {
-			return c, nil
-		}
+		capped := ok && (l.exempt == nil || !l.exempt(ip))
 		l.mu.Lock()
-		n := l.open[ip]
-		if n >= l.max {
+		switch {
+		case l.maxTotal > 0 && l.total >= l.maxTotal:
 			l.mu.Unlock()
-			l.reject(c)
+			l.reject(c, ReasonTotal, Overloaded)
+			continue
+		case capped && l.open[ip] >= l.max:
+			l.mu.Unlock()
+			l.reject(c, ReasonPerIP, Rejection)
 			continue
 		}
-		l.open[ip] = n + 1
+		l.total++
+		if capped {
+			l.open[ip]++
+		}
 		l.mu.Unlock()
-		return &conn{Conn: c, release: func() { l.release(ip) }}, nil
+		return &conn{Conn: c, release: func() { l.release(ip, capped) }}, nil
 	}
 }
 
@@ -96,9 +120,13 @@ func (l *Listener) Open(ip netip.Addr) int {
 	return l.open[ip.Unmap()]
 }
 
-func (l *Listener) release(ip netip.Addr) {
+func (l *Listener) release(ip netip.Addr, capped bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.total--
+	if !capped {
+		return
+	}
 	if l.open[ip] <= 1 {
 		delete(l.open, ip)
 		return
@@ -106,12 +134,12 @@ func (l *Listener) release(ip netip.Addr) {
 	l.open[ip]--
 }
 
-func (l *Listener) reject(c net.Conn) {
+func (l *Listener) reject(c net.Conn, reason, answer string) {
 	if l.onReject != nil {
-		l.onReject()
+		l.onReject(reason)
 	}
 	_ = c.SetDeadline(time.Now().Add(lingerFor))
-	_, _ = io.WriteString(c, Rejection)
+	_, _ = io.WriteString(c, answer)
 	select {
 	case l.lingering <- struct{}{}:
 	default:

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -57,7 +58,10 @@ func get(t *testing.T, c net.Conn) *http.Response {
 func TestCapPerAddress(t *testing.T) {
 	var rejected atomic.Int64
 	exempt := netip.MustParseAddr("127.0.0.3")
-	l := serve(t, 2, connlimit.OnReject(func() { rejected.Add(1) }),
+	l := serve(t, 2, connlimit.OnReject(func(reason string) {
+		assert.Equal(t, connlimit.ReasonPerIP, reason)
+		rejected.Add(1)
+	}),
 		connlimit.Exempt(func(a netip.Addr) bool { return a == exempt }))
 
 	a1, a2 := dialFrom(t, l, "127.0.0.1"), dialFrom(t, l, "127.0.0.1")
@@ -80,4 +84,33 @@ func TestCapPerAddress(t *testing.T) {
 		assert.Equal(c, 1, l.Open(netip.MustParseAddr("127.0.0.1")))
 	}, 10*time.Second, 5*time.Millisecond)
 	assert.Equal(t, http.StatusOK, get(t, dialFrom(t, l, "127.0.0.1")).StatusCode, "place given back")
+}
+
+// TestCapTotal: with MaxTotal, one connection more than it from any address
+// (exempt ones too) gets 503 with Retry-After and a closed connection; a
+// closed one gives its place back.
+func TestCapTotal(t *testing.T) {
+	var reasons []string
+	var mu sync.Mutex
+	l := serve(t, 10, connlimit.MaxTotal(3), connlimit.Exempt(func(a netip.Addr) bool { return a == netip.MustParseAddr("127.0.0.3") }),
+		connlimit.OnReject(func(reason string) { mu.Lock(); reasons = append(reasons, reason); mu.Unlock() }))
+	held := []net.Conn{dialFrom(t, l, "127.0.0.1"), dialFrom(t, l, "127.0.0.2"), dialFrom(t, l, "127.0.0.3")}
+	for _, c := range held {
+		assert.Equal(t, http.StatusOK, get(t, c).StatusCode)
+	}
+	for _, source := range []string{"127.0.0.4", "127.0.0.3"} {
+		over := get(t, dialFrom(t, l, source))
+		assert.Equal(t, http.StatusServiceUnavailable, over.StatusCode, source)
+		assert.Equal(t, "5", over.Header.Get("Retry-After"))
+		assert.True(t, over.Close)
+	}
+	mu.Lock()
+	assert.Equal(t, []string{connlimit.ReasonTotal, connlimit.ReasonTotal}, reasons)
+	mu.Unlock()
+
+	require.NoError(t, held[0].Close())
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Zero(c, l.Open(netip.MustParseAddr("127.0.0.1")))
+	}, 10*time.Second, 5*time.Millisecond)
+	assert.Equal(t, http.StatusOK, get(t, dialFrom(t, l, "127.0.0.4")).StatusCode, "place given back")
 }
