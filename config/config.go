@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/chatwarden/chatwarden/internal/sealed"
@@ -17,6 +18,11 @@ const (
 	DefaultShutdownTimeout  = 20 * time.Second
 	DefaultMaxInflightBytes = 64 << 20
 	DefaultMaxInflight      = 256
+	DefaultHeaderTimeout    = 5 * time.Second
+	DefaultBodyTimeout      = 5 * time.Second
+	DefaultMaxConnsPerIP    = 256
+	DefaultMaxInflightPerIP = 64
+	DefaultMaxConns         = 4096
 	// MinMemoryBudget is the smallest http.max_memory_bytes accepted: an
 	// idle process needs about half of it.
 	MinMemoryBudget         = 64 << 20
@@ -194,13 +200,16 @@ type HTTP struct {
 	// workers get this long to finish. Default 20s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// MaxInflightBytes bounds the webhook bodies being received and stored
-	// at once (a body counts its Content-Length, or max_body_bytes when it
-	// is sent chunked). Beyond it, webhooks are answered 503 with
+	// at once. A body is charged as its bytes arrive, never by its declared
+	// Content-Length: its buffer starts at 4 KiB and doubles as it fills, so
+	// it counts at most twice the bytes received. Beyond it, webhooks are answered 503 with
 	// Retry-After at once instead of queueing: overload costs retries, not
 	// memory. At least max_body_bytes. Default 67108864 (64 MiB).
 	MaxInflightBytes int64 `yaml:"max_inflight_bytes"`
-	// MaxInflight bounds the webhooks being received and stored at once;
-	// beyond it they are answered 503 with Retry-After at once. It keeps
+	// MaxInflight bounds the webhooks being stored at once (a webhook takes
+	// its slot once its whole body has arrived, so a slow or stalled body
+	// holds none); beyond it they are answered 503 with Retry-After at once.
+	// It keeps
 	// the latency of accepted webhooks low under overload: a stored event
 	// takes a few milliseconds, so 256 in flight means well under 100ms of
 	// waiting. Default 256.
@@ -212,6 +221,77 @@ type HTTP struct {
 	// shrinks back. Set it a little under a container's memory limit. 0 or
 	// at least 67108864 (64 MiB). Default 0 (no budget).
 	MaxMemoryBytes int64 `yaml:"max_memory_bytes"`
+	// HeaderTimeout bounds the time to read a request's headers (the
+	// server's ReadHeaderTimeout); a connection that takes longer is
+	// closed. Default 5s.
+	HeaderTimeout time.Duration `yaml:"header_timeout"`
+	// BodyTimeout bounds the time to receive a webhook's whole body, counted
+	// from when its headers have been read. A body that has not arrived by
+	// then is answered 408 and its connection closed: a stalled sender holds
+	// its connection for this long at most. Webhook bodies are small (a few
+	// KB) and arrive in one go. Default 5s.
+	BodyTimeout time.Duration `yaml:"body_timeout"`
+	// MaxConnsPerIP caps the connections open at once from one client
+	// address (the TCP peer; connections from trusted_proxies are not
+	// capped). One more is answered 429 with Retry-After and closed before
+	// its request is read; other addresses are not affected. A platform
+	// sends from a handful of addresses over pooled keep-alive connections:
+	// at 5,000 webhooks/s from 4 addresses, even at 50 ms an answer, each
+	// has about 63 requests open (Little's law), so 256 leaves four times
+	// that for pools that keep idle connections. At least 1. Default 256.
+	MaxConnsPerIP int `yaml:"max_conns_per_ip"`
+	// MaxInflightPerIP caps the webhooks being received or stored at once
+	// for one client address (the forwarded one behind trusted_proxies);
+	// one more is answered 429 with Retry-After and its connection closed.
+	// The same answer goes to an address whose webhooks would hold more than
+	// a quarter of max_inflight_bytes (or one body of max_body_bytes if
+	// more): no one address can take the whole byte budget with bodies it
+	// sends slowly. Sized as
+	// max_conns_per_ip from the same reasoning (about 63 in flight per
+	// sender address at 5,000/s and 50 ms). At least 1. Default 64.
+	MaxInflightPerIP int `yaml:"max_inflight_per_ip"`
+	// TrustedProxies are the reverse proxies (CIDRs, or single addresses)
+	// allowed to name the client: only when the TCP peer is one of them do
+	// X-Forwarded-For (its rightmost address not itself a trusted proxy) or
+	// X-Real-IP name the client, for logs and max_inflight_per_ip; their
+	// connections are not capped by max_conns_per_ip. Default none: the
+	// TCP peer is the client and forwarded headers are ignored.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// MaxConns caps the connections open at once from every address
+	// together (trusted proxies included); one more is answered 503 with
+	// Retry-After and closed before its request is read. It keeps memory
+	// (about 16 KB a connection: 4096 take some 64 MiB) and file
+	// descriptors for the rest of the process (the embedded broker's files)
+	// however many addresses connect; a platform's senders need a few
+	// hundred at most (see max_conns_per_ip). At least 1. Default 4096.
+	MaxConns int `yaml:"max_conns"`
+}
+
+// TrustedProxyPrefixes is TrustedProxies parsed (a single address as a
+// one-address prefix); entries that do not parse are left out (Validate
+// reports them).
+func (h HTTP) TrustedProxyPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range h.TrustedProxies {
+		if p, err := parsePrefix(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	if p.Addr().Is4In6() {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p.Masked(), nil
 }
 
 // NATS configures the broker: an external server or cluster (URL set), or
@@ -533,6 +613,11 @@ func (c *Config) ApplyDefaults() {
 	setDuration(&c.HTTP.ShutdownTimeout, DefaultShutdownTimeout)
 	setInt64(&c.HTTP.MaxInflightBytes, DefaultMaxInflightBytes)
 	setInt(&c.HTTP.MaxInflight, DefaultMaxInflight)
+	setDuration(&c.HTTP.HeaderTimeout, DefaultHeaderTimeout)
+	setDuration(&c.HTTP.BodyTimeout, DefaultBodyTimeout)
+	setInt(&c.HTTP.MaxConnsPerIP, DefaultMaxConnsPerIP)
+	setInt(&c.HTTP.MaxInflightPerIP, DefaultMaxInflightPerIP)
+	setInt(&c.HTTP.MaxConns, DefaultMaxConns)
 	setString(&c.OTel.ServiceName, "chatwarden")
 	if c.OTel.SampleRatio == 0 {
 		c.OTel.SampleRatio = 1

@@ -157,7 +157,8 @@ admin: {addr: "0.0.0.0:9091", token: s3cret-admin-token-value, metrics_public: t
 
 	assert.Equal(t, Admin{Addr: "0.0.0.0:9091", Token: "s3cret-admin-token-value", MetricsPublic: true}, c.Admin)
 	assert.Equal(t, HTTP{Addr: "127.0.0.1:9000", MaxBodyBytes: 2048,
-		PublishTimeout: 1500 * time.Millisecond, ShutdownTimeout: time.Minute, MaxInflightBytes: 64 << 20, MaxInflight: 256}, c.HTTP)
+		PublishTimeout: 1500 * time.Millisecond, ShutdownTimeout: time.Minute, MaxInflightBytes: 64 << 20, MaxInflight: 256,
+		HeaderTimeout: 5 * time.Second, BodyTimeout: 5 * time.Second, MaxConnsPerIP: 256, MaxInflightPerIP: 64, MaxConns: 4096}, c.HTTP)
 	assert.Equal(t, "nats://a:4222,nats://b:4222", c.NATS.URL)
 	assert.False(t, c.NATS.Embedded())
 	assert.Equal(t, 64, c.NATS.Partitions)

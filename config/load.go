@@ -109,6 +109,9 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 	if len(c.Secrets.Keys) == 0 {
 		c.Secrets.Keys = nil
 	}
+	if len(c.HTTP.TrustedProxies) == 0 {
+		c.HTTP.TrustedProxies = nil
+	}
 	c.ApplyDefaults()
 	if err := c.Validate(); err != nil {
 		return nil, err

@@ -18,6 +18,7 @@ var secretKeys = map[string]bool{
 	"http.addr":                    false,
 	"admin.addr":                   false,
 	"admin.token":                  true,
+	"http.trusted_proxies":         false,
 	"nats.url":                     false, // its credentials are redacted; see TestRedactedURLs
 	"nats.listen":                  false,
 	"nats.data_dir":                false,

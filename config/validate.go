@@ -31,6 +31,22 @@ func (c *Config) Validate() error {
 	}
 	v.positive("http.publish_timeout", c.HTTP.PublishTimeout)
 	v.positive("http.shutdown_timeout", c.HTTP.ShutdownTimeout)
+	v.positive("http.header_timeout", c.HTTP.HeaderTimeout)
+	v.positive("http.body_timeout", c.HTTP.BodyTimeout)
+	if c.HTTP.MaxConnsPerIP < 1 {
+		v.add("http.max_conns_per_ip", "must be at least 1, got %d", c.HTTP.MaxConnsPerIP)
+	}
+	if c.HTTP.MaxConns < 1 {
+		v.add("http.max_conns", "must be at least 1, got %d", c.HTTP.MaxConns)
+	}
+	if c.HTTP.MaxInflightPerIP < 1 {
+		v.add("http.max_inflight_per_ip", "must be at least 1, got %d", c.HTTP.MaxInflightPerIP)
+	}
+	for i, s := range c.HTTP.TrustedProxies {
+		if _, err := parsePrefix(s); err != nil {
+			v.add(fmt.Sprintf("http.trusted_proxies[%d]", i), "must be a CIDR such as 10.0.0.0/8 or an IP address, got %q", s)
+		}
+	}
 	if c.OTel.SampleRatio < 0 || c.OTel.SampleRatio > 1 {
 		v.add("otel.sample_ratio", "must be between 0 and 1, got %g", c.OTel.SampleRatio)
 	}

@@ -25,6 +25,16 @@ func TestValidate(t *testing.T) {
 		{"addr port too large", func(c *Config) { c.HTTP.Addr = ":70000" },
 			[]string{`http.addr: port must be a number from 0 to 65535, got "70000"`}},
 		{"addr random port", func(c *Config) { c.HTTP.Addr = "127.0.0.1:0" }, nil},
+		{"connection caps below 1", func(c *Config) { c.HTTP.MaxConnsPerIP, c.HTTP.MaxInflightPerIP, c.HTTP.MaxConns = 0, -1, 0 },
+			[]string{`http.max_conns_per_ip: must be at least 1, got 0`, `http.max_conns: must be at least 1, got 0`,
+				`http.max_inflight_per_ip: must be at least 1, got -1`}},
+		{"deadlines not positive", func(c *Config) { c.HTTP.HeaderTimeout, c.HTTP.BodyTimeout = 0, -time.Second },
+			[]string{`http.header_timeout: must be a positive duration, got 0s`, `http.body_timeout: must be a positive duration, got -1s`}},
+		{"trusted proxies", func(c *Config) {
+			c.HTTP.TrustedProxies = []string{"10.0.0.0/8", "192.0.2.7", "::1/128", "10.0.0.0/33", "proxy"}
+		},
+			[]string{`http.trusted_proxies[3]: must be a CIDR such as 10.0.0.0/8 or an IP address, got "10.0.0.0/33"`,
+				`http.trusted_proxies[4]: must be a CIDR such as 10.0.0.0/8 or an IP address, got "proxy"`}},
 		{"addr ipv6", func(c *Config) { c.HTTP.Addr = "[::1]:8080" }, nil},
 		{"max body too small", func(c *Config) { c.HTTP.MaxBodyBytes = 1023 },
 			[]string{`http.max_body_bytes: must be at least 1024, got 1023`}},

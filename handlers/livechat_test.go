@@ -333,6 +333,10 @@ func testOverload(t *testing.T, maxInflight int, bodies int64) {
 		MaxInflightBytes: bodies*int64(len(body)) + 150, // room for two requests, not three
 		MaxInflight:      maxInflight,
 		PublishTimeout:   10 * time.Second,
+		// Every request comes from 127.0.0.1: the address's own share of
+		// the bytes (TestInflightBytesPerClientAddress) must not be what
+		// sheds here.
+		MaxInflightBytesPerIP: 1 << 30,
 	})
 	srv := httptest.NewServer(e)
 	defer srv.Close()

@@ -8,6 +8,7 @@ package handlers
 import (
 	"context"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -53,10 +54,11 @@ type Deps struct {
 	RocketChatWebhookToken string
 	// MaxBodyBytes caps webhook bodies (413 beyond); default 1 MiB.
 	MaxBodyBytes int64
-	// MaxInflightBytes bounds the webhook bytes in flight (503 beyond);
-	// default 64 MiB.
+	// MaxInflightBytes bounds the webhook bytes in flight, charged as they
+	// arrive (503 beyond); default 64 MiB.
 	MaxInflightBytes int64
-	// MaxInflight bounds the webhooks in flight (503 beyond); default 256.
+	// MaxInflight bounds the webhooks being stored, counted once their body
+	// has arrived (503 beyond); default 256.
 	MaxInflight int
 	// Memory sheds every webhook (503) while it reports the process over
 	// its memory budget (see internal/memguard); nil never sheds.
@@ -88,6 +90,21 @@ type Deps struct {
 	// Liveness fails /healthz when the process cannot recover by itself
 	// (broker connection closed for good); nil: /healthz always answers 200.
 	Liveness Liveness
+
+	// BodyTimeout bounds the time a webhook's body takes to arrive, from
+	// when its headers were read: later, 408 and the connection closed
+	// (http.body_timeout); default 5s.
+	BodyTimeout time.Duration
+	// MaxInflightPerIP caps the webhooks in flight for one client address
+	// (429 with Retry-After beyond; http.max_inflight_per_ip); default 64.
+	MaxInflightPerIP int
+	// MaxInflightBytesPerIP caps the body bytes the webhooks of one client
+	// address hold (429 with Retry-After beyond); default a quarter of
+	// MaxInflightBytes, or one body of MaxBodyBytes if that is more.
+	MaxInflightBytesPerIP int64
+	// TrustedProxies are the peers whose X-Forwarded-For / X-Real-IP name
+	// the client (http.trusted_proxies); none: the TCP peer is the client.
+	TrustedProxies []netip.Prefix
 }
 
 // MemoryGuard tells whether the process is over its memory budget
@@ -201,6 +218,15 @@ func withDefaults(d Deps) Deps {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	if d.BodyTimeout <= 0 {
+		d.BodyTimeout = 5 * time.Second
+	}
+	if d.MaxInflightPerIP <= 0 {
+		d.MaxInflightPerIP = 64
+	}
+	if d.MaxInflightBytesPerIP <= d.MaxBodyBytes {
+		d.MaxInflightBytesPerIP = max(d.MaxInflightBytes/4, d.MaxBodyBytes+1)
+	}
 	return d
 }
 
@@ -210,6 +236,7 @@ func newEcho(d Deps) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(d.Logger)
+	e.IPExtractor = clientIP(d.TrustedProxies)
 	e.Use(middleware.Recover())
 	return e
 }

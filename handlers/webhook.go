@@ -4,7 +4,9 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 
@@ -25,28 +27,57 @@ const (
 	reasonMalformed    = "malformed"
 	reasonTooLarge     = "too_large"
 	reasonUnavailable  = "unavailable"
+	reasonBodyTimeout  = "body_timeout"
 )
 
 // retryAfterSeconds is sent with 503 answers.
 const retryAfterSeconds = "5"
 
+// firstChunk is the first size of a body buffer; it doubles as it fills.
+const firstChunk = 4 << 10
+
+// errOverBudget: the body's next bytes do not fit in http.max_inflight_bytes.
+var errOverBudget = errors.New("webhook bytes in flight over http.max_inflight_bytes")
+
 // readBody reads at most limit bytes of the request body. It reports tooLarge
 // without reading further when the body (or its declared length) is bigger.
-// A body of declared length is read into one buffer of that size.
-func readBody(r *http.Request, limit int64) (body []byte, tooLarge bool, err error) {
+//
+// The buffer grows as bytes arrive, never by the declared length alone: it
+// starts at 4 KiB (or the declared length when smaller) and doubles when
+// full, up to the declared length (or limit+1 when sent chunked). Each growth
+// is first passed to charge (nil: free); when charge refuses, readBody stops
+// with errOverBudget. So a request that declares 1 MiB and sends one byte
+// costs 4 KiB, and a buffer is never more than twice the bytes received.
+func readBody(r *http.Request, limit int64, charge func(n int64) bool) (body []byte, tooLarge bool, err error) {
 	if r.ContentLength > limit {
 		return nil, true, nil
 	}
+	want := limit + 1 // sent chunked: one byte past the limit tells it is too large
 	if r.ContentLength >= 0 {
-		body = make([]byte, r.ContentLength)
-		if _, err := io.ReadFull(r.Body, body); err != nil {
+		want = r.ContentLength
+	}
+	for {
+		if len(body) == cap(body) {
+			if int64(len(body)) == want {
+				break
+			}
+			grow := min(max(2*int64(cap(body)), firstChunk), want) - int64(cap(body))
+			if charge != nil && !charge(grow) {
+				return nil, false, errOverBudget
+			}
+			body = append(make([]byte, 0, int64(cap(body))+grow), body...)
+		}
+		n, err := r.Body.Read(body[len(body):cap(body)])
+		body = body[:len(body)+n]
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
 			return nil, false, err
 		}
-		return body, false, nil
 	}
-	body, err = io.ReadAll(io.LimitReader(r.Body, limit+1))
-	if err != nil {
-		return nil, false, err
+	if r.ContentLength >= 0 && int64(len(body)) < r.ContentLength {
+		return nil, false, fmt.Errorf("reading a body of declared length %d: %w after %d bytes", r.ContentLength, io.ErrUnexpectedEOF, len(body))
 	}
 	if int64(len(body)) > limit {
 		return nil, true, nil
@@ -137,12 +168,42 @@ func (r *receiver) store(c echo.Context, ev *event.Event, actionLabel string) er
 	return c.NoContent(http.StatusOK)
 }
 
-// readOrReject reads the capped body; on failure it has already answered.
+// isTimeout tells whether err is a passed read deadline.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// readOrReject reads the capped body, charging its bytes to
+// http.max_inflight_bytes as they arrive, then takes a slot of
+// http.max_inflight for storing it (see shedLoad); on failure it has already
+// answered: 413 too large, 503 with Retry-After over the byte budget, 429
+// with Retry-After over the client address's share of it, 408 (and the
+// connection closed) when the body did not arrive within http.body_timeout,
+// 400 otherwise.
 func (r *receiver) readOrReject(c echo.Context) ([]byte, bool) {
-	body, tooLarge, err := readBody(c.Request(), r.d.MaxBodyBytes)
+	a := admissionOf(c)
+	var charge func(int64) bool
+	if a != nil {
+		charge = a.charge
+	}
+	body, tooLarge, err := readBody(c.Request(), r.d.MaxBodyBytes, charge)
 	switch {
 	case tooLarge:
 		_ = r.reject(c, http.StatusRequestEntityTooLarge, reasonTooLarge, "body exceeds http.max_body_bytes")
+		return nil, false
+	case errors.Is(err, errOverBudget) && a.overClient:
+		_ = tooManyFromClient(c, r.d, r.d.Logger.Named("webhook"), a.ip)
+		return nil, false
+	case errors.Is(err, errOverBudget):
+		// The rest of the body is not read: close the connection rather
+		// than wait for it.
+		c.Response().Header().Set(echo.HeaderConnection, "close")
+		_ = shed(c, r.d, r.d.Logger.Named("webhook"), reasonOverloaded)
+		return nil, false
+	case isTimeout(err):
+		c.Response().Header().Set(echo.HeaderConnection, "close")
+		_ = r.reject(c, http.StatusRequestTimeout, reasonBodyTimeout, "body not received within http.body_timeout")
 		return nil, false
 	case err != nil:
 		var mbe *http.MaxBytesError
@@ -151,6 +212,10 @@ func (r *receiver) readOrReject(c echo.Context) ([]byte, bool) {
 			return nil, false
 		}
 		_ = r.reject(c, http.StatusBadRequest, reasonMalformed, "cannot read body", zap.Error(err))
+		return nil, false
+	}
+	if a != nil && !a.takeSlot() {
+		_ = shed(c, r.d, r.d.Logger.Named("webhook"), reasonOverloaded)
 		return nil, false
 	}
 	return body, true

@@ -56,6 +56,14 @@ type Metrics struct {
 	ConsumerPending     *prometheus.GaugeVec // stream, consumer, partition: stored, not yet delivered
 	ConsumerAckPending  *prometheus.GaugeVec // stream, consumer, partition: delivered, not yet acknowledged
 	ConsumerRedelivered *prometheus.GaugeVec // stream, consumer, partition: delivered more than once, not yet acknowledged
+
+	// WebhookBytesInflight is the webhook body bytes charged to
+	// http.max_inflight_bytes now (buffers of bodies being read or stored).
+	WebhookBytesInflight prometheus.Gauge
+	// ConnectionsRejected counts connections closed at once by the
+	// listener's caps, by reason (per_ip: http.max_conns_per_ip; total:
+	// http.max_conns).
+	ConnectionsRejected *prometheus.CounterVec // reason
 }
 
 // New builds the metrics on a fresh registry that also carries the Go runtime
@@ -72,7 +80,7 @@ func New() *Metrics {
 		}, []string{"platform", "action"}),
 		WebhooksRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chatwarden_webhooks_rejected_total",
-			Help: "Webhooks answered with an error, by platform and reason (unauthorized, stale, malformed, too_large, unavailable, overloaded, over_memory).",
+			Help: "Webhooks answered with an error, by platform and reason (unauthorized, stale, malformed, too_large, unavailable, overloaded, over_memory, body_timeout, client_limit).",
 		}, []string{"platform", "reason"}),
 		Duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chatwarden_webhooks_duplicate_total",
@@ -142,6 +150,16 @@ func New() *Metrics {
 		m.RuleDecisions, m.APIResponses, m.StreamMessages, m.ConsumerPending, m.ConsumerAckPending, m.ConsumerRedelivered} {
 		f(c)
 	}
+	m.WebhookBytesInflight = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "chatwarden_webhook_bytes_inflight",
+		Help: "Webhook body bytes being received or stored now, charged to http.max_inflight_bytes as they arrive.",
+	})
+	f(m.WebhookBytesInflight)
+	m.ConnectionsRejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "chatwarden_connections_rejected_total",
+		Help: "Connections answered 503 and closed by the listener before any request was read, by reason (per_ip: over http.max_conns_per_ip; total: over http.max_conns).",
+	}, []string{"reason"})
+	f(m.ConnectionsRejected)
 	return m
 }
 

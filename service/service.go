@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -22,6 +24,7 @@ import (
 	"github.com/chatwarden/chatwarden/consumer"
 	"github.com/chatwarden/chatwarden/dlq"
 	"github.com/chatwarden/chatwarden/handlers"
+	"github.com/chatwarden/chatwarden/internal/connlimit"
 	"github.com/chatwarden/chatwarden/internal/framing"
 	"github.com/chatwarden/chatwarden/internal/memguard"
 	"github.com/chatwarden/chatwarden/metrics"
@@ -171,6 +174,9 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 		HelpCrunchSigningKey:   cfg.HelpCrunch.SigningKey,
 		RocketChatWebhookToken: cfg.RocketChat.WebhookToken,
 		HelpCrunchMaxAge:       cmp.Or(cfg.HelpCrunch.MaxAge, config.DefaultHelpCrunchMaxAge), // never off
+		BodyTimeout:            cfg.HTTP.BodyTimeout,
+		MaxInflightPerIP:       cfg.HTTP.MaxInflightPerIP,
+		TrustedProxies:         cfg.HTTP.TrustedProxyPrefixes(),
 	}
 	// Both listeners are bound before either serves, so a port in use
 	// fails the start instead of leaving half a service.
@@ -186,7 +192,9 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 		}
 	}
 	s.addr = ln.Addr().String()
-	s.http = s.serve(ln, handlers.New(deps), "http")
+	// The connection caps guard the public listener; the admin one is
+	// private (loopback by default).
+	s.http = s.serve(capConns(ln, cfg.HTTP, s.metrics), handlers.New(deps), "http")
 	if adminLn != nil {
 		s.adminAt = adminLn.Addr().String()
 		s.admin = s.serve(adminLn, handlers.NewAdmin(deps), "admin")
@@ -211,7 +219,7 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 func (s *Service) serve(ln net.Listener, h http.Handler, name string) *http.Server {
 	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
+		ReadHeaderTimeout: s.cfg.HTTP.HeaderTimeout,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -233,6 +241,18 @@ func (s *Service) serve(ln net.Listener, h http.Handler, name string) *http.Serv
 		}
 	}()
 	return srv
+}
+
+// capConns caps the connections of each client address at
+// http.max_conns_per_ip (trusted proxies exempt) and of all together at
+// http.max_conns, counting the rejected ones by reason.
+func capConns(ln net.Listener, h config.HTTP, m *metrics.Metrics) net.Listener {
+	trusted := h.TrustedProxyPrefixes()
+	return connlimit.New(ln, h.MaxConnsPerIP, connlimit.MaxTotal(h.MaxConns),
+		connlimit.OnReject(func(reason string) { m.ConnectionsRejected.WithLabelValues(reason).Inc() }),
+		connlimit.Exempt(func(a netip.Addr) bool {
+			return slices.ContainsFunc(trusted, func(p netip.Prefix) bool { return p.Contains(a) })
+		}))
 }
 
 // balanceEvery is how often a worker replica checks that it owns no more than

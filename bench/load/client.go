@@ -72,6 +72,7 @@ type poster struct {
 	bodyAt  int
 	r       *bufio.Reader
 	timeout time.Duration
+	source  *net.TCPAddr // local address to connect from; nil: any
 
 	mu      sync.Mutex // guards conn, which abort uses from another goroutine
 	conn    net.Conn
@@ -99,7 +100,11 @@ func (p *poster) post(n int64) (int, error) {
 			return 0, errAborted
 		}
 		if p.conn == nil {
-			c, err := net.Dial("tcp", p.addr)
+			d := net.Dialer{}
+			if p.source != nil {
+				d.LocalAddr = p.source
+			}
+			c, err := d.Dial("tcp", p.addr)
 			if err != nil {
 				p.mu.Unlock()
 				return 0, err

@@ -18,7 +18,17 @@
 //     on its own schedule, latency measured from when a request was due;
 //   - overload: -overload-conns (default 1024) connections posting as fast as
 //     answered, far beyond what can be stored: how much is accepted, how
-//     fast, how much is shed with 503, and resident memory.
+//     fast, how much is shed with 503, and resident memory. All come from
+//     127.0.0.1, standing for many senders: the chatwarden targets' caps per
+//     client address are raised for it;
+//   - stall: the stall attack of issue 18 while genuine webhooks are offered
+//     at -attack-rate (default 200/s) on 8 connections from 127.0.1.1:
+//     -attack-conns (default 300) connections from 127.0.0.1 and as many
+//     from -attack-addrs (default 300) other loopback addresses each declare
+//     a 1 MiB webhook, send one byte and nothing more, and are replaced a
+//     second after the target lets them go. Reported: the genuine webhooks'
+//     statuses and latency, and the stalled connections opened. Loopback
+//     aliases other than 127.0.0.1 need Linux.
 //
 // Requests are ~3.4 KB incoming_chat webhooks with distinct chat ids and a
 // valid secret. Runs of 10 s show the best case; runs of minutes (-duration,
@@ -36,8 +46,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -80,6 +92,10 @@ type options struct {
 	partitions    int           // nats.partitions of the chatwarden targets; 0: the default
 	dupWindow     time.Duration // nats.duplicate_window of the chatwarden targets; 0: the default
 	maxMemory     int64         // http.max_memory_bytes of the chatwarden targets; 0: none
+	source        *net.TCPAddr  // address the load connects from; nil: any
+	attackConns   int           // stall: stalled connections from 127.0.0.1, and as many from attackAddrs others
+	attackAddrs   int           // stall: addresses of the second group
+	attackRate    int           // stall: genuine webhooks per second
 }
 
 func main() {
@@ -107,6 +123,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&o.partitions, "partitions", 0, "nats.partitions of the chatwarden targets (0: the default); each is a consumer the embedded broker serves")
 	fs.Int64Var(&o.maxMemory, "max-memory", 0, "http.max_memory_bytes of the chatwarden targets (0: no budget); over it they shed webhooks until the heap shrinks")
 	fs.DurationVar(&o.dupWindow, "duplicate-window", 0, "nats.duplicate_window of the chatwarden targets (0: the default, 10m); the broker keeps the message ids of that window in memory")
+	fs.IntVar(&o.attackConns, "attack-conns", 300, "stall scenario: stalled connections from 127.0.0.1, and as many again spread over -attack-addrs other addresses (at most 5000)")
+	fs.IntVar(&o.attackAddrs, "attack-addrs", 300, "stall scenario: loopback addresses the second group of stalled connections comes from (1..5000)")
+	fs.IntVar(&o.attackRate, "attack-rate", 200, "stall scenario: genuine webhooks offered per second, from 127.0.1.1")
 	fs.StringVar(&o.serve, "serve", "", "internal: run as the child serving this target")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -122,6 +141,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if o.dupWindow < 0 {
 		return fmt.Errorf("-duplicate-window %s: want 0 (the default) or more", o.dupWindow)
+	}
+	if o.attackConns < 0 || o.attackConns > 5000 || o.attackAddrs < 1 || o.attackAddrs > 5000 || o.attackRate < 1 {
+		return fmt.Errorf("-attack-conns %d, -attack-addrs %d, -attack-rate %d: want 0..5000, 1..5000 and 1 or more", o.attackConns, o.attackAddrs, o.attackRate)
 	}
 	if o.serve != "" {
 		if path := os.Getenv(profileEnv); path != "" {
@@ -152,7 +174,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			if o.profile != "" {
 				profile = filepath.Join(o.profile, target+"-"+sc)
 			}
-			child, err := startChild(ctx, target, profile, o.trace, o.childSettings())
+			settings := o.childSettings()
+			if sc == "overload" {
+				settings = append(settings, perIPCapsEnv+"=100000")
+			}
+			child, err := startChild(ctx, target, profile, o.trace, settings)
 			if err != nil {
 				return fmt.Errorf("starting %s: %w", target, err)
 			}
@@ -168,6 +194,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 				oo := o
 				oo.concurrency = o.overloadConns
 				res = closedLoop(ctx, child.url, oo, &next)
+			case "stall":
+				res = stallAttack(ctx, child.url, o, &next)
 			default:
 				child.stop()
 				return fmt.Errorf("unknown scenario %q", sc)
@@ -180,6 +208,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			}
 			fmt.Fprintf(out, "%-10s %-9s %9s %9d %8d %8d %9.0f %9s %9s %9s %8.1f %8.1f\n", target, sc, offered, res.requests,
 				res.ok, res.shed, float64(res.ok)/res.elapsed.Seconds(), res.pct(50), res.pct(99), res.pct(100), mb(peak), mb(idle))
+			if sc == "stall" {
+				fmt.Fprintf(out, "%-10s stall: genuine webhooks by status %s, failed %d; stalled connections opened %d (%d at once from 127.0.0.1, %d from %d addresses)\n",
+					target, res.statusCounts(), res.errs, res.stalled, o.attackConns, o.attackConns, o.attackAddrs)
+			}
 		}
 	}
 	return nil
@@ -193,6 +225,20 @@ type result struct {
 	offered                  int
 	elapsed                  time.Duration
 	latencies                []time.Duration
+	statuses                 map[int]int // answers by status
+	stalled                  int64       // stall: stalled connections opened
+}
+
+// statusCounts is "200=n 503=m ..." in status order, or "none".
+func (r result) statusCounts() string {
+	if len(r.statuses) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, s := range slices.Sorted(maps.Keys(r.statuses)) {
+		parts = append(parts, fmt.Sprintf("%d=%d", s, r.statuses[s]))
+	}
+	return strings.Join(parts, " ")
 }
 
 func (r result) pct(p int) time.Duration {
@@ -211,6 +257,12 @@ func (rc *recorder) add(status int, d time.Duration, err error) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	rc.res.requests++
+	if err == nil {
+		if rc.res.statuses == nil {
+			rc.res.statuses = map[int]int{}
+		}
+		rc.res.statuses[status]++
+	}
 	switch {
 	case err != nil:
 		rc.res.errs++
@@ -287,6 +339,7 @@ func openLoop(ctx context.Context, url string, rate, conns int, o options, next 
 				rc.add(0, 0, err)
 				return
 			}
+			p.source = o.source
 			defer p.close()
 			stop := context.AfterFunc(ctx, p.abort)
 			defer stop()
@@ -315,6 +368,60 @@ func openLoop(ctx context.Context, url string, rate, conns int, o options, next 
 	res := rc.done(start)
 	res.offered = rate
 	return res
+}
+
+// stallAttack runs the stall scenario for o.duration: the attack of issue
+// 18 (see the package comment) while genuine webhooks are offered at
+// o.attackRate from 127.0.1.1 on 8 connections. The genuine webhooks start
+// once every stalled connection has been opened once (or after 10 s).
+func stallAttack(ctx context.Context, url string, o options, next *int64) result {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	u, _ := neturl.Parse(url)
+	var opened atomic.Int64
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	for i := range 2 * o.attackConns {
+		source := net.IPv4(127, 0, 0, 1)
+		if i >= o.attackConns {
+			k := (i - o.attackConns) % o.attackAddrs // 127.0.2.1, 127.0.2.2, ...
+			source = net.IPv4(127, 0, byte(2+k/250), byte(1+k%250))
+		}
+		wg.Go(func() { stall(ctx, u.Host, u.RequestURI(), source, &opened) })
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for opened.Load() < int64(2*o.attackConns) && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	genuine := o
+	genuine.source = &net.TCPAddr{IP: net.IPv4(127, 0, 1, 1)}
+	res := openLoop(ctx, url, o.attackRate, 8, genuine, next)
+	res.stalled = opened.Load()
+	return res
+}
+
+// stall keeps one stalled webhook open from source until ctx ends: it
+// connects, declares a 1 MiB body, sends one byte, waits for the target to
+// answer or close, and a second later starts again.
+func stall(ctx context.Context, addr, path string, source net.IP, opened *atomic.Int64) {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: source}, Timeout: 5 * time.Second}
+	head := []byte(fmt.Sprintf("POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n{", path, addr))
+	for ctx.Err() == nil {
+		if c, err := d.DialContext(ctx, "tcp", addr); err == nil {
+			stop := context.AfterFunc(ctx, func() { c.Close() })
+			if _, err := c.Write(head); err == nil {
+				opened.Add(1)
+				_, _ = io.Copy(io.Discard, c)
+			}
+			stop()
+			c.Close()
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // child is a target serving in a child process.
@@ -461,6 +568,10 @@ const traceEnv = "CWLOAD_TRACE"
 // maxInflightEnv, set, is the http.max_inflight of a chatwarden child.
 const maxInflightEnv = "CWLOAD_MAX_INFLIGHT"
 
+// perIPCapsEnv, set, is both http.max_conns_per_ip and
+// http.max_inflight_per_ip of a chatwarden child.
+const perIPCapsEnv = "CWLOAD_PER_IP_CAPS"
+
 // maxMemoryEnv, set, is the http.max_memory_bytes of a chatwarden child.
 const maxMemoryEnv = "CWLOAD_MAX_MEMORY"
 
@@ -568,6 +679,9 @@ func serveTarget(ctx context.Context, target string, out io.Writer) error {
 		}
 		if v := os.Getenv(maxMemoryEnv); v != "" {
 			httpCfg += ", max_memory_bytes: " + v
+		}
+		if v := os.Getenv(perIPCapsEnv); v != "" {
+			httpCfg += ", max_conns_per_ip: " + v + ", max_inflight_per_ip: " + v
 		}
 		natsCfg := fmt.Sprintf("listen: \"off\", data_dir: %q", filepath.Join(dir, "data"))
 		if v := os.Getenv(partitionsEnv); v != "" {

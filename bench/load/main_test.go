@@ -128,9 +128,26 @@ func TestNegativeSettingsAreRefused(t *testing.T) {
 		{"-partitions", "-1", "-partitions -1: want 0 (the default) or more"},
 		{"-duplicate-window", "-1s", "-duplicate-window -1s: want 0 (the default) or more"},
 		{"-max-memory", "-1", "-max-memory -1: want 0 (no budget) or more"},
+		{"-attack-addrs", "0", "-attack-conns 300, -attack-addrs 0, -attack-rate 200: want 0..5000, 1..5000 and 1 or more"},
 	} {
 		t.Run(tc.flag, func(t *testing.T) {
 			assert.EqualError(t, run(context.Background(), []string{tc.flag, tc.value}, io.Discard), tc.want)
 		})
 	}
+}
+
+// TestStallScenario: the stall scenario opens its stalled connections (from
+// 127.0.0.1 and from other loopback addresses) and reports the genuine
+// webhooks by status: against chatwarden, every one is stored (200).
+func TestStallScenario(t *testing.T) {
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"-duration", "2s", "-targets", "chatwarden-receive", "-scenarios", "stall",
+		"-attack-conns", "20", "-attack-addrs", "5", "-attack-rate", "50"}, &out))
+	t.Log("\n" + out.String())
+	m := regexp.MustCompile(`(?m)^chatwarden-receive stall: genuine webhooks by status 200=(\d+), failed 0; stalled connections opened (\d+) `).FindStringSubmatch(out.String())
+	require.NotNil(t, m, "every genuine webhook answered 200")
+	ok, _ := strconv.Atoi(m[1])
+	opened, _ := strconv.Atoi(m[2])
+	assert.Greater(t, ok, 50, "genuine webhooks over 2 s at 50/s")
+	assert.GreaterOrEqual(t, opened, 40, "every stalled connection opened")
 }
