@@ -3,6 +3,7 @@ package consumer_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -126,7 +127,9 @@ func TestPoisonEventNeverStopsTheWorker(t *testing.T) {
 			require.EventuallyWithT(t, func(c *assert.CollectT) {
 				mu.Lock()
 				defer mu.Unlock()
-				assert.ElementsMatch(c, []string{"CCCCCCCC/after", "B/b1"}, done)
+				// At least once: a delivery may come twice when the machine
+				// is slow enough for the pin or the ack wait to lapse.
+				assert.Equal(c, []string{"B/b1", "CCCCCCCC/after"}, slices.Compact(slices.Sorted(slices.Values(done))))
 				info, err := cons[0].Info(ctx)
 				if assert.NoError(c, err) {
 					assert.Zero(c, info.NumAckPending, "every event settled, the poison one included")

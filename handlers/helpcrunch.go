@@ -63,10 +63,6 @@ func helpCrunchWebhook(d Deps) echo.HandlerFunc {
 		if err := ev.CheckBounds(helpCrunchFields); err != nil {
 			return r.reject(c, http.StatusBadRequest, reasonMalformed, err.Error())
 		}
-		label := ev.Action
-		if !helpcrunch.KnownEvent(label) {
-			label = "other"
-		}
-		return r.store(c, ev, label)
+		return r.store(c, ev)
 	}
 }

@@ -49,10 +49,6 @@ func liveChatWebhook(d Deps) echo.HandlerFunc {
 		if err := ev.CheckBounds(liveChatFields); err != nil {
 			return r.reject(c, http.StatusBadRequest, reasonMalformed, err.Error())
 		}
-		label := ev.Action
-		if !livechat.WebhookActions[label] {
-			label = "other"
-		}
-		return r.store(c, ev, label)
+		return r.store(c, ev)
 	}
 }

@@ -52,10 +52,6 @@ func rocketChatWebhook(d Deps) echo.HandlerFunc {
 		if err := ev.CheckBounds(rocketChatFields); err != nil {
 			return r.reject(c, http.StatusBadRequest, reasonMalformed, err.Error())
 		}
-		label := ev.Action
-		if !rocketchat.KnownEvent(label) {
-			label = "other"
-		}
-		return r.store(c, ev, label)
+		return r.store(c, ev)
 	}
 }

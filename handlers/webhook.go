@@ -138,10 +138,10 @@ func (r *receiver) reject(c echo.Context, status int, reason, msg string, fields
 // store publishes ev and answers: an exact 200 with an empty body once the
 // broker acknowledged it (or recognised a duplicate), 503 with Retry-After
 // when it could not be stored in time.
-func (r *receiver) store(c echo.Context, ev *event.Event, actionLabel string) error {
+func (r *receiver) store(c echo.Context, ev *event.Event) error {
 	ctx, cancel := contextWithTimeout(c, r.d.PublishTimeout)
 	defer cancel()
-	ctx, span := tracing.Tracer().Start(ctx, "webhook "+r.platform+"."+ev.Action, trace.WithSpanKind(trace.SpanKindServer),
+	ctx, span := tracing.Tracer().Start(ctx, "webhook "+r.platform+"."+event.ActionLabel(r.platform, ev.Action), trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(attribute.String("chatwarden.event_id", ev.ID), attribute.String("chatwarden.chat_id", ev.ChatID),
 			attribute.String("chatwarden.platform", r.platform), attribute.String("chatwarden.action", ev.Action)))
 	defer span.End()
@@ -157,7 +157,7 @@ func (r *receiver) store(c echo.Context, ev *event.Event, actionLabel string) er
 			"cannot store the event right now; retry later",
 			zap.String("action", ev.Action), zap.String("chat_id", ev.ChatID), zap.String("event_id", ev.ID), zap.Error(err))
 	}
-	r.d.Metrics.WebhooksReceived.WithLabelValues(r.platform, actionLabel).Inc()
+	r.d.Metrics.WebhooksReceived.WithLabelValues(r.platform, event.ActionLabel(r.platform, ev.Action)).Inc() // bounded: unknown actions are "other"
 	if dup {
 		r.d.Metrics.Duplicates.WithLabelValues(r.platform).Inc()
 	}
