@@ -144,7 +144,8 @@ Beside EVENT.json, an optional EVENT.expect.yaml states what must happen:
     unpin-abandoned-unassigned: acted     # acted, skipped, scheduled, failed, dry_run or none
     tag-pricing-chats: none
 
-The exit status is 1 when an expectation is not met or an event cannot be read, so rule files
+The exit status is 1 when an expectation is not met, when a rule's outcome is failed and the
+expectation file does not say failed for it, or when an event cannot be read, so rule files
 can be tested in CI.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 2 {
@@ -276,6 +277,20 @@ func testEventFile(ctx context.Context, out io.Writer, set *rules.RuleSet, path 
 		fmt.Fprintf(out, "  the event would be retried or dead-lettered: %v\n", oneLineText(handleErr.Error()))
 	}
 	ok := true
+	// A failure is a test failure unless the expectation file says so: a
+	// rule file that can only fail must not pass CI.
+	var failed []string
+	for name, got := range outcomes {
+		if got == audit.Failed && (exp == nil || exp.Expect[name] == "") {
+			failed = append(failed, name)
+		}
+	}
+	sort.Strings(failed)
+	for _, name := range failed {
+		fmt.Fprintf(out, "  FAILED   %s: the rule failed (write `%s: failed` under expect in %s if that is intended)\n",
+			name, name, expectationName(path))
+		ok = false
+	}
 	if exp != nil {
 		names := make([]string, 0, len(exp.Expect))
 		for n := range exp.Expect {
@@ -314,6 +329,18 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// expectationName is the name of the expectation file beside eventPath
+// (the YAML one, when there is none yet).
+func expectationName(eventPath string) string {
+	base := strings.TrimSuffix(eventPath, filepath.Ext(eventPath))
+	for _, ext := range []string{".expect.yaml", ".expect.yml", ".expect.json"} {
+		if _, err := os.Stat(base + ext); err == nil {
+			return filepath.Base(base + ext)
+		}
+	}
+	return filepath.Base(base + ".expect.yaml")
 }
 
 func readExpectation(eventPath string) (*expectation, error) {

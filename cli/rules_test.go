@@ -127,6 +127,49 @@ expect:
 	assert.Equal(t, 2, code)
 }
 
+// TestRulesTestFailedOutcome: a rule that fails (here: its chat is unknown
+// to the fake API, so enrichment fails) fails the test unless the
+// expectation file says failed.
+func TestRulesTestFailedOutcome(t *testing.T) {
+	tests := []struct {
+		name       string
+		expect     string // the expectation file; "" for none
+		wantCode   int
+		wantStdout []string
+		notStdout  []string
+	}{
+		{name: "no expectation file (issue 19)", wantCode: 1,
+			wantStdout: []string{"unpin-abandoned-unassigned  failed", "FAILED   unpin-abandoned-unassigned: the rule failed (write `unpin-abandoned-unassigned: failed` under expect in ev.expect.yaml"}},
+		{name: "expectation file about another rule", expect: "expect:\n  note-inactivity-transfers: none\n", wantCode: 1,
+			wantStdout: []string{"ok       note-inactivity-transfers: none", "FAILED   unpin-abandoned-unassigned"}},
+		{name: "expected to fail", expect: "expect:\n  unpin-abandoned-unassigned: failed\n", wantCode: 0,
+			wantStdout: []string{"ok       unpin-abandoned-unassigned: failed", "all 1 event files met their expectations"}, notStdout: []string{"FAILED"}},
+		{name: "expected to act", expect: "expect:\n  unpin-abandoned-unassigned: acted\n", wantCode: 1,
+			wantStdout: []string{"MISMATCH unpin-abandoned-unassigned: expected acted, got failed"}, notStdout: []string{"FAILED"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ev := filepath.Join(dir, "ev.json")
+			require.NoError(t, os.WriteFile(ev, samples.LiveChat("chat_deactivated", "s", "C-unknown", "T9"), 0o600))
+			if tt.expect != "" {
+				require.NoError(t, os.WriteFile(filepath.Join(dir, "ev.expect.yaml"), []byte(tt.expect), 0o600))
+			}
+			stdout, stderr, code := runCLI(t, "rules", "test", "../examples/rules.yaml", ev)
+			require.Equal(t, tt.wantCode, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+			for _, w := range tt.wantStdout {
+				assert.Contains(t, stdout, w)
+			}
+			for _, w := range tt.notStdout {
+				assert.NotContains(t, stdout, w)
+			}
+			if tt.wantCode != 0 {
+				assert.Contains(t, stderr, "1 of 1 event files did not meet their expectations")
+			}
+		})
+	}
+}
+
 // TestAuditAndReplayWhileServing runs `audit` and `replay` against a running
 // serve (through its nats.listen), as an operator would.
 func TestAuditAndReplayWhileServing(t *testing.T) {
