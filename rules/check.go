@@ -165,10 +165,12 @@ func (v *readsEnv) Visit(node *ast.Node) {
 }
 
 // checkWarnings reports what loads but is probably a mistake: a condition
-// that is constant false, and a delayed rule with a non-idempotent step and
-// no re-check of the chat's current state (an `if` with `enrich`): at the
-// re-check the condition sees what the webhook said when it arrived, so the
-// step runs however the chat changed in the meantime.
+// that is constant false, and a delayed rule with a non-idempotent step
+// (Go handlers are not judged) and no re-check of the chat's current
+// state. A re-check is an `if` with `enrich` on LiveChat events; without
+// it, or on HelpCrunch and Rocket.Chat events (enrich fetches nothing
+// there), the condition sees at the re-check what the webhook said when it
+// arrived, so the step runs however the chat changed in the meantime.
 func checkWarnings(c *compiled) []Warning {
 	s := c.spec
 	var warns []Warning
@@ -176,16 +178,32 @@ func checkWarnings(c *compiled) []Warning {
 		warns = append(warns, Warning{Rule: s.Name, Line: s.IfLine,
 			Text: fmt.Sprintf("if: %q is always false: the rule never acts", oneLine(s.If))})
 	}
-	if s.After > 0 && (strings.TrimSpace(s.If) == "" || s.Enrich == "") {
-		for _, st := range c.steps {
-			if st.goRule != nil || st.action.Idempotent {
-				continue
+	if s.After <= 0 {
+		return warns
+	}
+	why := ""
+	switch {
+	case strings.TrimSpace(s.If) == "" || s.Enrich == "":
+		why = "add `enrich: chat` and an `if` that still holds only when the step is wanted"
+	default:
+		for _, on := range s.On {
+			if platform, _, _ := strings.Cut(on, "."); platform != event.LiveChat {
+				why = fmt.Sprintf("enrich fetches nothing on %s events, so the `if` sees only the webhook as it arrived", platform)
+				break
 			}
-			warns = append(warns, Warning{Rule: s.Name, Line: s.Line,
-				Text: fmt.Sprintf("after: %s runs %s (not idempotent) without a re-check of the chat's current state; add `enrich: chat` and an `if` that still holds only when the step is wanted",
-					s.After, st.action.Name)})
-			break
 		}
+	}
+	if why == "" {
+		return warns
+	}
+	for _, st := range c.steps {
+		if st.goRule != nil || st.action.Idempotent {
+			continue
+		}
+		warns = append(warns, Warning{Rule: s.Name, Line: s.Line,
+			Text: fmt.Sprintf("after: %s runs %s (not idempotent) without a re-check of the chat's current state; %s",
+				s.After, st.action.Name, why)})
+		break
 	}
 	return warns
 }

@@ -74,6 +74,8 @@ func TestRuleFileChecks(t *testing.T) {
 		{name: "delayed non-idempotent step without enrich", yaml: rule("livechat.incoming_chat", "    after: 1h\n    if: chat.unassigned\n", "livechat.transfer_chat: {group_id: 1}"),
 			warnings: []string{"runs livechat.transfer_chat (not idempotent)"}},
 		{name: "delayed non-idempotent step with a re-check", yaml: rule("livechat.incoming_chat", "    after: 1h\n    enrich: chat\n    if: chat.unassigned\n", "livechat.transfer_chat: {group_id: 1}")},
+		{name: "delayed non-idempotent step of Rocket.Chat", yaml: rule("rocketchat.LivechatSessionQueued", "    after: 1h\n    enrich: chat\n    if: event.payload.type == \"LivechatSessionQueued\"\n", "rocketchat.forward: {department_id: D}"),
+			warnings: []string{"runs rocketchat.forward (not idempotent) without a re-check of the chat's current state; enrich fetches nothing on rocketchat events"}},
 		{name: "delayed idempotent step", yaml: rule("livechat.incoming_chat", "    after: 1h\n", "livechat.unpin: {}")},
 		{name: "non-idempotent step without delay", yaml: rule("livechat.incoming_chat", "", "livechat.send_event: {text: hi, visibility: agents}")},
 	}
