@@ -103,15 +103,6 @@ func TestRuleFileChecks(t *testing.T) {
 	}
 }
 
-func TestDuplicateRuleNamesAreAnError(t *testing.T) {
-	_, err := LoadBytes([]byte(`rules:
-  - {name: a, on: livechat.incoming_chat, then: [{livechat.unpin: {}}]}
-  - {name: a, on: livechat.chat_deactivated, then: [{livechat.unpin: {}}]}
-`), "t.yaml", DefaultActions(), NewRegistry())
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), `rule "a" (line 3): name already used by the rule on line 2`)
-}
-
 // TestReloadAcceptsUnknownActionsWithAWarning: a running service keeps
 // loading a file whose `on` names an action this version does not know, and
 // says so in the log.
