@@ -38,15 +38,34 @@ func rulesCmd(e *env) *cobra.Command {
 }
 
 func rulesCheckCmd(e *env) *cobra.Command {
-	var cfgPath string
+	var (
+		cfgPath             string
+		allowUnknownActions bool
+		strict              bool
+	)
 	cmd := &cobra.Command{
 		Use:   "check FILE",
 		Short: "Validate a rule file and list its rules",
-		Long: "check parses FILE, compiles every condition, validates every action's parameters, and lists\n" +
-			"the rules. Problems are reported with the rule's name and line; the exit status is 1 then.",
+		Long: `check parses FILE, compiles every condition, validates every action's parameters, and lists
+the rules. Errors, reported with the rule's name and line, make the exit status 1:
+
+  - an ` + "`on`" + ` action that is not a documented webhook action of its platform (with the nearest
+    one as "did you mean"); --allow-unknown-actions makes it a warning, for an action newer
+    than this version (serve and reloads always treat it as a warning)
+  - a step of another platform than one of the rule's ` + "`on`" + ` entries, unless the rule says
+    cross_platform: true
+  - conditions that do not compile, unknown actions or handlers, invalid parameters
+
+Warnings are listed after the rules and leave the exit status 0 (1 with --strict): a condition
+that is always false, and a delayed (` + "`after`" + `) non-idempotent step without a re-check of the
+chat's current state (` + "`enrich`" + ` and ` + "`if`" + `).`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			set, err := rules.LoadFile(args[0], rules.DefaultActions(), rules.DefaultRegistry())
+			var opts []rules.LoadOption
+			if allowUnknownActions {
+				opts = append(opts, rules.AllowUnknownActions())
+			}
+			set, err := rules.LoadFile(args[0], rules.DefaultActions(), rules.DefaultRegistry(), opts...)
 			if err != nil {
 				return err
 			}
@@ -66,11 +85,24 @@ func rulesCheckCmd(e *env) *cobra.Command {
 			if err := w.Flush(); err != nil {
 				return err
 			}
-			_, err = fmt.Fprintf(e.stdout, "%s: %d rules, all valid\n", args[0], set.Len())
+			warns := set.Warnings()
+			for _, wr := range warns {
+				fmt.Fprintf(e.stdout, "warning: %s\n", wr)
+			}
+			summary := fmt.Sprintf("%d %s, %d %s", set.Len(), plural(set.Len(), "rule", "rules"), len(warns), plural(len(warns), "warning", "warnings"))
+			if len(warns) > 0 && strict {
+				return fmt.Errorf("%s: %s (--strict: warnings fail the check)", args[0], summary)
+			}
+			if len(warns) == 0 {
+				summary += ", all valid"
+			}
+			_, err = fmt.Fprintf(e.stdout, "%s: %s\n", args[0], summary)
 			return err
 		},
 	}
 	e.addConfigFlag(cmd, &cfgPath)
+	cmd.Flags().BoolVar(&allowUnknownActions, "allow-unknown-actions", false, "report `on` actions this version does not know as warnings, not errors")
+	cmd.Flags().BoolVar(&strict, "strict", false, "exit 1 when there are warnings")
 	return cmd
 }
 
@@ -112,7 +144,8 @@ Beside EVENT.json, an optional EVENT.expect.yaml states what must happen:
     unpin-abandoned-unassigned: acted     # acted, skipped, scheduled, failed, dry_run or none
     tag-pricing-chats: none
 
-The exit status is 1 when an expectation is not met or an event cannot be read, so rule files
+The exit status is 1 when an expectation is not met, when a rule's outcome is failed and the
+expectation file does not say failed for it, or when an event cannot be read, so rule files
 can be tested in CI.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 2 {
@@ -244,6 +277,20 @@ func testEventFile(ctx context.Context, out io.Writer, set *rules.RuleSet, path 
 		fmt.Fprintf(out, "  the event would be retried or dead-lettered: %v\n", oneLineText(handleErr.Error()))
 	}
 	ok := true
+	// A failure is a test failure unless the expectation file says so: a
+	// rule file that can only fail must not pass CI.
+	var failed []string
+	for name, got := range outcomes {
+		if got == audit.Failed && (exp == nil || exp.Expect[name] == "") {
+			failed = append(failed, name)
+		}
+	}
+	sort.Strings(failed)
+	for _, name := range failed {
+		fmt.Fprintf(out, "  FAILED   %s: the rule failed (write `%s: failed` under expect in %s if that is intended)\n",
+			name, name, expectationName(path))
+		ok = false
+	}
 	if exp != nil {
 		names := make([]string, 0, len(exp.Expect))
 		for n := range exp.Expect {
@@ -282,6 +329,18 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// expectationName is the name of the expectation file beside eventPath
+// (the YAML one, when there is none yet).
+func expectationName(eventPath string) string {
+	base := strings.TrimSuffix(eventPath, filepath.Ext(eventPath))
+	for _, ext := range []string{".expect.yaml", ".expect.yml", ".expect.json"} {
+		if _, err := os.Stat(base + ext); err == nil {
+			return filepath.Base(base + ext)
+		}
+	}
+	return filepath.Base(base + ".expect.yaml")
 }
 
 func readExpectation(eventPath string) (*expectation, error) {

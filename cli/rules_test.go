@@ -22,7 +22,7 @@ func TestRulesCheck(t *testing.T) {
 	stdout, stderr, code := runCLI(t, "rules", "check", "../examples/rules.yaml")
 	require.Equal(t, 0, code, stderr)
 	assert.Contains(t, stdout, "unpin-abandoned-unassigned")
-	assert.Contains(t, stdout, "6 rules, all valid")
+	assert.Contains(t, stdout, "../examples/rules.yaml: 6 rules, 0 warnings, all valid")
 
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	require.NoError(t, os.WriteFile(bad, []byte("rules:\n  - name: r\n    on: livechat.x\n    if: chat.pinnned\n    then: [{livechat.unpin: {}}]\n"), 0o600))
@@ -35,6 +35,54 @@ func TestRulesCheck(t *testing.T) {
 	assert.Equal(t, 2, code)
 	_, _, code = runCLI(t, "rules")
 	assert.Equal(t, 2, code)
+}
+
+func TestRulesCheckJudgesRules(t *testing.T) {
+	rule := func(name, on, extra, step string) string {
+		return "  - name: " + name + "\n    on: " + on + "\n" + extra + "    then:\n      - " + step + "\n"
+	}
+	tests := []struct {
+		name       string
+		rules      string
+		flags      []string
+		wantCode   int
+		wantStdout []string
+		wantStderr []string
+	}{
+		{name: "typo in on (issue 19)", rules: rule("r", "[livechat.chat_deactivatd]", "", "livechat.unpin: {}"), wantCode: 1,
+			wantStderr: []string{`rule "r" (line 2)`, `did you mean "livechat.chat_deactivated"?`, "--allow-unknown-actions"}},
+		{name: "typo allowed", rules: rule("r", "[livechat.chat_deactivatd]", "", "livechat.unpin: {}"), flags: []string{"--allow-unknown-actions"}, wantCode: 0,
+			wantStdout: []string{`warning: rule "r" (line 2): on: "livechat.chat_deactivatd" is not a livechat webhook action`, ": 1 rule, 1 warning\n"}},
+		{name: "step of another platform (issue 19)", rules: rule("r", "[helpcrunch.chat.closed]", "", "livechat.unpin: {}"), wantCode: 1,
+			wantStderr: []string{`rule "r" (line 2)`, "livechat.unpin is a livechat action, but the rule is on helpcrunch.chat.closed", "cross_platform: true"}},
+		{name: "step of another platform with a reason", rules: rule("r", "[helpcrunch.chat.closed]", "    cross_platform: true\n", "livechat.set_routing_status: {agent_id: a@example.com, status: accepting_chats}"), wantCode: 0,
+			wantStdout: []string{": 1 rule, 0 warnings, all valid\n"}},
+		{name: "warnings are listed and counted", wantCode: 0,
+			rules: rule("never", "livechat.incoming_chat", "    if: 1 > 2\n", "livechat.unpin: {}") +
+				rule("late-note", "livechat.incoming_chat", "    after: 1h\n", "livechat.send_event: {text: hi, visibility: agents}") +
+				rule("fine", "livechat.chat_deactivated", "", "livechat.unpin: {}"),
+			wantStdout: []string{`warning: rule "never" (line 4): if: "1 > 2" is always false`,
+				`warning: rule "late-note" (line 7): after: 1h0m0s runs livechat.send_event (not idempotent) without a re-check`,
+				": 3 rules, 2 warnings\n"}},
+		{name: "strict fails on warnings", rules: rule("never", "livechat.incoming_chat", "    if: 1 > 2\n", "livechat.unpin: {}"), flags: []string{"--strict"}, wantCode: 1,
+			wantStdout: []string{"warning: rule \"never\""}, wantStderr: []string{"1 rule, 1 warning (--strict: warnings fail the check)"}},
+		{name: "strict passes a clean file", rules: rule("fine", "livechat.chat_deactivated", "", "livechat.unpin: {}"), flags: []string{"--strict"}, wantCode: 0,
+			wantStdout: []string{": 1 rule, 0 warnings, all valid\n"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "rules.yaml")
+			require.NoError(t, os.WriteFile(path, []byte("rules:\n"+tt.rules), 0o600))
+			stdout, stderr, code := runCLI(t, append(append([]string{"rules", "check"}, tt.flags...), path)...)
+			require.Equal(t, tt.wantCode, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+			for _, w := range tt.wantStdout {
+				assert.Contains(t, stdout, w)
+			}
+			for _, w := range tt.wantStderr {
+				assert.Contains(t, stderr, w)
+			}
+		})
+	}
 }
 
 // TestRulesTestExamples is what a team's CI would run on its rule file.
@@ -77,6 +125,49 @@ expect:
 	assert.Equal(t, 2, code, "an event file is required")
 	_, _, code = runCLI(t, "rules", "test", "--now", "yesterday", "../examples/rules.yaml", ev)
 	assert.Equal(t, 2, code)
+}
+
+// TestRulesTestFailedOutcome: a rule that fails (here: its chat is unknown
+// to the fake API, so enrichment fails) fails the test unless the
+// expectation file says failed.
+func TestRulesTestFailedOutcome(t *testing.T) {
+	tests := []struct {
+		name       string
+		expect     string // the expectation file; "" for none
+		wantCode   int
+		wantStdout []string
+		notStdout  []string
+	}{
+		{name: "no expectation file (issue 19)", wantCode: 1,
+			wantStdout: []string{"unpin-abandoned-unassigned  failed", "FAILED   unpin-abandoned-unassigned: the rule failed (write `unpin-abandoned-unassigned: failed` under expect in ev.expect.yaml"}},
+		{name: "expectation file about another rule", expect: "expect:\n  note-inactivity-transfers: none\n", wantCode: 1,
+			wantStdout: []string{"ok       note-inactivity-transfers: none", "FAILED   unpin-abandoned-unassigned"}},
+		{name: "expected to fail", expect: "expect:\n  unpin-abandoned-unassigned: failed\n", wantCode: 0,
+			wantStdout: []string{"ok       unpin-abandoned-unassigned: failed", "all 1 event files met their expectations"}, notStdout: []string{"FAILED"}},
+		{name: "expected to act", expect: "expect:\n  unpin-abandoned-unassigned: acted\n", wantCode: 1,
+			wantStdout: []string{"MISMATCH unpin-abandoned-unassigned: expected acted, got failed"}, notStdout: []string{"FAILED"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ev := filepath.Join(dir, "ev.json")
+			require.NoError(t, os.WriteFile(ev, samples.LiveChat("chat_deactivated", "s", "C-unknown", "T9"), 0o600))
+			if tt.expect != "" {
+				require.NoError(t, os.WriteFile(filepath.Join(dir, "ev.expect.yaml"), []byte(tt.expect), 0o600))
+			}
+			stdout, stderr, code := runCLI(t, "rules", "test", "../examples/rules.yaml", ev)
+			require.Equal(t, tt.wantCode, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+			for _, w := range tt.wantStdout {
+				assert.Contains(t, stdout, w)
+			}
+			for _, w := range tt.notStdout {
+				assert.NotContains(t, stdout, w)
+			}
+			if tt.wantCode != 0 {
+				assert.Contains(t, stderr, "1 of 1 event files did not meet their expectations")
+			}
+		})
+	}
 }
 
 // TestAuditAndReplayWhileServing runs `audit` and `replay` against a running

@@ -332,7 +332,7 @@ func (e *env) quietLogger(c config.Log) (*zap.Logger, error) {
 func (e *env) sweepAuditQuery(cfg *config.Config, start time.Time) string {
 	q := "chatwarden audit --rule " + sweep.BuiltinRuleName + " --since " + sinceArg(start)
 	if cfg.RulesFile != "" {
-		if set, err := rules.LoadFile(cfg.RulesFile, rules.DefaultActions(), rules.DefaultRegistry()); err == nil && sweep.Overrides(set) {
+		if set, err := rules.LoadFile(cfg.RulesFile, rules.DefaultActions(), rules.DefaultRegistry(), rules.AllowUnknownActions()); err == nil && sweep.Overrides(set) {
 			q = "chatwarden audit --platform livechat --since " + sinceArg(start)
 		}
 	}

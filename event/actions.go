@@ -1,5 +1,7 @@
 package event
 
+import "slices"
+
 // webhookActions are the documented webhook actions of each platform: the
 // one list the receivers, the platform packages and the metric labels
 // share.
@@ -76,4 +78,31 @@ func PlatformLabel(platform string) string {
 		return platform
 	}
 	return OtherLabel
+}
+
+// KnownAction reports whether action can reach a rule of platform: a
+// documented webhook action of platform, or (on LiveChat) one of
+// chatwarden's own, such as the backlog sweep's sweep_unassigned.
+func KnownAction(platform, action string) bool {
+	return webhookActions[platform][action] || platform == LiveChat && internalActions[action]
+}
+
+// KnownActions lists the actions KnownAction accepts for platform, sorted
+// (nil for an unknown platform).
+func KnownActions(platform string) []string {
+	known, ok := webhookActions[platform]
+	if !ok {
+		return nil
+	}
+	out := make([]string, 0, len(known)+len(internalActions))
+	for a := range known {
+		out = append(out, a)
+	}
+	if platform == LiveChat {
+		for a := range internalActions {
+			out = append(out, a)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

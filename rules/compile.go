@@ -18,6 +18,7 @@ type RuleSet struct {
 	rules        []*compiled
 	byName       map[string]*compiled
 	needsPayload bool
+	warnings     []Warning
 	// Source says where the rules came from (a path, or the built-in examples).
 	Source string
 }
@@ -44,19 +45,29 @@ func exprOptions() []expr.Option {
 
 // Compile checks and compiles specs. Every problem is reported with the
 // rule's name and line: unknown actions and handlers, invalid parameters,
-// and conditions that do not compile or are not boolean.
-func Compile(specs []Spec, actions Actions, handlers *Registry) (*RuleSet, error) {
+// conditions that do not compile or are not boolean, `on` entries that are
+// not documented webhook actions of their platform (a warning with
+// AllowUnknownActions), and steps of another platform than the rule's `on`
+// without `cross_platform: true`. What loads but is probably a mistake is
+// listed by RuleSet.Warnings.
+func Compile(specs []Spec, actions Actions, handlers *Registry, opts ...LoadOption) (*RuleSet, error) {
 	if handlers == nil {
 		handlers = NewRegistry()
+	}
+	var o loadOptions
+	for _, opt := range opts {
+		opt(&o)
 	}
 	set := &RuleSet{byName: map[string]*compiled{}}
 	var problems []string
 	for _, s := range specs {
-		c, err := compileRule(s, actions, handlers)
+		c, warns, err := compileRule(s, actions, handlers, o)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("rule %q (line %d): %v", s.Name, s.Line, err))
 			continue
 		}
+		set.warnings = append(set.warnings, warns...)
+		set.warnings = append(set.warnings, checkWarnings(c)...)
 		set.rules = append(set.rules, c)
 		set.byName[s.Name] = c
 		if strings.Contains(s.If, "payload") {
@@ -69,19 +80,30 @@ func Compile(specs []Spec, actions Actions, handlers *Registry) (*RuleSet, error
 	return set, nil
 }
 
-func compileRule(s Spec, actions Actions, handlers *Registry) (*compiled, error) {
-	c := &compiled{spec: s}
-	for _, on := range s.On {
-		platform, action, ok := strings.Cut(on, ".")
-		if !ok || platform == "" || action == "" {
-			return nil, fmt.Errorf("on: %q is not platform.action (e.g. livechat.chat_deactivated or livechat.*)", on)
-		}
-		switch platform {
-		case event.LiveChat, event.HelpCrunch, event.RocketChat:
-		default:
-			return nil, fmt.Errorf("on: unknown platform %q in %q (want livechat, helpcrunch or rocketchat)", platform, on)
+// compileRule compiles one rule. Its `on` is judged after the condition
+// and steps, so that a rule with several mistakes reports the ones in its
+// condition and steps first; a step's platform is judged last, against a
+// valid `on`.
+func compileRule(s Spec, actions Actions, handlers *Registry, o loadOptions) (*compiled, []Warning, error) {
+	c, err := compileBody(s, actions, handlers)
+	if err != nil {
+		return nil, nil, err
+	}
+	warns, err := checkOn(s, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, st := range s.Then {
+		if err := checkStepPlatform(s, st); err != nil {
+			return nil, nil, err
 		}
 	}
+	return c, warns, nil
+}
+
+// compileBody compiles the condition, the steps and the handler of a rule.
+func compileBody(s Spec, actions Actions, handlers *Registry) (*compiled, error) {
+	c := &compiled{spec: s}
 	if strings.TrimSpace(s.If) != "" {
 		prog, err := expr.Compile(s.If, exprOptions()...)
 		if err != nil {
@@ -168,6 +190,12 @@ func (s *RuleSet) Only(name string) (*RuleSet, error) {
 		needsPayload: strings.Contains(c.spec.If, "payload"), Source: s.Source}, nil
 }
 
+// Warnings lists, in file order, what loads but is probably a mistake:
+// unknown `on` actions allowed by AllowUnknownActions, conditions that are
+// always false, and delayed non-idempotent steps without a re-check of the
+// chat's current state.
+func (s *RuleSet) Warnings() []Warning { return s.warnings }
+
 // Len is the number of rules.
 func (s *RuleSet) Len() int { return len(s.rules) }
 
@@ -199,13 +227,13 @@ func (s *RuleSet) Rules() []Info {
 	return out
 }
 
-// LoadFile parses and compiles a rule file.
-func LoadFile(path string, actions Actions, handlers *Registry) (*RuleSet, error) {
+// LoadFile parses and compiles a rule file (see Compile for opts).
+func LoadFile(path string, actions Actions, handlers *Registry, opts ...LoadOption) (*RuleSet, error) {
 	specs, err := ParseFile(path)
 	if err != nil {
 		return nil, err
 	}
-	set, err := Compile(specs, actions, handlers)
+	set, err := Compile(specs, actions, handlers, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("rule file %s:\n%w", path, err)
 	}
@@ -215,12 +243,12 @@ func LoadFile(path string, actions Actions, handlers *Registry) (*RuleSet, error
 
 // LoadBytes parses and compiles a rule file's content; source names it in
 // errors and listings.
-func LoadBytes(data []byte, source string, actions Actions, handlers *Registry) (*RuleSet, error) {
+func LoadBytes(data []byte, source string, actions Actions, handlers *Registry, opts ...LoadOption) (*RuleSet, error) {
 	specs, err := Parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("rule file %s: %w", source, err)
 	}
-	set, err := Compile(specs, actions, handlers)
+	set, err := Compile(specs, actions, handlers, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("rule file %s:\n%w", source, err)
 	}

@@ -81,7 +81,7 @@ func TestRecheckOfARemovedRuleIsSkipped(t *testing.T) {
 	h := newHarness(t, []byte(delayedRule))
 	h.fake.AddChat(unassignedChat("C1"))
 	require.NoError(t, h.engine.Handle(context.Background(), h.webhook(t, "incoming_chat", "C1", nil)))
-	other, err := LoadBytes([]byte("rules:\n  - name: other\n    on: livechat.x\n    then: [{livechat.unpin: {}}]\n"), "t", DefaultActions(), NewRegistry())
+	other, err := LoadBytes([]byte("rules:\n  - name: other\n    on: livechat.chat_deactivated\n    then: [{livechat.unpin: {}}]\n"), "t", DefaultActions(), NewRegistry())
 	require.NoError(t, err)
 	h.engine.Swap(other)
 	require.NoError(t, h.engine.Handle(context.Background(), h.sched.evs[0]))
@@ -314,7 +314,7 @@ func TestWatchReloadsAndRefusesBrokenFiles(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "rules.yaml")
 	write := func(s string) { require.NoError(t, os.WriteFile(path, []byte(s), 0o600)) }
-	write("rules:\n  - {name: one, on: livechat.x, then: [{livechat.unpin: {}}]}\n")
+	write("rules:\n  - {name: one, on: livechat.chat_deactivated, then: [{livechat.unpin: {}}]}\n")
 	set, err := LoadFile(path, DefaultActions(), NewRegistry())
 	require.NoError(t, err)
 	h := newHarnessWithSet(t, set)
@@ -323,16 +323,16 @@ func TestWatchReloadsAndRefusesBrokenFiles(t *testing.T) {
 	sig := make(chan struct{}, 1)
 	require.NoError(t, h.engine.Watch(ctx, path, sig))
 
-	write("rules:\n  - {name: one, on: livechat.x, then: [{livechat.unpin: {}}]}\n  - {name: two, on: livechat.x, then: [{livechat.unpin: {}}]}\n")
+	write("rules:\n  - {name: one, on: livechat.chat_deactivated, then: [{livechat.unpin: {}}]}\n  - {name: two, on: livechat.chat_deactivated, then: [{livechat.unpin: {}}]}\n")
 	require.Eventually(t, func() bool { return h.engine.Rules().Len() == 2 }, 5*time.Second, 10*time.Millisecond, "reloaded on change")
 
-	write("rules:\n  - {name: broken, on: livechat.x, if: nope, then: [{livechat.unpin: {}}]}\n")
+	write("rules:\n  - {name: broken, on: livechat.chat_deactivated, if: nope, then: [{livechat.unpin: {}}]}\n")
 	sig <- struct{}{}
 	require.Never(t, func() bool { return h.engine.Rules().Len() != 2 }, 500*time.Millisecond, 20*time.Millisecond, "a broken file is refused")
 
 	// An editor replacing the file (write elsewhere, rename over it).
 	tmp := filepath.Join(dir, "rules.yaml.tmp")
-	require.NoError(t, os.WriteFile(tmp, []byte("rules:\n  - {name: only, on: livechat.x, then: [{livechat.unpin: {}}]}\n"), 0o600))
+	require.NoError(t, os.WriteFile(tmp, []byte("rules:\n  - {name: only, on: livechat.chat_deactivated, then: [{livechat.unpin: {}}]}\n"), 0o600))
 	require.NoError(t, os.Rename(tmp, path))
 	require.Eventually(t, func() bool { return h.engine.Rules().Len() == 1 }, 5*time.Second, 10*time.Millisecond)
 

@@ -25,6 +25,13 @@ type Spec struct {
 
 	Line   int // line of the rule in its file
 	IfLine int // line of its `if`
+
+	// CrossPlatform (`cross_platform: true`) allows steps of another
+	// platform than the rule's `on` entries, for steps that do not act on
+	// the event's chat (e.g. livechat.set_routing_status on a HelpCrunch
+	// event). Default false: such a step is refused when the file loads,
+	// since it would call one platform's API with another's chat id.
+	CrossPlatform bool
 }
 
 // StepSpec is one entry of `then`: an action with its parameters, or a Go
@@ -38,7 +45,7 @@ type StepSpec struct {
 
 var ruleKeys = map[string]bool{
 	"name": true, "description": true, "on": true, "if": true, "enrich": true,
-	"after": true, "then": true, "handler": true, "dry_run": true,
+	"after": true, "then": true, "handler": true, "dry_run": true, "cross_platform": true,
 }
 
 // ParseFile reads and parses a rule file (see Parse).
@@ -134,7 +141,7 @@ func parseRule(n *yaml.Node) (Spec, error) {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if !ruleKeys[k.Value] {
-			return s, fmt.Errorf("line %d: unknown key %q (known: name, description, on, if, enrich, after, then, handler, dry_run)", k.Line, k.Value)
+			return s, fmt.Errorf("line %d: unknown key %q (known: name, description, on, if, enrich, after, then, handler, dry_run, cross_platform)", k.Line, k.Value)
 		}
 		if first, dup := keyLines[k.Value]; dup {
 			return s, fmt.Errorf("line %d: key %q repeated (first on line %d)", k.Line, k.Value, first)
@@ -175,6 +182,8 @@ func parseRule(n *yaml.Node) (Spec, error) {
 			err = v.Decode(&s.Handler)
 		case "dry_run":
 			err = v.Decode(&s.DryRun)
+		case "cross_platform":
+			err = v.Decode(&s.CrossPlatform)
 		}
 		if err != nil {
 			return s, fmt.Errorf("line %d: %s: %w", v.Line, k.Value, err)

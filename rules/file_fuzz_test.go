@@ -31,39 +31,39 @@ func fzRuleFiles() []string {
 		// The shapes of TestParseAndCompileErrors, valid and not.
 		"rules:\n  - name: r1\n    on: [livechat.chat_deactivated]\n    if: chat.pinned && chat.unassigned\n    enrich: chat\n    after: 48h\n    then:\n      - livechat.unpin: {}\n      - go: h\n    dry_run: true\n  - name: r2\n    on: livechat.*\n    handler: h\n",
 		"rules:\n  - on: [livechat.chat_deactivated]\n    then: [{livechat.unpin: {}}]",
-		"rules:\n  - name: r1\n    on: livechat.x\n    iff: true\n    then: [{livechat.unpin: {}}]",
+		"rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    iff: true\n    then: [{livechat.unpin: {}}]",
 		"rules:\n  - name: r1\n    on: zendesk.ticket\n    then: [{livechat.unpin: {}}]",
-		"rules:\n  - name: r1\n    on: livechat.x\n    after: 2d\n    then: [{livechat.unpin: {}}]",
-		"rules:\n  - name: r1\n    on: livechat.x\n    if: chat.pinned &&\n    then: [{livechat.unpin: {}}]",
-		"rules:\n  - name: r1\n    on: livechat.x\n    then:\n      - livechat.transfer_chat: {group_id: 1, agent_ids: [a]}",
-		"rules:\n  - name: r1\n    on: livechat.x\n    then:\n      - livechat.send_event: {text: hi, visibility: agents, type: system_message}\n      - livechat.set_routing_status: {status: offline}\n      - livechat.update_chat_properties: {properties: {routing: {pinned: false}}}\n      - livechat.delete_chat_properties: {properties: {routing: [pinned]}}\n      - livechat.tag_thread: {tag: x}\n      - livechat.deactivate_chat: {ignore_requester_presence: false}",
-		"rules:\n  - name: r1\n    on: livechat.x\n    then:\n      - {livechat.unpin: {}, livechat.tag_thread: {tag: a}}",
+		"rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    after: 2d\n    then: [{livechat.unpin: {}}]",
+		"rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    if: chat.pinned &&\n    then: [{livechat.unpin: {}}]",
+		"rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    then:\n      - livechat.transfer_chat: {group_id: 1, agent_ids: [a]}",
+		"rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    then:\n      - livechat.send_event: {text: hi, visibility: agents, type: system_message}\n      - livechat.set_routing_status: {status: offline}\n      - livechat.update_chat_properties: {properties: {routing: {pinned: false}}}\n      - livechat.delete_chat_properties: {properties: {routing: [pinned]}}\n      - livechat.tag_thread: {tag: x}\n      - livechat.deactivate_chat: {ignore_requester_presence: false}",
+		"rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    then:\n      - {livechat.unpin: {}, livechat.tag_thread: {tag: a}}",
 		// Huge numbers.
-		"rules:\n  - name: r1\n    on: livechat.x\n    after: 99999999999999999999h\n    then: [{livechat.unpin: {}}]",
-		"rules:\n  - name: r1\n    on: livechat.x\n    if: chat.age > 99999999999999999999999\n    then: [{livechat.transfer_chat: {group_id: 1e400}}]",
-		"rules:\n  - name: r1\n    on: livechat.x\n    if: len(chat.tags) == 0x7fffffffffffffff\n    then: [{livechat.transfer_chat: {group_id: -9223372036854775809}}]",
-		"rules:\n  - name: r1\n    on: livechat.x\n    then: [{livechat.transfer_chat: {group_id: .inf}}]",
+		"rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    after: 99999999999999999999h\n    then: [{livechat.unpin: {}}]",
+		"rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    if: chat.age > 99999999999999999999999\n    then: [{livechat.transfer_chat: {group_id: 1e400}}]",
+		"rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    if: len(chat.tags) == 0x7fffffffffffffff\n    then: [{livechat.transfer_chat: {group_id: -9223372036854775809}}]",
+		"rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    then: [{livechat.transfer_chat: {group_id: .inf}}]",
 		// Deep nesting.
 		"rules: " + deepList,
-		"rules:\n  - name: r1\n    on: livechat.x\n    then: [{livechat.update_chat_properties: {properties: " + deepMap + "}}]",
-		"rules:\n  - name: r1\n    on: livechat.x\n    if: " + strings.Repeat("(", 3000) + "true" + strings.Repeat(")", 3000) + "\n    then: [{livechat.unpin: {}}]",
+		"rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    then: [{livechat.update_chat_properties: {properties: " + deepMap + "}}]",
+		"rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    if: " + strings.Repeat("(", 3000) + "true" + strings.Repeat(")", 3000) + "\n    then: [{livechat.unpin: {}}]",
 		// Invalid UTF-8, control characters, a BOM.
-		"rules:\n  - name: \xff\xfe\n    on: livechat.x\n    then: [{livechat.unpin: {}}]",
+		"rules:\n  - name: \xff\xfe\n    on: livechat.chat_deactivated\n    then: [{livechat.unpin: {}}]",
 		"\xff\xfe\x00r\x00u\x00l\x00e\x00s\x00:",
-		"\xef\xbb\xbfrules:\n  - name: r1\n    on: livechat.x\n    then: [{livechat.unpin: {}}]",
-		"rules:\n  - name: \"\\x00\\u2028\"\n    on: livechat.x\n    if: \"\\u0000\"\n    then: [{livechat.unpin: {}}]",
+		"\xef\xbb\xbfrules:\n  - name: r1\n    on: livechat.chat_deactivated\n    then: [{livechat.unpin: {}}]",
+		"rules:\n  - name: \"\\x00\\u2028\"\n    on: livechat.chat_deactivated\n    if: \"\\u0000\"\n    then: [{livechat.unpin: {}}]",
 		// Duplicate keys, aliases, merge keys, tags, several documents.
 		"rules: []\nrules: []",
-		"rules:\n  - name: r1\n    name: r2\n    on: livechat.x\n    then: [{livechat.unpin: {}}]",
-		"rules:\n  - name: r1\n    on: livechat.x\n    then: [{livechat.unpin: {}}]\n  - name: r1\n    on: livechat.y\n    then: [{livechat.unpin: {}}]",
-		"rules:\n  - &r\n    name: r1\n    on: livechat.x\n    then: [{livechat.unpin: {}}]\n  - *r",
-		"rules:\n  - name: &n r1\n    on: livechat.x\n    then: [{livechat.unpin: {}}]\n  - name: *n\n    on: livechat.x\n    then: [{livechat.unpin: {}}]",
-		"base: &b {on: livechat.x, then: [{livechat.unpin: {}}]}\nrules:\n  - <<: *b\n    name: r1",
-		"rules:\n  - name: !!binary cjE=\n    on: !!str livechat.x\n    dry_run: !!bool yes\n    then: [{livechat.unpin: !!null}]",
-		"rules:\n  - name: r1\n    on: livechat.x\n    then: [{livechat.unpin: {}}]\n---\nrules: oops",
+		"rules:\n  - name: r1\n    name: r2\n    on: livechat.chat_deactivated\n    then: [{livechat.unpin: {}}]",
+		"rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    then: [{livechat.unpin: {}}]\n  - name: r1\n    on: livechat.incoming_chat\n    then: [{livechat.unpin: {}}]",
+		"rules:\n  - &r\n    name: r1\n    on: livechat.chat_deactivated\n    then: [{livechat.unpin: {}}]\n  - *r",
+		"rules:\n  - name: &n r1\n    on: livechat.chat_deactivated\n    then: [{livechat.unpin: {}}]\n  - name: *n\n    on: livechat.chat_deactivated\n    then: [{livechat.unpin: {}}]",
+		"base: &b {on: livechat.chat_deactivated, then: [{livechat.unpin: {}}]}\nrules:\n  - <<: *b\n    name: r1",
+		"rules:\n  - name: !!binary cjE=\n    on: !!str livechat.chat_deactivated\n    dry_run: !!bool yes\n    then: [{livechat.unpin: !!null}]",
+		"rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    then: [{livechat.unpin: {}}]\n---\nrules: oops",
 		"a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\nrules: [*d, *d, *d, *d, *d, *d, *d, *d, *d]",
-		"rules:\n  - name: r1\n    on: [livechat.x, 1, null, [a]]\n    then: [{livechat.unpin: {1: 2}}]",
-		"rules:\n  - name: r1\n    on: livechat.x\n    then:\n      - go: \n      - go: [h]\n",
+		"rules:\n  - name: r1\n    on: [livechat.chat_deactivated, 1, null, [a]]\n    then: [{livechat.unpin: {1: 2}}]",
+		"rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    then:\n      - go: \n      - go: [h]\n",
 	}
 }
 
@@ -236,7 +236,7 @@ func fzHasDuplicateKeys(data []byte) bool {
 func TestLoadBytesEdgeCases(t *testing.T) {
 	handlers := NewRegistry()
 	require.NoError(t, handlers.Register("h", RuleFunc(nil)))
-	const rule = "\n  - name: r1\n    on: livechat.x\n    then: [{livechat.unpin: {}}]"
+	const rule = "\n  - name: r1\n    on: livechat.chat_deactivated\n    then: [{livechat.unpin: {}}]"
 	tests := []struct {
 		name    string
 		yaml    string
@@ -247,13 +247,13 @@ func TestLoadBytesEdgeCases(t *testing.T) {
 		{name: "null document", yaml: "null", wantErr: []string{"line 1", "`rules:`"}},
 		{name: "empty rules", yaml: "rules:", rules: 0},
 		{name: "rules twice", yaml: "rules:" + rule + "\nrules: []", wantErr: []string{"line 5", "`rules`", "line 1"}},
-		{name: "key twice in a rule", yaml: "rules:\n  - name: r1\n    on: livechat.x\n    then: [{livechat.unpin: {}}]\n    then: [{livechat.tag_thread: {tag: x}}]",
+		{name: "key twice in a rule", yaml: "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    then: [{livechat.unpin: {}}]\n    then: [{livechat.tag_thread: {tag: x}}]",
 			wantErr: []string{`rule "r1"`, "line 5", `"then"`, "line 4"}},
-		{name: "name twice in a rule", yaml: "rules:\n  - name: r1\n    name: r2\n    on: livechat.x\n    then: [{livechat.unpin: {}}]",
+		{name: "name twice in a rule", yaml: "rules:\n  - name: r1\n    name: r2\n    on: livechat.chat_deactivated\n    then: [{livechat.unpin: {}}]",
 			wantErr: []string{"line 3", `"name"`}},
-		{name: "parameter twice", yaml: "rules:\n  - name: r1\n    on: livechat.x\n    then: [{livechat.tag_thread: {tag: a, tag: b}}]",
+		{name: "parameter twice", yaml: "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    then: [{livechat.tag_thread: {tag: a, tag: b}}]",
 			wantErr: []string{`rule "r1"`, "line 4", "already defined"}},
-		{name: "invalid UTF-8 on line 3", yaml: "rules:\n  - name: r1\n    description: \xff\xfe\n    on: livechat.x",
+		{name: "invalid UTF-8 on line 3", yaml: "rules:\n  - name: r1\n    description: \xff\xfe\n    on: livechat.chat_deactivated",
 			wantErr: []string{"not valid YAML", "line 3"}},
 		{name: "control character on line 2", yaml: "rules:\n  - name: r\x01", wantErr: []string{"not valid YAML", "line 2"}},
 		{name: "syntax error on line 1", yaml: "rules: a: b", wantErr: []string{"not valid YAML", "line 1"}},
@@ -262,15 +262,15 @@ func TestLoadBytesEdgeCases(t *testing.T) {
 		{name: "unterminated quote on line 1", yaml: "rules: 'a", wantErr: []string{"not valid YAML", "line 1"}},
 		{name: "unknown anchor on line 3", yaml: "rules:\n  - name: r1\n    on: *nowhere", wantErr: []string{"not valid YAML", "line 3", "nowhere"}},
 		{name: "syntax error on line 3", yaml: "rules:\n  - name: r1\n    on: [", wantErr: []string{"not valid YAML", "line 3"}},
-		{name: "alias of a whole rule repeats its name", yaml: "rules:\n  - &r\n    name: r1\n    on: livechat.x\n    then: [{livechat.unpin: {}}]\n  - *r",
+		{name: "alias of a whole rule repeats its name", yaml: "rules:\n  - &r\n    name: r1\n    on: livechat.chat_deactivated\n    then: [{livechat.unpin: {}}]\n  - *r",
 			wantErr: []string{"rule #2", "line 6", "a rule must be a mapping"}},
-		{name: "huge delay", yaml: "rules:\n  - name: r1\n    on: livechat.x\n    after: 99999999999999999999h\n    then: [{livechat.unpin: {}}]",
+		{name: "huge delay", yaml: "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    after: 99999999999999999999h\n    then: [{livechat.unpin: {}}]",
 			wantErr: []string{`rule "r1"`, "line 4", "after"}},
-		{name: "huge group id", yaml: "rules:\n  - name: r1\n    on: livechat.x\n    then: [{livechat.transfer_chat: {group_id: 1e400}}]",
+		{name: "huge group id", yaml: "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    then: [{livechat.transfer_chat: {group_id: 1e400}}]",
 			wantErr: []string{`rule "r1"`, "line 4", "group_id"}},
 		{name: "deep nesting", yaml: "rules: " + strings.Repeat("[", 5000) + strings.Repeat("]", 5000), wantErr: []string{"line 1"}},
 		{name: "valid file with a BOM", yaml: "\xef\xbb\xbfrules:" + rule, rules: 1},
-		{name: "merge key", yaml: "base: &b {on: livechat.x}\nrules:\n  - <<: *b\n    name: r1", wantErr: []string{"line 1", `unknown top-level key "base"`}},
+		{name: "merge key", yaml: "base: &b {on: livechat.chat_deactivated}\nrules:\n  - <<: *b\n    name: r1", wantErr: []string{"line 1", `unknown top-level key "base"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

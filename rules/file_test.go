@@ -20,27 +20,27 @@ func TestParseAndCompileErrors(t *testing.T) {
 		{"no rules key", "rulez: []", []string{`unknown top-level key "rulez"`}},
 		{"rules not a list", "rules: {a: 1}", []string{"`rules` must be a list"}},
 		{"missing name", "rules:\n  - on: [livechat.chat_deactivated]\n    then: [{livechat.unpin: {}}]", []string{"rule #1", "`name` is required"}},
-		{"unknown key", "rules:\n  - name: r1\n    on: livechat.x\n    iff: true\n    then: [{livechat.unpin: {}}]", []string{`rule "r1"`, `unknown key "iff"`, "line 4"}},
-		{"duplicate names", "rules:\n  - name: r1\n    on: livechat.x\n    then: [{livechat.unpin: {}}]\n  - name: r1\n    on: livechat.y\n    then: [{livechat.unpin: {}}]", []string{`rule "r1" (line 5)`, "already used by the rule on line 2"}},
+		{"unknown key", "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    iff: true\n    then: [{livechat.unpin: {}}]", []string{`rule "r1"`, `unknown key "iff"`, "line 4"}},
+		{"duplicate names", "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    then: [{livechat.unpin: {}}]\n  - name: r1\n    on: livechat.incoming_chat\n    then: [{livechat.unpin: {}}]", []string{`rule "r1" (line 5)`, "already used by the rule on line 2"}},
 		{"missing on", "rules:\n  - name: r1\n    then: [{livechat.unpin: {}}]", []string{"`on` is required"}},
-		{"no then", "rules:\n  - name: r1\n    on: livechat.x", []string{"needs `then` actions or a `handler`"}},
+		{"no then", "rules:\n  - name: r1\n    on: livechat.chat_deactivated", []string{"needs `then` actions or a `handler`"}},
 		{"on without action", "rules:\n  - name: r1\n    on: livechat\n    then: [{livechat.unpin: {}}]", []string{`"livechat" is not platform.action`}},
 		{"unknown platform", "rules:\n  - name: r1\n    on: zendesk.ticket\n    then: [{livechat.unpin: {}}]", []string{`unknown platform "zendesk"`}},
-		{"after in days", "rules:\n  - name: r1\n    on: livechat.x\n    after: 2d\n    then: [{livechat.unpin: {}}]", []string{"write days as hours"}},
-		{"bad enrich", "rules:\n  - name: r1\n    on: livechat.x\n    enrich: everything\n    then: [{livechat.unpin: {}}]", []string{"want chat or properties"}},
-		{"if not boolean", "rules:\n  - name: r1\n    on: livechat.x\n    if: chat.id\n    then: [{livechat.unpin: {}}]", []string{`rule "r1" (line 2)`, "if (line 4)", "bool"}},
-		{"if unknown field", "rules:\n  - name: r1\n    on: livechat.x\n    if: chat.pinnned\n    then: [{livechat.unpin: {}}]", []string{"if (line 4)", "pinnned"}},
-		{"if syntax error", "rules:\n  - name: r1\n    on: livechat.x\n    if: chat.pinned &&\n    then: [{livechat.unpin: {}}]", []string{"if (line 4)"}},
-		{"unknown action", "rules:\n  - name: r1\n    on: livechat.x\n    then: [{livechat.unpinn: {}}]", []string{`unknown action "livechat.unpinn"`, "livechat.unpin"}},
-		{"unknown parameter", "rules:\n  - name: r1\n    on: livechat.x\n    then:\n      - livechat.tag_thread: {tga: x}", []string{"livechat.tag_thread", `unknown field "tga"`, "line 5"}},
-		{"missing parameter", "rules:\n  - name: r1\n    on: livechat.x\n    then:\n      - livechat.tag_thread: {}", []string{"tag: required"}},
-		{"wrong parameter type", "rules:\n  - name: r1\n    on: livechat.x\n    then:\n      - livechat.transfer_chat: {group_id: two}", []string{"livechat.transfer_chat", "group_id"}},
-		{"both transfer targets", "rules:\n  - name: r1\n    on: livechat.x\n    then:\n      - livechat.transfer_chat: {group_id: 1, agent_ids: [a]}", []string{"exactly one of group_id or agent_ids"}},
-		{"bad routing status", "rules:\n  - name: r1\n    on: livechat.x\n    then:\n      - livechat.set_routing_status: {status: busy}", []string{"accepting_chats"}},
-		{"bad visibility", "rules:\n  - name: r1\n    on: livechat.x\n    then:\n      - livechat.send_event: {text: hi, visibility: secret}", []string{"visibility"}},
-		{"step with two keys", "rules:\n  - name: r1\n    on: livechat.x\n    then:\n      - {livechat.unpin: {}, livechat.tag_thread: {tag: a}}", []string{"each step is one"}},
-		{"unknown go handler", "rules:\n  - name: r1\n    on: livechat.x\n    then:\n      - go: nope", []string{`no Go handler "nope"`, "known-handler"}},
-		{"unknown handler key", "rules:\n  - name: r1\n    on: livechat.x\n    handler: nope", []string{`no Go handler "nope"`}},
+		{"after in days", "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    after: 2d\n    then: [{livechat.unpin: {}}]", []string{"write days as hours"}},
+		{"bad enrich", "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    enrich: everything\n    then: [{livechat.unpin: {}}]", []string{"want chat or properties"}},
+		{"if not boolean", "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    if: chat.id\n    then: [{livechat.unpin: {}}]", []string{`rule "r1" (line 2)`, "if (line 4)", "bool"}},
+		{"if unknown field", "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    if: chat.pinnned\n    then: [{livechat.unpin: {}}]", []string{"if (line 4)", "pinnned"}},
+		{"if syntax error", "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    if: chat.pinned &&\n    then: [{livechat.unpin: {}}]", []string{"if (line 4)"}},
+		{"unknown action", "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    then: [{livechat.unpinn: {}}]", []string{`unknown action "livechat.unpinn"`, "livechat.unpin"}},
+		{"unknown parameter", "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    then:\n      - livechat.tag_thread: {tga: x}", []string{"livechat.tag_thread", `unknown field "tga"`, "line 5"}},
+		{"missing parameter", "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    then:\n      - livechat.tag_thread: {}", []string{"tag: required"}},
+		{"wrong parameter type", "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    then:\n      - livechat.transfer_chat: {group_id: two}", []string{"livechat.transfer_chat", "group_id"}},
+		{"both transfer targets", "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    then:\n      - livechat.transfer_chat: {group_id: 1, agent_ids: [a]}", []string{"exactly one of group_id or agent_ids"}},
+		{"bad routing status", "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    then:\n      - livechat.set_routing_status: {status: busy}", []string{"accepting_chats"}},
+		{"bad visibility", "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    then:\n      - livechat.send_event: {text: hi, visibility: secret}", []string{"visibility"}},
+		{"step with two keys", "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    then:\n      - {livechat.unpin: {}, livechat.tag_thread: {tag: a}}", []string{"each step is one"}},
+		{"unknown go handler", "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    then:\n      - go: nope", []string{`no Go handler "nope"`, "known-handler"}},
+		{"unknown handler key", "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    handler: nope", []string{`no Go handler "nope"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,11 +57,11 @@ func TestCompileReportsEveryBrokenRule(t *testing.T) {
 	_, err := LoadBytes([]byte(`
 rules:
   - name: a
-    on: livechat.x
+    on: livechat.chat_deactivated
     if: chat.nope
     then: [{livechat.unpin: {}}]
   - name: b
-    on: livechat.x
+    on: livechat.chat_deactivated
     then: [{livechat.nope: {}}]
 `), "t.yaml", DefaultActions(), NewRegistry())
 	require.Error(t, err)

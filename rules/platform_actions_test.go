@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -354,7 +355,11 @@ func TestPlatformActionParameters(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := LoadBytes([]byte("rules:\n  - name: r\n    on: [helpcrunch.chat.new]\n    then:\n      - "+tt.step+"\n"), "test", DefaultActions(), NewRegistry())
+			on := "helpcrunch.chat.new"
+			if strings.HasPrefix(tt.step, "rocketchat.") {
+				on = "rocketchat.LivechatSession"
+			}
+			_, err := LoadBytes([]byte("rules:\n  - name: r\n    on: ["+on+"]\n    then:\n      - "+tt.step+"\n"), "test", DefaultActions(), NewRegistry())
 			if tt.wantErr == "" {
 				assert.NoError(t, err)
 				return

@@ -12,15 +12,26 @@ import (
 
 // Reload loads path and puts it in force. A file that does not load is
 // refused: the error is returned and logged, and the rules in force stay.
+// As at start (see service.LoadRules), an `on` action this version does not
+// know is logged as a warning, not refused (AllowUnknownActions).
 func (e *Engine) Reload(path string) error {
-	set, err := LoadFile(path, e.actions, e.handlers)
+	set, err := LoadFile(path, e.actions, e.handlers, AllowUnknownActions())
 	if err != nil {
 		e.logger.Error("rule file refused; the previous rules stay in force", zap.String("rules_file", path), zap.Error(err))
 		return err
 	}
 	e.Swap(set)
 	e.logger.Info("rules reloaded", zap.String("rules_file", path), zap.Int("rules", set.Len()))
+	LogWarnings(e.logger, path, set)
 	return nil
+}
+
+// LogWarnings logs each of set's warnings (RuleSet.Warnings) at WARN, with
+// the rule file, the rule and the line.
+func LogWarnings(logger *zap.Logger, path string, set *RuleSet) {
+	for _, w := range set.Warnings() {
+		logger.Warn("rule file: "+w.Text, zap.String("rules_file", path), zap.String("rule", w.Rule), zap.Int("line", w.Line))
+	}
 }
 
 // Watch reloads path into the engine whenever the file changes on disk

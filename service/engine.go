@@ -17,7 +17,11 @@ import (
 )
 
 // LoadRules loads cfg.RulesFile, or the built-in examples when it is empty
-// (builtIn is then true: they must run in dry run).
+// (builtIn is then true: they must run in dry run). An `on` action this
+// version does not know is a warning here, not an error (see
+// rules.AllowUnknownActions): a service that ran yesterday's file keeps
+// starting, and a platform's new action can be used before chatwarden
+// lists it; `chatwarden rules check` is where it fails.
 func LoadRules(cfg *config.Config, handlers *rules.Registry) (set *rules.RuleSet, builtIn bool, err error) {
 	if handlers == nil {
 		handlers = rules.DefaultRegistry()
@@ -26,7 +30,7 @@ func LoadRules(cfg *config.Config, handlers *rules.Registry) (set *rules.RuleSet
 		set, err = rules.LoadBytes(examples.Rules, examples.RulesSource, rules.DefaultActions(), handlers)
 		return set, true, err
 	}
-	set, err = rules.LoadFile(cfg.RulesFile, rules.DefaultActions(), handlers)
+	set, err = rules.LoadFile(cfg.RulesFile, rules.DefaultActions(), handlers, rules.AllowUnknownActions())
 	if err != nil {
 		return nil, false, fmt.Errorf("rules_file: %w", err)
 	}
@@ -50,6 +54,7 @@ func NewEngine(ctx context.Context, cfg *config.Config, b *bus.Bus, clients rule
 			zap.Int("rules", set.Len()))
 	} else {
 		logger.Info("rules loaded", zap.String("rules_file", cfg.RulesFile), zap.Int("rules", set.Len()), zap.Bool("dry_run", dryRun))
+		rules.LogWarnings(logger, cfg.RulesFile, set)
 	}
 	kv, err := bus.ProvisionDoneBucket(ctx, b.JS, cfg.NATS.Replicas, logger)
 	if err != nil {
