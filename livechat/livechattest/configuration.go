@@ -176,6 +176,15 @@ var configFields = map[string][]string{
 // answer serves one action. c.mu held.
 func (c *Configuration) answer(r *http.Request, action string, body []byte) reply {
 	if action == "list_webhook_names" {
+		var a args
+		if len(strings.TrimSpace(string(body))) > 0 {
+			if err := json.Unmarshal(body, &a); err != nil || a == nil {
+				return validation("Wrong format of request: body must be a JSON object")
+			}
+		}
+		if k := unknownField(a, "version"); k != "" {
+			return validation("Wrong format of request: unknown field `" + k + "` for " + action)
+		}
 		return c.webhookNames()
 	}
 	auth := r.Header.Get("Authorization")

@@ -1021,6 +1021,8 @@ func TestConfigurationStrictRequests(t *testing.T) {
 		{"unregister with url", "unregister_webhook", `{"id":"wh-1","owner_client_id":"app","url":"x"}`, 422, "validation"},
 		{"license state unknown field", "get_license_webhooks_state", `{"owner_client_id":"app","license_id":1}`, 422, "validation"},
 		{"license state documented", "get_license_webhooks_state", `{"owner_client_id":"app"}`, 200, ""},
+		{"webhook names documented", "list_webhook_names", `{"version":"3.6"}`, 200, ""},
+		{"webhook names unknown field", "list_webhook_names", `{"version":"3.6","type":"bot"}`, 422, "validation"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
