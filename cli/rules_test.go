@@ -178,7 +178,10 @@ func TestAuditAndReplayWhileServing(t *testing.T) {
 	defer stop()
 	c := livechattest.UnassignedChat("C1", time.Now().Add(-time.Hour))
 	c.Thread.ID = "T-C1"
-	c.Thread.Active = false
+	// Active again by the time the rules run (the customer wrote back):
+	// send_event needs an active thread in v3.6, which has no
+	// attach_to_last_thread.
+	c.Thread.Active = true
 	fake.AddChat(c)
 	rulesFile := filepath.Join(t.TempDir(), "rules.yaml")
 	require.NoError(t, os.WriteFile(rulesFile, []byte(`

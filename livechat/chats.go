@@ -135,22 +135,26 @@ func (c *Client) tag(ctx context.Context, action, chatID, threadID, tag string) 
 	return c.call(ctx, action, target, in, nil)
 }
 
-// SendEvent sends ev to the chat and returns the new event's id. For an
-// inactive chat, attachToLastThread adds the event to the last thread;
-// without it the API fails with ErrChatInactive. The flag is ignored for
-// active chats.
+// SendEvent sends ev to the chat and returns the new event's id. The chat
+// needs an active thread: on an inactive chat the API fails with
+// ErrChatInactive (v3.6 has no attach_to_last_thread; earlier versions'
+// flag is not sent). Build ev with Message or SystemMessage.
 // https://platform.text.com/docs/messaging/agent-chat-api#send-event
-func (c *Client) SendEvent(ctx context.Context, chatID string, ev OutgoingEvent, attachToLastThread bool) (string, error) {
+func (c *Client) SendEvent(ctx context.Context, chatID string, ev OutgoingEvent) (string, error) {
 	const action = "send_event"
 	target := chatTarget(chatID)
 	if err := required(action, target, "chat id", chatID, "event type", ev.Type); err != nil {
 		return "", err
 	}
+	if ev.Type == EventSystemMessage {
+		if err := required(action, target, "system message type", ev.SystemMessageType); err != nil {
+			return "", err
+		}
+	}
 	in := struct {
-		ChatID             string        `json:"chat_id"`
-		Event              OutgoingEvent `json:"event"`
-		AttachToLastThread bool          `json:"attach_to_last_thread,omitempty"`
-	}{chatID, ev, attachToLastThread}
+		ChatID string        `json:"chat_id"`
+		Event  OutgoingEvent `json:"event"`
+	}{chatID, ev}
 	var out struct {
 		EventID string `json:"event_id"`
 	}

@@ -202,7 +202,7 @@ func TestRequestBodies(t *testing.T) {
 		{
 			name: "send_event",
 			call: func(ctx context.Context, c *livechat.Client) error {
-				id, err := c.SendEvent(ctx, "PW94SJTGW6", livechat.Message("hello world"), true)
+				id, err := c.SendEvent(ctx, "PW94SJTGW6", livechat.Message("hello world"))
 				if err == nil && id != "K600PKZON8_1" {
 					err = fmt.Errorf("event id %q", id)
 				}
@@ -210,7 +210,18 @@ func TestRequestBodies(t *testing.T) {
 			},
 			answer:     `{"event_id":"K600PKZON8_1"}`,
 			wantAction: "send_event",
-			wantBody:   `{"chat_id":"PW94SJTGW6","event":{"type":"message","text":"hello world","visibility":"all"},"attach_to_last_thread":true}`,
+			wantBody:   `{"chat_id":"PW94SJTGW6","event":{"type":"message","text":"hello world","visibility":"all"}}`,
+		},
+		{
+			name: "send_event system message (v3.6 shape)",
+			call: func(ctx context.Context, c *livechat.Client) error {
+				_, err := c.SendEvent(ctx, "PW94SJTGW6", livechat.SystemMessage("chatwarden.note", "escalated", "agents"))
+				return err
+			},
+			answer:     `{"event_id":"K600PKZON8_2"}`,
+			wantAction: "send_event",
+			wantBody: `{"chat_id":"PW94SJTGW6","event":{"type":"system_message","text":"escalated",
+				"visibility":"agents","system_message_type":"chatwarden.note"}}`,
 		},
 		{
 			name: "get_chat latest thread",
@@ -274,7 +285,11 @@ func TestMissingArgumentsSendNothing(t *testing.T) {
 		{"tag without tag", func(ctx context.Context, c *livechat.Client) error { return c.TagThread(ctx, "X", "T", "") }},
 		{"untag without thread", func(ctx context.Context, c *livechat.Client) error { return c.UntagThread(ctx, "X", "", "t") }},
 		{"send_event without type", func(ctx context.Context, c *livechat.Client) error {
-			_, err := c.SendEvent(ctx, "X", livechat.OutgoingEvent{Text: "hi"}, false)
+			_, err := c.SendEvent(ctx, "X", livechat.OutgoingEvent{Text: "hi"})
+			return err
+		}},
+		{"system message without system_message_type", func(ctx context.Context, c *livechat.Client) error {
+			_, err := c.SendEvent(ctx, "X", livechat.OutgoingEvent{Type: livechat.EventSystemMessage, Text: "hi"})
 			return err
 		}},
 		{"routing status without status", func(ctx context.Context, c *livechat.Client) error { return c.SetRoutingStatus(ctx, "a", "") }},
@@ -421,7 +436,7 @@ func TestEmptySuccessBodies(t *testing.T) {
 	c := newClient(t, url, testPAT)
 	require.NoError(t, c.UpdateChatProperties(t.Context(), "X", livechat.Properties{"a": {"b": 1}}))
 	// An empty answer to a call that expects a body decodes to zero values.
-	id, err := c.SendEvent(t.Context(), "X", livechat.Message("hi"), false)
+	id, err := c.SendEvent(t.Context(), "X", livechat.Message("hi"))
 	require.NoError(t, err)
 	assert.Empty(t, id)
 }

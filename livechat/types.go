@@ -201,9 +201,16 @@ func (c *ChatSummary) Unassigned() bool {
 // Active reports whether the last thread is active.
 func (c *ChatSummary) Active() bool { return c.LastThreadSummary != nil && c.LastThreadSummary.Active }
 
-// OutgoingEvent is an event sent with SendEvent. Type is required ("message",
-// "system_message", "file", "rich_message", ...); the other fields are sent
-// when set. See
+// Event types SendEvent sends.
+const (
+	EventMessage       = "message"
+	EventSystemMessage = "system_message"
+)
+
+// OutgoingEvent is an event sent with SendEvent, in the v3.6 shape. Type is
+// required ("message", "system_message", ...); a system message also needs
+// SystemMessageType (since v3.4; it replaced the old `recipients` with
+// Visibility). The other fields are sent when set. See
 // https://platform.text.com/docs/messaging/agent-chat-api/data-structures#events
 type OutgoingEvent struct {
 	Type       string     `json:"type"`
@@ -211,13 +218,23 @@ type OutgoingEvent struct {
 	Visibility string     `json:"visibility,omitempty"` // "all" (API default) or "agents"
 	CustomID   string     `json:"custom_id,omitempty"`
 	Properties Properties `json:"properties,omitempty"`
-	// Recipients is for system messages: "all" or "agents".
-	Recipients string `json:"recipients,omitempty"`
+	// SystemMessageType names a system message's kind (required for
+	// type "system_message", e.g. "chatwarden.note"); unset for messages.
+	SystemMessageType string `json:"system_message_type,omitempty"`
 }
 
 // Message returns a message event with text, visible to everyone.
 func Message(text string) OutgoingEvent {
-	return OutgoingEvent{Type: "message", Text: text, Visibility: "all"}
+	return OutgoingEvent{Type: EventMessage, Text: text, Visibility: "all"}
+}
+
+// SystemMessage returns a system message of kind typ with text, visible to
+// visibility ("all", or "agents" for an internal note; "" means "all").
+func SystemMessage(typ, text, visibility string) OutgoingEvent {
+	if visibility == "" {
+		visibility = "all"
+	}
+	return OutgoingEvent{Type: EventSystemMessage, Text: text, Visibility: visibility, SystemMessageType: typ}
 }
 
 // TransferChatRequest is the body of transfer_chat. ChatID is required. A nil

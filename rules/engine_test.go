@@ -2,10 +2,13 @@ package rules
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -386,6 +389,54 @@ rules:
 				recs := h.audit.records()
 				assert.Contains(t, recs[len(recs)-1].Reason, "found on the platform")
 			}
+		})
+	}
+}
+
+// livechat.send_event sends the Agent Chat API v3.6 shapes: no
+// attach_to_last_thread, and a system message with visibility and
+// system_message_type (not the pre-3.4 recipients). The fake refuses any
+// other shape, so a regression fails the step here.
+func TestSendEventV36Shapes(t *testing.T) {
+	tests := []struct {
+		name      string
+		step      string
+		wantEvent string
+	}{
+		{"message", `{text: hi}`, `{"type":"message","text":"hi"}`},
+		{"internal note", `{text: hi, visibility: agents}`, `{"type":"message","text":"hi","visibility":"agents"}`},
+		{"system message default type", `{type: system_message, text: hi, visibility: agents}`,
+			`{"type":"system_message","text":"hi","visibility":"agents","system_message_type":"chatwarden.note"}`},
+		{"system message named type", `{type: system_message, text: hi, system_message_type: acme.escalated}`,
+			`{"type":"system_message","text":"hi","system_message_type":"acme.escalated"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, []byte(`
+rules:
+  - name: note
+    on: [livechat.chat_deactivated]
+    then:
+      - livechat.send_event: `+tt.step+`
+`))
+			h.fake.AddChat(unassignedChat("C1"))
+			require.NoError(t, h.engine.Handle(context.Background(), h.webhook(t, "chat_deactivated", "C1", nil)))
+			sends := h.fake.CallsTo("send_event")
+			require.Len(t, sends, 1)
+			var body struct {
+				ChatID string         `json:"chat_id"`
+				Event  map[string]any `json:"event"`
+			}
+			require.NoError(t, json.Unmarshal(sends[0].Body, &body))
+			var top map[string]json.RawMessage
+			require.NoError(t, json.Unmarshal(sends[0].Body, &top))
+			assert.ElementsMatch(t, []string{"chat_id", "event"}, slices.Collect(maps.Keys(top)))
+			assert.Equal(t, "C1", body.ChatID)
+			delete(body.Event, "custom_id")
+			got, err := json.Marshal(body.Event)
+			require.NoError(t, err)
+			assert.JSONEq(t, tt.wantEvent, string(got))
+			assert.Equal(t, []string{"acted:livechat.send_event"}, h.audit.byRule()["note"])
 		})
 	}
 }

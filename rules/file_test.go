@@ -38,6 +38,7 @@ func TestParseAndCompileErrors(t *testing.T) {
 		{"both transfer targets", "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    then:\n      - livechat.transfer_chat: {group_id: 1, agent_ids: [a]}", []string{"exactly one of group_id or agent_ids"}},
 		{"bad routing status", "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    then:\n      - livechat.set_routing_status: {status: busy}", []string{"accepting_chats"}},
 		{"bad visibility", "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    then:\n      - livechat.send_event: {text: hi, visibility: secret}", []string{"visibility"}},
+		{"system_message_type on a message", "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    then:\n      - livechat.send_event: {text: hi, system_message_type: x}", []string{"system_message_type"}},
 		{"step with two keys", "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    then:\n      - {livechat.unpin: {}, livechat.tag_thread: {tag: a}}", []string{"each step is one"}},
 		{"unknown go handler", "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    then:\n      - go: nope", []string{`no Go handler "nope"`, "known-handler"}},
 		{"unknown handler key", "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    handler: nope", []string{`no Go handler "nope"`}},

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -25,7 +26,7 @@ type LiveChatAPI interface {
 	TransferChat(ctx context.Context, req livechat.TransferChatRequest) error
 	TagThread(ctx context.Context, chatID, threadID, tag string) error
 	UntagThread(ctx context.Context, chatID, threadID, tag string) error
-	SendEvent(ctx context.Context, chatID string, ev livechat.OutgoingEvent, attachToLastThread bool) (string, error)
+	SendEvent(ctx context.Context, chatID string, ev livechat.OutgoingEvent) (string, error)
 	SetRoutingStatus(ctx context.Context, agentID, status string) error
 }
 
@@ -167,12 +168,22 @@ func (p *TagParams) Validate() error {
 }
 
 // SendEventParams for livechat.send_event: a message (default) or system
-// message; visibility "agents" makes an internal note.
+// message; visibility "agents" makes an internal note. The event is sent in
+// the Agent Chat API v3.6 shape (visibility, and system_message_type for a
+// system message). The chat needs an active thread: on an inactive chat the
+// API answers chat_inactive and the step fails permanently.
 type SendEventParams struct {
 	Type       string `json:"type,omitempty"` // message (default) or system_message
 	Text       string `json:"text"`
 	Visibility string `json:"visibility,omitempty"` // all (default) or agents
+	// SystemMessageType is the system_message_type of a system message;
+	// default DefaultSystemMessageType. Only for type system_message.
+	SystemMessageType string `json:"system_message_type,omitempty"`
 }
+
+// DefaultSystemMessageType is the system_message_type of the system messages
+// livechat.send_event sends when the rule names none.
+const DefaultSystemMessageType = "chatwarden.note"
 
 // Validate implements Validator.
 func (p *SendEventParams) Validate() error {
@@ -188,6 +199,9 @@ func (p *SendEventParams) Validate() error {
 	case "", "all", "agents":
 	default:
 		return fmt.Errorf("visibility: want all or agents, got %q", p.Visibility)
+	}
+	if p.SystemMessageType != "" && p.Type != livechat.EventSystemMessage {
+		return fmt.Errorf("system_message_type: only for type system_message, got type %q", p.Type)
 	}
 	return nil
 }
@@ -284,12 +298,12 @@ func LiveChatActions() []Action {
 				return withLiveChat(ctx, c, func(api LiveChatAPI, chatID string) error {
 					ev := livechat.OutgoingEvent{Type: p.Type, Text: p.Text, Visibility: p.Visibility, CustomID: sentEventID(c)}
 					if ev.Type == "" {
-						ev.Type = "message"
+						ev.Type = livechat.EventMessage
 					}
-					if ev.Type == "system_message" {
-						ev.Recipients, ev.Visibility = ev.Visibility, ""
+					if ev.Type == livechat.EventSystemMessage {
+						ev.SystemMessageType = cmp.Or(p.SystemMessageType, DefaultSystemMessageType)
 					}
-					_, err := api.SendEvent(ctx, chatID, ev, true)
+					_, err := api.SendEvent(ctx, chatID, ev)
 					return err
 				})
 			}).WithPerformedCheck(sentEventFound),

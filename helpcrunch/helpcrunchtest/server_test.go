@@ -258,3 +258,38 @@ func TestAddChatDefaults(t *testing.T) {
 	assert.Equal(t, "A", again.Customer.Name, "Chat copies")
 	assert.Len(t, srv.Chats(), 2)
 }
+
+// The fake refuses a member the endpoint does not take with HelpCrunch's
+// 400 errors list naming it ("This field was not expected."), so a client
+// sending a wrong shape fails its tests; the documented bodies pass.
+func TestStrictRequests(t *testing.T) {
+	srv, url := start(t)
+	srv.AddChat(helpcrunch.Chat{ID: 5, Status: helpcrunch.StatusNew})
+	tests := []struct {
+		name, method, path, body string
+		wantStatus               int
+		wantCode                 string
+	}{
+		{"status documented", "PUT", "/v1/chats/status", `{"id":5,"status":"opened"}`, 200, ""},
+		{"status with chatId", "PUT", "/v1/chats/status", `{"id":5,"chatId":5,"status":"opened"}`, 400, "chatId"},
+		{"assignee documented", "PUT", "/v1/chats/assignee", `{"id":5,"assignee":42}`, 200, ""},
+		{"assignee as agent", "PUT", "/v1/chats/assignee", `{"id":5,"agent":42,"assignee":42}`, 400, "agent"},
+		{"department documented", "PUT", "/v1/chats/department", `{"id":5,"department":3}`, 200, ""},
+		{"department with status", "PUT", "/v1/chats/department", `{"id":5,"department":3,"status":"new"}`, 400, "status"},
+		{"snooze documented", "PUT", "/v1/chats/snooze", `{"id":5,"snoozedUntil":null}`, 200, ""},
+		{"snooze with snoozeUntil", "PUT", "/v1/chats/snooze", `{"id":5,"snoozedUntil":null,"snoozeUntil":1}`, 400, "snoozeUntil"},
+		{"search documented", "POST", "/v1/chats/search",
+			`{"filter":[{"field":"chats.status","operator":"=","value":"new"}],"comparison":"AND","limit":10,"offset":0,"sort":"chats.createdAt","order":"desc"}`, 200, ""},
+		{"search with filters", "POST", "/v1/chats/search", `{"filters":[]}`, 400, "filters"},
+		{"search filter with op", "POST", "/v1/chats/search", `{"filter":[{"field":"chats.status","op":"=","value":"new"}]}`, 400, "op"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, codes := raw(t, tt.method, url+tt.path, tt.body, "Bearer k")
+			assert.Equal(t, tt.wantStatus, status, "%v", codes)
+			if tt.wantCode != "" {
+				assert.Equal(t, []string{helpcrunch.CodeInvalidRequest, tt.wantCode}, codes)
+			}
+		})
+	}
+}

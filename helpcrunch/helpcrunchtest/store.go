@@ -116,11 +116,24 @@ func int64Field(f fields, k string) (int64, bool) {
 	return n, true
 }
 
-// chatFor decodes the body, finds the chat of its "id". s.mu held.
-func (s *Server) chatFor(body []byte) (fields, *helpcrunch.Chat, reply, bool) {
+// notExpected is HelpCrunch's 400 for a member the endpoint does not take
+// (its validator names the member as the code).
+func notExpected(k string) reply {
+	return errReply(http.StatusBadRequest, k, "This field was not expected.")
+}
+
+// chatFor decodes the body, refuses members other than "id" and allowed,
+// and finds the chat of its "id". s.mu held.
+func (s *Server) chatFor(body []byte, allowed ...string) (fields, *helpcrunch.Chat, reply, bool) {
 	f, rep, ok := decodeFields(body)
 	if !ok {
 		return nil, nil, rep, false
+	}
+	keys := slices.Sorted(maps.Keys(f))
+	for _, k := range keys {
+		if k != "id" && !slices.Contains(allowed, k) {
+			return nil, nil, notExpected(k), false
+		}
 	}
 	id, ok := int64Field(f, "id")
 	if !ok {
@@ -149,7 +162,7 @@ func entityNotFound(what string) reply {
 func (s *Server) setChatStatus(body []byte) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f, c, rep, ok := s.chatFor(body)
+	f, c, rep, ok := s.chatFor(body, "status")
 	if !ok {
 		return rep
 	}
@@ -172,7 +185,7 @@ func (s *Server) setChatStatus(body []byte) reply {
 func (s *Server) setAssignee(body []byte) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f, c, rep, ok := s.chatFor(body)
+	f, c, rep, ok := s.chatFor(body, "assignee")
 	if !ok {
 		return rep
 	}
@@ -206,7 +219,7 @@ func (s *Server) setAssignee(body []byte) reply {
 func (s *Server) setDepartment(body []byte) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f, c, rep, ok := s.chatFor(body)
+	f, c, rep, ok := s.chatFor(body, "department")
 	if !ok {
 		return rep
 	}
@@ -231,7 +244,7 @@ func (s *Server) setDepartment(body []byte) reply {
 func (s *Server) snooze(body []byte) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f, c, rep, ok := s.chatFor(body)
+	f, c, rep, ok := s.chatFor(body, "snoozedUntil")
 	if !ok {
 		return rep
 	}
@@ -373,7 +386,12 @@ type searchBody struct {
 // ~ and !~. Others answer 400.
 func (s *Server) searchChats(body []byte) reply {
 	var in searchBody
-	if err := json.Unmarshal(body, &in); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return notExpected(strings.Trim(name, `"`))
+		}
 		return errReply(http.StatusBadRequest, "body", "The body must be a JSON object")
 	}
 	limit := helpcrunch.MaxPageSize

@@ -33,14 +33,34 @@ var actions = map[string]handler{
 	"list_archives":          (*Server).listArchives,
 }
 
+// decode reads a request body into v strictly, as the API validates its
+// requests: a field v does not declare (one the documentation does not list
+// for the action, or one removed from v3.6 such as send_event's
+// attach_to_last_thread) is a validation error (HTTP 422), so a client that
+// sends a wrong shape fails its tests here instead of in production.
 func decode(body []byte, v any) (reply, bool) {
 	if len(body) == 0 {
 		return reply{}, true
 	}
-	if err := json.Unmarshal(body, v); err != nil {
+	if err := strictDecode(body, v); err != nil {
 		return validation("Wrong format of request: " + err.Error()), false
 	}
 	return reply{}, true
+}
+
+// unknownField is the first key of a not in allowed, sorted, or "".
+func unknownField(a args, allowed ...string) string {
+	var bad []string
+	for k := range a {
+		if !slices.Contains(allowed, k) {
+			bad = append(bad, k)
+		}
+	}
+	if len(bad) == 0 {
+		return ""
+	}
+	slices.Sort(bad)
+	return bad[0]
 }
 
 func chatNotFound(id string) reply { return notFound("Chat not found: " + id) }
@@ -208,6 +228,8 @@ func (s *Server) transferChat(body []byte, _ args) reply {
 			Type string            `json:"type"`
 			IDs  []json.RawMessage `json:"ids"`
 		} `json:"target"`
+		IgnoreAgentsAvailability bool `json:"ignore_agents_availability"`
+		IgnoreRequesterPresence  bool `json:"ignore_requester_presence"`
 	}
 	if rep, ok := decode(body, &in); !ok {
 		return rep
@@ -325,13 +347,55 @@ func (s *Server) tag(body []byte, add bool) reply {
 	return okReply(nil)
 }
 
-// sendEvent appends the event to the latest thread when it is active, or
-// when attach_to_last_thread is set; otherwise it answers chat_inactive.
-func (s *Server) sendEvent(body []byte, _ args) reply {
+// sentEvent is an event send_event accepts, in the v3.6 shape
+// (https://platform.text.com/docs/messaging/agent-chat-api/data-structures#events).
+// The fake models the message and system_message types.
+type sentEvent struct {
+	Type              string              `json:"type"`
+	Text              string              `json:"text"`
+	Visibility        string              `json:"visibility"`
+	CustomID          string              `json:"custom_id"`
+	Properties        livechat.Properties `json:"properties"`
+	SystemMessageType string              `json:"system_message_type"`
+	TextVars          map[string]string   `json:"text_vars"`
+}
+
+// check answers validation for what v3.6 refuses: a missing text, a
+// visibility other than all or agents, a system message without
+// system_message_type, a message with system message fields, or a type the
+// fake does not model.
+func (e *sentEvent) check(has func(string) bool) (reply, bool) {
+	switch e.Type {
+	case livechat.EventMessage:
+		if has("system_message_type") || has("text_vars") {
+			return validation("`event.system_message_type` and `event.text_vars` are for system messages"), false
+		}
+	case livechat.EventSystemMessage:
+		if e.SystemMessageType == "" {
+			return validation("`event.system_message_type` is required"), false
+		}
+	case "":
+		return validation("`event.type` is required"), false
+	default:
+		return validation("`event.type` " + e.Type + " is not supported by the fake"), false
+	}
+	if e.Text == "" {
+		return validation("`event.text` is required"), false
+	}
+	if has("visibility") && e.Visibility != "all" && e.Visibility != "agents" {
+		return validation("`event.visibility` must be all or agents"), false
+	}
+	return reply{}, true
+}
+
+// sendEvent appends the event to the latest thread when it is active;
+// otherwise it answers chat_inactive (v3.6 has no attach_to_last_thread:
+// sending it is a validation error, as is the pre-3.4 `recipients` or any
+// other field the v3.6 event does not have).
+func (s *Server) sendEvent(body []byte, a args) reply {
 	var in struct {
-		ChatID             string         `json:"chat_id"`
-		Event              map[string]any `json:"event"`
-		AttachToLastThread bool           `json:"attach_to_last_thread"`
+		ChatID string          `json:"chat_id"`
+		Event  json.RawMessage `json:"event"`
 	}
 	if rep, ok := decode(body, &in); !ok {
 		return rep
@@ -339,11 +403,19 @@ func (s *Server) sendEvent(body []byte, _ args) reply {
 	if in.ChatID == "" {
 		return validation("`chat_id` is required")
 	}
-	if in.Event == nil {
+	if !a.has("event") {
 		return validation("`event` is required")
 	}
-	if t, _ := in.Event["type"].(string); t == "" {
-		return validation("`event.type` is required")
+	var ev sentEvent
+	if err := strictDecode(in.Event, &ev); err != nil {
+		return validation("Wrong format of event: " + err.Error())
+	}
+	var evArgs args
+	if err := json.Unmarshal(in.Event, &evArgs); err != nil {
+		return validation("Wrong format of event: " + err.Error())
+	}
+	if rep, ok := ev.check(evArgs.has); !ok {
+		return rep
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -352,24 +424,28 @@ func (s *Server) sendEvent(body []byte, _ args) reply {
 		return chatNotFound(in.ChatID)
 	}
 	l := rec.latest()
-	if l == nil || (!l.t.Active && !in.AttachToLastThread) {
+	if l == nil || !l.t.Active {
 		return chatInactive()
 	}
 	id := fmt.Sprintf("%s_%d", l.t.ID, len(l.t.Events)+1)
-	in.Event["id"] = id
-	in.Event["created_at"] = s.now().UTC().Format("2006-01-02T15:04:05.000000Z")
-	if _, ok := in.Event["visibility"]; !ok {
-		in.Event["visibility"] = "all"
+	var stored map[string]any
+	if err := json.Unmarshal(in.Event, &stored); err != nil {
+		return validation("Wrong format of event: " + err.Error())
 	}
-	raw, err := json.Marshal(in.Event)
+	stored["id"] = id
+	stored["created_at"] = s.now().UTC().Format("2006-01-02T15:04:05.000000Z")
+	if _, ok := stored["visibility"]; !ok {
+		stored["visibility"] = "all"
+	}
+	raw, err := json.Marshal(stored)
 	if err != nil {
 		return validation("Wrong format of event: " + err.Error())
 	}
-	var ev livechat.Event
-	if err := json.Unmarshal(raw, &ev); err != nil {
+	var got livechat.Event
+	if err := json.Unmarshal(raw, &got); err != nil {
 		return validation("Wrong format of event: " + err.Error())
 	}
-	l.t.Events = append(l.t.Events, ev)
+	l.t.Events = append(l.t.Events, got)
 	return okReply(map[string]string{"event_id": id})
 }
 

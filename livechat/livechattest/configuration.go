@@ -162,9 +162,29 @@ func (c *Configuration) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.log.Answer(w, t, rep.status, nil, rep.body, rep.retryAfter)
 }
 
+// configFields are the request fields the Configuration API documents for
+// each action the fake serves; any other field is a validation error.
+var configFields = map[string][]string{
+	"register_webhook":           {"action", "secret_key", "url", "description", "owner_client_id", "type", "additional_data", "filters"},
+	"list_webhooks":              {"owner_client_id"},
+	"unregister_webhook":         {"id", "owner_client_id"},
+	"get_license_webhooks_state": {"owner_client_id"},
+	"enable_license_webhooks":    {"owner_client_id"},
+	"disable_license_webhooks":   {"owner_client_id"},
+}
+
 // answer serves one action. c.mu held.
 func (c *Configuration) answer(r *http.Request, action string, body []byte) reply {
 	if action == "list_webhook_names" {
+		var a args
+		if len(strings.TrimSpace(string(body))) > 0 {
+			if err := json.Unmarshal(body, &a); err != nil || a == nil {
+				return validation("Wrong format of request: body must be a JSON object")
+			}
+		}
+		if k := unknownField(a, "version"); k != "" {
+			return validation("Wrong format of request: unknown field `" + k + "` for " + action)
+		}
 		return c.webhookNames()
 	}
 	auth := r.Header.Get("Authorization")
@@ -177,8 +197,14 @@ func (c *Configuration) answer(r *http.Request, action string, body []byte) repl
 	bearer := strings.HasPrefix(auth, "Bearer ")
 	var in livechat.Webhook
 	if len(strings.TrimSpace(string(body))) > 0 {
-		dec := json.NewDecoder(strings.NewReader(string(body)))
-		if err := dec.Decode(&in); err != nil {
+		var a args
+		if err := json.Unmarshal(body, &a); err != nil || a == nil {
+			return validation("Wrong format of request: body must be a JSON object")
+		}
+		if k := unknownField(a, configFields[action]...); k != "" {
+			return validation("Wrong format of request: unknown field `" + k + "` for " + action)
+		}
+		if err := strictDecode(body, &in); err != nil {
 			return validation("Wrong format of request: " + err.Error())
 		}
 	}

@@ -76,6 +76,9 @@ func decodePageID(id, kind string) (cursor, bool) {
 // page_id excludes the others; limit is 1..100 (default 10); sort_order is
 // asc or desc (default desc).
 func parseList(a args, kind string) (q listQuery, after *rowKey, rep reply, ok bool) {
+	if k := unknownField(a, "filters", "limit", "sort_order", "page_id"); k != "" {
+		return q, nil, validation("Wrong format of request: unknown field `" + k + "`"), false
+	}
 	if raw, has := a["page_id"]; has && string(raw) != "null" && string(raw) != `""` {
 		for _, k := range [...]string{"filters", "limit", "sort_order"} {
 			if _, present := a[k]; present {

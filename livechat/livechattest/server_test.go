@@ -239,6 +239,77 @@ func TestListValidation(t *testing.T) {
 	}
 }
 
+// The fake refuses what the v3.6 API refuses: a field the documentation does
+// not list for the action (such as send_event's attach_to_last_thread, gone
+// in v3.6, or a system message's pre-3.4 recipients) or a missing required
+// one, with a validation error (HTTP 422), so a client sending a wrong shape
+// fails its tests.
+func TestStrictRequests(t *testing.T) {
+	srv, url := start(t)
+	srv.AddChat(livechattest.UnassignedChat("S1", t0))
+	const msg = `"event":{"type":"message","text":"hi","visibility":"all"}`
+	tests := []struct {
+		name       string
+		action     string
+		body       string
+		wantStatus int
+		wantType   string
+	}{
+		{"send_event v3.6 message", "send_event", `{"chat_id":"S1",` + msg + `}`, 200, ""},
+		{"send_event v3.6 system message", "send_event",
+			`{"chat_id":"S1","event":{"type":"system_message","text":"n","visibility":"agents","system_message_type":"chatwarden.note"}}`, 200, ""},
+		{"send_event with text_vars", "send_event",
+			`{"chat_id":"S1","event":{"type":"system_message","text":"n","system_message_type":"x","text_vars":{"a":"b"}}}`, 200, ""},
+		{"send_event attach_to_last_thread (removed in v3.6)", "send_event", `{"chat_id":"S1",` + msg + `,"attach_to_last_thread":true}`, 422, "validation"},
+		{"send_event system message with recipients (pre-3.4)", "send_event",
+			`{"chat_id":"S1","event":{"type":"system_message","text":"n","recipients":"agents","system_message_type":"x"}}`, 422, "validation"},
+		{"send_event system message without system_message_type", "send_event",
+			`{"chat_id":"S1","event":{"type":"system_message","text":"n","visibility":"agents"}}`, 422, "validation"},
+		{"send_event message with system_message_type", "send_event",
+			`{"chat_id":"S1","event":{"type":"message","text":"n","system_message_type":"x"}}`, 422, "validation"},
+		{"send_event unknown event field", "send_event", `{"chat_id":"S1","event":{"type":"message","text":"n","colour":"red"}}`, 422, "validation"},
+		{"send_event without text", "send_event", `{"chat_id":"S1","event":{"type":"message"}}`, 422, "validation"},
+		{"send_event bad visibility", "send_event", `{"chat_id":"S1","event":{"type":"message","text":"n","visibility":"some"}}`, 422, "validation"},
+		{"send_event without event", "send_event", `{"chat_id":"S1"}`, 422, "validation"},
+		{"send_event without chat_id", "send_event", `{` + msg + `}`, 422, "validation"},
+		{"get_chat unknown field", "get_chat", `{"chat_id":"S1","include_events":true}`, 422, "validation"},
+		{"update_chat_properties chat_id instead of id", "update_chat_properties",
+			`{"chat_id":"S1","properties":{"acme":{"a":1}}}`, 422, "validation"},
+		{"delete_chat_properties unknown field", "delete_chat_properties", `{"id":"S1","properties":{"acme":["a"]},"all":true}`, 422, "validation"},
+		{"deactivate_chat chat_id instead of id", "deactivate_chat", `{"chat_id":"S1"}`, 422, "validation"},
+		{"transfer_chat documented flags", "transfer_chat",
+			`{"id":"S1","ignore_agents_availability":true,"ignore_requester_presence":true}`, 200, ""},
+		{"transfer_chat unknown target field", "transfer_chat", `{"id":"S1","target":{"type":"group","ids":[0],"all":1}}`, 422, "validation"},
+		{"tag_thread unknown field", "tag_thread", `{"chat_id":"S1","thread_id":"TS1","tag":"a","tags":["a"]}`, 422, "validation"},
+		{"set_routing_status unknown field", "set_routing_status", `{"status":"offline","agent":"a"}`, 422, "validation"},
+		{"list_archives unknown field", "list_archives", `{"page":2}`, 422, "validation"},
+		{"list_chats include_active (gone in v3.6)", "list_chats", `{"include_active":true}`, 422, "validation"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, typ := post(t, url, tt.action, tt.body)
+			assert.Equal(t, tt.wantStatus, status)
+			assert.Equal(t, tt.wantType, typ)
+		})
+	}
+}
+
+// Through the client, events in the v3.6 shape are accepted and stored as sent.
+func TestSendEventV36ShapeThroughClient(t *testing.T) {
+	srv, url := start(t)
+	srv.AddChat(livechattest.UnassignedChat("S1", t0))
+	c := client(t, url)
+	_, err := c.SendEvent(t.Context(), "S1", livechat.OutgoingEvent{Type: livechat.EventSystemMessage, Text: "n",
+		SystemMessageType: "chatwarden.note", Properties: livechat.Properties{"acme": {"a": 1}}})
+	require.NoError(t, err)
+	_, err = c.SendEvent(t.Context(), "S1", livechat.SystemMessage("chatwarden.note", "internal", "agents"))
+	require.NoError(t, err)
+	got, _ := srv.Chat("S1")
+	require.Len(t, got.Thread.Events, 2)
+	assert.Equal(t, "agents", got.Thread.Events[1].Visibility)
+	assert.Contains(t, string(got.Thread.Events[1].Raw), `"system_message_type":"chatwarden.note"`)
+}
+
 func TestListArchivesLimitThroughClient(t *testing.T) {
 	_, url := start(t)
 	_, err := client(t, url).ListArchivesPage(t.Context(), livechat.ListArchivesQuery{Limit: 101}, "")
@@ -319,7 +390,7 @@ func TestActionsChangeState(t *testing.T) {
 		require.ErrorIs(t, c.TagThread(ctx, "C1", "NOPE", "x"), livechat.ErrNotFound)
 	})
 	t.Run("send event", func(t *testing.T) {
-		id, err := c.SendEvent(ctx, "C1", livechat.Message("hello"), false)
+		id, err := c.SendEvent(ctx, "C1", livechat.Message("hello"))
 		require.NoError(t, err)
 		assert.Equal(t, "TC1_1", id)
 		got, _ := srv.Chat("C1")
@@ -349,12 +420,11 @@ func TestActionsChangeState(t *testing.T) {
 		require.ErrorIs(t, c.DeactivateChat(ctx, "C2", true), livechat.ErrChatInactive)
 	})
 	t.Run("inactive chat", func(t *testing.T) {
-		_, err := c.SendEvent(ctx, "C2", livechat.Message("late"), false)
+		_, err := c.SendEvent(ctx, "C2", livechat.Message("late"))
 		require.ErrorIs(t, err, livechat.ErrChatInactive)
 		assert.False(t, livechat.IsRetryable(err))
-		id, err := c.SendEvent(ctx, "C2", livechat.Message("late"), true)
-		require.NoError(t, err)
-		assert.Equal(t, "TC2_1", id)
+		got, _ := srv.Chat("C2")
+		assert.Empty(t, got.Thread.Events)
 		require.ErrorIs(t, c.TransferChat(ctx, livechat.TransferChatRequest{ChatID: "C2"}), livechat.ErrChatInactive)
 	})
 	t.Run("routing status", func(t *testing.T) {
@@ -928,6 +998,49 @@ func TestStatusFor(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.errType, func(t *testing.T) {
 			assert.Equal(t, tt.want, livechattest.StatusFor(tt.errType))
+		})
+	}
+}
+
+// The Configuration API fake refuses fields the documentation does not list
+// for the action with a validation error.
+func TestConfigurationStrictRequests(t *testing.T) {
+	url, stop := livechattest.NewConfiguration().Start()
+	t.Cleanup(stop)
+	const reg = `"action":"incoming_chat","url":"https://cw.example.com/w","secret_key":"s","owner_client_id":"app","type":"license"`
+	tests := []struct {
+		name       string
+		action     string
+		body       string
+		wantStatus int
+		wantType   string
+	}{
+		{"register documented fields", "register_webhook", `{` + reg + `,"description":"d","additional_data":["chat_properties"]}`, 200, ""},
+		{"register unknown field", "register_webhook", `{` + reg + `,"secret":"s"}`, 422, "validation"},
+		{"list_webhooks unknown field", "list_webhooks", `{"owner_client_id":"app","action":"incoming_chat"}`, 422, "validation"},
+		{"unregister with url", "unregister_webhook", `{"id":"wh-1","owner_client_id":"app","url":"x"}`, 422, "validation"},
+		{"license state unknown field", "get_license_webhooks_state", `{"owner_client_id":"app","license_id":1}`, 422, "validation"},
+		{"license state documented", "get_license_webhooks_state", `{"owner_client_id":"app"}`, 200, ""},
+		{"webhook names documented", "list_webhook_names", `{"version":"3.6"}`, 200, ""},
+		{"webhook names unknown field", "list_webhook_names", `{"version":"3.6","type":"bot"}`, 422, "validation"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url+livechattest.ConfigurationPrefix+tt.action, strings.NewReader(tt.body))
+			require.NoError(t, err)
+			req.Header.Set("Authorization", "Bearer dal:x")
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			var env struct {
+				Error struct {
+					Type string `json:"type"`
+				} `json:"error"`
+			}
+			b, _ := io.ReadAll(resp.Body)
+			_ = json.Unmarshal(b, &env)
+			assert.Equal(t, tt.wantStatus, resp.StatusCode, string(b))
+			assert.Equal(t, tt.wantType, env.Error.Type)
 		})
 	}
 }

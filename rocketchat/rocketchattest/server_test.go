@@ -3,6 +3,7 @@ package rocketchattest_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -273,4 +274,46 @@ func TestLatencyAndReset(t *testing.T) {
 	assert.Len(t, srv.Rooms(), 1)
 	srv.Reset()
 	assert.Empty(t, srv.Rooms())
+}
+
+// The fake refuses a property the endpoint's schema does not list, as
+// Rocket.Chat's validation does (400 invalid-params, "must NOT have
+// additional properties"), and accepts every documented one.
+func TestStrictRequests(t *testing.T) {
+	srv, url := start(t)
+	h := map[string]string{"X-User-Id": "u", "X-Auth-Token": "t"}
+	tests := []struct {
+		name, path, body string
+		wantStatus       int
+		wantError        string
+	}{
+		{"close documented fields", "/api/v1/livechat/room.closeByUser",
+			`{"rid":"R1","comment":"c","tags":["a"],"generateTranscriptPdf":false,"forceClose":false,"transcriptEmail":{"sendToVisitor":false}}`, 200, ""},
+		{"close with roomId (the forward's name)", "/api/v1/livechat/room.closeByUser", `{"rid":"R2","roomId":"R2"}`, 400, "'roomId'"},
+		{"close with token (the visitor's close)", "/api/v1/livechat/room.closeByUser", `{"rid":"R2","token":"visitor"}`, 400, "'token'"},
+		{"forward documented fields", "/api/v1/livechat/room.forward", `{"roomId":"R3","userId":"u2","comment":"c","clientAction":true}`, 200, ""},
+		{"forward with rid", "/api/v1/livechat/room.forward", `{"roomId":"R3","rid":"R3","departmentId":"D"}`, 400, "'rid'"},
+		{"returnAsInquiry documented fields", "/api/v1/livechat/inquiries.returnAsInquiry", `{"roomId":"R4","departmentId":"D"}`, 200, ""},
+		{"returnAsInquiry unknown field", "/api/v1/livechat/inquiries.returnAsInquiry", `{"roomId":"R4","force":true}`, 400, "'force'"},
+		{"saveInfo documented fields", "/api/v1/livechat/room.saveInfo",
+			`{"guestData":{"_id":"V","name":"n","email":"e@example.com","phone":"1","livechatData":{}},"roomData":{"_id":"R5","topic":"t","tags":["x"],"livechatData":{"k":"v"},"priorityId":"p","slaId":"s"}}`, 200, ""},
+		{"saveInfo unknown roomData field", "/api/v1/livechat/room.saveInfo", `{"guestData":{"_id":"V"},"roomData":{"_id":"R5","tag":"x"}}`, 400, "'tag'"},
+		{"saveInfo unknown top-level field", "/api/v1/livechat/room.saveInfo", `{"guestData":{"_id":"V"},"roomData":{"_id":"R5"},"rid":"R5"}`, 400, "'rid'"},
+	}
+	for i := range 5 {
+		srv.AddRoom(rocketchat.Room{ID: fmt.Sprintf("R%d", i+1), Open: true, Visitor: &rocketchat.Visitor{ID: "V"}})
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body, _ := raw(t, "POST", url+tt.path, tt.body, h)
+			assert.Equal(t, tt.wantStatus, status, "%v", body)
+			if tt.wantError == "" {
+				assert.Equal(t, true, body["success"])
+				return
+			}
+			assert.Equal(t, false, body["success"])
+			assert.Equal(t, rocketchat.TypeInvalidParams, body["errorType"])
+			assert.Contains(t, body["error"], "must NOT have additional properties "+tt.wantError)
+		})
+	}
 }

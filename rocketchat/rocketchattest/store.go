@@ -1,6 +1,7 @@
 package rocketchattest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -135,8 +136,18 @@ func copyRoom(r rocketchat.Room) rocketchat.Room {
 	return r
 }
 
+// decode reads a request body into v as Rocket.Chat's schema validation
+// does for these endpoints: a property v does not declare (one the
+// endpoint's schema does not list) is refused with 400 invalid-params
+// "must NOT have additional properties", so a client that sends a wrong
+// shape fails its tests here.
 func decode(body []byte, v any) (reply, bool) {
-	if err := json.Unmarshal(body, v); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return invalidParams("must NOT have additional properties " + strings.ReplaceAll(name, `"`, "'")), false
+		}
 		return invalidParams("body must be a JSON object"), false
 	}
 	return reply{}, true
@@ -149,10 +160,12 @@ func requiredProperty(name string) reply {
 // closeRoom serves livechat/room.closeByUser.
 func (s *Server) closeRoom(r *http.Request, body []byte) reply {
 	var in struct {
-		RID        string   `json:"rid"`
-		Comment    string   `json:"comment"`
-		Tags       []string `json:"tags"`
-		ForceClose bool     `json:"forceClose"`
+		RID                   string          `json:"rid"`
+		Comment               string          `json:"comment"`
+		Tags                  []string        `json:"tags"`
+		ForceClose            bool            `json:"forceClose"`
+		GenerateTranscriptPDF bool            `json:"generateTranscriptPdf"`
+		TranscriptEmail       json.RawMessage `json:"transcriptEmail"`
 	}
 	if rep, ok := decode(body, &in); !ok {
 		return rep
@@ -258,13 +271,19 @@ func (s *Server) returnAsInquiry(_ *http.Request, body []byte) reply {
 func (s *Server) saveInfo(_ *http.Request, body []byte) reply {
 	var in struct {
 		GuestData *struct {
-			ID string `json:"_id"`
+			ID           string         `json:"_id"`
+			Name         string         `json:"name"`
+			Email        string         `json:"email"`
+			Phone        string         `json:"phone"`
+			LivechatData map[string]any `json:"livechatData"`
 		} `json:"guestData"`
 		RoomData *struct {
 			ID           string          `json:"_id"`
 			Topic        *string         `json:"topic"`
 			Tags         json.RawMessage `json:"tags"`
 			LivechatData map[string]any  `json:"livechatData"`
+			PriorityID   string          `json:"priorityId"`
+			SLAID        string          `json:"slaId"`
 		} `json:"roomData"`
 	}
 	if rep, ok := decode(body, &in); !ok {
