@@ -76,7 +76,11 @@ const (
 // within restartWindow, serve returns the error.
 func serve(ctx context.Context, cfg *config.Config, logger *zap.Logger, roles service.Roles) error {
 	return runService(ctx, cfg, logger, func(ctx context.Context) (*service.Service, error) {
-		return service.Start(ctx, cfg, roles, service.WithLogger(logger))
+		svc, err := service.Start(ctx, cfg, roles, service.WithLogger(logger))
+		if err == nil {
+			svc.Metrics().SetBuildInfo(buildInfo()) // with the -ldflags version, which metrics cannot see
+		}
+		return svc, err
 	})
 }
 
