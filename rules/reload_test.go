@@ -66,7 +66,6 @@ func TestWatchCountsFailedReload(t *testing.T) {
 	assert.Equal(t, 1, h.engine.Rules().Len(), "the previous rules stay")
 }
 
-
 func mustLoad(t *testing.T, yaml string) *RuleSet {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "rules.yaml")
