@@ -104,6 +104,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		webhooksCmd(e),
 		chatsCmd(e),
 		versionCmd(e),
+		configCmd(e),
 	)
 	err := root.ExecuteContext(ctx)
 	if err != nil {
