@@ -39,7 +39,9 @@ func TestServeFromEnvironmentOnly(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	stderr := &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, []string{"serve"}, func(k string) string { return env[k] }, io.Discard, stderr) }()
+	go func() {
+		done <- Run(ctx, []string{"serve"}, func(k string) string { return env[k] }, io.Discard, stderr)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
