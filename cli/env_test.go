@@ -90,6 +90,10 @@ func TestServeFromEnvironmentOnly(t *testing.T) {
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
+
+	assert.Contains(t, stderr.String(), "settings from the environment", "the log says which variables set keys")
+	assert.Contains(t, stderr.String(), "CHATWARDEN_LIVECHAT_WEBHOOK_SECRETS")
+	assert.NotContains(t, stderr.String(), "whsec-new", "names, never values")
 }
 
 func TestServeRefusesABadVariable(t *testing.T) {

@@ -44,6 +44,9 @@ func serveCmd(e *env, name, short string, receive, work bool) *cobra.Command {
 				return err
 			}
 			defer func() { _ = logger.Sync() }()
+			if vars := cfg.EnvOverrides(); len(vars) > 0 {
+				logger.Info("settings from the environment, over the configuration file", zap.Strings("variables", vars))
+			}
 			return serve(cmd.Context(), cfg, logger, service.Roles{Receive: receive, Work: work})
 		},
 	}
