@@ -98,8 +98,13 @@ func TestServeFromEnvironmentOnly(t *testing.T) {
 
 func TestServeRefusesABadVariable(t *testing.T) {
 	var out, errb bytes.Buffer
-	env := map[string]string{"CHATWARDEN_NATS_PARTITIONS": "four"}
-	err := Run(context.Background(), []string{"serve"}, func(k string) string { return env[k] }, &out, &errb)
+	// Should the variable be ignored, serve would start on these (and
+	// stop with ctx, exit 0) rather than take the defaults' ports.
+	env := map[string]string{"CHATWARDEN_NATS_PARTITIONS": "four", "CHATWARDEN_HTTP_ADDR": "127.0.0.1:0",
+		"CHATWARDEN_ADMIN_ADDR": "off", "CHATWARDEN_NATS_LISTEN": "off", "CHATWARDEN_NATS_DATA_DIR": t.TempDir()}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := Run(ctx, []string{"serve"}, func(k string) string { return env[k] }, &out, &errb)
 	assert.Equal(t, 1, ExitCode(err))
 	assert.Contains(t, errb.String(), `nats.partitions (from CHATWARDEN_NATS_PARTITIONS): must be a whole number, got "four"`)
 }
