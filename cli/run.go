@@ -8,18 +8,27 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/chatwarden/chatwarden/config"
+	"github.com/chatwarden/chatwarden/internal/buildinfo"
 )
 
 // Version is set at build time with
-// -ldflags "-X github.com/chatwarden/chatwarden/cli.Version=...".
+// -ldflags "-X github.com/chatwarden/chatwarden/cli.Version=..." (the
+// Dockerfile does). Left at "dev", the version is the one the Go toolchain
+// stamped into the binary (a tag, or a pseudo-version from the VCS revision);
+// see buildInfo.
 var Version = "dev"
+
+// buildInfo describes the running binary: Version when set by -ldflags,
+// else the main module's version, with the VCS revision, its time and
+// whether the tree was modified, and the Go version.
+func buildInfo() buildinfo.Info { return buildinfo.Read(Version) }
 
 // usageError marks bad usage (unknown command or flag, wrong arguments):
 // exit status 2.
@@ -71,6 +80,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return usageError{errors.New("a subcommand is required")}
 		},
 	}
+	info := buildInfo()
+	root.Version = info.Version // adds --version (and -v), printing the same text as `version`
+	root.SetVersionTemplate(strings.ReplaceAll(info.String(), "{{", `{{"{{"}}`))
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -92,6 +104,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		webhooksCmd(e),
 		chatsCmd(e),
 		versionCmd(e),
+		configCmd(e),
 	)
 	err := root.ExecuteContext(ctx)
 	if err != nil {
@@ -140,17 +153,20 @@ func (e *env) newLogger(c config.Log) (*zap.Logger, error) {
 		enc = zapcore.NewJSONEncoder(encCfg)
 	}
 	core := zapcore.NewCore(enc, zapcore.AddSync(e.stderr), level)
-	return zap.New(core).With(zap.String("version", Version)), nil
+	return zap.New(core).With(zap.String("version", buildInfo().Version)), nil
 }
 
 func versionCmd(e *env) *cobra.Command {
 	var cfgPath string
 	cmd := &cobra.Command{
 		Use:   "version",
-		Short: "Print the version",
-		Args:  noArgs,
+		Short: "Print the version, VCS revision and Go version",
+		Long: "Print the version (set at build time with -ldflags, else the module version the Go toolchain\n" +
+			"stamped), the VCS revision with its commit time and whether the tree had uncommitted changes\n" +
+			"(\"(modified)\"), and the Go version and platform. `chatwarden --version` prints the same.",
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := fmt.Fprintf(e.stdout, "chatwarden %s (%s, %s/%s)\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			_, err := io.WriteString(e.stdout, buildInfo().String())
 			return err
 		},
 	}

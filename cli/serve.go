@@ -44,6 +44,9 @@ func serveCmd(e *env, name, short string, receive, work bool) *cobra.Command {
 				return err
 			}
 			defer func() { _ = logger.Sync() }()
+			if vars := cfg.EnvOverrides(); len(vars) > 0 {
+				logger.Info("settings from the environment, over the configuration file", zap.Strings("variables", vars))
+			}
 			return serve(cmd.Context(), cfg, logger, service.Roles{Receive: receive, Work: work})
 		},
 	}
@@ -76,7 +79,11 @@ const (
 // within restartWindow, serve returns the error.
 func serve(ctx context.Context, cfg *config.Config, logger *zap.Logger, roles service.Roles) error {
 	return runService(ctx, cfg, logger, func(ctx context.Context) (*service.Service, error) {
-		return service.Start(ctx, cfg, roles, service.WithLogger(logger))
+		svc, err := service.Start(ctx, cfg, roles, service.WithLogger(logger))
+		if err == nil {
+			svc.Metrics().SetBuildInfo(buildInfo()) // with the -ldflags version, which metrics cannot see
+		}
+		return svc, err
 	})
 }
 

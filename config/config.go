@@ -101,6 +101,8 @@ type Config struct {
 	// moved holds a warning for each setting read under its old name (see
 	// movedKeys); WarningsFor reports them.
 	moved []string
+	// env holds the environment variables that set keys (see Parse).
+	env []string
 }
 
 // Secrets configures the encryption of the secrets chatwarden keeps in NATS:

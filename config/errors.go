@@ -34,11 +34,18 @@ type FieldError struct {
 	Line int
 	// Err says what is wrong; it wraps one of the sentinel errors.
 	Err error
+	// Env is the environment variable that set the key (see EnvVar), ""
+	// when the file or the defaults did.
+	Env string
 }
 
 // Error reads "nats.partitions: must be between 1 and 1024, got 0", with
-// " (line N)" after the key when the line is known.
+// " (line N)" after the key when the line is known, or " (from
+// CHATWARDEN_NATS_PARTITIONS)" when an environment variable set it.
 func (e *FieldError) Error() string {
+	if e.Env != "" {
+		return fmt.Sprintf("%s (from %s): %v", e.Key, e.Env, e.Err)
+	}
 	if e.Line > 0 {
 		return fmt.Sprintf("%s (line %d): %v", e.Key, e.Line, e.Err)
 	}

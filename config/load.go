@@ -16,14 +16,16 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Load reads the config file at path and returns it parsed, with defaults
-// applied and validated, as Parse does. With path "" it returns Default().
-// Errors name the file and, for each problem, the key and line.
+// Load reads the config file at path and returns it parsed, with the
+// environment's CHATWARDEN_* settings over it, defaults applied and
+// validated, as Parse does. With path "" it is the defaults with the
+// environment's settings (Default() when there are none). Errors name the
+// file and, for each problem, the key and line, or the variable.
 func Load(path string, getenv func(string) string) (*Config, error) {
 	if path == "" {
-		c := Default()
-		if err := c.Validate(); err != nil {
-			return nil, fmt.Errorf("default configuration: %w", err)
+		c, err := Parse(nil, getenv)
+		if err != nil {
+			return nil, fmt.Errorf("configuration (defaults and %s* environment variables, no file): %w", EnvPrefix, err)
 		}
 		return c, nil
 	}
@@ -40,6 +42,20 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 
 // Parse decodes a config file's contents:
 //
+//  0. Every key that holds a value or a list of values can be set by an
+//     environment variable instead, named by EnvVar: CHATWARDEN_ and the
+//     key in upper case with dots as underscores (nats.partitions is
+//     CHATWARDEN_NATS_PARTITIONS, livechat.pat.token is
+//     CHATWARDEN_LIVECHAT_PAT_TOKEN). A variable that getenv gives as
+//     non-empty replaces the file's value (moved keys read under their new
+//     name only); a list (livechat.webhook_secrets, http.trusted_proxies,
+//     sweep.groups) is comma-separated, entries trimmed, empty ones
+//     dropped. Its value is taken as it is (no ${...} expansion) and then
+//     read, typed and validated like the file's; errors name the key and
+//     the variable. Maps (livechat.organizations) and lists of mappings
+//     (secrets.keys) are set in the file only. Other CHATWARDEN_*
+//     variables (CHATWARDEN_CONFIG, or any used in ${...}) set nothing.
+//     EnvOverrides lists the variables that did.
 //  1. Every value (never a key) has its ${NAME}, ${NAME:-default},
 //     ${NAME:?message} references replaced through getenv; see Expand. An
 //     unset variable is "". The result is not parsed as YAML again, so a
@@ -77,21 +93,38 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 	}
 
 	c := &Config{}
-	if root := documentRoot(&doc); root != nil {
-		moved, errs := moveKeys(root)
-		if len(errs) > 0 {
-			return nil, errors.Join(errs...)
+	root := documentRoot(&doc)
+	if root == nil {
+		root = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	}
+	moved, errs := moveKeys(root)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	w := walker{getenv: getenv, expanded: map[*yaml.Node]bool{}, fromEnv: map[*yaml.Node]bool{}}
+	var envVars map[string]string      // key: the variable that set it
+	if root.Kind == yaml.MappingNode { // else the walk reports the file's shape
+		var made []*yaml.Node
+		made, envVars = applyEnv(root, getenv)
+		for _, n := range made {
+			w.expanded[n], w.fromEnv[n] = true, true
 		}
-		w := walker{getenv: getenv, expanded: map[*yaml.Node]bool{}, fromEnv: map[*yaml.Node]bool{}}
-		w.walk(root, configType, "")
-		if len(w.errs) > 0 {
-			return nil, errors.Join(w.errs...)
+	}
+	w.walk(root, configType, "")
+	if len(w.errs) > 0 {
+		err := errors.Join(w.errs...)
+		nameEnv(err, envVars)
+		return nil, err
+	}
+	if err := root.Decode(c); err != nil {
+		// The walk checks every value; this is a safety net.
+		return nil, fmt.Errorf("decoding: %w", err)
+	}
+	c.moved = moved
+	for _, k := range envKeys() {
+		if name, ok := envVars[k.key]; ok {
+			c.env = append(c.env, name)
 		}
-		if err := root.Decode(c); err != nil {
-			// The walk checks every value; this is a safety net.
-			return nil, fmt.Errorf("decoding: %w", err)
-		}
-		c.moved = moved
 	}
 	c.LiveChat.WebhookSecrets = slices.DeleteFunc(c.LiveChat.WebhookSecrets, func(s string) bool { return s == "" })
 	// Empty and absent are the same; keep them equal for callers that compare.
@@ -114,10 +147,15 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 	}
 	c.ApplyDefaults()
 	if err := c.Validate(); err != nil {
+		nameEnv(err, envVars)
 		return nil, err
 	}
 	return c, nil
 }
+
+// EnvOverrides lists the environment variables that set keys when c was
+// parsed (see Parse), in the order of the configuration's sections.
+func (c *Config) EnvOverrides() []string { return slices.Clone(c.env) }
 
 // documentRoot returns the top node of doc, or nil for an empty document.
 func documentRoot(doc *yaml.Node) *yaml.Node {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/chatwarden/chatwarden/internal/buildinfo"
 )
 
 // Outcomes of an event in the worker (label "outcome" of EventsProcessed).
@@ -64,6 +66,13 @@ type Metrics struct {
 	// listener's caps, by reason (per_ip: http.max_conns_per_ip; total:
 	// http.max_conns).
 	ConnectionsRejected *prometheus.CounterVec // reason
+	// BuildInfo is 1 for the running binary's version, VCS revision and Go
+	// version (see SetBuildInfo); New sets it from the binary's build
+	// information.
+	BuildInfo *prometheus.GaugeVec // version, revision, go_version
+	// RuleReloads counts reloads of rules_file (file change or SIGHUP), by
+	// outcome: ok (put in force) or failed (refused; the old rules stay).
+	RuleReloads *prometheus.CounterVec // outcome
 }
 
 // New builds the metrics on a fresh registry that also carries the Go runtime
@@ -160,7 +169,32 @@ func New() *Metrics {
 		Help: "Connections answered 503 and closed by the listener before any request was read, by reason (per_ip: over http.max_conns_per_ip; total: over http.max_conns).",
 	}, []string{"reason"})
 	f(m.ConnectionsRejected)
+	m.BuildInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "chatwarden_build_info",
+		Help: "Always 1, labelled with the running binary's version, VCS revision (\"unknown\" when not recorded) and Go version.",
+	}, []string{"version", "revision", "go_version"})
+	f(m.BuildInfo)
+	m.SetBuildInfo(buildinfo.Read(""))
+	m.RuleReloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "chatwarden_rule_reloads_total",
+		Help: "Reloads of rules_file (on change or SIGHUP), by outcome: ok (in force) or failed (refused; the previous rules stay).",
+	}, []string{"outcome"})
+	f(m.RuleReloads)
 	return m
+}
+
+// Outcomes of a rule reload (label "outcome" of RuleReloads).
+const (
+	ReloadOK     = "ok"
+	ReloadFailed = "failed"
+)
+
+// SetBuildInfo makes info the one series of chatwarden_build_info (the
+// command line passes the version given with -ldflags, which New cannot
+// know).
+func (m *Metrics) SetBuildInfo(info buildinfo.Info) {
+	m.BuildInfo.Reset()
+	m.BuildInfo.WithLabelValues(info.Version, info.Revision, info.GoVersion).Set(1)
 }
 
 // InstrumentClient returns a copy of c whose transport counts every response

@@ -8,19 +8,24 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"go.uber.org/zap"
+
+	"github.com/chatwarden/chatwarden/metrics"
 )
 
 // Reload loads path and puts it in force. A file that does not load is
 // refused: the error is returned and logged, and the rules in force stay.
 // As at start (see service.LoadRules), an `on` action this version does not
 // know is logged as a warning, not refused (AllowUnknownActions).
+// Either way it counts in chatwarden_rule_reloads_total{outcome="ok"|"failed"}.
 func (e *Engine) Reload(path string) error {
 	set, err := LoadFile(path, e.actions, e.handlers, AllowUnknownActions())
 	if err != nil {
+		e.metrics.RuleReloads.WithLabelValues(metrics.ReloadFailed).Inc()
 		e.logger.Error("rule file refused; the previous rules stay in force", zap.String("rules_file", path), zap.Error(err))
 		return err
 	}
 	e.Swap(set)
+	e.metrics.RuleReloads.WithLabelValues(metrics.ReloadOK).Inc()
 	e.logger.Info("rules reloaded", zap.String("rules_file", path), zap.Int("rules", set.Len()))
 	LogWarnings(e.logger, path, set)
 	return nil
