@@ -17,6 +17,7 @@ import (
 
 	"github.com/chatwarden/chatwarden/livechat"
 	"github.com/chatwarden/chatwarden/livechat/oauth"
+	//lint:ignore SA1019 deliberate: `chats list --api v2` is the legacy REST API v2 client, asked for by name; its deprecation is documented to users
 	livechatv2 "github.com/chatwarden/chatwarden/livechat/v2"
 	"github.com/chatwarden/chatwarden/service"
 )

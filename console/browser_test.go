@@ -3,6 +3,7 @@ package console_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"image/png"
 	"net/http"
 	"os"
@@ -48,7 +49,11 @@ func newBrowser(t *testing.T) context.Context {
 	t.Helper()
 	path := findBrowser()
 	if path == "" {
-		t.Skipf("SKIP: no Chromium found (set %s, or install Debian's chromium: apt-get install -y chromium); the console was not tested in a browser", browserEnv)
+		msg := fmt.Sprintf("no Chromium found (set %s, or install Debian's chromium: apt-get install -y chromium); the console was not tested in a browser", browserEnv)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg + " (CI=true: a missing browser fails, it does not skip)")
+		}
+		t.Skip("SKIP: " + msg)
 	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),

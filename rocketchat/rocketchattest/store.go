@@ -499,11 +499,13 @@ func dateRange(q url.Values, key string) (start, end time.Time, err error) {
 	}
 	if d.Start != "" {
 		if start, err = time.Parse(time.RFC3339Nano, d.Start); err != nil {
+			//lint:ignore ST1005 the fake answers with Rocket.Chat's own message text, capital and full stop included
 			return start, end, fmt.Errorf(`The "%s.start" query parameter must be a valid date.`, key)
 		}
 	}
 	if d.End != "" {
 		if end, err = time.Parse(time.RFC3339Nano, d.End); err != nil {
+			//lint:ignore ST1005 the fake answers with Rocket.Chat's own message text, capital and full stop included
 			return start, end, fmt.Errorf(`The "%s.end" query parameter must be a valid date.`, key)
 		}
 	}
