@@ -581,19 +581,20 @@ func TestHoldingReplicaThatLosesThePinHandsItsEventsBack(t *testing.T) {
 	publish(t, b, "B", 1)
 	require.Eventually(t, func() bool { return deliveredTo("A") == 2 }, 10*time.Second, 10*time.Millisecond)
 
-	// The pin moves to replica B: unpin until a new event reaches B.
+	// The pin moves to replica B: unpin and publish a new event, wait until
+	// that event reached one of the replicas, and again, until one reaches B.
 	startRunner("B")
 	c := 0
-	require.Eventually(t, func() bool {
-		if deliveredTo("B") > 0 {
-			return true
-		}
+	for deliveredTo("B") == 0 {
+		require.Less(t, c, 30, "the pin never moved to B")
+		before := deliveredTo("A")
 		require.NoError(t, stream.UnpinConsumer(ctx, name, bus.WorkerGroup))
 		c++
 		publish(t, b, "C", c)
-		time.Sleep(300 * time.Millisecond)
-		return deliveredTo("B") > 0
-	}, 20*time.Second, 10*time.Millisecond)
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			assert.True(ct, deliveredTo("B") > 0 || deliveredTo("A") > before, "C's event %d delivered to A or B", c)
+		}, 10*time.Second, 10*time.Millisecond)
+	}
 	assert.Empty(t, a.chats("A"), "nothing runs while R's event is pending")
 
 	// R finishes A's first event.
