@@ -18,8 +18,18 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
-	t.Helper()
+// helper marks the caller as a test helper when t is a *testing.T; the
+// helpers that take a require.TestingT also take the *assert.CollectT of an
+// EventuallyWithT condition, so that a transient error is retried rather
+// than fatal.
+func helper(t require.TestingT) {
+	if h, ok := t.(interface{ Helper() }); ok {
+		h.Helper()
+	}
+}
+
+func runCLI(t require.TestingT, args ...string) (stdout, stderr string, code int) {
+	helper(t)
 	var out, errb bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -108,8 +108,8 @@ func postDeactivated(t *testing.T, httpURL, chat string) {
 }
 
 // listDLQ runs `dlq list --json` and returns the dead letters.
-func listDLQ(t *testing.T, cfgPath string, extra ...string) []dlq.DeadLetter {
-	t.Helper()
+func listDLQ(t require.TestingT, cfgPath string, extra ...string) []dlq.DeadLetter {
+	helper(t)
 	stdout, stderr, code := runCLI(t, append([]string{"dlq", "list", "--json", "--config", cfgPath}, extra...)...)
 	require.Equal(t, 0, code, "stderr: %s", stderr)
 	var l dlq.Listing
@@ -127,8 +127,8 @@ func successfulUnpins(fake *livechattest.Server, chat string) int {
 	return n
 }
 
-func adminCall(t *testing.T, method, url, token string) (int, string) {
-	t.Helper()
+func adminCall(t require.TestingT, method, url, token string) (int, string) {
+	helper(t)
 	req, err := http.NewRequest(method, url, nil)
 	require.NoError(t, err)
 	if token != "" {
@@ -211,9 +211,9 @@ func TestDLQWhileServeRuns(t *testing.T) {
 
 	postDeactivated(t, httpURL, "C1")
 	var dls []dlq.DeadLetter
-	require.Eventually(t, func() bool {
-		dls = listDLQ(t, cfgPath)
-		return len(dls) == 1
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		dls = listDLQ(c, cfgPath)
+		assert.Len(c, dls, 1)
 	}, 20*time.Second, 50*time.Millisecond)
 	seq := strconv.FormatUint(dls[0].Seq, 10)
 
@@ -286,9 +286,9 @@ func TestDLQWhileServeRuns(t *testing.T) {
 		c, _ := fake.Chat("C1")
 		assert.False(t, c.Pinned())
 		assert.Empty(t, listDLQ(t, cfgPath))
-		require.Eventually(t, func() bool {
-			_, m := adminCall(t, http.MethodGet, adminURL+"/metrics", dlqAdminToken)
-			return strings.Contains(m, "chatwarden_dead_letters_pending 0")
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			_, m := adminCall(c, http.MethodGet, adminURL+"/metrics", dlqAdminToken)
+			assert.Contains(c, m, "chatwarden_dead_letters_pending 0")
 		}, 20*time.Second, 50*time.Millisecond)
 	})
 
@@ -296,10 +296,10 @@ func TestDLQWhileServeRuns(t *testing.T) {
 		fake.FailNext("update_chat_properties", 2, livechattest.Validation("properties.routing.pinned: wrong type"))
 		postDeactivated(t, httpURL, "C2")
 		postDeactivated(t, httpURL, "C3")
-		require.Eventually(t, func() bool { return len(listDLQ(t, cfgPath)) == 2 }, 20*time.Second, 50*time.Millisecond)
-		require.Eventually(t, func() bool {
-			_, m := adminCall(t, http.MethodGet, adminURL+"/metrics", dlqAdminToken)
-			return strings.Contains(m, "chatwarden_dead_letters_pending 2")
+		require.EventuallyWithT(t, func(c *assert.CollectT) { assert.Len(c, listDLQ(c, cfgPath), 2) }, 20*time.Second, 50*time.Millisecond)
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			_, m := adminCall(c, http.MethodGet, adminURL+"/metrics", dlqAdminToken)
+			assert.Contains(c, m, "chatwarden_dead_letters_pending 2")
 		}, 20*time.Second, 50*time.Millisecond)
 		dls := listDLQ(t, cfgPath)
 		first := strconv.FormatUint(dls[0].Seq, 10)
@@ -365,7 +365,7 @@ func TestDLQWithoutARunningService(t *testing.T) {
 
 	svc := startSvc()
 	postDeactivated(t, "http://"+svc.Addr(), "C1")
-	require.Eventually(t, func() bool { return len(listDLQ(t, cfgPath)) == 1 }, 20*time.Second, 50*time.Millisecond)
+	require.EventuallyWithT(t, func(c *assert.CollectT) { assert.Len(c, listDLQ(c, cfgPath), 1) }, 20*time.Second, 50*time.Millisecond)
 	stopSvc(svc)
 
 	stdout, stderr, code := runCLI(t, "dlq", "list", "--config", cfgPath)

@@ -208,9 +208,12 @@ livechat: {api_url: %s, webhook_secrets: [s], pat: {account_id: a, token: t}}
 		20*time.Second, 20*time.Millisecond, "log:\n%s", stderr)
 
 	var recs []audit.Record
-	require.Eventually(t, func() bool {
-		stdout, _, code := runCLI(t, "audit", "--config", cfgPath, "--chat", "C1", "--json")
-		return code == 0 && json.Unmarshal([]byte(stdout), &recs) == nil && len(recs) == 2
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		stdout, stderr, code := runCLI(c, "audit", "--config", cfgPath, "--chat", "C1", "--json")
+		require.Equal(c, 0, code, stderr)
+		recs = nil
+		require.NoError(c, json.Unmarshal([]byte(stdout), &recs), stdout)
+		assert.Len(c, recs, 2)
 	}, 10*time.Second, 50*time.Millisecond)
 	stdout, _, code := runCLI(t, "audit", "--config", cfgPath, "--rule", "unpin-abandoned-unassigned")
 	require.Equal(t, 0, code)

@@ -153,9 +153,18 @@ func (s *scenario) waitIdle(t *testing.T) {
 	}, 30*time.Second, 20*time.Millisecond)
 }
 
+// helper marks the caller as a test helper when t is a *testing.T; api and
+// scrape also take the *assert.CollectT of an EventuallyWithT condition, so
+// that a transient error is retried rather than fatal.
+func helper(t require.TestingT) {
+	if h, ok := t.(interface{ Helper() }); ok {
+		h.Helper()
+	}
+}
+
 // api calls an admin route with the token and decodes its JSON answer.
-func (s *scenario) api(t *testing.T, method, path string, v any) int {
-	t.Helper()
+func (s *scenario) api(t require.TestingT, method, path string, v any) int {
+	helper(t)
 	req, err := http.NewRequest(method, s.admin+path, nil)
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+adminToken)
@@ -171,8 +180,8 @@ func (s *scenario) api(t *testing.T, method, path string, v any) int {
 }
 
 // scrape returns the service's /metrics text.
-func (s *scenario) scrape(t *testing.T) string {
-	t.Helper()
+func (s *scenario) scrape(t require.TestingT) string {
+	helper(t)
 	resp, err := http.Get(s.admin + "/metrics")
 	require.NoError(t, err)
 	defer resp.Body.Close()

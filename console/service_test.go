@@ -74,17 +74,18 @@ func TestConsoleOverTheRunningService(t *testing.T) {
 	require.Equal(t, http.StatusOK, s.api(t, http.MethodPost, "/admin/dlq/"+itoa(seq)+"/retry", &res))
 	assert.Equal(t, dlq.Retried, res.Outcome)
 	s.waitIdle(t)
-	require.Eventually(t, func() bool {
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		var tl console.Timeline
-		s.api(t, http.MethodGet, "/admin/api/timeline?chat_id="+chatMissing, &tl)
+		require.Equal(c, http.StatusOK, s.api(c, http.MethodGet, "/admin/api/timeline?chat_id="+chatMissing, &tl))
 		for _, e := range tl.Entries {
 			for _, d := range e.Decisions {
 				if d.Outcome == audit.Acted {
-					return len(e.DeadLetters) == 0
+					assert.Empty(c, e.DeadLetters, "the acted entry has no dead letter")
+					return
 				}
 			}
 		}
-		return false
+		assert.Fail(c, "no acted entry in the timeline", "%+v", tl.Entries)
 	}, 10*time.Second, 50*time.Millisecond)
 
 	// The metrics the dashboard reads, as Prometheus would scrape them. The
@@ -102,7 +103,7 @@ func TestConsoleOverTheRunningService(t *testing.T) {
 		{"chatwarden_rule_decisions_total", []string{`rule="unpin-abandoned-unassigned"`, `outcome="acted"`}},
 		{"chatwarden_rule_decisions_total", []string{`rule="note-pricing-visitors"`, `outcome="dry_run"`}},
 	} {
-		assert.Eventually(t, func() bool { return hasSeries(s.scrape(t), want.name, want.labels...) }, 10*time.Second, 50*time.Millisecond,
+		assert.EventuallyWithT(t, func(c *assert.CollectT) { assert.True(c, hasSeries(s.scrape(c), want.name, want.labels...)) }, 10*time.Second, 50*time.Millisecond,
 			"%s%v in /metrics", want.name, want.labels)
 	}
 }

@@ -60,8 +60,10 @@ func TestOrganizationsActWithTheirOwnCredentials(t *testing.T) {
 	require.Equal(t, http.StatusOK, post(t, svc, deactivatedOf("org-initech", "INITECH1")).StatusCode,
 		"an event of an organization without credentials is still stored")
 
-	require.Eventually(t, func() bool {
-		return unpinCalls(fake, "ACME1") == 1 && unpinCalls(fake, "GLOBEX1") == 1 && len(deadLetters(t, svc.Bus().JS)) == 1
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Equal(c, 1, unpinCalls(fake, "ACME1"))
+		assert.Equal(c, 1, unpinCalls(fake, "GLOBEX1"))
+		assert.Len(c, deadLetters(c, svc.Bus().JS), 1)
 	}, 20*time.Second, 20*time.Millisecond)
 	waitIdle(t, svc.Bus().JS)
 	acmeAuth := "Basic " + base64.StdEncoding.EncodeToString([]byte("acc-acme:pat-acme"))
@@ -210,7 +212,7 @@ func TestOAuthRefreshTokenRefusedDeadLetters(t *testing.T) {
 	fake.AddChat(livechattest.UnassignedChat("C1", time.Now().Add(-time.Hour)))
 	svc := start(t, oauthConfig(t, apiURL, accURL, ""), both)
 	require.Equal(t, http.StatusOK, post(t, svc, deactivated("C1")).StatusCode)
-	require.Eventually(t, func() bool { return len(deadLetters(t, svc.Bus().JS)) == 1 }, 20*time.Second, 20*time.Millisecond)
+	require.EventuallyWithT(t, func(c *assert.CollectT) { assert.Len(c, deadLetters(c, svc.Bus().JS), 1) }, 20*time.Second, 20*time.Millisecond)
 	dl := deadLetters(t, svc.Bus().JS)[0]
 	assert.Equal(t, consumer.ReasonPermanent, dl.Reason)
 	assert.Equal(t, "authentication", dl.Cause)

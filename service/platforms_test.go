@@ -281,7 +281,7 @@ func TestPlatformPermanentFailuresDeadLetter(t *testing.T) {
 			} else {
 				require.Equal(t, http.StatusOK, postRocketChat(t, svc, samples.RocketChat("LivechatSessionQueued", "ROOM1"), rcToken))
 			}
-			require.Eventually(t, func() bool { return len(deadLetters(t, svc.Bus().JS)) == 1 }, 20*time.Second, 20*time.Millisecond)
+			require.EventuallyWithT(t, func(c *assert.CollectT) { assert.Len(c, deadLetters(c, svc.Bus().JS), 1) }, 20*time.Second, 20*time.Millisecond)
 			dl := deadLetters(t, svc.Bus().JS)[0]
 			assert.Equal(t, consumer.ReasonPermanent, dl.Reason)
 			assert.Equal(t, tt.wantCause, dl.Cause)

@@ -58,15 +58,16 @@ func TestDelayedRecheckSurvivesRestart(t *testing.T) {
 			first, err := service.Start(ctx, cfg, both, service.WithLogger(zaptest.NewLogger(t)))
 			require.NoError(t, err)
 			require.Equal(t, http.StatusOK, post(t, first, samples.LiveChat("incoming_chat", secret, "C1", "T-C1")).StatusCode)
-			require.Eventually(t, func() bool {
-				recs := auditOf(t, first.Bus().JS, "C1")
-				return len(recs) == 1 && recs[0].Outcome == audit.Scheduled
+			require.EventuallyWithT(t, func(c *assert.CollectT) {
+				recs := auditOf(c, first.Bus().JS, "C1")
+				require.Len(c, recs, 1)
+				assert.Equal(c, audit.Scheduled, recs[0].Outcome)
 			}, 10*time.Second, 20*time.Millisecond)
 			require.NoError(t, first.Stop(ctx))
 
 			tt.meanwhile(fake)
 			second := start(t, cfg, both)
-			require.Eventually(t, func() bool { return len(auditOf(t, second.Bus().JS, "C1")) == 2 }, 20*time.Second, 50*time.Millisecond)
+			require.EventuallyWithT(t, func(c *assert.CollectT) { assert.Len(c, auditOf(c, second.Bus().JS, "C1"), 2) }, 20*time.Second, 50*time.Millisecond)
 			recs := auditOf(t, second.Bus().JS, "C1")
 			assert.Equal(t, tt.wantLast, recs[1].Outcome)
 			assert.Equal(t, "unpin-later", recs[1].Rule)

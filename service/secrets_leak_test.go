@@ -233,12 +233,14 @@ func TestNoSecretInLogsEventsAuditOrDeadLetters(t *testing.T) {
 		fmt.Fprintf(&answers, "%s %s -> %d %v %s\n", method, path, resp.StatusCode, resp.Header, b)
 		return resp.StatusCode
 	}
-	deadLetters := func() []consumer.DeadLetter {
+	// The readers take the *assert.CollectT of an EventuallyWithT condition
+	// too, so that a transient read error is retried rather than fatal.
+	deadLetters := func(t require.TestingT) []consumer.DeadLetter {
 		dls, err := consumer.ReadDeadLetters(ctx, js)
 		require.NoError(t, err)
 		return dls
 	}
-	outcomes := func(chat string) []string {
+	outcomes := func(t require.TestingT, chat string) []string {
 		recs, err := audit.Read(ctx, js, audit.Query{ChatID: chat})
 		require.NoError(t, err)
 		var out []string
@@ -247,14 +249,13 @@ func TestNoSecretInLogsEventsAuditOrDeadLetters(t *testing.T) {
 		}
 		return out
 	}
-	hasDeadLetter := func(chat, reason string) func() bool {
-		return func() bool {
-			for _, dl := range deadLetters() {
-				if dl.ChatID == chat && dl.Reason == reason {
-					return true
-				}
+	hasDeadLetter := func(chat, reason string) func(*assert.CollectT) {
+		return func(c *assert.CollectT) {
+			var got []string
+			for _, dl := range deadLetters(c) {
+				got = append(got, dl.ChatID+" "+dl.Reason)
 			}
-			return false
+			assert.Contains(c, got, chat+" "+reason)
 		}
 	}
 
@@ -262,11 +263,11 @@ func TestNoSecretInLogsEventsAuditOrDeadLetters(t *testing.T) {
 	// out: each phase alone, so the armed failures hit the intended chat.
 	lcHook := func(action, secret, chat string) []byte { return samples.LiveChat(action, secret, chat, "T"+chat) }
 	require.Equal(t, 200, send("POST", "/webhooks/livechat", lcHook("chat_deactivated", leakWebhookSecret, "LK-ACT"), nil))
-	require.Eventually(t, func() bool { return assert.ObjectsAreEqual([]string{audit.Acted}, outcomes("LK-ACT")) },
+	require.EventuallyWithT(t, func(c *assert.CollectT) { assert.Equal(c, []string{audit.Acted}, outcomes(c, "LK-ACT")) },
 		20*time.Second, 20*time.Millisecond)
 	lc.FailNext("get_chat", cfg.Workers.MaxAttempts, livechattest.ServerError())
 	require.Equal(t, 200, send("POST", "/webhooks/livechat", lcHook("chat_deactivated", leakOldWebhookSecret, "LK-RETRY"), nil))
-	require.Eventually(t, hasDeadLetter("LK-RETRY", consumer.ReasonExhausted), 20*time.Second, 20*time.Millisecond)
+	require.EventuallyWithT(t, hasDeadLetter("LK-RETRY", consumer.ReasonExhausted), 20*time.Second, 20*time.Millisecond)
 
 	// Then every other request at once.
 	lc.FailNext("tag_thread", 1, livechattest.Validation("tag rejected by the fake"))
@@ -311,17 +312,17 @@ func TestNoSecretInLogsEventsAuditOrDeadLetters(t *testing.T) {
 		{"LK-BADPAT", consumer.ReasonPermanent},
 		{"LK-BEARER", consumer.ReasonPermanent},
 	} {
-		require.Eventually(t, hasDeadLetter(want.chat, want.reason), 20*time.Second, 20*time.Millisecond,
+		require.EventuallyWithT(t, hasDeadLetter(want.chat, want.reason), 20*time.Second, 20*time.Millisecond,
 			"dead letter of %s", want.chat)
 	}
-	require.Eventually(t, func() bool { return assert.ObjectsAreEqual([]string{audit.Acted}, outcomes("LK-IN")) },
+	require.EventuallyWithT(t, func(c *assert.CollectT) { assert.Equal(c, []string{audit.Acted}, outcomes(c, "LK-IN")) },
 		20*time.Second, 20*time.Millisecond)
-	assert.Contains(t, outcomes("LK-BADPAT"), audit.Failed)
+	assert.Contains(t, outcomes(t, "LK-BADPAT"), audit.Failed)
 
 	// The admin API over the dead letters (it answers with their errors).
 	admin := map[string]string{"Authorization": "Bearer " + leakAdminToken}
 	require.Equal(t, 200, send("GET", "/admin/dlq", nil, admin))
-	for _, dl := range deadLetters() {
+	for _, dl := range deadLetters(t) {
 		require.Equal(t, 200, send("GET", "/admin/dlq/"+dl.ID, nil, admin), "dead letter of %s", dl.ChatID)
 	}
 	require.Equal(t, 200, send("POST", "/admin/dlq/retry?dry_run=true", nil, admin))

@@ -104,8 +104,17 @@ func start(t *testing.T, cfg *config.Config, roles service.Roles) *service.Servi
 	return svc
 }
 
-func post(t *testing.T, svc *service.Service, body []byte) *http.Response {
-	t.Helper()
+// helper marks the caller as a test helper when t is a *testing.T; the
+// helpers below also take the *assert.CollectT of an EventuallyWithT
+// condition, so that a transient error is retried rather than fatal.
+func helper(t require.TestingT) {
+	if h, ok := t.(interface{ Helper() }); ok {
+		h.Helper()
+	}
+}
+
+func post(t require.TestingT, svc *service.Service, body []byte) *http.Response {
+	helper(t)
 	resp, err := http.Post("http://"+svc.Addr()+"/webhooks/livechat", "application/json", bytes.NewReader(body))
 	require.NoError(t, err)
 	_, _ = io.Copy(io.Discard, resp.Body)
@@ -126,15 +135,15 @@ func waitIdle(t *testing.T, js jetstream.JetStream) {
 	}, 20*time.Second, 20*time.Millisecond)
 }
 
-func deadLetters(t *testing.T, js jetstream.JetStream) []consumer.DeadLetter {
-	t.Helper()
+func deadLetters(t require.TestingT, js jetstream.JetStream) []consumer.DeadLetter {
+	helper(t)
 	dls, err := consumer.ReadDeadLetters(context.Background(), js)
 	require.NoError(t, err)
 	return dls
 }
 
-func auditOf(t *testing.T, js jetstream.JetStream, chat string) []audit.Record {
-	t.Helper()
+func auditOf(t require.TestingT, js jetstream.JetStream, chat string) []audit.Record {
+	helper(t)
 	recs, err := audit.Read(context.Background(), js, audit.Query{ChatID: chat})
 	require.NoError(t, err)
 	return recs
@@ -208,7 +217,7 @@ func TestPermanentFailureDeadLettersAtOnce(t *testing.T) {
 	svc := start(t, testConfig(t, url, ""), both)
 	require.Equal(t, http.StatusOK, post(t, svc, deactivated("C1")).StatusCode)
 
-	require.Eventually(t, func() bool { return len(deadLetters(t, svc.Bus().JS)) == 1 }, 20*time.Second, 20*time.Millisecond)
+	require.EventuallyWithT(t, func(c *assert.CollectT) { assert.Len(c, deadLetters(c, svc.Bus().JS), 1) }, 20*time.Second, 20*time.Millisecond)
 	waitIdle(t, svc.Bus().JS)
 	dl := deadLetters(t, svc.Bus().JS)[0]
 	assert.Equal(t, consumer.ReasonPermanent, dl.Reason)
@@ -234,7 +243,7 @@ func TestAttemptsExhaustedDeadLetters(t *testing.T) {
 	svc := start(t, cfg, both)
 	require.Equal(t, http.StatusOK, post(t, svc, deactivated("C1")).StatusCode)
 
-	require.Eventually(t, func() bool { return len(deadLetters(t, svc.Bus().JS)) == 1 }, 20*time.Second, 20*time.Millisecond)
+	require.EventuallyWithT(t, func(c *assert.CollectT) { assert.Len(c, deadLetters(c, svc.Bus().JS), 1) }, 20*time.Second, 20*time.Millisecond)
 	waitIdle(t, svc.Bus().JS)
 	dl := deadLetters(t, svc.Bus().JS)[0]
 	assert.Equal(t, consumer.ReasonExhausted, dl.Reason)
@@ -250,7 +259,7 @@ func TestNoCredentialsDeadLettersWithAClearReason(t *testing.T) {
 	cfg.LiveChat.PAT = config.PAT{}
 	svc := start(t, cfg, both)
 	require.Equal(t, http.StatusOK, post(t, svc, deactivated("C1")).StatusCode)
-	require.Eventually(t, func() bool { return len(deadLetters(t, svc.Bus().JS)) == 1 }, 20*time.Second, 20*time.Millisecond)
+	require.EventuallyWithT(t, func(c *assert.CollectT) { assert.Len(c, deadLetters(c, svc.Bus().JS), 1) }, 20*time.Second, 20*time.Millisecond)
 	dl := deadLetters(t, svc.Bus().JS)[0]
 	assert.Equal(t, "no credentials", dl.Cause)
 	assert.Contains(t, dl.Error, "livechat.pat")
@@ -264,9 +273,10 @@ func TestBrokerDownAnswers503ThenRecovers(t *testing.T) {
 	require.Equal(t, http.StatusOK, post(t, svc, deactivated("C1")).StatusCode)
 
 	nats.Stop()
-	require.Eventually(t, func() bool {
-		resp := post(t, svc, deactivated("C2"))
-		return resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != ""
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		resp := post(c, svc, deactivated("C2"))
+		assert.Equal(c, http.StatusServiceUnavailable, resp.StatusCode)
+		assert.NotEmpty(c, resp.Header.Get("Retry-After"))
 	}, 10*time.Second, 50*time.Millisecond)
 	resp, err := http.Get("http://" + svc.Addr() + "/readyz")
 	require.NoError(t, err)
@@ -274,7 +284,7 @@ func TestBrokerDownAnswers503ThenRecovers(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
 
 	nats.Restart()
-	require.Eventually(t, func() bool { return post(t, svc, deactivated("C2")).StatusCode == http.StatusOK }, 15*time.Second, 100*time.Millisecond)
+	require.EventuallyWithT(t, func(c *assert.CollectT) { assert.Equal(c, http.StatusOK, post(c, svc, deactivated("C2")).StatusCode) }, 15*time.Second, 100*time.Millisecond)
 	st, err := svc.Bus().JS.Stream(context.Background(), bus.EventsStream)
 	require.NoError(t, err)
 	info, err := st.Info(context.Background())
@@ -319,7 +329,7 @@ func TestDryRunRecordsWithoutCalling(t *testing.T) {
 	cfg.Workers.DryRun = true
 	svc := start(t, cfg, both)
 	require.Equal(t, http.StatusOK, post(t, svc, deactivated("C1")).StatusCode)
-	require.Eventually(t, func() bool { return len(auditOf(t, svc.Bus().JS, "C1")) == 1 }, 20*time.Second, 20*time.Millisecond)
+	require.EventuallyWithT(t, func(c *assert.CollectT) { assert.Len(c, auditOf(c, svc.Bus().JS, "C1"), 1) }, 20*time.Second, 20*time.Millisecond)
 	rec := auditOf(t, svc.Bus().JS, "C1")[0]
 	assert.Equal(t, audit.DryRun, rec.Outcome)
 	assert.Empty(t, fake.CallsTo("update_chat_properties"))
@@ -363,16 +373,17 @@ func TestMemoryBudgetShedsWhileOverAndRecovers(t *testing.T) {
 	ballast := make([]byte, 200<<20)
 	runtime.GC() // the collections the runtime would run as the heap grows
 	var shed *http.Response
-	require.Eventually(t, func() bool {
-		shed = post(t, svc, deactivated("C-over"))
-		return shed.StatusCode == http.StatusServiceUnavailable
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		resp := post(c, svc, deactivated("C-over"))
+		assert.Equal(c, http.StatusServiceUnavailable, resp.StatusCode)
+		shed = resp
 	}, 10*time.Second, 50*time.Millisecond)
 	assert.NotEmpty(t, shed.Header.Get("Retry-After"))
 	runtime.KeepAlive(ballast)
 
 	ballast = nil
-	require.Eventually(t, func() bool {
-		return post(t, svc, deactivated("C-after")).StatusCode == http.StatusOK
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Equal(c, http.StatusOK, post(c, svc, deactivated("C-after")).StatusCode)
 	}, 10*time.Second, 50*time.Millisecond, "back under the budget without any collection of the test's")
 
 	req, err := http.NewRequest(http.MethodGet, "http://"+svc.AdminAddr()+"/metrics", nil)
