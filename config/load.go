@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/chatwarden/chatwarden/internal/textdist"
 )
 
 // Load reads the config file at path and returns it parsed, with the
@@ -485,7 +487,7 @@ func suggest(key string, fields map[string]reflect.StructField, path string) str
 	// Close enough: a third of the key's letters may differ.
 	best, bestDist := "", max(1, len(norm(key))/3)+1
 	for name := range fields {
-		d := editDistance(norm(key), norm(name))
+		d := textdist.Levenshtein(norm(key), norm(name))
 		if d < bestDist || d == bestDist && name < best {
 			best, bestDist = name, d
 		}
@@ -494,25 +496,4 @@ func suggest(key string, fields map[string]reflect.StructField, path string) str
 		return ""
 	}
 	return fmt.Sprintf("; did you mean %q?", join(path, best))
-}
-
-// editDistance is the Levenshtein distance of a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/chatwarden/chatwarden/event"
+	"github.com/chatwarden/chatwarden/internal/textdist"
 )
 
 // LoadOption changes how Compile, LoadFile and LoadBytes judge a rule file.
@@ -79,7 +80,7 @@ func suggestAction(platform, action string) string {
 	}
 	best, bestDist := "", max(1, len(norm(action))/3)+1
 	for _, known := range event.KnownActions(platform) {
-		d := editDistance(norm(action), norm(known))
+		d := textdist.Levenshtein(norm(action), norm(known))
 		if d < bestDist || d == bestDist && known < best {
 			best, bestDist = known, d
 		}
@@ -88,27 +89,6 @@ func suggestAction(platform, action string) string {
 		return ""
 	}
 	return fmt.Sprintf("; did you mean %q?", platform+"."+best)
-}
-
-// editDistance is the Levenshtein distance of a and b, in bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // checkStepPlatform refuses a step of one platform in a rule that listens
