@@ -401,6 +401,9 @@ const pinIDHeader = "Nats-Pin-Id"
 func (p *partition) awaitTakeover(gen int, limit time.Duration) {
 	r := p.r
 	start, lastLog, lastAlive := time.Now(), time.Now(), time.Now()
+	// waited: a poll found events pending elsewhere (or could not count
+	// them), so the hold did wait for something.
+	waited := false
 	for {
 		select {
 		case <-r.workCtx.Done():
@@ -445,9 +448,16 @@ func (p *partition) awaitTakeover(gen int, limit time.Duration) {
 			held := p.takeHeld()
 			p.inflight += len(held)
 			p.mu.Unlock()
-			if len(held) > 0 || time.Since(start) > time.Second {
-				r.logger.Info("holding ended: handing the partition's held events over in stream order", zap.String("consumer", p.name),
-					zap.Int("events", len(held)), zap.Duration("waited", time.Since(start).Round(time.Millisecond)))
+			// At info only when the hold waited for something: the first
+			// delivery of every partition is held for one check that
+			// nothing is pending elsewhere, which is routine (debug).
+			level := zap.DebugLevel
+			if waited || time.Since(start) > time.Second {
+				level = zap.InfoLevel
+			}
+			if ce := r.logger.Check(level, "holding ended: handing the partition's held events over in stream order"); ce != nil {
+				ce.Write(zap.String("consumer", p.name), zap.Int("events", len(held)),
+					zap.Duration("waited", time.Since(start).Round(time.Millisecond)))
 			}
 			for _, j := range held {
 				r.dispatch(j)
@@ -455,6 +465,7 @@ func (p *partition) awaitTakeover(gen int, limit time.Duration) {
 			p.order.Unlock()
 			return
 		}
+		waited = true
 		var keep []*job
 		if time.Since(lastAlive) > r.ackWait/3 {
 			keep, lastAlive = append(keep, p.held...), time.Now()

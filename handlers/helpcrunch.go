@@ -33,9 +33,6 @@ var helpCrunchFields = map[string]string{"action": "event", "tenant": "organizat
 func helpCrunchWebhook(d Deps) echo.HandlerFunc {
 	r := newReceiver(event.HelpCrunch, d)
 	key := d.HelpCrunchSigningKey
-	if key == "" {
-		r.log.Warn("helpcrunch.signing_key is empty: every HelpCrunch webhook will be rejected with 401")
-	}
 	return func(c echo.Context) error {
 		body, ok := r.readOrReject(c)
 		if !ok {

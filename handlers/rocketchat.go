@@ -31,9 +31,6 @@ var rocketChatFields = map[string]string{"action": "type", "chat_id": "_id"}
 func rocketChatWebhook(d Deps) echo.HandlerFunc {
 	r := newReceiver(event.RocketChat, d)
 	tokens := newSecretSet([]string{d.RocketChatWebhookToken})
-	if len(tokens) == 0 {
-		r.log.Warn("rocketchat.webhook_token is empty: every Rocket.Chat webhook will be rejected with 401")
-	}
 	return func(c echo.Context) error {
 		body, ok := r.readOrReject(c)
 		if !ok {

@@ -41,7 +41,9 @@ type Deps struct {
 	Ready     Readiness
 	Publisher Publisher
 
-	// Receive turns on the webhook routes.
+	// Receive turns on the webhook routes. The handlers log no warning of
+	// their own about missing secrets: the service logs
+	// config.WarningsFor once, only for the platforms configured.
 	Receive bool
 	// LiveChatSecrets are the accepted `secret_key` values (several, for
 	// rotation). With none, every LiveChat webhook is rejected with 401.

@@ -36,6 +36,10 @@ const retryAfterSeconds = "5"
 // firstChunk is the first size of a body buffer; it doubles as it fills.
 const firstChunk = 4 << 10
 
+// discardLimit bounds the bytes of an oversized body read and thrown away
+// before its 413 (see discardRest).
+const discardLimit = 4 << 20
+
 // errOverBudget: the body's next bytes do not fit in http.max_inflight_bytes.
 var errOverBudget = errors.New("webhook bytes in flight over http.max_inflight_bytes")
 
@@ -190,6 +194,7 @@ func (r *receiver) readOrReject(c echo.Context) ([]byte, bool) {
 	body, tooLarge, err := readBody(c.Request(), r.d.MaxBodyBytes, charge)
 	switch {
 	case tooLarge:
+		discardRest(c)
 		_ = r.reject(c, http.StatusRequestEntityTooLarge, reasonTooLarge, "body exceeds http.max_body_bytes")
 		return nil, false
 	case errors.Is(err, errOverBudget) && a.overClient:
@@ -208,6 +213,7 @@ func (r *receiver) readOrReject(c echo.Context) ([]byte, bool) {
 	case err != nil:
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
+			discardRest(c)
 			_ = r.reject(c, http.StatusRequestEntityTooLarge, reasonTooLarge, "body exceeds the server limit")
 			return nil, false
 		}
@@ -219,6 +225,24 @@ func (r *receiver) readOrReject(c echo.Context) ([]byte, bool) {
 		return nil, false
 	}
 	return body, true
+}
+
+// discardRest reads and throws away what is left of an oversized body, up to
+// discardLimit bytes and within http.body_timeout (the read deadline set by
+// shedLoad), and marks the answer Connection: close. A client that writes
+// its whole body before reading the answer (Python's urllib, many SDKs)
+// then reads its 413: answering while its bytes still arrive would close
+// the connection under them, and the client would see a reset, which
+// senders retry forever. A body declared larger than discardLimit (4 MiB)
+// is not read at all. Memory stays bounded: the bytes go
+// through io.Discard's small buffer, never into the body buffer.
+func discardRest(c echo.Context) {
+	c.Response().Header().Set(echo.HeaderConnection, "close")
+	req := c.Request()
+	if req.ContentLength > discardLimit {
+		return
+	}
+	_, _ = io.CopyN(io.Discard, req.Body, discardLimit)
 }
 
 // clip shortens s to event.MaxFieldLen bytes for logging values that have not
