@@ -118,7 +118,8 @@ func replayCmd(e *env) *cobra.Command {
 			if dryRun {
 				mode = " (dry run)"
 			}
-			fmt.Fprintf(e.stdout, "replayed %d events since %s through %d rules%s\n", events, from.Format(time.RFC3339), replayer.Rules().Len(), mode)
+			fmt.Fprintf(e.stdout, "replayed %s since %s through %s%s\n", quantity(events, "event", "events"), from.Format(time.RFC3339),
+				quantity(replayer.Rules().Len(), "rule", "rules"), mode)
 			outcomes := make([]string, 0, len(counter.counts))
 			for o := range counter.counts {
 				outcomes = append(outcomes, o)
@@ -128,11 +129,11 @@ func replayCmd(e *env) *cobra.Command {
 				fmt.Fprintf(e.stdout, "  %-10s %d\n", o, counter.counts[o])
 			}
 			if failed > 0 {
-				fmt.Fprintf(e.stdout, "%d events failed:\n", failed)
+				fmt.Fprintf(e.stdout, "%s failed:\n", quantity(failed, "event", "events"))
 				for msg, n := range errs {
 					fmt.Fprintf(e.stdout, "  %dx %s\n", n, msg)
 				}
-				return fmt.Errorf("%d of %d events failed; see `chatwarden audit --since %s`", failed, events, since)
+				return fmt.Errorf("%d of %s failed; see `chatwarden audit --since %s`", failed, quantity(events, "event", "events"), since)
 			}
 			_, err = fmt.Fprintf(e.stdout, "details: chatwarden audit --since %s\n", since)
 			return err
