@@ -229,6 +229,9 @@ livechat: {api_url: %s, webhook_secrets: [s], pat: {account_id: a, token: t}}
 	stdout, stderr2, code := runCLI(t, "replay", "--config", cfgPath, "--since", "1h")
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr2)
 	assert.Contains(t, stdout, "replayed 1 event since")
+	// Both rules skip this one event (the chat is unpinned; the note went
+	// out): it counts once, and the buckets add up to the events replayed.
+	assert.Contains(t, stdout, "\n  skipped    1\n  total      1\n", "each event counts in one bucket")
 	assert.Len(t, fake.CallsTo("send_event"), 1)
 	assert.Len(t, fake.CallsTo("update_chat_properties"), 1)
 
@@ -236,7 +239,7 @@ livechat: {api_url: %s, webhook_secrets: [s], pat: {account_id: a, token: t}}
 	stdout, _, code = runCLI(t, "replay", "--config", cfgPath, "--since", "1h", "--rule", "note-closed", "--dry-run")
 	require.Equal(t, 0, code)
 	assert.Contains(t, stdout, "through 1 rule (dry run)")
-	assert.Contains(t, stdout, "dry_run")
+	assert.Contains(t, stdout, "\n  dry_run    1\n  total      1\n")
 	assert.Len(t, fake.CallsTo("send_event"), 1)
 
 	_, stderr3, code := runCLI(t, "replay", "--config", cfgPath, "--since", "1h", "--rule", "nope")
