@@ -18,6 +18,7 @@ import (
 
 	"github.com/chatwarden/chatwarden/audit"
 	"github.com/chatwarden/chatwarden/event"
+	"github.com/chatwarden/chatwarden/internal/yamlline"
 	"github.com/chatwarden/chatwarden/livechat"
 	"github.com/chatwarden/chatwarden/livechat/livechattest"
 	"github.com/chatwarden/chatwarden/rules"
@@ -355,7 +356,7 @@ func readExpectation(eventPath string) (*expectation, error) {
 		}
 		var raw map[string]any
 		if err := yaml.Unmarshal(data, &raw); err != nil {
-			return nil, fmt.Errorf("%s: %w", base+ext, err)
+			return nil, fmt.Errorf("%s: %w", base+ext, yamlline.Fix(data, err))
 		}
 		for k := range raw {
 			if k != "chat" && k != "expect" {
