@@ -72,7 +72,7 @@ func auditCmd(e *env) *cobra.Command {
 			if err := w.Flush(); err != nil {
 				return err
 			}
-			_, err = fmt.Fprintf(e.stdout, "%d records\n", len(recs))
+			_, err = fmt.Fprintln(e.stdout, quantity(len(recs), "record", "records"))
 			return err
 		},
 	}

@@ -149,7 +149,7 @@ per page, honouring Retry-After.`,
 			if cerr := out.close(); err == nil {
 				err = cerr
 			}
-			fmt.Fprintf(e.stderr, "chatwarden: listed %d of %d chats (%d pages of %d)\n", n, total, pages, livechatv2.PageSize)
+			fmt.Fprintf(e.stderr, "chatwarden: listed %d of %s (%s of %d)\n", n, quantity(total, "chat", "chats"), quantity(pages, "page", "pages"), livechatv2.PageSize)
 			if total > livechatv2.PageSize*livechatv2.MaxPages {
 				fmt.Fprintf(e.stderr, "chatwarden: only the latest %d chats are reachable through API v2: narrow --date-from/--date-to for older ones\n",
 					livechatv2.PageSize*livechatv2.MaxPages)

@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
+	"slices"
 	"sort"
 	"time"
 
@@ -18,18 +20,72 @@ import (
 	"github.com/chatwarden/chatwarden/service"
 )
 
-// countingAuditor stores records and counts outcomes for the summary.
+// countingAuditor stores records and notes the outcomes of the event being
+// replayed, so that each event lands in exactly one bucket of the summary.
 type countingAuditor struct {
-	next   rules.Auditor
-	counts map[string]int
+	next    rules.Auditor
+	current []string
 }
 
 func (c *countingAuditor) Write(ctx context.Context, rec audit.Record) error {
 	if err := c.next.Write(ctx, rec); err != nil {
 		return err
 	}
-	c.counts[rec.Outcome]++
+	c.current = append(c.current, rec.Outcome)
 	return nil
+}
+
+// take returns the outcomes recorded since the last take and forgets them.
+func (c *countingAuditor) take() []string {
+	out := c.current
+	c.current = nil
+	return out
+}
+
+// noRule is the bucket of an event that no rule's on: matched (no record).
+const noRule = "no_rule"
+
+// replayBuckets are the summary's buckets, strongest first: an event whose
+// rules had several outcomes counts once, under the first of them here.
+var replayBuckets = []string{audit.Failed, audit.Acted, audit.DryRun, audit.Scheduled, audit.Skipped, noRule}
+
+// eventBucket is the one bucket an event counts in: failed when handling it
+// failed, else the strongest outcome among its records, else noRule.
+func eventBucket(outcomes []string, failed bool) string {
+	if failed {
+		return audit.Failed
+	}
+	for _, b := range replayBuckets {
+		if slices.Contains(outcomes, b) {
+			return b
+		}
+	}
+	if len(outcomes) > 0 {
+		return outcomes[0] // an outcome this summary does not know yet
+	}
+	return noRule
+}
+
+// writeReplayCounts prints the non-empty buckets in replayBuckets order
+// (unknown ones after, sorted) and their total, which is the number of
+// events replayed.
+func writeReplayCounts(w io.Writer, counts map[string]int) {
+	names := slices.Clone(replayBuckets)
+	extra := make([]string, 0)
+	total := 0
+	for b, n := range counts {
+		total += n
+		if !slices.Contains(replayBuckets, b) {
+			extra = append(extra, b)
+		}
+	}
+	sort.Strings(extra)
+	for _, b := range append(names, extra...) {
+		if n := counts[b]; n > 0 {
+			fmt.Fprintf(w, "  %-10s %d\n", b, n)
+		}
+	}
+	fmt.Fprintf(w, "  %-10s %d\n", "total", total)
 }
 
 func replayCmd(e *env) *cobra.Command {
@@ -80,7 +136,7 @@ func replayCmd(e *env) *cobra.Command {
 				}
 				engine.Swap(only)
 			}
-			counter := &countingAuditor{next: audit.Writer{JS: b.JS}, counts: map[string]int{}}
+			counter := &countingAuditor{next: audit.Writer{JS: b.JS}}
 			opts := []rules.EngineOption{rules.WithLogger(logger), rules.WithDryRun(dryRun || cfg.RulesFile == "" || cfg.Workers.DryRun),
 				rules.WithScheduler(rules.JetStreamScheduler{JS: b.JS, Partitions: b.Partitions(), MaxPending: cfg.Workers.MaxPendingRechecks})}
 			kv, err := bus.ProvisionDoneBucket(ctx, b.JS, cfg.NATS.Replicas, logger)
@@ -94,6 +150,7 @@ func replayCmd(e *env) *cobra.Command {
 			start := from
 			var events, failed int
 			errs := map[string]int{}
+			buckets := map[string]int{}
 			err = bus.ReadAll(ctx, b.JS, bus.EventsStream, jetstream.OrderedConsumerConfig{
 				FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &start,
 			}, func(m jetstream.Msg) error {
@@ -102,10 +159,12 @@ func replayCmd(e *env) *cobra.Command {
 					return nil
 				}
 				events++
-				if herr := replayer.Handle(ctx, ev); herr != nil {
+				herr := replayer.Handle(ctx, ev)
+				if herr != nil {
 					failed++
 					errs[oneLineText(herr.Error())]++
 				}
+				buckets[eventBucket(counter.take(), herr != nil)]++
 				if events%500 == 0 {
 					fmt.Fprintf(e.stderr, "replayed %d events...\n", events)
 				}
@@ -118,21 +177,15 @@ func replayCmd(e *env) *cobra.Command {
 			if dryRun {
 				mode = " (dry run)"
 			}
-			fmt.Fprintf(e.stdout, "replayed %d events since %s through %d rules%s\n", events, from.Format(time.RFC3339), replayer.Rules().Len(), mode)
-			outcomes := make([]string, 0, len(counter.counts))
-			for o := range counter.counts {
-				outcomes = append(outcomes, o)
-			}
-			sort.Strings(outcomes)
-			for _, o := range outcomes {
-				fmt.Fprintf(e.stdout, "  %-10s %d\n", o, counter.counts[o])
-			}
+			fmt.Fprintf(e.stdout, "replayed %s since %s through %s%s\n", quantity(events, "event", "events"), from.Format(time.RFC3339),
+				quantity(replayer.Rules().Len(), "rule", "rules"), mode)
+			writeReplayCounts(e.stdout, buckets)
 			if failed > 0 {
-				fmt.Fprintf(e.stdout, "%d events failed:\n", failed)
+				fmt.Fprintf(e.stdout, "%s failed:\n", quantity(failed, "event", "events"))
 				for msg, n := range errs {
 					fmt.Fprintf(e.stdout, "  %dx %s\n", n, msg)
 				}
-				return fmt.Errorf("%d of %d events failed; see `chatwarden audit --since %s`", failed, events, since)
+				return fmt.Errorf("%d of %s failed; see `chatwarden audit --since %s`", failed, quantity(events, "event", "events"), since)
 			}
 			_, err = fmt.Fprintf(e.stdout, "details: chatwarden audit --since %s\n", since)
 			return err

@@ -18,6 +18,7 @@ import (
 
 	"github.com/chatwarden/chatwarden/audit"
 	"github.com/chatwarden/chatwarden/event"
+	"github.com/chatwarden/chatwarden/internal/yamlline"
 	"github.com/chatwarden/chatwarden/livechat"
 	"github.com/chatwarden/chatwarden/livechat/livechattest"
 	"github.com/chatwarden/chatwarden/rules"
@@ -112,7 +113,7 @@ func oneLineText(s string) string { return strings.Join(strings.Fields(s), " ") 
 func exactArgs(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != n {
-			return usageError{fmt.Errorf("%s wants %d argument(s), got %d; see --help", cmd.CommandPath(), n, len(args))}
+			return usageError{fmt.Errorf("%s wants %s, got %d; see --help", cmd.CommandPath(), quantity(n, "argument", "arguments"), len(args))}
 		}
 		return nil
 	}
@@ -189,9 +190,9 @@ can be tested in CI.`,
 				}
 			}
 			if failures > 0 {
-				return fmt.Errorf("%d of %d event files did not meet their expectations", failures, len(args)-1)
+				return fmt.Errorf("%d of %s did not meet their expectations", failures, quantity(len(args)-1, "event file", "event files"))
 			}
-			_, err = fmt.Fprintf(e.stdout, "all %d event files met their expectations\n", len(args)-1)
+			_, err = fmt.Fprintf(e.stdout, "all %s met their expectations\n", quantity(len(args)-1, "event file", "event files"))
 			return err
 		},
 	}
@@ -355,7 +356,7 @@ func readExpectation(eventPath string) (*expectation, error) {
 		}
 		var raw map[string]any
 		if err := yaml.Unmarshal(data, &raw); err != nil {
-			return nil, fmt.Errorf("%s: %w", base+ext, err)
+			return nil, fmt.Errorf("%s: %w", base+ext, yamlline.Fix(data, err))
 		}
 		for k := range raw {
 			if k != "chat" && k != "expect" {

@@ -108,7 +108,7 @@ expect:
 	stdout, stderr, code := runCLI(t, "rules", "test", "../examples/rules.yaml", ev)
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stdout, "MISMATCH unpin-abandoned-unassigned: expected acted, got skipped")
-	assert.Contains(t, stderr, "1 of 1 event files did not meet their expectations")
+	assert.Contains(t, stderr, "1 of 1 event file did not meet their expectations")
 
 	// --chats supplies the state instead; an unreadable event is reported.
 	chats := filepath.Join(dir, "chats.json")
@@ -143,7 +143,7 @@ func TestRulesTestFailedOutcome(t *testing.T) {
 		{name: "expectation file about another rule", expect: "expect:\n  note-inactivity-transfers: none\n", wantCode: 1,
 			wantStdout: []string{"ok       note-inactivity-transfers: none", "FAILED   unpin-abandoned-unassigned"}},
 		{name: "expected to fail", expect: "expect:\n  unpin-abandoned-unassigned: failed\n", wantCode: 0,
-			wantStdout: []string{"ok       unpin-abandoned-unassigned: failed", "all 1 event files met their expectations"}, notStdout: []string{"FAILED"}},
+			wantStdout: []string{"ok       unpin-abandoned-unassigned: failed", "all 1 event file met their expectations"}, notStdout: []string{"FAILED"}},
 		{name: "expected to act", expect: "expect:\n  unpin-abandoned-unassigned: acted\n", wantCode: 1,
 			wantStdout: []string{"MISMATCH unpin-abandoned-unassigned: expected acted, got failed"}, notStdout: []string{"FAILED"}},
 	}
@@ -164,7 +164,7 @@ func TestRulesTestFailedOutcome(t *testing.T) {
 				assert.NotContains(t, stdout, w)
 			}
 			if tt.wantCode != 0 {
-				assert.Contains(t, stderr, "1 of 1 event files did not meet their expectations")
+				assert.Contains(t, stderr, "1 of 1 event file did not meet their expectations")
 			}
 		})
 	}
@@ -220,6 +220,7 @@ livechat: {api_url: %s, webhook_secrets: [s], pat: {account_id: a, token: t}}
 	assert.Contains(t, stdout, "livechat.unpin")
 	assert.Contains(t, stdout, "acted")
 	assert.NotContains(t, stdout, "note-closed")
+	assert.Contains(t, stdout, "\n1 record\n", "the count agrees with its noun")
 	_, _, code = runCLI(t, "audit", "--config", cfgPath, "--since", "yesterday-ish")
 	assert.Equal(t, 2, code)
 
@@ -227,15 +228,18 @@ livechat: {api_url: %s, webhook_secrets: [s], pat: {account_id: a, token: t}}
 	// already went out for this event, so it is not sent again.
 	stdout, stderr2, code := runCLI(t, "replay", "--config", cfgPath, "--since", "1h")
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr2)
-	assert.Contains(t, stdout, "replayed 1 events")
+	assert.Contains(t, stdout, "replayed 1 event since")
+	// Both rules skip this one event (the chat is unpinned; the note went
+	// out): it counts once, and the buckets add up to the events replayed.
+	assert.Contains(t, stdout, "\n  skipped    1\n  total      1\n", "each event counts in one bucket")
 	assert.Len(t, fake.CallsTo("send_event"), 1)
 	assert.Len(t, fake.CallsTo("update_chat_properties"), 1)
 
 	// A dry-run replay of one rule calls nothing and says so.
 	stdout, _, code = runCLI(t, "replay", "--config", cfgPath, "--since", "1h", "--rule", "note-closed", "--dry-run")
 	require.Equal(t, 0, code)
-	assert.Contains(t, stdout, "through 1 rules (dry run)")
-	assert.Contains(t, stdout, "dry_run")
+	assert.Contains(t, stdout, "through 1 rule (dry run)")
+	assert.Contains(t, stdout, "\n  dry_run    1\n  total      1\n")
 	assert.Len(t, fake.CallsTo("send_event"), 1)
 
 	_, stderr3, code := runCLI(t, "replay", "--config", cfgPath, "--since", "1h", "--rule", "nope")
@@ -243,4 +247,15 @@ livechat: {api_url: %s, webhook_secrets: [s], pat: {account_id: a, token: t}}
 	assert.Contains(t, stderr3, `no rule "nope"`)
 	_, _, code = runCLI(t, "replay", "--config", cfgPath)
 	assert.Equal(t, 2, code, "--since is required")
+}
+
+// TestReadExpectationSyntaxErrorLine checks that a broken expectation file
+// names the line of its YAML error (yaml.v3 counts parser errors from 0).
+func TestReadExpectationSyntaxErrorLine(t *testing.T) {
+	dir := t.TempDir()
+	eventPath := filepath.Join(dir, "ev.json")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "ev.expect.yaml"), []byte("expect:\n  r1: acted\n r2: skipped\n"), 0o600))
+	_, err := readExpectation(eventPath)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "ev.expect.yaml: yaml: line 3: did not find expected key")
 }

@@ -112,7 +112,7 @@ wait:
 			}
 			restarts = append(slices.DeleteFunc(restarts, func(at time.Time) bool { return time.Since(at) > restartWindow }), time.Now())
 			if len(restarts) > maxRestarts {
-				err = fmt.Errorf("%w; lost %d times within %s, giving up so that the process is restarted", err, len(restarts), restartWindow)
+				err = fmt.Errorf("%w; lost %s within %s, giving up so that the process is restarted", err, quantity(len(restarts), "time", "times"), restartWindow)
 				break wait
 			}
 			logger.Error("the broker connection is closed for good; restarting the service on a new connection", zap.Error(err))

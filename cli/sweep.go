@@ -296,15 +296,15 @@ func (e *env) runSweep(cmd *cobra.Command, f sweepFlags) error {
 	var failure error
 	switch {
 	case runErr != nil && ctx.Err() != nil:
-		failure = fmt.Errorf("interrupted after handing %d of %d chats to the workers; run the same command again to continue "+
-			"(chats already unpinned are not listed again, chats still queued are not queued twice)", pub.Total(), len(chats))
+		failure = fmt.Errorf("interrupted after handing %d of %s to the workers; run the same command again to continue "+
+			"(chats already unpinned are not listed again, chats still queued are not queued twice)", pub.Total(), quantity(len(chats), "chat", "chats"))
 	case errors.Is(runErr, sweep.ErrNoProgress):
 		failure = fmt.Errorf("%w; is `chatwarden work` (or serve) running with this configuration? The events stay stored "+
 			"and are handled when the workers run", runErr)
 	case runErr != nil:
 		failure = runErr
 	case res.Decisions != nil && res.Decisions.Failed > 0:
-		failure = fmt.Errorf("%d of %d chats failed; see `chatwarden dlq list --since %s`", res.Decisions.Failed, len(chats), sinceArg(start))
+		failure = fmt.Errorf("%d of %s failed; see `chatwarden dlq list --since %s`", res.Decisions.Failed, quantity(len(chats), "chat", "chats"), sinceArg(start))
 	}
 	if failure != nil {
 		res.Error = failure.Error()
@@ -546,7 +546,7 @@ func (p *sweepProgress) draw(final bool) {
 	elapsed := time.Since(p.started).Round(time.Second)
 	var line string
 	if phase == "listing" {
-		line = fmt.Sprintf("listing: %d pages, %d %s found", list.Pages, list.Chats, plural(list.Chats, "chat", "chats"))
+		line = fmt.Sprintf("listing: %s, %s found", quantity(list.Pages, "page", "pages"), quantity(list.Chats, "chat", "chats"))
 	} else {
 		done := pub.Total()
 		if tracker != nil {

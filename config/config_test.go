@@ -392,6 +392,14 @@ func TestParseSyntaxError(t *testing.T) {
 	assert.Contains(t, err.Error(), "parsing YAML")
 }
 
+// TestParseSyntaxErrorLine checks that a YAML parser error names the line
+// it is on, though yaml.v3 counts it from 0.
+func TestParseSyntaxErrorLine(t *testing.T) {
+	_, err := Parse([]byte("http:\n  addr: ':1'\n max_body_bytes: 4096\n"), env())
+	require.Error(t, err)
+	assert.EqualError(t, err, "parsing YAML: yaml: line 3: did not find expected key")
+}
+
 func TestParseMergeKeys(t *testing.T) {
 	c, err := Parse([]byte(`
 x-creds: &creds {pat: {account_id: acc, token: tok}}

@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/chatwarden/chatwarden/internal/textdist"
+	"github.com/chatwarden/chatwarden/internal/yamlline"
 )
 
 // Load reads the config file at path and returns it parsed, with the
@@ -85,13 +86,13 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("parsing YAML: %w", err)
+		return nil, fmt.Errorf("parsing YAML: %w", yamlline.Fix(data, err))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
 		return nil, fmt.Errorf("parsing YAML: line %d: a second document (after ---); a config file holds one", extra.Line)
 	} else if !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("parsing YAML: %w", err)
+		return nil, fmt.Errorf("parsing YAML: %w", yamlline.Fix(data, err))
 	}
 
 	c := &Config{}

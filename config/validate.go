@@ -25,7 +25,7 @@ import (
 func (c *Config) Validate() error {
 	v := &validator{}
 
-	v.hostPort("http.addr", c.HTTP.Addr)
+	v.hostPort("http.addr", c.HTTP.Addr, `":8080" or "127.0.0.1:8080"`)
 	if c.HTTP.MaxBodyBytes < MinMaxBodyBytes {
 		v.add("http.max_body_bytes", "must be at least %d, got %d", MinMaxBodyBytes, c.HTTP.MaxBodyBytes)
 	}
@@ -120,7 +120,7 @@ func (a *Admin) validate(v *validator) {
 	if a.Addr == AdminOff {
 		return
 	}
-	v.hostPort("admin.addr", a.Addr)
+	v.hostPort("admin.addr", a.Addr, `"127.0.0.1:9090"`)
 	if a.Token == "" && !IsLoopbackAddr(a.Addr) {
 		v.add("admin.token", "required when admin.addr (%q) is not a loopback address: the admin API, console, metrics and profiler would face the network with no token; set admin.token (e.g. token: \"${CHATWARDEN_ADMIN_TOKEN}\", openssl rand -hex 32) or listen on 127.0.0.1", a.Addr)
 	}
@@ -206,7 +206,7 @@ func (n *NATS) validate(v *validator) {
 		if n.Listen == "" {
 			v.add("nats.listen", `must be host:port or "off"`)
 		} else {
-			v.hostPort("nats.listen", n.Listen)
+			v.hostPort("nats.listen", n.Listen, `"127.0.0.1:4222"`)
 		}
 	}
 	if n.Embedded() && n.DataDir == "" {
@@ -353,10 +353,12 @@ func (v *validator) oneOf(key, s string, allowed ...string) {
 	}
 }
 
-func (v *validator) hostPort(key, addr string) {
+// hostPort checks a host:port address; example is the hint shown when it is
+// not one, fitting the key (an HTTP listener, the broker's port, a NATS URL).
+func (v *validator) hostPort(key, addr, example string) {
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		v.add(key, `must be host:port, e.g. ":8080" or "127.0.0.1:8080", got %q`, addr)
+		v.add(key, "must be host:port, e.g. %s, got %q", example, addr)
 		return
 	}
 	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
@@ -385,7 +387,7 @@ func (v *validator) natsURL(key, s string) {
 		return
 	}
 	if !strings.Contains(s, "://") {
-		v.hostPort(key, s)
+		v.hostPort(key, s, "nats://127.0.0.1:4222 (several separated by commas)")
 		return
 	}
 	u, err := url.Parse(s)

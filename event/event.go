@@ -50,7 +50,7 @@ type Event struct {
 	ID         string    `json:"id"`
 	Platform   string    `json:"platform"`
 	Action     string    `json:"action"`
-	Tenant     string    `json:"tenant,omitempty"` // LiveChat organization_id
+	Tenant     string    `json:"tenant,omitempty"` // LiveChat organization_id (license_id before v3.4)
 	ChatID     string    `json:"chat_id,omitempty"`
 	ThreadID   string    `json:"thread_id,omitempty"`
 	Source     string    `json:"source"`

@@ -18,7 +18,8 @@ var liveChatFields = map[string]string{"tenant": "organization_id"}
 //
 // Order of checks: body size (413), JSON envelope (400), secret_key (401,
 // constant time, any of livechat.webhook_secrets), required action and payload
-// (400), then the bounds of action, organization_id, webhook_id, chat_id and
+// (400), then the bounds of action, organization_id (license_id in v3.2/v3.3
+// envelopes, checked by livechat.ParseWebhook), webhook_id, chat_id and
 // thread_id (400 naming the field and its limit; see event.CheckBounds). The
 // stored event has no secret_key (see livechat.ParseWebhook).
 func liveChatWebhook(d Deps) echo.HandlerFunc {

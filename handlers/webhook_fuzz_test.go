@@ -302,6 +302,13 @@ func FuzzLiveChatReceiver(f *testing.F) {
 			f.Add(raw, mode)
 		}
 	}
+	// v3.2/v3.3 envelopes name the tenant license_id, a number.
+	for _, lic := range []string{`104130623`, `"104130623"`, `-1`, `1.5`, strings.Repeat("9", event.MaxTenantLen+1)} {
+		b := []byte(`{"action":"chat_deactivated","license_id":` + lic + `,"payload":{"chat_id":"C1","thread_id":"T1"}}`)
+		for _, mode := range []uint8{1, 3} {
+			f.Add(b, mode)
+		}
+	}
 	for _, b := range fzEdgeBodies() {
 		for _, mode := range []uint8{0, 1, 3, 1 | fzPublishErr, 1 | fzChunked} {
 			f.Add(b, mode)
@@ -343,7 +350,7 @@ type fzLiveChatWant struct {
 	status int
 	// For 200, the stored event's fields as read from the body.
 	action, tenant, webhookID string
-	tenantSet                 bool // organization_id is a string
+	tenantSet                 bool // organization_id (or license_id) gives the tenant
 	chatID, threadID          string
 	payload, additional       []byte
 }
@@ -391,6 +398,15 @@ func fzLiveChatOracle(body []byte, mode uint8) fzLiveChatWant {
 	}
 	w.action, _ = str(members["action"])
 	w.tenant, w.tenantSet = str(members["organization_id"])
+	if raw := members["license_id"]; w.tenant == "" && len(raw) > 0 {
+		// Before v3.4 the tenant was license_id, a non-negative integer
+		// (strings are taken too); other values are no tenant.
+		if v, ok := str(raw); ok {
+			w.tenant, w.tenantSet = v, true
+		} else if len(bytes.Trim(raw, "0123456789")) == 0 {
+			w.tenant, w.tenantSet = string(raw), true
+		}
+	}
 	w.webhookID, _ = str(members["webhook_id"])
 	var payload map[string]any
 	w.payload = members["payload"]

@@ -34,9 +34,16 @@ var (
 // additional_data}. The body is validated once and fields are read without
 // decoding the (often large) payload; the payload is kept byte for byte.
 //
+// The tenant is organization_id. Webhooks of API v3.2/v3.3 have license_id
+// (a number) instead: when organization_id is absent or empty, license_id
+// (a non-negative integer or a string) is the tenant, as its decimal text.
+//
 // Errors: ErrWebhookJSON when the body is not a JSON object (secret is then
 // unknown); ErrWebhookFields when action or an object payload is missing
-// (secret is still returned, so callers can answer 401 before 400).
+// (secret is still returned, so callers can answer 401 before 400); an
+// *event.BoundsError naming license_id when license_id, used as the tenant,
+// breaks event.MaxTenantLen or has control characters (organization_id's
+// bounds are the caller's to check, see event.Event.CheckBounds).
 //
 // The event refers to body (its Payload and strings are views of it, not
 // copies): the caller must not modify body afterwards.
@@ -50,7 +57,7 @@ func ParseWebhook(body []byte, receivedAt time.Time) (ev *event.Event, secret st
 	}
 	// One pass over the top-level members; as with encoding/json, the last
 	// of duplicate keys wins.
-	var action, org, webhookID string
+	var action, org, license, webhookID string
 	var payload, additional gjson.Result
 	root.ForEach(func(k, v gjson.Result) bool {
 		switch k.Str {
@@ -60,6 +67,8 @@ func ParseWebhook(body []byte, receivedAt time.Time) (ev *event.Event, secret st
 			action = str(v)
 		case "organization_id":
 			org = str(v)
+		case "license_id":
+			license = licenseID(v)
 		case "webhook_id":
 			webhookID = str(v)
 		case "payload":
@@ -71,6 +80,12 @@ func ParseWebhook(body []byte, receivedAt time.Time) (ev *event.Event, secret st
 	})
 	if action == "" || !payload.IsObject() {
 		return nil, secret, ErrWebhookFields
+	}
+	if org == "" && license != "" {
+		if err := event.CheckField("license_id", license, event.MaxTenantLen); err != nil {
+			return nil, secret, err
+		}
+		org = license
 	}
 	raw := rawBytes(body, payload)
 	chatID, threadID := webhookIDs(action, raw)
@@ -92,6 +107,21 @@ func ParseWebhook(body []byte, receivedAt time.Time) (ev *event.Event, secret st
 		}
 	}
 	return ev, secret, nil
+}
+
+// licenseID is license_id's text: the digits of a non-negative integer, or
+// a string's value; other types (and fractions, exponents, signs) count as
+// missing.
+func licenseID(r gjson.Result) string {
+	switch r.Type {
+	case gjson.String:
+		return str(r)
+	case gjson.Number:
+		if r.Raw != "" && strings.Trim(r.Raw, "0123456789") == "" {
+			return r.Raw
+		}
+	}
+	return ""
 }
 
 // maxDepth is encoding/json's nesting limit; deeper documents are refused

@@ -107,7 +107,7 @@ func compileBody(s Spec, actions Actions, handlers *Registry) (*compiled, error)
 	if strings.TrimSpace(s.If) != "" {
 		prog, err := expr.Compile(s.If, exprOptions()...)
 		if err != nil {
-			return nil, fmt.Errorf("if (line %d): %s", s.IfLine, oneLine(err.Error()))
+			return nil, fmt.Errorf("if (line %d): %w", s.IfLine, err) // its lines kept: the caret points under the error
 		}
 		c.program = prog
 	}

@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/chatwarden/chatwarden/internal/yamlline"
 )
 
 // Spec is one rule as written in a rule file, before compilation.
@@ -75,7 +77,7 @@ func ParseFile(path string) ([]Spec, error) {
 func Parse(data []byte) ([]Spec, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, yamlSyntaxError(data, err)
+		return nil, yamlSyntaxError(data, yamlline.Fix(data, err))
 	}
 	if len(doc.Content) == 0 {
 		return nil, fmt.Errorf("empty rule file: want a top-level `rules:` list")

@@ -262,6 +262,12 @@ func TestLoadBytesEdgeCases(t *testing.T) {
 		{name: "unterminated quote on line 1", yaml: "rules: 'a", wantErr: []string{"not valid YAML", "line 1"}},
 		{name: "unknown anchor on line 3", yaml: "rules:\n  - name: r1\n    on: *nowhere", wantErr: []string{"not valid YAML", "line 3", "nowhere"}},
 		{name: "syntax error on line 3", yaml: "rules:\n  - name: r1\n    on: [", wantErr: []string{"not valid YAML", "line 3"}},
+		// yaml.v3 counts parser errors' lines from 0: it said line 1 (rules:)
+		// for the list that starts on line 2.
+		{name: "list broken on line 4 names the list's line", yaml: "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n   then: []\n",
+			wantErr: []string{"not valid YAML: yaml: line 2: did not find expected '-' indicator"}},
+		{name: "key indented less on line 4 (yaml.v3 says 3)", yaml: "rules: []\nx:\n  a: 1\n b: 2\n",
+			wantErr: []string{"not valid YAML: yaml: line 4: did not find expected key"}},
 		{name: "alias of a whole rule repeats its name", yaml: "rules:\n  - &r\n    name: r1\n    on: livechat.chat_deactivated\n    then: [{livechat.unpin: {}}]\n  - *r",
 			wantErr: []string{"rule #2", "line 6", "a rule must be a mapping"}},
 		{name: "huge delay", yaml: "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    after: 99999999999999999999h\n    then: [{livechat.unpin: {}}]",

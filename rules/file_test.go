@@ -31,6 +31,8 @@ func TestParseAndCompileErrors(t *testing.T) {
 		{"if not boolean", "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    if: chat.id\n    then: [{livechat.unpin: {}}]", []string{`rule "r1" (line 2)`, "if (line 4)", "bool"}},
 		{"if unknown field", "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    if: chat.pinnned\n    then: [{livechat.unpin: {}}]", []string{"if (line 4)", "pinnned"}},
 		{"if syntax error", "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    if: chat.pinned &&\n    then: [{livechat.unpin: {}}]", []string{"if (line 4)"}},
+		{"if error keeps its lines", "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    if: chat.pinned && chat.pinnned\n    then: [{livechat.unpin: {}}]",
+			[]string{"if (line 4): type rules.ChatEnv has no field pinnned (1:21)\n | chat.pinned && chat.pinnned\n | " + strings.Repeat(".", 20) + "^"}},
 		{"unknown action", "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    then: [{livechat.unpinn: {}}]", []string{`unknown action "livechat.unpinn"`, "livechat.unpin"}},
 		{"unknown parameter", "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    then:\n      - livechat.tag_thread: {tga: x}", []string{"livechat.tag_thread", `unknown field "tga"`, "line 5"}},
 		{"missing parameter", "rules:\n  - name: r1\n    on: livechat.chat_deactivated\n    then:\n      - livechat.tag_thread: {}", []string{"tag: required"}},
