@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"reflect"
 	"regexp"
@@ -466,14 +467,7 @@ func join(path, key string) string {
 // yamlFields maps the yaml names of t's fields to the fields.
 func yamlFields(t reflect.Type) map[string]reflect.StructField {
 	out := make(map[string]reflect.StructField, t.NumField())
-	for f := range t.Fields() {
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "-" || !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
+	for name, f := range yamlFieldsInOrder(t) {
 		out[name] = f
 	}
 	return out
@@ -482,17 +476,7 @@ func yamlFields(t reflect.Type) map[string]reflect.StructField {
 // suggest returns `; did you mean "path.name"?` for the known key closest
 // to key, or "" when none is close.
 func suggest(key string, fields map[string]reflect.StructField, path string) string {
-	norm := func(s string) string {
-		return strings.ToLower(strings.NewReplacer("_", "", "-", "", " ", "").Replace(s))
-	}
-	// Close enough: a third of the key's letters may differ.
-	best, bestDist := "", max(1, len(norm(key))/3)+1
-	for name := range fields {
-		d := textdist.Levenshtein(norm(key), norm(name))
-		if d < bestDist || d == bestDist && name < best {
-			best, bestDist = name, d
-		}
-	}
+	best := textdist.Closest(key, maps.Keys(fields))
 	if best == "" {
 		return ""
 	}

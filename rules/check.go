@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/expr-lang/expr"
@@ -75,16 +76,7 @@ func checkOn(s Spec, o loadOptions) ([]Warning, error) {
 // action of platform closest to action, or "" when none is close (a third
 // of the letters may differ).
 func suggestAction(platform, action string) string {
-	norm := func(s string) string {
-		return strings.ToLower(strings.NewReplacer("_", "", "-", "", ".", "").Replace(s))
-	}
-	best, bestDist := "", max(1, len(norm(action))/3)+1
-	for _, known := range event.KnownActions(platform) {
-		d := textdist.Levenshtein(norm(action), norm(known))
-		if d < bestDist || d == bestDist && known < best {
-			best, bestDist = known, d
-		}
-	}
+	best := textdist.Closest(action, slices.Values(event.KnownActions(platform)))
 	if best == "" {
 		return ""
 	}

@@ -2,6 +2,11 @@
 // mean" hints of the configuration and rule file checks.
 package textdist
 
+import (
+	"iter"
+	"strings"
+)
+
 // Levenshtein is the edit distance of a and b, in bytes: how many single-byte
 // insertions, deletions and substitutions turn a into b.
 func Levenshtein(a, b string) int {
@@ -23,3 +28,22 @@ func Levenshtein(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// Closest returns the candidate nearest to word, or "" when none is close:
+// at most a third of word's letters may differ. Words are compared after
+// lowering case and dropping '_', '-', '.' and spaces, so "webhook-secrets"
+// is "webhook_secrets". Ties go to the candidate that sorts first.
+func Closest(word string, candidates iter.Seq[string]) string {
+	norm := func(s string) string { return strings.ToLower(separators.Replace(s)) }
+	w := norm(word)
+	best, bestDist := "", max(1, len(w)/3)+1
+	for c := range candidates {
+		d := Levenshtein(w, norm(c))
+		if d < bestDist || d == bestDist && c < best {
+			best, bestDist = c, d
+		}
+	}
+	return best
+}
+
+var separators = strings.NewReplacer("_", "", "-", "", ".", "", " ", "")

@@ -1,6 +1,9 @@
 package textdist
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 func TestLevenshtein(t *testing.T) {
 	tests := []struct {
@@ -24,6 +27,29 @@ func TestLevenshtein(t *testing.T) {
 			}
 			if got := Levenshtein(tt.b, tt.a); got != tt.want {
 				t.Errorf("Levenshtein(%q, %q) = %d, want %d (symmetric)", tt.b, tt.a, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestClosest(t *testing.T) {
+	actions := []string{"chat_deactivated", "incoming_chat", "chat_transferred", "incoming_event"}
+	tests := []struct {
+		name, word string
+		candidates []string
+		want       string
+	}{
+		{"one letter missing", "chat_deactivatd", actions, "chat_deactivated"},
+		{"separators and case do not count", "Webhook-Secrets", []string{"webhook_secrets", "api_url"}, "webhook_secrets"},
+		{"too far", "zendesk_ticket", actions, ""},
+		{"ties go to the first in order", "ab", []string{"ad", "ac"}, "ac"},
+		{"no candidates", "addr", nil, ""},
+		{"exact", "incoming_chat", actions, "incoming_chat"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Closest(tt.word, slices.Values(tt.candidates)); got != tt.want {
+				t.Errorf("Closest(%q) = %q, want %q", tt.word, got, tt.want)
 			}
 		})
 	}
