@@ -121,7 +121,7 @@ func (a *Admin) validate(v *validator) {
 		return
 	}
 	v.hostPort("admin.addr", a.Addr, `"127.0.0.1:9090"`)
-	if a.Token == "" && !IsLoopbackAddr(a.Addr) {
+	if _, _, err := net.SplitHostPort(a.Addr); err == nil && a.Token == "" && !IsLoopbackAddr(a.Addr) {
 		v.add("admin.token", "required when admin.addr (%q) is not a loopback address: the admin API, console, metrics and profiler would face the network with no token; set admin.token (e.g. token: \"${CHATWARDEN_ADMIN_TOKEN}\", openssl rand -hex 32) or listen on 127.0.0.1", a.Addr)
 	}
 }

@@ -38,6 +38,8 @@ func TestValidate(t *testing.T) {
 		{"addr ipv6", func(c *Config) { c.HTTP.Addr = "[::1]:8080" }, nil},
 		{"admin addr without port", func(c *Config) { c.Admin.Addr, c.Admin.Token = "127.0.0.1", "0123456789abcdef0123" },
 			[]string{`admin.addr: must be host:port, e.g. "127.0.0.1:9090", got "127.0.0.1"`}},
+		{"admin addr without port and no token: one error, not a second about loopback", func(c *Config) { c.Admin.Addr = "127.0.0.1" },
+			[]string{`admin.addr: must be host:port, e.g. "127.0.0.1:9090", got "127.0.0.1"`}},
 		{"max body too small", func(c *Config) { c.HTTP.MaxBodyBytes = 1023 },
 			[]string{`http.max_body_bytes: must be at least 1024, got 1023`}},
 		{"max body minimum", func(c *Config) { c.HTTP.MaxBodyBytes = 1024 }, nil},
