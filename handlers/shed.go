@@ -138,8 +138,8 @@ func shedLoad(d Deps) echo.MiddlewareFunc {
 				return tooManyFromClient(c, d, log, ip)
 			}
 			defer clients.done(ip) // after a.release below
-			// The body must arrive within http.body_timeout (the server's
-			// ReadTimeout is longer: it also serves the admin routes).
+			// The body must arrive within http.body_timeout; the server's
+			// ReadTimeout (30s) only bounds the whole request.
 			_ = http.NewResponseController(c.Response()).SetReadDeadline(time.Now().Add(d.BodyTimeout))
 			a := &admission{l: l, clients: clients, ip: ip}
 			defer a.release()
