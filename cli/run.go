@@ -66,7 +66,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	root := &cobra.Command{
 		Use:           "chatwarden",
 		Short:         "Keep live-chat inboxes clean by policy",
-		Long:          "chatwarden receives LiveChat webhooks, stores them durably in NATS JetStream, and applies policy\n(unpin abandoned Unassigned chats) through the LiveChat API. Start with `chatwarden demo`.",
+		Long:          "chatwarden receives LiveChat, HelpCrunch and Rocket.Chat webhooks, stores them durably in NATS\nJetStream, and applies policy rules through each platform's API (unpin abandoned Unassigned\nchats, set statuses, close rooms). Start with `chatwarden demo`.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args: func(cmd *cobra.Command, args []string) error {
