@@ -406,6 +406,9 @@ func (e *Engine) runStep(ctx context.Context, c *Call, s step) error {
 				zap.String("rule", c.Rule), zap.String("action", s.action.Name), zap.String("event_id", ev.ID), zap.Error(err))
 		}
 	}
+	if ev.Source == event.SourceWebhook && !ev.ReceivedAt.IsZero() {
+		e.metrics.WebhookToAction.WithLabelValues(event.PlatformLabel(ev.Platform)).Observe(e.now().Sub(ev.ReceivedAt).Seconds())
+	}
 	rec.Outcome, rec.Reason = audit.Acted, "condition holds; performed"
 	return e.record(ctx, rec)
 }
