@@ -251,7 +251,10 @@ func (e *Engine) apply(ctx context.Context, r *compiled, st *evaluation) (err er
 	}()
 	ev := st.ev
 	base := audit.Record{EventID: ev.ID, Platform: ev.Platform, Action: ev.Action, ChatID: ev.ChatID, ThreadID: ev.ThreadID, Rule: r.spec.Name}
-	chat, err := e.chat(ctx, r.spec.Enrich, st)
+	chat, err := ChatEnv{ID: ev.ChatID, ThreadID: ev.ThreadID}, error(nil)
+	if r.needsChat || ev.ChatID == "" || ev.ThreadID == "" {
+		chat, err = e.chat(ctx, r.spec.Enrich, st)
+	}
 	if err != nil {
 		rec := base
 		rec.Outcome, rec.Error, rec.Reason = audit.Failed, err.Error(), "could not fetch the chat's current state"
