@@ -77,6 +77,7 @@ type options struct {
 	warmup   time.Duration
 	conns    int
 	drain    time.Duration
+	profile  string
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -87,6 +88,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.DurationVar(&o.warmup, "warmup", 3*time.Second, "offered at the same rate before measuring, not counted")
 	fs.IntVar(&o.conns, "conns", 64, "connections offering the webhooks")
 	fs.DurationVar(&o.drain, "drain", 60*time.Second, "at most this long to wait for the accepted webhooks' actions after the load")
+	fs.StringVar(&o.profile, "profile", "", "write serve's CPU profile of the measured phase to this file (from its /debug/pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -123,6 +125,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	cpu0 := srv.cpu()
 	start := time.Now()
+	profiled := make(chan error, 1)
+	if o.profile != "" {
+		go func() { profiled <- srv.cpuProfile(ctx, o.profile, o.duration) }()
+	} else {
+		profiled <- nil
+	}
 	res := gen.offer(ctx, "m", o.rate, o.duration, o.conns)
 	loadEnd := time.Now()
 	applied := sink.waitFor(ctx, res.acceptedChats(), o.drain)
@@ -158,6 +166,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	} else {
 		fmt.Fprintf(out, "serve's chatwarden_webhook_to_action_seconds (bucket estimates, warm-up included): p50 <= %s  p99 <= %s  (%d observed)\n",
 			hist.quantile(0.5), hist.quantile(0.99), hist.count)
+	}
+	if err := <-profiled; err != nil {
+		return fmt.Errorf("profiling serve: %w", err)
+	}
+	if o.profile != "" {
+		fmt.Fprintf(out, "CPU profile of serve: %s (go tool pprof -top %s)\n", o.profile, o.profile)
 	}
 	if applied < len(res.accepted) {
 		return fmt.Errorf("%d accepted webhooks were not applied within %s", len(res.accepted)-applied, o.drain)
@@ -432,6 +446,33 @@ func (s *serve) cpu() time.Duration {
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
 	const ticks = 100 // USER_HZ on Linux
 	return time.Duration(utime+stime) * time.Second / ticks
+}
+
+// cpuProfile fetches serve's CPU profile over d into path.
+func (s *serve) cpuProfile(ctx context.Context, path string, d time.Duration) error {
+	url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", s.adminURL, max(1, int(d.Seconds())))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+adminTok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %s", url, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // histogram is a cumulative Prometheus histogram read from /metrics.
