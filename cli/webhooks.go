@@ -48,7 +48,7 @@ works while serve runs). Changes take up to two minutes to reach LiveChat's serv
 		},
 	}
 	e.addConfigFlag(cmd, &cfgPath)
-	cmd.AddCommand(webhooksRegisterCmd(e), webhooksListCmd(e), webhooksUnregisterCmd(e), webhooksStateCmd(e))
+	cmd.AddCommand(newCmdWebhooksRegister(e, nil), webhooksListCmd(e), webhooksUnregisterCmd(e), webhooksStateCmd(e))
 	return cmd
 }
 
@@ -79,12 +79,19 @@ func isLoopback(host string) bool {
 	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
 
-func webhooksRegisterCmd(e *env) *cobra.Command {
-	var (
-		cfgPath, rawURL, owner, rulesPath string
-		actions                           []string
-		dryRun, prune                     bool
-	)
+// WebhooksRegisterOptions are the flags of `chatwarden webhooks register`.
+type WebhooksRegisterOptions struct {
+	Ctx                               context.Context
+	ConfigPath, URL, Owner, RulesPath string
+	Actions                           []string
+	DryRun, Prune                     bool
+	target                            string // URL checked and completed
+}
+
+// newCmdWebhooksRegister builds `chatwarden webhooks register`; runF, when
+// set, runs instead of webhooksRegisterRun (tests check the options).
+func newCmdWebhooksRegister(e *env, runF func(*WebhooksRegisterOptions) error) *cobra.Command {
+	opts := &WebhooksRegisterOptions{}
 	cmd := &cobra.Command{
 		Use:   "register --url URL",
 		Short: "Register one webhook per LiveChat action the rules listen to, pointing at --url",
@@ -106,77 +113,86 @@ license webhooks are enabled and exits 1 when they are not.`,
   chatwarden webhooks register --url https://chatwarden.example.com --rules rules.yaml --prune`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			target, err := webhookURL(rawURL)
+			target, err := webhookURL(opts.URL)
 			if err != nil {
 				return err
 			}
-			for _, a := range actions {
+			for _, a := range opts.Actions {
 				if !livechat.WebhookActions[a] {
 					return usageError{fmt.Errorf("--action %q is not a LiveChat webhook action (e.g. chat_deactivated, incoming_chat)", a)}
 				}
 			}
-			ctx := cmd.Context()
-			app, err := e.openLiveChatApp(ctx, cfgPath)
-			if err != nil {
-				return err
+			opts.Ctx, opts.target = cmd.Context(), target
+			if runF != nil {
+				return runF(opts)
 			}
-			defer app.close()
-			ownerID, err := app.owner(owner, true)
-			if err != nil {
-				return err
-			}
-			if len(app.cfg.LiveChat.WebhookSecrets) == 0 {
-				return errors.New("livechat.webhook_secrets is empty: set the secret LiveChat should send (chatwarden rejects webhooks without it)")
-			}
-			secret := app.cfg.LiveChat.WebhookSecrets[0]
-			if rulesPath != "" {
-				app.cfg.RulesFile = rulesPath
-			}
-			set, builtIn, err := service.LoadRules(app.cfg, nil)
-			if err != nil {
-				return err
-			}
-			if builtIn {
-				fmt.Fprintf(e.stderr, "chatwarden: no rules_file configured: using the actions of the built-in example rules (%s)\n", set.Source)
-			}
-			need, wildcards := webhooks.Needed(set, actions)
-			for _, r := range wildcards {
-				fmt.Fprintf(e.stderr, "chatwarden: rule %s listens to livechat.*: name the actions it needs with --action\n", r)
-			}
-			if len(need) == 0 {
-				return usageError{errors.New("no LiveChat action to register: the rules listen to none; name some with --action")}
-			}
-			client, err := app.configClient()
-			if err != nil {
-				return err
-			}
-			existing, err := client.ListWebhooks(ctx, ownerID)
-			if err != nil {
-				return webhookAPIError(err)
-			}
-			r := webhooks.Registration{Owner: ownerID, URL: target, Secret: secret, Need: need, Existing: existing,
-				DryRun: dryRun, Prune: prune}
-			steps, err := webhooks.Register(ctx, client, r)
-			if perr := printRegistration(e.stdout, steps); err == nil {
-				err = perr
-			}
-			if err != nil {
-				return webhookAPIError(err)
-			}
-			if dryRun {
-				fmt.Fprintln(e.stdout, "dry run: nothing changed")
-			}
-			return checkLicenseState(ctx, e, client, ownerID)
+			return e.webhooksRegisterRun(opts)
 		},
 	}
-	e.addConfigFlag(cmd, &cfgPath)
-	cmd.Flags().StringVar(&rawURL, "url", "", "public https URL of chatwarden's LiveChat webhook endpoint (a bare host gets "+webhookPath+")")
-	cmd.Flags().StringArrayVar(&actions, "action", nil, "also register this LiveChat action (repeatable)")
-	cmd.Flags().StringVar(&owner, "owner-client-id", "", "Client ID owning the webhooks (default livechat.owner_client_id, else livechat.oauth.client_id)")
-	cmd.Flags().StringVar(&rulesPath, "rules", "", "rule file whose actions to register (default: rules_file)")
-	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what would be registered and removed; change nothing")
-	cmd.Flags().BoolVar(&prune, "prune", false, "unregister webhooks pointing at --url that the rules no longer need")
+	e.addConfigFlag(cmd, &opts.ConfigPath)
+	cmd.Flags().StringVar(&opts.URL, "url", "", "public https URL of chatwarden's LiveChat webhook endpoint (a bare host gets "+webhookPath+")")
+	cmd.Flags().StringArrayVar(&opts.Actions, "action", nil, "also register this LiveChat action (repeatable)")
+	cmd.Flags().StringVar(&opts.Owner, "owner-client-id", "", "Client ID owning the webhooks (default livechat.owner_client_id, else livechat.oauth.client_id)")
+	cmd.Flags().StringVar(&opts.RulesPath, "rules", "", "rule file whose actions to register (default: rules_file)")
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show what would be registered and removed; change nothing")
+	cmd.Flags().BoolVar(&opts.Prune, "prune", false, "unregister webhooks pointing at --url that the rules no longer need")
 	return cmd
+}
+
+// webhooksRegisterRun works out the webhooks the rules need, registers them
+// with webhooks.Register and prints what it did.
+func (e *env) webhooksRegisterRun(o *WebhooksRegisterOptions) error {
+	ctx := o.Ctx
+	app, err := e.openLiveChatApp(ctx, o.ConfigPath)
+	if err != nil {
+		return err
+	}
+	defer app.close()
+	ownerID, err := app.owner(o.Owner, true)
+	if err != nil {
+		return err
+	}
+	if len(app.cfg.LiveChat.WebhookSecrets) == 0 {
+		return errors.New("livechat.webhook_secrets is empty: set the secret LiveChat should send (chatwarden rejects webhooks without it)")
+	}
+	secret := app.cfg.LiveChat.WebhookSecrets[0]
+	if o.RulesPath != "" {
+		app.cfg.RulesFile = o.RulesPath
+	}
+	set, builtIn, err := service.LoadRules(app.cfg, nil)
+	if err != nil {
+		return err
+	}
+	if builtIn {
+		fmt.Fprintf(e.stderr, "chatwarden: no rules_file configured: using the actions of the built-in example rules (%s)\n", set.Source)
+	}
+	need, wildcards := webhooks.Needed(set, o.Actions)
+	for _, r := range wildcards {
+		fmt.Fprintf(e.stderr, "chatwarden: rule %s listens to livechat.*: name the actions it needs with --action\n", r)
+	}
+	if len(need) == 0 {
+		return usageError{errors.New("no LiveChat action to register: the rules listen to none; name some with --action")}
+	}
+	client, err := app.configClient()
+	if err != nil {
+		return err
+	}
+	existing, err := client.ListWebhooks(ctx, ownerID)
+	if err != nil {
+		return webhookAPIError(err)
+	}
+	steps, err := webhooks.Register(ctx, client, webhooks.Registration{Owner: ownerID, URL: o.target, Secret: secret,
+		Need: need, Existing: existing, DryRun: o.DryRun, Prune: o.Prune})
+	if perr := printRegistration(e.stdout, steps); err == nil {
+		err = perr
+	}
+	if err != nil {
+		return webhookAPIError(err)
+	}
+	if o.DryRun {
+		fmt.Fprintln(e.stdout, "dry run: nothing changed")
+	}
+	return checkLicenseState(ctx, e, client, ownerID)
 }
 
 // registerResults are how `webhooks register` shows each outcome.
