@@ -186,6 +186,9 @@ func printSandbox(out io.Writer, opts Options, sb sandbox, path string, chats in
 	fmt.Fprintf(out, "  receiver            POST %s (webhook secret %q)\n", sb.webhookURL, Secret)
 	fmt.Fprintf(out, "  console             %s/ui/ (it asks for the admin token: %s)\n", adminURL, sb.cfg.Admin.Token)
 	fmt.Fprintf(out, "  embedded NATS       nats://%s (credentials in %s)\n\n", natsListen, sb.cfg.NATS.DataDir)
+	if cw == "chatwarden" {
+		fmt.Fprintln(out, "  (from a clone without chatwarden installed: go build -o chatwarden ./cmd/chatwarden and run ./chatwarden)")
+	}
 
 	cmds := []struct{ why, cmd string }{
 		{"the Unassigned backlog the fake holds; changes nothing", cw + " sweep livechat-unassigned --dry-run" + withCfg},
