@@ -32,6 +32,10 @@ import (
 // acknowledgement; beyond it Publish fails after a short stall.
 const maxPendingPublishes = 4096
 
+// connCheckTimeout bounds the round trip that checks a connection after a
+// publish went unanswered (see unanswered).
+const connCheckTimeout = 2 * time.Second
+
 // embeddedMaxPayload is the largest message the embedded server accepts. It
 // is well above http.max_body_bytes' default so an event never hits it first.
 const embeddedMaxPayload = 8 << 20
@@ -55,10 +59,23 @@ type Bus struct {
 	lost     chan struct{} // closed when the connection is closed for good, not by Close
 	lostOnce sync.Once
 	lostErr  error
+
+	// store tracks whether the broker can store (see storage.go).
+	store storeGuard
+	// The embedded server's data directory, nats.min_free_disk_bytes,
+	// nats.max_file_store_bytes and JetStream configuration (see
+	// restartJetStream).
+	dataDir      string
+	minFree      int64
+	maxFileStore int64
+	jsConfig     server.JetStreamConfig
+	// checkingConn is set while a publish that went unanswered has the
+	// connection checked (see checkConnection).
+	checkingConn atomic.Bool
 }
 
 func newBus(logger *zap.Logger, partitions int) *Bus {
-	return &Bus{logger: logger.Named("nats"), partitions: partitions, lost: make(chan struct{})}
+	return &Bus{logger: logger.Named("nats"), partitions: partitions, lost: make(chan struct{}), store: newStoreGuard()}
 }
 
 // Option configures Open.
@@ -148,12 +165,13 @@ func Open(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error) {
 			b.lock.release()
 			return nil, err
 		}
-		srv, err := startEmbedded(cfg, creds, b.logger)
+		srv, jsCfg, err := startEmbedded(cfg, creds, b.logger)
 		if err != nil {
 			b.lock.release()
 			return nil, err
 		}
-		b.srv = srv
+		b.srv, b.jsConfig = srv, jsCfg
+		b.dataDir, b.minFree, b.maxFileStore = cfg.DataDir, cfg.MinFreeDiskBytes, cfg.MaxFileStoreBytes
 		if err := lock.record(lockListen(srv)); err != nil {
 			b.stopServer()
 			return nil, err
@@ -186,6 +204,10 @@ func Open(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error) {
 		return nil, fmt.Errorf("opening JetStream on %s: %w", url, err)
 	}
 	b.Conn, b.JS = nc, js
+	if b.srv != nil {
+		b.logStore()
+	}
+	b.startStore()
 	return b, nil
 }
 
@@ -227,9 +249,16 @@ func (b *Bus) connOptions(cfg config.NATS) []nats.Option {
 			if b.closed.Load() {
 				return
 			}
-			log.Warn("disconnected from NATS; reconnecting in the background", zap.Error(err))
+			b.store.mu.Lock()
+			b.store.disconnectedAt, b.store.remindAt = time.Now(), time.Now()
+			b.store.mu.Unlock()
+			log.Warn("disconnected from NATS; reconnecting in the background (webhooks are answered 503 until then)",
+				zap.String("reason", ReasonBrokerUnavailable), zap.Error(err))
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
+			b.store.mu.Lock()
+			b.store.disconnectedAt = time.Time{}
+			b.store.mu.Unlock()
 			log.Info("reconnected to NATS", zap.String("url", nc.ConnectedUrlRedacted()))
 		}),
 		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
@@ -333,17 +362,19 @@ func checkListenAuth(cfg config.NATS) error {
 		"so the embedded broker is not open to the network, or listen on 127.0.0.1", cfg.Listen)
 }
 
-func startEmbedded(cfg config.NATS, creds Credentials, logger *zap.Logger) (*server.Server, error) {
+func startEmbedded(cfg config.NATS, creds Credentials, logger *zap.Logger) (*server.Server, server.JetStreamConfig, error) {
 	sopts := &server.Options{
 		ServerName:            "chatwarden-embedded",
 		JetStream:             true,
 		StoreDir:              cfg.DataDir,
+		JetStreamMaxStore:     cfg.MaxFileStoreBytes,
 		MaxPayload:            embeddedMaxPayload,
 		NoSigs:                true,
 		DisableShortFirstPing: true,
 	}
+	var none server.JetStreamConfig
 	if err := serverCredentials(sopts, creds); err != nil {
-		return nil, err
+		return nil, none, err
 	}
 	switch cfg.Listen {
 	case "", "off":
@@ -351,35 +382,35 @@ func startEmbedded(cfg config.NATS, creds Credentials, logger *zap.Logger) (*ser
 	default:
 		host, portStr, err := net.SplitHostPort(cfg.Listen)
 		if err != nil {
-			return nil, fmt.Errorf("nats.listen %q: want host:port: %w", cfg.Listen, err)
+			return nil, none, fmt.Errorf("nats.listen %q: want host:port: %w", cfg.Listen, err)
 		}
 		port, err := strconv.Atoi(portStr)
 		if err != nil {
-			return nil, fmt.Errorf("nats.listen %q: bad port: %w", cfg.Listen, err)
+			return nil, none, fmt.Errorf("nats.listen %q: bad port: %w", cfg.Listen, err)
 		}
 		if port <= 0 {
 			port = server.RANDOM_PORT
 		} else if err := checkFree(cfg.Listen); err != nil {
-			return nil, fmt.Errorf("nats.listen %s is already in use (is another chatwarden serve running? set nats.listen to a free address, or nats.url to use that server): %w", cfg.Listen, err)
+			return nil, none, fmt.Errorf("nats.listen %s is already in use (is another chatwarden serve running? set nats.listen to a free address, or nats.url to use that server): %w", cfg.Listen, err)
 		}
 		sopts.Host, sopts.Port = host, port
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("creating nats.data_dir %s: %w", cfg.DataDir, err)
+		return nil, none, fmt.Errorf("creating nats.data_dir %s: %w", cfg.DataDir, err)
 	}
 	srv, err := server.NewServer(sopts)
 	if err != nil {
-		return nil, fmt.Errorf("configuring embedded NATS server: %w", err)
+		return nil, none, fmt.Errorf("configuring embedded NATS server: %w", err)
 	}
 	srv.SetLoggerV2(serverLogger{logger.Named("server").Sugar()}, false, false, false)
 	go srv.Start()
 	if !srv.ReadyForConnections(30 * time.Second) {
 		srv.Shutdown()
-		return nil, fmt.Errorf("embedded NATS server (data in nats.data_dir %s) did not become ready in 30s; see the log above", cfg.DataDir)
+		return nil, none, fmt.Errorf("embedded NATS server (data in nats.data_dir %s) did not become ready in 30s; see the log above", cfg.DataDir)
 	}
 	logger.Info("embedded NATS server started", zap.String("data_dir", cfg.DataDir),
 		zap.String("listen", listenAddr(srv)))
-	return srv, nil
+	return srv, jetStreamConfig(sopts), nil
 }
 
 // lockListen is the address recorded in the lock file: where other processes
@@ -443,9 +474,27 @@ func (b *Bus) Partitions() int { return b.partitions }
 // on one subscription, while each caller still waits for its own
 // acknowledgement. When too many publishes are outstanding (the broker
 // cannot keep up), Publish fails quickly instead of queueing without bound.
+//
+// While the broker cannot store (disk full, JetStream's storage limit
+// reached, JetStream disabled; see StoreState), Publish fails at once with an
+// error wrapping ErrStorageFull, and publishes waiting for their
+// acknowledgement when such a fault is noticed give up with it. During a
+// fault of a limit the broker reported, one publish per second goes through
+// as a probe; once one is stored, all are let through again. With the
+// embedded server, a store that failed a write is healed by restarting
+// JetStream once the disk has room (see heal). A publish to an external
+// server that goes unanswered has the connection checked (see unanswered).
 func (b *Bus) Publish(ctx context.Context, ev *event.Event) (duplicate bool, err error) {
 	if b.Conn.Status() != nats.CONNECTED {
 		return false, ErrNotConnected
+	}
+	probe, faulted, err := b.admit()
+	if err != nil {
+		return false, fmt.Errorf("publishing event %s: %w", ev.ID, err)
+	}
+	stored := false
+	if probe {
+		defer func() { b.probed(stored) }()
 	}
 	data, err := ev.Encode()
 	if err != nil {
@@ -464,22 +513,62 @@ func (b *Bus) Publish(ctx context.Context, ev *event.Event) (duplicate bool, err
 	}
 	select {
 	case ack := <-f.Ok():
+		stored = true
 		return ack.Duplicate, nil
 	case err := <-f.Err():
+		if kind, full := b.storageError(err); full {
+			b.setFault(kind, err)
+			return false, fmt.Errorf("publishing event %s to %s: %w: %w", ev.ID, msg.Subject, ErrStorageFull, err)
+		}
 		return false, fmt.Errorf("publishing event %s to %s: %w", ev.ID, msg.Subject, err)
+	case <-faulted: // the store failed meanwhile: no acknowledgement will come
+		return false, fmt.Errorf("publishing event %s to %s: %w", ev.ID, msg.Subject, b.storeErr())
 	case <-b.lost: // no acknowledgement will come
 		return false, fmt.Errorf("publishing event %s to %s: %w", ev.ID, msg.Subject, b.lostErr)
 	case <-ctx.Done():
+		b.unanswered()
 		return false, fmt.Errorf("publishing event %s to %s: no acknowledgement: %w", ev.ID, msg.Subject, ctx.Err())
 	}
 }
 
-// Ready reports whether the bus can store events: connected, and the events
-// stream exists. A positive answer is cached for two seconds so that frequent
+// unanswered follows up a publish the broker did not acknowledge in time:
+// the embedded server's store is checked at once (a store that failed a
+// write does not answer), and a connection to an external server is
+// checked with a round trip; a connection that does not answer it (cut off
+// by the network, while TCP has not noticed yet) is dropped and
+// reconnected, so that the next publishes fail at once with ErrNotConnected
+// instead of waiting for their acknowledgement too.
+func (b *Bus) unanswered() {
+	if b.srv != nil {
+		b.kickWatch()
+		return
+	}
+	if !b.checkingConn.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer b.checkingConn.Store(false)
+		err := b.Conn.FlushTimeout(connCheckTimeout)
+		if err == nil || b.closed.Load() || b.Conn.Status() != nats.CONNECTED {
+			return
+		}
+		b.logger.Warn("the NATS connection does not answer a round trip; reconnecting", zap.String("reason", ReasonBrokerUnavailable), zap.Error(err))
+		if err := b.Conn.ForceReconnect(); err != nil {
+			b.logger.Warn("reconnecting to NATS", zap.Error(err))
+		}
+	}()
+}
+
+// Ready reports whether the bus can store events: connected (else an error
+// wrapping ErrNotConnected), the store not refusing (else ErrStorageFull), and
+// the events stream exists. A positive answer is cached for two seconds so that frequent
 // probes stay cheap.
 func (b *Bus) Ready(ctx context.Context) error {
 	if s := b.Conn.Status(); s != nats.CONNECTED {
-		return fmt.Errorf("NATS connection is %s", s)
+		return fmt.Errorf("%w: NATS connection is %s", ErrNotConnected, s)
+	}
+	if err := b.storeErr(); err != nil {
+		return err
 	}
 	b.readyMu.Lock()
 	fresh := time.Since(b.readyAt) < 2*time.Second
@@ -502,6 +591,7 @@ func (b *Bus) Close(ctx context.Context) error {
 	var err error
 	b.shutdown.Do(func() {
 		b.closed.Store(true)
+		b.stopStore()
 		if b.Conn != nil && !b.Conn.IsClosed() {
 			done := make(chan struct{})
 			b.Conn.SetClosedHandler(func(*nats.Conn) { close(done) })

@@ -7,6 +7,13 @@ var (
 	// down; the caller should answer "try again later" instead of waiting.
 	ErrNotConnected = errors.New("bus: not connected to NATS")
 
+	// ErrStorageFull is returned by Publish and Ready while the broker
+	// cannot store: its disk is full, JetStream's storage limit
+	// (max_file_store) is reached, or JetStream is disabled. Publish then
+	// fails at once, without waiting for an acknowledgement; storing
+	// resumes by itself when there is room again (see Bus.StoreState).
+	ErrStorageFull = errors.New("bus: the broker cannot store events (storage full)")
+
 	// ErrConnectionLost is reported by Bus.Alive once the connection is
 	// closed for good (not by Close): nats.go does not reconnect after the
 	// server drops a client for a protocol error such as an oversized
