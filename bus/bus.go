@@ -46,7 +46,9 @@ type Bus struct {
 	Conn *nats.Conn
 	JS   jetstream.JetStream
 
-	srv        *server.Server
+	// srv is the embedded server, nil without one; restartServer replaces it.
+	srv        atomic.Pointer[server.Server]
+	embedded   bool
 	lock       *dirLock
 	logger     *zap.Logger
 	partitions int
@@ -62,13 +64,12 @@ type Bus struct {
 
 	// store tracks whether the broker can store (see storage.go).
 	store storeGuard
-	// The embedded server's data directory, nats.min_free_disk_bytes,
-	// nats.max_file_store_bytes and JetStream configuration (see
-	// restartJetStream).
-	dataDir      string
-	minFree      int64
-	maxFileStore int64
-	jsConfig     server.JetStreamConfig
+	// How the embedded server was started, to start it again (see
+	// restartServer), and nats.min_free_disk_bytes.
+	natsCfg config.NATS
+	creds   Credentials
+	dataDir string
+	minFree int64
 	// checkingConn is set while a publish that went unanswered has the
 	// connection checked (see checkConnection).
 	checkingConn atomic.Bool
@@ -165,20 +166,21 @@ func Open(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error) {
 			b.lock.release()
 			return nil, err
 		}
-		srv, jsCfg, err := startEmbedded(cfg, creds, b.logger)
+		srv, err := startEmbedded(cfg, creds, b.logger)
 		if err != nil {
 			b.lock.release()
 			return nil, err
 		}
-		b.srv, b.jsConfig = srv, jsCfg
-		b.dataDir, b.minFree, b.maxFileStore = cfg.DataDir, cfg.MinFreeDiskBytes, cfg.MaxFileStoreBytes
+		b.srv.Store(srv)
+		b.embedded, b.natsCfg, b.creds = true, cfg, creds
+		b.dataDir, b.minFree = cfg.DataDir, cfg.MinFreeDiskBytes
 		if err := lock.record(lockListen(srv)); err != nil {
 			b.stopServer()
 			return nil, err
 		}
 		nopts = append(nopts, creds.Option())
 		if o.inProcess || srv.Addr() == nil {
-			nopts = append(nopts, nats.InProcessServer(srv))
+			nopts = append(nopts, nats.InProcessServer(inProcess{b}))
 		}
 		url = srv.ClientURL()
 	} else {
@@ -204,7 +206,7 @@ func Open(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error) {
 		return nil, fmt.Errorf("opening JetStream on %s: %w", url, err)
 	}
 	b.Conn, b.JS = nc, js
-	if b.srv != nil {
+	if b.embedded {
 		b.logStore()
 	}
 	b.startStore()
@@ -362,7 +364,7 @@ func checkListenAuth(cfg config.NATS) error {
 		"so the embedded broker is not open to the network, or listen on 127.0.0.1", cfg.Listen)
 }
 
-func startEmbedded(cfg config.NATS, creds Credentials, logger *zap.Logger) (*server.Server, server.JetStreamConfig, error) {
+func startEmbedded(cfg config.NATS, creds Credentials, logger *zap.Logger) (*server.Server, error) {
 	sopts := &server.Options{
 		ServerName:            "chatwarden-embedded",
 		JetStream:             true,
@@ -372,9 +374,8 @@ func startEmbedded(cfg config.NATS, creds Credentials, logger *zap.Logger) (*ser
 		NoSigs:                true,
 		DisableShortFirstPing: true,
 	}
-	var none server.JetStreamConfig
 	if err := serverCredentials(sopts, creds); err != nil {
-		return nil, none, err
+		return nil, err
 	}
 	switch cfg.Listen {
 	case "", "off":
@@ -382,35 +383,35 @@ func startEmbedded(cfg config.NATS, creds Credentials, logger *zap.Logger) (*ser
 	default:
 		host, portStr, err := net.SplitHostPort(cfg.Listen)
 		if err != nil {
-			return nil, none, fmt.Errorf("nats.listen %q: want host:port: %w", cfg.Listen, err)
+			return nil, fmt.Errorf("nats.listen %q: want host:port: %w", cfg.Listen, err)
 		}
 		port, err := strconv.Atoi(portStr)
 		if err != nil {
-			return nil, none, fmt.Errorf("nats.listen %q: bad port: %w", cfg.Listen, err)
+			return nil, fmt.Errorf("nats.listen %q: bad port: %w", cfg.Listen, err)
 		}
 		if port <= 0 {
 			port = server.RANDOM_PORT
 		} else if err := checkFree(cfg.Listen); err != nil {
-			return nil, none, fmt.Errorf("nats.listen %s is already in use (is another chatwarden serve running? set nats.listen to a free address, or nats.url to use that server): %w", cfg.Listen, err)
+			return nil, fmt.Errorf("nats.listen %s is already in use (is another chatwarden serve running? set nats.listen to a free address, or nats.url to use that server): %w", cfg.Listen, err)
 		}
 		sopts.Host, sopts.Port = host, port
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return nil, none, fmt.Errorf("creating nats.data_dir %s: %w", cfg.DataDir, err)
+		return nil, fmt.Errorf("creating nats.data_dir %s: %w", cfg.DataDir, err)
 	}
 	srv, err := server.NewServer(sopts)
 	if err != nil {
-		return nil, none, fmt.Errorf("configuring embedded NATS server: %w", err)
+		return nil, fmt.Errorf("configuring embedded NATS server: %w", err)
 	}
 	srv.SetLoggerV2(serverLogger{logger.Named("server").Sugar()}, false, false, false)
 	go srv.Start()
 	if !srv.ReadyForConnections(30 * time.Second) {
 		srv.Shutdown()
-		return nil, none, fmt.Errorf("embedded NATS server (data in nats.data_dir %s) did not become ready in 30s; see the log above", cfg.DataDir)
+		return nil, fmt.Errorf("embedded NATS server (data in nats.data_dir %s) did not become ready in 30s; see the log above", cfg.DataDir)
 	}
 	logger.Info("embedded NATS server started", zap.String("data_dir", cfg.DataDir),
 		zap.String("listen", listenAddr(srv)))
-	return srv, jetStreamConfig(sopts), nil
+	return srv, nil
 }
 
 // lockListen is the address recorded in the lock file: where other processes
@@ -449,15 +450,32 @@ func (l serverLogger) Debugf(f string, v ...any)  { l.s.Debugf(f, v...) }
 func (l serverLogger) Tracef(f string, v ...any)  {}
 
 // Embedded reports whether this process runs the NATS server itself.
-func (b *Bus) Embedded() bool { return b.srv != nil }
+func (b *Bus) Embedded() bool { return b.embedded }
+
+// server is the embedded server now (nil without one).
+func (b *Bus) server() *server.Server { return b.srv.Load() }
+
+// inProcess connects nats.go in-process to the embedded server of the
+// moment, so that the connection reconnects to the new server after
+// restartServer.
+type inProcess struct{ b *Bus }
+
+func (p inProcess) InProcessConn() (net.Conn, error) {
+	srv := p.b.server()
+	if srv == nil {
+		return nil, errors.New("no embedded NATS server")
+	}
+	return srv.InProcessConn()
+}
 
 // ClientURL is the URL other processes can use to reach the embedded server,
 // or "" when there is none or it does not listen.
 func (b *Bus) ClientURL() string {
-	if b.srv == nil || b.srv.Addr() == nil {
+	srv := b.server()
+	if srv == nil || srv.Addr() == nil {
 		return ""
 	}
-	return b.srv.ClientURL()
+	return srv.ClientURL()
 }
 
 // Partitions is the number of partitions event subjects are spread over.
@@ -539,7 +557,7 @@ func (b *Bus) Publish(ctx context.Context, ev *event.Event) (duplicate bool, err
 // reconnected, so that the next publishes fail at once with ErrNotConnected
 // instead of waiting for their acknowledgement too.
 func (b *Bus) unanswered() {
-	if b.srv != nil {
+	if b.embedded {
 		b.kickWatch()
 		return
 	}
@@ -612,9 +630,9 @@ func (b *Bus) Close(ctx context.Context) error {
 }
 
 func (b *Bus) stopServer() {
-	if b.srv != nil {
-		b.srv.Shutdown()
-		b.srv.WaitForShutdown()
+	if srv := b.server(); srv != nil {
+		srv.Shutdown()
+		srv.WaitForShutdown()
 	}
 	b.lock.release()
 }

@@ -80,7 +80,7 @@ const (
 	faultLimit faultKind = iota + 1
 	// faultWrite: the embedded store failed a write (the disk filled up)
 	// and keeps failing, or its JetStream is disabled. Heals when the disk
-	// has room again and JetStream is restarted.
+	// has room again and the embedded server is restarted.
 	faultWrite
 )
 
@@ -131,7 +131,7 @@ func (b *Bus) StoreState() StoreState {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	st := StoreState{StoreMaxBytes: g.maxBytes, StoreUsedBytes: g.usedBytes, DiskFreeBytes: g.freeBytes}
-	if b.srv == nil {
+	if !b.embedded {
 		st.DiskFreeBytes = 0
 	}
 	switch s := b.Conn.Status(); {
@@ -159,7 +159,7 @@ func (b *Bus) storageError(err error) (faultKind, bool) {
 		10002: // resource limits exceeded for account
 		return faultLimit, true
 	case jetstream.JSErrCodeJetStreamNotEnabled, jetstream.JSErrCodeJetStreamNotEnabledForAccount:
-		if b.srv != nil {
+		if b.embedded {
 			return faultWrite, true // only a restart turns it on again
 		}
 		return faultLimit, true
@@ -288,7 +288,7 @@ func (b *Bus) stopStore() {
 }
 
 func (b *Bus) checkStore() {
-	if b.srv != nil {
+	if b.embedded {
 		b.sampleDisk()
 		if err := b.embeddedBroken(); err != nil {
 			b.setFault(faultWrite, err)
@@ -324,10 +324,11 @@ func (b *Bus) remind() {
 // note when it is back above).
 func (b *Bus) sampleDisk() {
 	var maxBytes, used int64
-	if c := b.srv.JetStreamConfig(); c != nil {
+	srv := b.server()
+	if c := srv.JetStreamConfig(); c != nil {
 		maxBytes = c.MaxStore
 	}
-	if info, err := b.srv.Jsz(&server.JSzOptions{}); err == nil {
+	if info, err := srv.Jsz(&server.JSzOptions{}); err == nil {
 		used = int64(info.Store) //nolint:gosec // bytes stored fit in int64
 	}
 	free, err := diskFree(b.dataDir)
@@ -361,10 +362,14 @@ func (b *Bus) sampleDisk() {
 // error (say, "no space left on device") until it is opened again, and the
 // server does not answer the publishes it fails, so only this check sees it.
 func (b *Bus) embeddedBroken() error {
-	if !b.srv.JetStreamEnabled() {
+	srv := b.server()
+	if !srv.Running() {
+		return errors.New("the embedded NATS server is not running")
+	}
+	if !srv.JetStreamEnabled() {
 		return errors.New("JetStream is disabled on the embedded NATS server")
 	}
-	h := b.srv.Healthz(&server.HealthzOptions{Details: true})
+	h := srv.Healthz(&server.HealthzOptions{Details: true})
 	for _, e := range h.Errors {
 		// The server reports a stream's write error only in this text;
 		// HealthzError has no field for it.
@@ -376,10 +381,13 @@ func (b *Bus) embeddedBroken() error {
 }
 
 // heal ends a fault of the embedded store when it can: once the disk has
-// room, JetStream is restarted (after a write error or when it is
-// disabled, and when JetStream's own cap, computed from the free space at
-// start, would now be larger), which opens every stream again from disk.
-// A fault of a fixed limit heals through probe publishes instead.
+// room, the embedded server is restarted (after a write error or when its
+// JetStream is disabled, and when JetStream's own cap, computed from the
+// free space at start, would now be larger), which opens every stream
+// again from disk. A fault of a fixed limit heals through probe publishes
+// instead. (nats-server's EnableJetStream after ShutdownJetStream would
+// keep the process's server, but leaves the first JetStream's API
+// subscription and workers behind, racing with the new ones.)
 func (b *Bus) heal() {
 	g := &b.store
 	g.mu.Lock()
@@ -398,7 +406,7 @@ func (b *Bus) heal() {
 	if kind == faultLimit && !b.capCanGrow() {
 		return
 	}
-	err := b.restartJetStream()
+	err := b.restartServer()
 	g.mu.Lock()
 	g.restartAt = time.Now()
 	if err != nil {
@@ -407,10 +415,10 @@ func (b *Bus) heal() {
 	}
 	g.mu.Unlock()
 	if err != nil {
-		b.logger.Warn("restarting JetStream on the embedded server did not help yet; trying again", zap.Error(err), zap.Duration("in", wait))
+		b.logger.Warn("restarting the embedded NATS server did not help yet; trying again", zap.Error(err), zap.Duration("in", wait))
 		return
 	}
-	b.clearFault("JetStream restarted on the embedded server once the disk had room")
+	b.clearFault("the embedded NATS server restarted once the disk had room")
 }
 
 // roomToStore tells whether nats.data_dir's filesystem can take writes
@@ -447,7 +455,7 @@ func probeWrite(dir string, n int) error {
 // above what it stores: only when nats.max_file_store_bytes is unset
 // (JetStream then sizes the cap from the free space at start).
 func (b *Bus) capCanGrow() bool {
-	if b.maxFileStore > 0 {
+	if b.natsCfg.MaxFileStoreBytes > 0 {
 		return false
 	}
 	free, err := diskFree(b.dataDir)
@@ -461,53 +469,53 @@ func (b *Bus) capCanGrow() bool {
 	return grown > g.maxBytes && grown > g.usedBytes+healRoom
 }
 
-// restartJetStream stops the embedded server's JetStream, if it runs, and
-// starts it again with the configuration it started with: every stream,
-// consumer and bucket is opened again from disk, as after a restart of the
-// process, and what was stored stays. Clients stay connected.
-func (b *Bus) restartJetStream() error {
-	b.logger.Warn("restarting JetStream on the embedded server to recover its store", zap.String("data_dir", b.dataDir))
-	if b.srv.JetStreamEnabled() {
-		if err := b.srv.ShutdownJetStream(); err != nil {
-			return fmt.Errorf("stopping JetStream: %w", err)
-		}
+// restartServer stops the embedded server and starts a new one on the
+// same data directory, address and credentials: every stream, consumer and
+// bucket is opened again from disk, as after a restart of the process, and
+// what was stored stays. The connection reconnects to it by itself (in
+// process too, see inProcess), as after any broker restart; it returns once
+// the connection is back and the events stream answers.
+func (b *Bus) restartServer() error {
+	old := b.server()
+	b.logger.Warn("restarting the embedded NATS server to recover its store", zap.String("data_dir", b.dataDir))
+	cfg := b.natsCfg
+	if a := old.Addr(); a != nil {
+		cfg.Listen = a.String() // the same port, also when nats.listen chose one at random
 	}
-	cfg := b.jsConfig
-	if err := b.srv.EnableJetStream(&cfg); err != nil {
-		return fmt.Errorf("starting JetStream again on nats.data_dir %s: %w", b.dataDir, err)
+	old.Shutdown()
+	old.WaitForShutdown()
+	srv, err := startEmbedded(cfg, b.creds, b.logger)
+	if err != nil {
+		return err
+	}
+	b.srv.Store(srv)
+	if err := b.lock.record(lockListen(srv)); err != nil {
+		b.logger.Warn("recording the embedded server's address in the lock file", zap.Error(err))
 	}
 	if err := b.embeddedBroken(); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second) // nats.go reconnects within 1-2s
 	defer cancel()
+	for b.Conn.Status() != nats.CONNECTED {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("reconnecting to the restarted embedded server: %w (NATS connection is %s)", ctx.Err(), b.Conn.Status())
+		case <-b.store.stop:
+			return errors.New("closing")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 	if _, err := b.JS.Stream(ctx, EventsStream); err != nil {
-		return fmt.Errorf("stream %s after restarting JetStream: %w", EventsStream, err)
+		return fmt.Errorf("stream %s after restarting the embedded server: %w", EventsStream, err)
 	}
 	b.readyMu.Lock()
 	b.readyAt = time.Time{}
 	b.readyMu.Unlock()
 	b.sampleDisk()
-	b.logger.Info("JetStream restarted on the embedded server", zap.String("data_dir", b.dataDir),
+	b.logger.Info("embedded NATS server restarted", zap.String("data_dir", b.dataDir),
 		zap.Int64("store_max_bytes", b.StoreState().StoreMaxBytes))
 	return nil
-}
-
-// jetStreamConfig is the embedded server's JetStream configuration, as
-// nats-server builds it from its options at start (and restartJetStream
-// uses again).
-func jetStreamConfig(o *server.Options) server.JetStreamConfig {
-	return server.JetStreamConfig{
-		StoreDir:     o.StoreDir,
-		SyncInterval: o.SyncInterval,
-		SyncAlways:   o.SyncAlways,
-		Strict:       !o.NoJetStreamStrict,
-		MaxMemory:    o.JetStreamMaxMemory,
-		MaxStore:     o.JetStreamMaxStore,
-		Domain:       o.JetStreamDomain,
-		CompressOK:   true,
-		UniqueTag:    o.JetStreamUniqueTag,
-	}
 }
 
 // logStore says, at start, how much the embedded server's store may use
@@ -517,7 +525,7 @@ func (b *Bus) logStore() {
 	b.sampleDisk() // warns when below nats.min_free_disk_bytes
 	st := b.StoreState()
 	capFrom := "nats.max_file_store_bytes"
-	if b.maxFileStore <= 0 {
+	if b.natsCfg.MaxFileStoreBytes <= 0 {
 		capFrom = "JetStream's default: 75% of the free disk space at start"
 	}
 	fields := []zap.Field{zap.String("data_dir", b.dataDir), zap.Int64("store_max_bytes", st.StoreMaxBytes),
