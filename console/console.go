@@ -101,7 +101,9 @@ func WithRules(f RulesFunc) Option { return func(c *Console) error { c.rules = f
 
 // WithStore sets where Overview learns whether events can be stored now
 // (*bus.Bus's StoreState; default: Overview.Store is nil).
-func WithStore(f func() bus.StoreState) Option { return func(c *Console) error { c.store = f; return nil } }
+func WithStore(f func() bus.StoreState) Option {
+	return func(c *Console) error { c.store = f; return nil }
+}
 
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *zap.Logger) Option {
