@@ -156,6 +156,9 @@ func Open(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error) {
 		if err := checkListenAuth(cfg); err != nil {
 			return nil, err
 		}
+		if err := checkDataDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
 		lock, err := lockDataDir(cfg.DataDir, cfg.Listen)
 		if err != nil {
 			return nil, err
@@ -403,11 +406,20 @@ func startEmbedded(cfg config.NATS, creds Credentials, logger *zap.Logger) (*ser
 	if err != nil {
 		return nil, fmt.Errorf("configuring embedded NATS server: %w", err)
 	}
-	srv.SetLoggerV2(serverLogger{logger.Named("server").Sugar()}, false, false, false)
+	fatal := make(chan string, 1)
+	srv.SetLoggerV2(serverLogger{s: logger.Named("server").Sugar(), fatal: fatal}, false, false, false)
 	go srv.Start()
-	if !srv.ReadyForConnections(30 * time.Second) {
-		srv.Shutdown()
-		return nil, fmt.Errorf("embedded NATS server (data in nats.data_dir %s) did not become ready in 30s; see the log above", cfg.DataDir)
+	ready := make(chan bool, 1)
+	go func() { ready <- srv.ReadyForConnections(30 * time.Second) }()
+	select {
+	case ok := <-ready:
+		if !ok {
+			srv.Shutdown()
+			return nil, fmt.Errorf("embedded NATS server (data in nats.data_dir %s) did not become ready in 30s; see the log above", cfg.DataDir)
+		}
+	case msg := <-fatal: // the server gave up starting (say, JetStream cannot use its store)
+		srv.Shutdown() // ReadyForConnections still waits out its 30s, in the background
+		return nil, unusable("nats.data_dir %s: the embedded NATS server cannot start: %s", cfg.DataDir, msg)
 	}
 	logger.Info("embedded NATS server started", zap.String("data_dir", cfg.DataDir),
 		zap.String("listen", listenAddr(srv)))
@@ -439,15 +451,26 @@ func checkFree(addr string) error {
 }
 
 // serverLogger routes the embedded server's log into zap. Notices are
-// demoted to debug: the server is an implementation detail of `serve`.
-type serverLogger struct{ s *zap.SugaredLogger }
+// demoted to debug: the server is an implementation detail of `serve`. A
+// fatal error (the server gives up starting, e.g. "Can't start JetStream")
+// is also sent on fatal, if not full, so that startEmbedded fails at once.
+type serverLogger struct {
+	s     *zap.SugaredLogger
+	fatal chan<- string
+}
 
 func (l serverLogger) Noticef(f string, v ...any) { l.s.Debugf(f, v...) }
 func (l serverLogger) Warnf(f string, v ...any)   { l.s.Warnf(f, v...) }
-func (l serverLogger) Fatalf(f string, v ...any)  { l.s.Errorf(f, v...) }
-func (l serverLogger) Errorf(f string, v ...any)  { l.s.Errorf(f, v...) }
-func (l serverLogger) Debugf(f string, v ...any)  { l.s.Debugf(f, v...) }
-func (l serverLogger) Tracef(f string, v ...any)  {}
+func (l serverLogger) Fatalf(f string, v ...any) {
+	l.s.Errorf(f, v...)
+	select {
+	case l.fatal <- fmt.Sprintf(f, v...):
+	default:
+	}
+}
+func (l serverLogger) Errorf(f string, v ...any) { l.s.Errorf(f, v...) }
+func (l serverLogger) Debugf(f string, v ...any) { l.s.Debugf(f, v...) }
+func (l serverLogger) Tracef(f string, v ...any) {}
 
 // Embedded reports whether this process runs the NATS server itself.
 func (b *Bus) Embedded() bool { return b.embedded }

@@ -33,3 +33,10 @@ var ErrNoBroker = errors.New("bus: no NATS server to connect to and no data to o
 // process (or another Bus in this one) already runs an embedded server on
 // nats.data_dir. The error names the holder's pid and how to reach it.
 var ErrDataDirLocked = errors.New("bus: nats.data_dir is in use")
+
+// ErrDataDirUnusable is returned by Open when the embedded server could not
+// keep its files in nats.data_dir: it cannot be created, is not a
+// directory, is not writable (a read-only filesystem, missing permission),
+// or JetStream refuses to start on it. The error names the directory and
+// the cause.
+var ErrDataDirUnusable = errors.New("bus: nats.data_dir is not usable")

@@ -16,6 +16,15 @@ func Tmpfs(t testing.TB, size int64) string {
 	t.Helper()
 	requireRoot(t, "mounting a tmpfs")
 	dir := t.TempDir()
+	TmpfsAt(t, dir, size)
+	return dir
+}
+
+// TmpfsAt mounts a tmpfs of size bytes on the existing directory dir,
+// unmounted when the test ends.
+func TmpfsAt(t testing.TB, dir string, size int64) {
+	t.Helper()
+	requireRoot(t, "mounting a tmpfs")
 	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, fmt.Sprintf("size=%d,mode=0755", size)); err != nil {
 		t.Fatalf("mounting a tmpfs of %d bytes on %s: %v", size, dir, err)
 	}
@@ -24,10 +33,10 @@ func Tmpfs(t testing.TB, size int64) string {
 			t.Errorf("unmounting the tmpfs on %s: %v", dir, err)
 		}
 	})
-	return dir
 }
 
-// RemountReadOnly makes the tmpfs mounted on dir (by Tmpfs) read-only.
+// RemountReadOnly makes the tmpfs mounted on dir (by Tmpfs or TmpfsAt)
+// read-only.
 // Root is not stopped by file modes, but by a read-only mount.
 func RemountReadOnly(t testing.TB, dir string) {
 	t.Helper()

@@ -12,6 +12,13 @@ func Tmpfs(t testing.TB, size int64) string {
 	return ""
 }
 
+// TmpfsAt needs Linux.
+func TmpfsAt(t testing.TB, dir string, size int64) {
+	t.Helper()
+	requireRoot(t, "mounting a tmpfs")
+	t.Skip("needs Linux")
+}
+
 // RemountReadOnly needs Linux.
 func RemountReadOnly(t testing.TB, dir string) { t.Helper(); t.Skip("needs Linux") }
 
