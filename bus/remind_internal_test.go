@@ -1,0 +1,55 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/chatwarden/chatwarden/config"
+	"github.com/chatwarden/chatwarden/event"
+)
+
+// TestLastingFaultIsRemindedNotRepeated: a fault is logged at WARN once when
+// it begins, then reminded every storeReminderEvery (shortened here), and
+// its end once; refused publishes add no lines.
+func TestLastingFaultIsRemindedNotRepeated(t *testing.T) {
+	saved := storeReminderEvery
+	storeReminderEvery = 100 * time.Millisecond // before Open starts the watch
+	core, logs := observer.New(zapcore.InfoLevel)
+	b, err := Open(context.Background(), config.NATS{DataDir: t.TempDir(), Listen: "off"}, WithLogger(zap.New(core)))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = b.Close(context.Background()) // stops the watch before the variable is restored
+		storeReminderEvery = saved
+	})
+
+	b.setFault(faultLimit, errors.New("nats: API error: code=503 err_code=10023 description=insufficient resources"))
+	b.store.mu.Lock()
+	b.store.probeAt = time.Now().Add(time.Hour) // no probe publish ends the fault in this test
+	b.store.mu.Unlock()
+	for range 20 {
+		_, err := b.Publish(context.Background(), &event.Event{ID: event.ContentID([]byte("C1")), Platform: event.LiveChat,
+			Action: "chat_deactivated", ChatID: "C1", Source: event.SourceWebhook, ReceivedAt: time.Now().UTC(), Payload: []byte(`{}`)})
+		require.ErrorIs(t, err, ErrStorageFull)
+	}
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.GreaterOrEqual(c, logs.FilterMessageSnippet("still cannot store").Len(), 2)
+	}, 5*time.Second, 20*time.Millisecond)
+	began := logs.FilterMessageSnippet("the broker cannot store events").All()
+	require.Len(t, began, 1, "one line when it began, none per refused publish")
+	assert.Equal(t, zapcore.WarnLevel, began[0].Level)
+	assert.Equal(t, ReasonStorageFull, began[0].ContextMap()["reason"])
+	for _, e := range logs.FilterMessageSnippet("still cannot store").All() {
+		assert.Equal(t, zapcore.WarnLevel, e.Level)
+	}
+
+	b.clearFault("test")
+	assert.Equal(t, 1, logs.FilterMessage("the broker stores events again").Len())
+}
