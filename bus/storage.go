@@ -119,7 +119,7 @@ func newStoreGuard() storeGuard {
 		done: make(chan struct{}), freeBytes: -1}
 }
 
-// storageFullError is what Publish and Ready return while storing is refused.
+// errLocked is what Publish and Ready return while storing is refused.
 func (g *storeGuard) errLocked() error {
 	return fmt.Errorf("%w: %v", ErrStorageFull, g.cause)
 }

@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/chatwarden/chatwarden/config"
@@ -52,4 +54,43 @@ func TestLastingFaultIsRemindedNotRepeated(t *testing.T) {
 
 	b.clearFault("test")
 	assert.Equal(t, 1, logs.FilterMessage("the broker stores events again").Len())
+}
+
+// TestDisabledJetStreamIsRestarted: when the embedded server turns its
+// JetStream off (as it does after a permission error while writing), the
+// store is refused at once and heals by itself with what it stored intact.
+func TestDisabledJetStreamIsRestarted(t *testing.T) {
+	b, err := Open(context.Background(), config.NATS{DataDir: t.TempDir(), Listen: "off"}, WithLogger(zaptest.NewLogger(t)))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	ctx := context.Background()
+	require.NoError(t, ProvisionStreams(ctx, b.JS, StreamSettings{Partitions: 4, DuplicateWindow: time.Minute, Retention: time.Hour}))
+	ev := func(chat string) *event.Event {
+		return &event.Event{ID: event.ContentID([]byte(chat)), Platform: event.LiveChat, Action: "chat_deactivated", ChatID: chat,
+			Source: event.SourceWebhook, ReceivedAt: time.Now().UTC(), Payload: []byte(`{}`)}
+	}
+	for i := range 10 {
+		_, err := b.Publish(ctx, ev(fmt.Sprint("before-", i)))
+		require.NoError(t, err)
+	}
+
+	require.NoError(t, b.server().ShutdownJetStream())
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		start := time.Now()
+		_, err := b.Publish(ctx, ev("during"))
+		assert.ErrorIs(c, err, ErrStorageFull)
+		assert.Less(c, time.Since(start), 300*time.Millisecond, "refused at once")
+	}, 5*time.Second, 20*time.Millisecond)
+	assert.Contains(t, b.StoreState().Cause, "JetStream is disabled")
+
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		_, err := b.Publish(ctx, ev("after"))
+		assert.NoError(c, err)
+	}, 20*time.Second, 50*time.Millisecond, "restarted by itself")
+	s, err := b.JS.Stream(ctx, EventsStream)
+	require.NoError(t, err)
+	info, err := s.Info(ctx)
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, info.State.Msgs, uint64(11), "the ten stored before, and the one after")
+	assert.NoError(t, b.Ready(ctx))
 }
