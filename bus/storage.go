@@ -106,7 +106,7 @@ type storeGuard struct {
 
 	// Samples of the embedded store (see sampleDisk).
 	maxBytes, usedBytes, freeBytes int64
-	lowDisk                        bool
+	lowDisk, nearCap               bool
 
 	kick    chan struct{} // asks the watch to check now
 	stop    chan struct{}
@@ -342,6 +342,7 @@ func (b *Bus) sampleDisk() {
 		g.maxBytes = maxBytes
 	}
 	g.usedBytes, g.freeBytes = used, free
+	b.noteNearCapLocked()
 	if free < 0 || b.minFree <= 0 {
 		return
 	}
@@ -354,6 +355,30 @@ func (b *Bus) sampleDisk() {
 			zap.Int64("free_bytes", free), zap.Int64("min_free_disk_bytes", b.minFree))
 	}
 	g.lowDisk = free < b.minFree
+}
+
+// nearCapShare is the share of JetStream's cap (max_file_store) above which
+// the store is reported nearly full.
+const nearCapShare = 0.9
+
+// noteNearCapLocked warns once when the store holds more than nearCapShare
+// of its cap (and notes when it is back below): at the cap, webhooks are
+// refused until retention frees room.
+func (b *Bus) noteNearCapLocked() {
+	g := &b.store
+	if g.maxBytes <= 0 {
+		return
+	}
+	near := float64(g.usedBytes) > nearCapShare*float64(g.maxBytes)
+	switch {
+	case near && !g.nearCap:
+		b.logger.Warn("the broker's store is nearly full: at its cap webhooks are answered 503 (storage_full) until retention "+
+			"(nats.retention) frees room; raise nats.max_file_store_bytes or free disk space", zap.String("data_dir", b.dataDir),
+			zap.Int64("store_used_bytes", g.usedBytes), zap.Int64("store_max_bytes", g.maxBytes))
+	case !near && g.nearCap:
+		b.logger.Info("the broker's store has room again", zap.Int64("store_used_bytes", g.usedBytes), zap.Int64("store_max_bytes", g.maxBytes))
+	}
+	g.nearCap = near
 }
 
 // embeddedBroken reports why the embedded server cannot store: JetStream

@@ -36,9 +36,13 @@ func bigEvent(i int) *event.Event {
 // at once with ErrStorageFull and Ready says so; when room comes back (as
 // retention would free it; here a purge), publishing resumes by itself.
 func TestStoreCapRefusesAtOnceAndHeals(t *testing.T) {
-	b := open(t, config.NATS{DataDir: t.TempDir(), Listen: "off", MaxFileStoreBytes: 1 << 20})
+	core, logs := observer.New(zapcore.InfoLevel)
 	ctx := context.Background()
-	var err error
+	b, err := bus.Open(ctx, config.NATS{DataDir: t.TempDir(), Listen: "off", MaxFileStoreBytes: 1 << 20},
+		bus.WithLogger(zap.New(zapcore.NewTee(zaptest.NewLogger(t).Core(), core))))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close(ctx) })
+	require.NoError(t, bus.ProvisionStreams(ctx, b.JS, settings(16)))
 	n := 0
 	for ; n < 2000 && err == nil; n++ {
 		_, err = b.Publish(ctx, bigEvent(n))
@@ -57,6 +61,9 @@ func TestStoreCapRefusesAtOnceAndHeals(t *testing.T) {
 	assert.Equal(t, bus.ReasonStorageFull, st.Reason)
 	assert.Contains(t, st.Cause, "insufficient resources")
 	assert.Equal(t, int64(1<<20), st.StoreMaxBytes)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Equal(c, 1, logs.FilterMessageSnippet("store is nearly full").Len(), "warned once, not at every check")
+	}, 5*time.Second, 20*time.Millisecond)
 
 	s, err := b.JS.Stream(ctx, bus.EventsStream)
 	require.NoError(t, err)
