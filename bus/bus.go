@@ -32,6 +32,10 @@ import (
 // acknowledgement; beyond it Publish fails after a short stall.
 const maxPendingPublishes = 4096
 
+// connCheckTimeout bounds the round trip that checks a connection after a
+// publish went unanswered (see unanswered).
+const connCheckTimeout = 2 * time.Second
+
 // embeddedMaxPayload is the largest message the embedded server accepts. It
 // is well above http.max_body_bytes' default so an event never hits it first.
 const embeddedMaxPayload = 8 << 20
@@ -42,7 +46,9 @@ type Bus struct {
 	Conn *nats.Conn
 	JS   jetstream.JetStream
 
-	srv        *server.Server
+	// srv is the embedded server, nil without one; restartServer replaces it.
+	srv        atomic.Pointer[server.Server]
+	embedded   bool
 	lock       *dirLock
 	logger     *zap.Logger
 	partitions int
@@ -55,10 +61,22 @@ type Bus struct {
 	lost     chan struct{} // closed when the connection is closed for good, not by Close
 	lostOnce sync.Once
 	lostErr  error
+
+	// store tracks whether the broker can store (see storage.go).
+	store storeGuard
+	// How the embedded server was started, to start it again (see
+	// restartServer), and nats.min_free_disk_bytes.
+	natsCfg config.NATS
+	creds   Credentials
+	dataDir string
+	minFree int64
+	// checkingConn is set while a publish that went unanswered has the
+	// connection checked (see checkConnection).
+	checkingConn atomic.Bool
 }
 
 func newBus(logger *zap.Logger, partitions int) *Bus {
-	return &Bus{logger: logger.Named("nats"), partitions: partitions, lost: make(chan struct{})}
+	return &Bus{logger: logger.Named("nats"), partitions: partitions, lost: make(chan struct{}), store: newStoreGuard()}
 }
 
 // Option configures Open.
@@ -138,6 +156,9 @@ func Open(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error) {
 		if err := checkListenAuth(cfg); err != nil {
 			return nil, err
 		}
+		if err := checkDataDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
 		lock, err := lockDataDir(cfg.DataDir, cfg.Listen)
 		if err != nil {
 			return nil, err
@@ -153,14 +174,16 @@ func Open(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error) {
 			b.lock.release()
 			return nil, err
 		}
-		b.srv = srv
+		b.srv.Store(srv)
+		b.embedded, b.natsCfg, b.creds = true, cfg, creds
+		b.dataDir, b.minFree = cfg.DataDir, cfg.MinFreeDiskBytes
 		if err := lock.record(lockListen(srv)); err != nil {
 			b.stopServer()
 			return nil, err
 		}
 		nopts = append(nopts, creds.Option())
 		if o.inProcess || srv.Addr() == nil {
-			nopts = append(nopts, nats.InProcessServer(srv))
+			nopts = append(nopts, nats.InProcessServer(inProcess{b}))
 		}
 		url = srv.ClientURL()
 	} else {
@@ -186,6 +209,10 @@ func Open(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error) {
 		return nil, fmt.Errorf("opening JetStream on %s: %w", url, err)
 	}
 	b.Conn, b.JS = nc, js
+	if b.embedded {
+		b.logStore()
+	}
+	b.startStore()
 	return b, nil
 }
 
@@ -227,9 +254,16 @@ func (b *Bus) connOptions(cfg config.NATS) []nats.Option {
 			if b.closed.Load() {
 				return
 			}
-			log.Warn("disconnected from NATS; reconnecting in the background", zap.Error(err))
+			b.store.mu.Lock()
+			b.store.disconnectedAt, b.store.remindAt = time.Now(), time.Now()
+			b.store.mu.Unlock()
+			log.Warn("disconnected from NATS; reconnecting in the background (webhooks are answered 503 until then)",
+				zap.String("reason", ReasonBrokerUnavailable), zap.Error(err))
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
+			b.store.mu.Lock()
+			b.store.disconnectedAt = time.Time{}
+			b.store.mu.Unlock()
 			log.Info("reconnected to NATS", zap.String("url", nc.ConnectedUrlRedacted()))
 		}),
 		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
@@ -338,6 +372,7 @@ func startEmbedded(cfg config.NATS, creds Credentials, logger *zap.Logger) (*ser
 		ServerName:            "chatwarden-embedded",
 		JetStream:             true,
 		StoreDir:              cfg.DataDir,
+		JetStreamMaxStore:     cfg.MaxFileStoreBytes,
 		MaxPayload:            embeddedMaxPayload,
 		NoSigs:                true,
 		DisableShortFirstPing: true,
@@ -371,11 +406,20 @@ func startEmbedded(cfg config.NATS, creds Credentials, logger *zap.Logger) (*ser
 	if err != nil {
 		return nil, fmt.Errorf("configuring embedded NATS server: %w", err)
 	}
-	srv.SetLoggerV2(serverLogger{logger.Named("server").Sugar()}, false, false, false)
+	fatal := make(chan string, 1)
+	srv.SetLoggerV2(serverLogger{s: logger.Named("server").Sugar(), fatal: fatal}, false, false, false)
 	go srv.Start()
-	if !srv.ReadyForConnections(30 * time.Second) {
-		srv.Shutdown()
-		return nil, fmt.Errorf("embedded NATS server (data in nats.data_dir %s) did not become ready in 30s; see the log above", cfg.DataDir)
+	ready := make(chan bool, 1)
+	go func() { ready <- srv.ReadyForConnections(30 * time.Second) }()
+	select {
+	case ok := <-ready:
+		if !ok {
+			srv.Shutdown()
+			return nil, fmt.Errorf("embedded NATS server (data in nats.data_dir %s) did not become ready in 30s; see the log above", cfg.DataDir)
+		}
+	case msg := <-fatal: // the server gave up starting (say, JetStream cannot use its store)
+		srv.Shutdown() // ReadyForConnections still waits out its 30s, in the background
+		return nil, unusable("nats.data_dir %s: the embedded NATS server cannot start: %s", cfg.DataDir, msg)
 	}
 	logger.Info("embedded NATS server started", zap.String("data_dir", cfg.DataDir),
 		zap.String("listen", listenAddr(srv)))
@@ -407,26 +451,54 @@ func checkFree(addr string) error {
 }
 
 // serverLogger routes the embedded server's log into zap. Notices are
-// demoted to debug: the server is an implementation detail of `serve`.
-type serverLogger struct{ s *zap.SugaredLogger }
+// demoted to debug: the server is an implementation detail of `serve`. A
+// fatal error (the server gives up starting, e.g. "Can't start JetStream")
+// is also sent on fatal, if not full, so that startEmbedded fails at once.
+type serverLogger struct {
+	s     *zap.SugaredLogger
+	fatal chan<- string
+}
 
 func (l serverLogger) Noticef(f string, v ...any) { l.s.Debugf(f, v...) }
 func (l serverLogger) Warnf(f string, v ...any)   { l.s.Warnf(f, v...) }
-func (l serverLogger) Fatalf(f string, v ...any)  { l.s.Errorf(f, v...) }
-func (l serverLogger) Errorf(f string, v ...any)  { l.s.Errorf(f, v...) }
-func (l serverLogger) Debugf(f string, v ...any)  { l.s.Debugf(f, v...) }
-func (l serverLogger) Tracef(f string, v ...any)  {}
+func (l serverLogger) Fatalf(f string, v ...any) {
+	l.s.Errorf(f, v...)
+	select {
+	case l.fatal <- fmt.Sprintf(f, v...):
+	default:
+	}
+}
+func (l serverLogger) Errorf(f string, v ...any) { l.s.Errorf(f, v...) }
+func (l serverLogger) Debugf(f string, v ...any) { l.s.Debugf(f, v...) }
+func (l serverLogger) Tracef(f string, v ...any) {}
 
 // Embedded reports whether this process runs the NATS server itself.
-func (b *Bus) Embedded() bool { return b.srv != nil }
+func (b *Bus) Embedded() bool { return b.embedded }
+
+// server is the embedded server now (nil without one).
+func (b *Bus) server() *server.Server { return b.srv.Load() }
+
+// inProcess connects nats.go in-process to the embedded server of the
+// moment, so that the connection reconnects to the new server after
+// restartServer.
+type inProcess struct{ b *Bus }
+
+func (p inProcess) InProcessConn() (net.Conn, error) {
+	srv := p.b.server()
+	if srv == nil {
+		return nil, errors.New("no embedded NATS server")
+	}
+	return srv.InProcessConn()
+}
 
 // ClientURL is the URL other processes can use to reach the embedded server,
 // or "" when there is none or it does not listen.
 func (b *Bus) ClientURL() string {
-	if b.srv == nil || b.srv.Addr() == nil {
+	srv := b.server()
+	if srv == nil || srv.Addr() == nil {
 		return ""
 	}
-	return b.srv.ClientURL()
+	return srv.ClientURL()
 }
 
 // Partitions is the number of partitions event subjects are spread over.
@@ -443,9 +515,27 @@ func (b *Bus) Partitions() int { return b.partitions }
 // on one subscription, while each caller still waits for its own
 // acknowledgement. When too many publishes are outstanding (the broker
 // cannot keep up), Publish fails quickly instead of queueing without bound.
+//
+// While the broker cannot store (disk full, JetStream's storage limit
+// reached, JetStream disabled; see StoreState), Publish fails at once with an
+// error wrapping ErrStorageFull, and publishes waiting for their
+// acknowledgement when such a fault is noticed give up with it. During a
+// fault of a limit the broker reported, one publish per second goes through
+// as a probe; once one is stored, all are let through again. With the
+// embedded server, a store that failed a write is healed by restarting
+// JetStream once the disk has room (see heal). A publish to an external
+// server that goes unanswered has the connection checked (see unanswered).
 func (b *Bus) Publish(ctx context.Context, ev *event.Event) (duplicate bool, err error) {
 	if b.Conn.Status() != nats.CONNECTED {
 		return false, ErrNotConnected
+	}
+	probe, faulted, err := b.admit()
+	if err != nil {
+		return false, fmt.Errorf("publishing event %s: %w", ev.ID, err)
+	}
+	stored := false
+	if probe {
+		defer func() { b.probed(stored) }()
 	}
 	data, err := ev.Encode()
 	if err != nil {
@@ -464,22 +554,62 @@ func (b *Bus) Publish(ctx context.Context, ev *event.Event) (duplicate bool, err
 	}
 	select {
 	case ack := <-f.Ok():
+		stored = true
 		return ack.Duplicate, nil
 	case err := <-f.Err():
+		if kind, full := b.storageError(err); full {
+			b.setFault(kind, err)
+			return false, fmt.Errorf("publishing event %s to %s: %w: %w", ev.ID, msg.Subject, ErrStorageFull, err)
+		}
 		return false, fmt.Errorf("publishing event %s to %s: %w", ev.ID, msg.Subject, err)
+	case <-faulted: // the store failed meanwhile: no acknowledgement will come
+		return false, fmt.Errorf("publishing event %s to %s: %w", ev.ID, msg.Subject, b.storeErr())
 	case <-b.lost: // no acknowledgement will come
 		return false, fmt.Errorf("publishing event %s to %s: %w", ev.ID, msg.Subject, b.lostErr)
 	case <-ctx.Done():
+		b.unanswered()
 		return false, fmt.Errorf("publishing event %s to %s: no acknowledgement: %w", ev.ID, msg.Subject, ctx.Err())
 	}
 }
 
-// Ready reports whether the bus can store events: connected, and the events
-// stream exists. A positive answer is cached for two seconds so that frequent
+// unanswered follows up a publish the broker did not acknowledge in time:
+// the embedded server's store is checked at once (a store that failed a
+// write does not answer), and a connection to an external server is
+// checked with a round trip; a connection that does not answer it (cut off
+// by the network, while TCP has not noticed yet) is dropped and
+// reconnected, so that the next publishes fail at once with ErrNotConnected
+// instead of waiting for their acknowledgement too.
+func (b *Bus) unanswered() {
+	if b.embedded {
+		b.kickWatch()
+		return
+	}
+	if !b.checkingConn.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer b.checkingConn.Store(false)
+		err := b.Conn.FlushTimeout(connCheckTimeout)
+		if err == nil || b.closed.Load() || b.Conn.Status() != nats.CONNECTED {
+			return
+		}
+		b.logger.Warn("the NATS connection does not answer a round trip; reconnecting", zap.String("reason", ReasonBrokerUnavailable), zap.Error(err))
+		if err := b.Conn.ForceReconnect(); err != nil {
+			b.logger.Warn("reconnecting to NATS", zap.Error(err))
+		}
+	}()
+}
+
+// Ready reports whether the bus can store events: connected (else an error
+// wrapping ErrNotConnected), the store not refusing (else ErrStorageFull), and
+// the events stream exists. A positive answer is cached for two seconds so that frequent
 // probes stay cheap.
 func (b *Bus) Ready(ctx context.Context) error {
 	if s := b.Conn.Status(); s != nats.CONNECTED {
-		return fmt.Errorf("NATS connection is %s", s)
+		return fmt.Errorf("%w: NATS connection is %s", ErrNotConnected, s)
+	}
+	if err := b.storeErr(); err != nil {
+		return err
 	}
 	b.readyMu.Lock()
 	fresh := time.Since(b.readyAt) < 2*time.Second
@@ -502,6 +632,7 @@ func (b *Bus) Close(ctx context.Context) error {
 	var err error
 	b.shutdown.Do(func() {
 		b.closed.Store(true)
+		b.stopStore()
 		if b.Conn != nil && !b.Conn.IsClosed() {
 			done := make(chan struct{})
 			b.Conn.SetClosedHandler(func(*nats.Conn) { close(done) })
@@ -522,9 +653,9 @@ func (b *Bus) Close(ctx context.Context) error {
 }
 
 func (b *Bus) stopServer() {
-	if b.srv != nil {
-		b.srv.Shutdown()
-		b.srv.WaitForShutdown()
+	if srv := b.server(); srv != nil {
+		srv.Shutdown()
+		srv.WaitForShutdown()
 	}
 	b.lock.release()
 }

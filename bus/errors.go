@@ -7,6 +7,13 @@ var (
 	// down; the caller should answer "try again later" instead of waiting.
 	ErrNotConnected = errors.New("bus: not connected to NATS")
 
+	// ErrStorageFull is returned by Publish and Ready while the broker
+	// cannot store: its disk is full, JetStream's storage limit
+	// (max_file_store) is reached, or JetStream is disabled. Publish then
+	// fails at once, without waiting for an acknowledgement; storing
+	// resumes by itself when there is room again (see Bus.StoreState).
+	ErrStorageFull = errors.New("bus: the broker cannot store events (storage full)")
+
 	// ErrConnectionLost is reported by Bus.Alive once the connection is
 	// closed for good (not by Close): nats.go does not reconnect after the
 	// server drops a client for a protocol error such as an oversized
@@ -26,3 +33,10 @@ var ErrNoBroker = errors.New("bus: no NATS server to connect to and no data to o
 // process (or another Bus in this one) already runs an embedded server on
 // nats.data_dir. The error names the holder's pid and how to reach it.
 var ErrDataDirLocked = errors.New("bus: nats.data_dir is in use")
+
+// ErrDataDirUnusable is returned by Open when the embedded server could not
+// keep its files in nats.data_dir: it cannot be created, is not a
+// directory, is not writable (a read-only filesystem, missing permission),
+// or JetStream refuses to start on it. The error names the directory and
+// the cause.
+var ErrDataDirUnusable = errors.New("bus: nats.data_dir is not usable")

@@ -57,6 +57,14 @@ const (
 	DefaultLogFormat         = "json"
 )
 
+// Defaults and limits of the embedded server's store.
+const (
+	// DefaultMinFreeDisk is nats.min_free_disk_bytes: 256 MiB.
+	DefaultMinFreeDisk = 256 << 20
+	// MinMaxFileStore is the smallest nats.max_file_store_bytes accepted.
+	MinMaxFileStore = 1 << 20
+)
+
 // Limits that Validate enforces.
 const (
 	MinMaxBodyBytes = 1024  // http.max_body_bytes lower bound
@@ -351,6 +359,19 @@ type NATS struct {
 	// Name is the connection name shown by the server's monitoring.
 	// Default "chatwarden".
 	Name string `yaml:"name"`
+	// MaxFileStoreBytes caps what the embedded server's JetStream stores on
+	// disk (its max_file_store); at the cap, webhooks are answered 503
+	// (storage_full) until retention frees room. Default 0: JetStream's own
+	// choice, 75% of the free space of DataDir's filesystem at start (plus
+	// what it already stores). At least 1 MiB when set. Ignored when URL is
+	// set (the server's own configuration decides).
+	MaxFileStoreBytes int64 `yaml:"max_file_store_bytes"`
+	// MinFreeDiskBytes is the free space on DataDir's filesystem below which
+	// the embedded server's store is reported as short of room: a warning at
+	// start and whenever the free space falls below it (and a note when it
+	// is back above). It refuses nothing by itself. Default 256 MiB.
+	// Ignored when URL is set.
+	MinFreeDiskBytes int64 `yaml:"min_free_disk_bytes"`
 }
 
 // Embedded reports whether chatwarden runs its own NATS server (URL empty).
@@ -660,6 +681,7 @@ func (c *Config) ApplyDefaults() {
 	setDuration(&c.NATS.Retention, DefaultRetention)
 	setInt(&c.NATS.Replicas, DefaultReplicas)
 	setString(&c.NATS.Name, DefaultNATSName)
+	setInt64(&c.NATS.MinFreeDiskBytes, DefaultMinFreeDisk)
 
 	setString(&c.LiveChat.APIURL, DefaultLiveChatAPIURL)
 	setDuration(&c.LiveChat.RequestTimeout, DefaultLiveChatTimeout)

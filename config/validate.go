@@ -250,6 +250,13 @@ func (n *NATS) validate(v *validator) {
 	if n.Name == "" {
 		v.add("nats.name", "must be set")
 	}
+	if n.MaxFileStoreBytes < 0 || (n.MaxFileStoreBytes > 0 && n.MaxFileStoreBytes < MinMaxFileStore) {
+		v.add("nats.max_file_store_bytes", "must be 0 (JetStream's default: 75%% of the free disk at start) or at least %d (1 MiB), got %d",
+			MinMaxFileStore, n.MaxFileStoreBytes)
+	}
+	if n.MinFreeDiskBytes < 0 {
+		v.add("nats.min_free_disk_bytes", "must not be negative (default %d, 256 MiB), got %d", DefaultMinFreeDisk, n.MinFreeDiskBytes)
+	}
 }
 
 func (s *Secrets) validate(v *validator) {

@@ -119,6 +119,8 @@ func TestConsoleInABrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#events tr.entry .deadletter`)),
 	), "the live view")
 	assert.Equal(t, 5, run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("#events tr.entry").length`), "counting rows"))
+	assert.Contains(t, run(t, ctx, chromedp.Text(chromedp.CSS("#counters")), "reading the counters"), "storing",
+		"the store's card says the broker stores webhooks")
 
 	// The token is kept for the tab: a reload does not ask again.
 	require.NoError(t, chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#events tr.entry`))))

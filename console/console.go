@@ -77,6 +77,7 @@ type Console struct {
 	logger      *zap.Logger
 	now         func() time.Time
 	maxScan     int
+	store       func() bus.StoreState
 }
 
 // Option configures a Console.
@@ -97,6 +98,12 @@ func WithGatherer(g prometheus.Gatherer) Option {
 // WithRules sets where the rules in force come from (default: Rules answers
 // ErrNoRules).
 func WithRules(f RulesFunc) Option { return func(c *Console) error { c.rules = f; return nil } }
+
+// WithStore sets where Overview learns whether events can be stored now
+// (*bus.Bus's StoreState; default: Overview.Store is nil).
+func WithStore(f func() bus.StoreState) Option {
+	return func(c *Console) error { c.store = f; return nil }
+}
 
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *zap.Logger) Option {

@@ -194,3 +194,44 @@ func TestPartitionOf(t *testing.T) {
 		assert.Equal(t, tt.want, partitionOf(tt.filter, tt.filters), "%s %v", tt.filter, tt.filters)
 	}
 }
+
+func TestOverviewReportsTheStore(t *testing.T) {
+	b := openBus(t)
+	ctx := context.Background()
+	tests := []struct {
+		name       string
+		state      bus.StoreState
+		streamsErr bool // the streams cannot be read: JetStream answers nothing
+		wantReason string
+	}{
+		{"storing", bus.StoreState{StoreMaxBytes: 15 << 20, StoreUsedBytes: 1 << 20, DiskFreeBytes: 19 << 20}, false, ""},
+		{"storage full", bus.StoreState{Reason: bus.ReasonStorageFull, Cause: "no space left on device", Since: time.Now()}, false, bus.ReasonStorageFull},
+		{"broker unavailable, streams unreadable", bus.StoreState{Reason: bus.ReasonBrokerUnavailable, Cause: "NATS connection is RECONNECTING"},
+			true, bus.ReasonBrokerUnavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newConsole(t, b, WithStore(func() bus.StoreState { return tt.state }))
+			octx := ctx
+			if tt.streamsErr {
+				var cancel context.CancelFunc
+				octx, cancel = context.WithCancel(ctx)
+				cancel() // every JetStream request fails
+			}
+			ov, err := c.Overview(octx)
+			require.NoError(t, err, "the overview answers while the store cannot be read, to say why")
+			require.NotNil(t, ov.Store)
+			assert.Equal(t, tt.wantReason, ov.Store.Reason)
+			assert.Equal(t, tt.state.Cause, ov.Store.Cause)
+			assert.Equal(t, tt.state.StoreMaxBytes, ov.Store.StoreMaxBytes)
+			assert.Equal(t, tt.streamsErr, len(ov.Streams) == 0)
+		})
+	}
+	t.Run("without a store, unreadable streams fail", func(t *testing.T) {
+		c := newConsole(t, b)
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		_, err := c.Overview(cctx)
+		assert.Error(t, err)
+	})
+}

@@ -66,6 +66,10 @@ type Overview struct {
 	// when receiver and worker are separate processes are on the worker's
 	// /metrics), keyed by metric name without the chatwarden_ prefix.
 	Counters map[string]Counter `json:"counters"`
+	// Store says whether this process can store events now (webhooks are
+	// answered 503 while it cannot) and how full the embedded server's
+	// store is; nil without WithStore.
+	Store *bus.StoreState `json:"store,omitempty"`
 }
 
 // counters lists the metrics Overview reports and the label each is broken
@@ -83,12 +87,23 @@ var counters = []struct{ name, label string }{
 	{"chatwarden_dead_letters_pending", ""},
 }
 
-// Overview reports the streams, the durable consumers and this process's
-// counters.
+// Overview reports the streams, the durable consumers, this process's
+// counters and whether it can store events. While it cannot, streams and
+// consumers that cannot be read are left out rather than failing the
+// answer, so the console shows why.
 func (c *Console) Overview(ctx context.Context) (*Overview, error) {
-	o := &Overview{Time: c.now().UTC(), Counters: map[string]Counter{}}
-	var err error
-	if o.Streams, o.Consumers, err = Stats(ctx, c.js); err != nil {
+	o := &Overview{Time: c.now().UTC(), Counters: map[string]Counter{}, Streams: []StreamStat{}, Consumers: []ConsumerStat{}}
+	if c.store != nil {
+		st := c.store()
+		o.Store = &st
+	}
+	streams, consumers, err := Stats(ctx, c.js)
+	switch {
+	case err == nil:
+		o.Streams, o.Consumers = streams, consumers
+	case o.Store != nil && o.Store.Reason != "":
+		c.logger.Debug("reading the streams while the broker cannot store", zap.Error(err))
+	default:
 		return nil, err
 	}
 	if c.gatherer != nil {

@@ -32,13 +32,20 @@ func healthz(l Liveness) echo.HandlerFunc {
 	}
 }
 
+// readyz answers 200 while r is ready, else 503 with Retry-After, the cause
+// and, when it is one of them, the reason ("storage_full",
+// "broker_unavailable") the webhooks are refused with meanwhile.
 func readyz(r Readiness) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 		defer cancel()
 		if err := r.Ready(ctx); err != nil {
 			c.Response().Header().Set("Retry-After", "5")
-			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
+			body := map[string]string{"status": "not ready", "error": err.Error()}
+			if reason, _ := unstoredReason(err); reason != reasonUnavailable {
+				body["reason"] = reason
+			}
+			return c.JSON(http.StatusServiceUnavailable, body)
 		}
 		return c.String(http.StatusOK, "ready\n")
 	}

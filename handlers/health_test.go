@@ -2,7 +2,9 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/chatwarden/chatwarden/bus"
 	"github.com/chatwarden/chatwarden/metrics"
 )
 
@@ -45,6 +48,41 @@ func TestHealthzFollowsLiveness(t *testing.T) {
 			body, _ := io.ReadAll(resp.Body)
 			assert.Equal(t, tt.wantCode, resp.StatusCode)
 			assert.Contains(t, string(body), tt.wantBody)
+		})
+	}
+}
+
+func TestReadyzNamesTheReason(t *testing.T) {
+	tests := []struct {
+		name       string
+		ready      error
+		wantCode   int
+		wantReason string
+		wantError  string
+	}{
+		{"ready", nil, http.StatusOK, "", ""},
+		{"storage full", fmt.Errorf("%w: write 1.blk: no space left on device", bus.ErrStorageFull), http.StatusServiceUnavailable,
+			bus.ReasonStorageFull, "no space left on device"},
+		{"not connected", fmt.Errorf("%w: NATS connection is RECONNECTING", bus.ErrNotConnected), http.StatusServiceUnavailable,
+			bus.ReasonBrokerUnavailable, "RECONNECTING"},
+		{"stream missing", errors.New("stream CHATWARDEN_EVENTS: stream not found"), http.StatusServiceUnavailable, "", "stream not found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(New(Deps{Metrics: metrics.New(), Ready: readyFunc(func(context.Context) error { return tt.ready })}))
+			defer srv.Close()
+			resp, err := http.Get(srv.URL + "/readyz")
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			assert.Equal(t, tt.wantCode, resp.StatusCode)
+			if tt.wantCode == http.StatusOK {
+				return
+			}
+			assert.NotEmpty(t, resp.Header.Get("Retry-After"))
+			var body map[string]string
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+			assert.Equal(t, tt.wantReason, body["reason"])
+			assert.Contains(t, body["error"], tt.wantError)
 		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +21,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/chatwarden/chatwarden/bus"
 	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/metrics"
 	"github.com/chatwarden/chatwarden/samples"
@@ -121,6 +123,9 @@ func TestLiveChatWebhookStatus(t *testing.T) {
 		{name: "wrong secret beats missing action", body: []byte(`{"secret_key":"guess"}`), wantStatus: 401, wantReason: reasonUnauthorized},
 		{name: "too large", body: big, wantStatus: 413, wantReason: reasonTooLarge},
 		{name: "broker cannot store", body: valid, publishErr: errors.New("nats: timeout"), wantStatus: 503, wantReason: reasonUnavailable},
+		{name: "broker storage full", body: valid, publishErr: fmt.Errorf("publishing event E: %w: no space left on device", bus.ErrStorageFull),
+			wantStatus: 503, wantReason: reasonStorageFull},
+		{name: "broker not connected", body: valid, publishErr: bus.ErrNotConnected, wantStatus: 503, wantReason: reasonBrokerUnavailable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
+	"github.com/chatwarden/chatwarden/bus"
 	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/tracing"
 )
@@ -28,6 +29,14 @@ const (
 	reasonTooLarge     = "too_large"
 	reasonUnavailable  = "unavailable"
 	reasonBodyTimeout  = "body_timeout"
+	// reasonStorageFull: the broker refuses to store (disk full, storage
+	// limit reached); answered 503 at once. The bus logs when it begins and
+	// ends, and reminds while it lasts, so rejections are not logged one by
+	// one.
+	reasonStorageFull = bus.ReasonStorageFull
+	// reasonBrokerUnavailable: the connection to the broker is down; 503 at
+	// once, logged by the bus likewise.
+	reasonBrokerUnavailable = bus.ReasonBrokerUnavailable
 )
 
 // retryAfterSeconds is sent with 503 answers.
@@ -129,10 +138,18 @@ func newReceiver(platform string, d Deps) *receiver {
 }
 
 // reject answers status with no details beyond a short message and counts it.
+// It logs at info, except the reasons of a broker that cannot store (debug:
+// the bus logs those states as they begin and end).
 func (r *receiver) reject(c echo.Context, status int, reason, msg string, fields ...zap.Field) error {
 	r.d.Metrics.WebhooksRejected.WithLabelValues(r.platform, reason).Inc()
-	r.log.Info("webhook rejected", append(fields, zap.Int("status", status), zap.String("reason", reason),
-		zap.String("detail", msg), zap.String("remote", c.RealIP()))...)
+	level := zap.InfoLevel
+	if reason == reasonStorageFull || reason == reasonBrokerUnavailable {
+		level = zap.DebugLevel
+	}
+	if ce := r.log.Check(level, "webhook rejected"); ce != nil {
+		ce.Write(append(fields, zap.Int("status", status), zap.String("reason", reason),
+			zap.String("detail", msg), zap.String("remote", c.RealIP()))...)
+	}
 	if status == http.StatusServiceUnavailable {
 		c.Response().Header().Set("Retry-After", retryAfterSeconds)
 	}
@@ -141,7 +158,9 @@ func (r *receiver) reject(c echo.Context, status int, reason, msg string, fields
 
 // store publishes ev and answers: an exact 200 with an empty body once the
 // broker acknowledged it (or recognised a duplicate), 503 with Retry-After
-// when it could not be stored in time.
+// when it could not be stored in time (reason "unavailable"), or at once
+// when the broker cannot store (reason "storage_full") or is not connected
+// (reason "broker_unavailable").
 func (r *receiver) store(c echo.Context, ev *event.Event) error {
 	ctx, cancel := contextWithTimeout(c, r.d.PublishTimeout)
 	defer cancel()
@@ -157,8 +176,8 @@ func (r *receiver) store(c echo.Context, ev *event.Event) error {
 	span.SetAttributes(attribute.Bool("chatwarden.duplicate", dup))
 	r.d.Metrics.PublishLatency.WithLabelValues(r.platform).Observe(time.Since(start).Seconds())
 	if err != nil {
-		return r.reject(c, http.StatusServiceUnavailable, reasonUnavailable,
-			"cannot store the event right now; retry later",
+		reason, msg := unstoredReason(err)
+		return r.reject(c, http.StatusServiceUnavailable, reason, msg,
 			zap.String("action", ev.Action), zap.String("chat_id", ev.ChatID), zap.String("event_id", ev.ID), zap.Error(err))
 	}
 	r.d.Metrics.WebhooksReceived.WithLabelValues(r.platform, event.ActionLabel(r.platform, ev.Action)).Inc() // bounded: unknown actions are "other"
@@ -170,6 +189,19 @@ func (r *receiver) store(c echo.Context, ev *event.Event) error {
 			zap.String("event_id", ev.ID), zap.Bool("duplicate", dup))
 	}
 	return c.NoContent(http.StatusOK)
+}
+
+// unstoredReason names why an event could not be stored, and what to tell
+// the sender.
+func unstoredReason(err error) (reason, msg string) {
+	switch {
+	case errors.Is(err, bus.ErrStorageFull):
+		return reasonStorageFull, "the broker's storage is full; retry later"
+	case errors.Is(err, bus.ErrNotConnected), errors.Is(err, bus.ErrConnectionLost):
+		return reasonBrokerUnavailable, "the broker is not reachable; retry later"
+	default:
+		return reasonUnavailable, "cannot store the event right now; retry later"
+	}
 }
 
 // isTimeout tells whether err is a passed read deadline.

@@ -153,7 +153,7 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 
 	s.streams = console.WatchStreams(b.JS, s.metrics, 5*time.Second, s.logger) // after the workers' consumers exist
 	cons, err := console.New(b.JS, b.Partitions(), console.WithDeadLetters(deadLetters), console.WithGatherer(s.metrics.Registry),
-		console.WithRules(s.rulesInForce(o.handlers)), console.WithLogger(s.logger))
+		console.WithRules(s.rulesInForce(o.handlers)), console.WithLogger(s.logger), console.WithStore(b.StoreState))
 	if err != nil {
 		return fail(err)
 	}

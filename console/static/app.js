@@ -170,6 +170,24 @@ function breakdown(c) {
   return Object.entries(c.by || {}).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${num(v)}`).join(" · ");
 }
 
+function bytes(n) {
+  if (n === undefined || n === null || n < 0) return "?";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return (i ? n.toFixed(1) : String(n)) + " " + units[i];
+}
+
+// storeCard: whether this process can store webhooks now (a 503 for each
+// while it cannot) and how full the embedded broker's store is.
+function storeCard(st) {
+  if (!st) return null;
+  const room = st.store_max_bytes ? `${bytes(st.store_used_bytes)} of ${bytes(st.store_max_bytes)} used` +
+    (st.disk_free_bytes ? ` · ${bytes(st.disk_free_bytes)} free on disk` : "") : "";
+  if (!st.reason) return card("store", "storing", room || "broker connected");
+  return card("store", st.reason.replace("_", " "), h("span", { title: st.cause }, `webhooks answered 503 since ${ago(st.since)}: ${st.cause}`), "bad");
+}
+
 function renderOverview(ov) {
   const stream = (name) => ov.streams.find((s) => s.name === name) || {};
   const events = stream("CHATWARDEN_EVENTS"), dlq = stream("CHATWARDEN_DLQ"), aud = stream("CHATWARDEN_AUDIT");
@@ -178,6 +196,7 @@ function renderOverview(ov) {
   const rec = counter(ov, "webhooks_received_total"), rej = counter(ov, "webhooks_rejected_total");
   const acts = counter(ov, "actions_total"), proc = counter(ov, "events_processed_total");
   clear($("#counters")).append(
+    ...[storeCard(ov.store)].filter(Boolean),
     card("webhooks in", num(rec.total), breakdown(rec) || "this process, since start"),
     card("rejected", num(rej.total), breakdown(rej), rej.total ? "warn" : ""),
     card("events stored", num(events.messages), events.last_time ? "last " + ago(events.last_time) : ""),
