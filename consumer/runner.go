@@ -645,6 +645,19 @@ func (r *Runner) process(j *job) {
 		if err != nil {
 			span.AddEvent("attempt failed", trace.WithAttributes(attribute.Int64("attempt", int64(attempt)), attribute.String("error", err.Error())))
 		}
+		if w, ok := waiter(err); ok {
+			// The platform is unavailable: wait for it without spending
+			// an attempt (the same attempt runs again).
+			log(zapcore.DebugLevel, "platform unavailable; the event waits, its attempts not spent", zap.Error(err))
+			r.metrics.EventsProcessed.WithLabelValues(event.PlatformLabel(ev.Platform), event.ActionLabel(ev.Platform, ev.Action), metrics.OutcomeWait).Inc()
+			if !r.waitOutage(w.Ready()) {
+				j.settle()
+				_ = j.msg.Nak()
+				return
+			}
+			attempt--
+			continue
+		}
 		permanent, hint := Classify(err)
 		switch {
 		case err == nil:
@@ -757,6 +770,7 @@ func (r *Runner) deadLetter(j *job, md *jetstream.MsgMetadata, reason string, ca
 	if errors.As(cause, &ae) {
 		dl.Rule, dl.Operation = ae.Rule, ae.Action
 	}
+	dl.Outage = reason == ReasonExhausted && isOutage(cause)
 	log := r.logger.With(zap.String("event_id", dl.ID), zap.String("platform", dl.Platform),
 		zap.String("action", dl.Action), zap.String("chat_id", dl.ChatID))
 	// Storing is retried in place, so the chat's later events keep waiting

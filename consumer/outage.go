@@ -1,0 +1,59 @@
+package consumer
+
+import "errors"
+
+// Waiter is a handler error saying that the platform is unavailable (its
+// circuit breaker is open, see internal/breaker): the event waits, without
+// spending an attempt and without holding a concurrency slot, until Ready
+// is closed, and is then handled again. Later events of its chat wait
+// behind it; the broker is told it is in progress meanwhile.
+type Waiter interface {
+	error
+	Ready() <-chan struct{}
+}
+
+// waiter returns the Waiter in err's chain, if any.
+func waiter(err error) (Waiter, bool) {
+	var w Waiter
+	ok := errors.As(err, &w)
+	return w, ok
+}
+
+// OutageError marks a retryable failure as an outage of the platform (a
+// connection error, a timeout, a 5xx answer) rather than a problem of the
+// call. An event dead-lettered after exhausting its attempts on one is
+// marked DeadLetter.Outage, so that it is retried once the platform answers
+// again (dlq.auto_retry).
+type OutageError struct{ Err error }
+
+func (e *OutageError) Error() string { return e.Err.Error() }
+func (e *OutageError) Unwrap() error { return e.Err }
+
+// Outage wraps err as an outage failure (see OutageError); nil stays nil.
+func Outage(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &OutageError{Err: err}
+}
+
+// isOutage reports whether err's chain holds an OutageError or a Waiter.
+func isOutage(err error) bool {
+	var oe *OutageError
+	_, w := waiter(err)
+	return errors.As(err, &oe) || w
+}
+
+// waitOutage waits for ready or shutdown without holding a concurrency
+// slot (other platforms' events go on meanwhile); it returns false on
+// shutdown. The slot is held again when it returns, for chain to release.
+func (r *Runner) waitOutage(ready <-chan struct{}) bool {
+	<-r.sem
+	defer func() { r.sem <- struct{}{} }()
+	select {
+	case <-ready:
+		return true
+	case <-r.workCtx.Done():
+		return false
+	}
+}

@@ -1,0 +1,107 @@
+package consumer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/chatwarden/chatwarden/bus"
+	"github.com/chatwarden/chatwarden/consumer"
+	"github.com/chatwarden/chatwarden/event"
+)
+
+// waitErr is a Waiter: the platform is unavailable until ready is closed.
+type waitErr struct{ ready chan struct{} }
+
+func (w waitErr) Error() string             { return "platform unavailable (circuit breaker open)" }
+func (w waitErr) Ready() <-chan struct{}    { return w.ready }
+func (w waitErr) wrapped() error            { return fmt.Errorf("rule r, action livechat.unpin: %w", w) }
+func (w waitErr) asRetryable() error        { return consumer.Retry(consumer.Outage(w.wrapped()), 0) }
+func (w waitErr) asPermanentWrapper() error { return consumer.Permanent("error", w.wrapped()) }
+
+// TestWaitingEventsSpendNoAttempts: while the handler says the platform is
+// unavailable (a consumer.Waiter, as an open circuit breaker returns), the
+// event waits for it many times over workers.max_attempts without being
+// dead-lettered, its chat's later event waits behind it, another chat's
+// event goes on; when the platform is back both run in order. An outage
+// failure that exhausts the attempts is dead-lettered marked Outage.
+func TestWaitingEventsSpendNoAttempts(t *testing.T) {
+	const maxAttempts = 2
+	b := onePartitionBus(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cons, err := bus.ProvisionWorkerConsumers(ctx, b.JS, bus.ConsumerSettings{Partitions: 1, AckWait: 2 * time.Second,
+		MaxAckPending: 100, PinnedTTL: 2 * time.Second})
+	require.NoError(t, err)
+
+	var mu sync.Mutex
+	var order []string
+	waits := 0
+	ready := make(chan struct{}) // replaced each time a wait ends, until the platform is back
+	back := false
+	h := consumer.HandlerFunc(func(_ context.Context, ev *event.Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case ev.ChatID == "DOWN" && !back:
+			waits++
+			w := waitErr{ready: ready}
+			if waits < 10 {
+				// Wake the waiter again at once: a probe that failed.
+				close(ready)
+				ready = make(chan struct{})
+			}
+			if waits%2 == 0 {
+				return w.asPermanentWrapper() // a Waiter anywhere in the chain waits
+			}
+			return w.asRetryable()
+		case ev.ChatID == "OUTAGE":
+			return consumer.Retry(consumer.Outage(errors.New("HTTP 503")), 0)
+		}
+		order = append(order, ev.ChatID+"/"+strings.TrimPrefix(ev.ThreadID, "seq-"))
+		return nil
+	})
+	runPinned(t, b, cons[0], h, 2*time.Second, consumer.WithLogger(zaptest.NewLogger(t)), consumer.WithMaxAttempts(maxAttempts),
+		consumer.WithBackoff(consumer.Backoff{Base: 10 * time.Millisecond, Max: 50 * time.Millisecond}))
+
+	publish(t, b, "DOWN", 1)
+	publish(t, b, "DOWN", 2)
+	publish(t, b, "OTHER", 1)
+	publish(t, b, "OUTAGE", 1)
+
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		mu.Lock()
+		defer mu.Unlock()
+		assert.GreaterOrEqual(c, waits, 10, "the waiting event was tried again at each wake-up")
+		assert.Equal(c, []string{"OTHER/1"}, order, "another chat goes on; the waiting chat's later event waits")
+	}, 30*time.Second, 20*time.Millisecond)
+
+	mu.Lock()
+	back = true
+	close(ready)
+	mu.Unlock()
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		mu.Lock()
+		assert.Equal(c, []string{"OTHER/1", "DOWN/1", "DOWN/2"}, order, "back: the chat's events in order")
+		mu.Unlock()
+		info, err := cons[0].Info(ctx)
+		if assert.NoError(c, err) {
+			assert.Zero(c, info.NumAckPending, "all settled")
+		}
+	}, 30*time.Second, 20*time.Millisecond, "generous: acks and a dead letter on 2 cores under -race")
+
+	dls, err := consumer.ReadDeadLetters(ctx, b.JS)
+	require.NoError(t, err)
+	require.Len(t, dls, 1, "only the outage failure that exhausted its attempts is dead-lettered, not the waiting one")
+	assert.Equal(t, "OUTAGE", dls[0].ChatID)
+	assert.Equal(t, consumer.ReasonExhausted, dls[0].Reason)
+	assert.True(t, dls[0].Outage, "marked as an outage, for dlq.auto_retry")
+}
