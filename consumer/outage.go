@@ -1,6 +1,26 @@
 package consumer
 
-import "errors"
+import (
+	"errors"
+	"strconv"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// HeaderAutoRetries is set on an event that dlq.auto_retry republished from
+// an outage's dead letter: how many times the event was retried that way,
+// this time included. A dead letter of it again carries the count
+// (DeadLetter.AutoRetries), so that the retries are bounded.
+const HeaderAutoRetries = "Chatwarden-Auto-Retries"
+
+// autoRetries reads msg's HeaderAutoRetries (0 when absent or invalid).
+func autoRetries(msg jetstream.Msg) int {
+	n, err := strconv.Atoi(msg.Headers().Get(HeaderAutoRetries))
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
 
 // Waiter is a handler error saying that the platform is unavailable (its
 // circuit breaker is open, see internal/breaker): the event waits, without

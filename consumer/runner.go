@@ -771,6 +771,7 @@ func (r *Runner) deadLetter(j *job, md *jetstream.MsgMetadata, reason string, ca
 		dl.Rule, dl.Operation = ae.Rule, ae.Action
 	}
 	dl.Outage = reason == ReasonExhausted && isOutage(cause)
+	dl.AutoRetries = autoRetries(j.msg)
 	log := r.logger.With(zap.String("event_id", dl.ID), zap.String("platform", dl.Platform),
 		zap.String("action", dl.Action), zap.String("chat_id", dl.ChatID))
 	// Storing is retried in place, so the chat's later events keep waiting
