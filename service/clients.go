@@ -54,7 +54,9 @@ type clientsOptions struct {
 
 // WithBreakers puts each client's calls behind the circuit breaker of its
 // platform and credentials in set (see BreakerOrg). Default: none.
-func WithBreakers(set *breaker.Set) ClientsOption { return func(o *clientsOptions) { o.breakers = set } }
+func WithBreakers(set *breaker.Set) ClientsOption {
+	return func(o *clientsOptions) { o.breakers = set }
+}
 
 // DefaultOrg names the default credentials' breaker (LiveChat's default
 // credentials, the HelpCrunch account).
