@@ -34,6 +34,7 @@ import (
 	"github.com/chatwarden/chatwarden/bus"
 	"github.com/chatwarden/chatwarden/dlq"
 	"github.com/chatwarden/chatwarden/event"
+	"github.com/chatwarden/chatwarden/internal/breaker"
 	"github.com/chatwarden/chatwarden/rules"
 )
 
@@ -77,6 +78,7 @@ type Console struct {
 	logger      *zap.Logger
 	now         func() time.Time
 	maxScan     int
+	breakers    func() []breaker.Status
 }
 
 // Option configures a Console.
@@ -97,6 +99,12 @@ func WithGatherer(g prometheus.Gatherer) Option {
 // WithRules sets where the rules in force come from (default: Rules answers
 // ErrNoRules).
 func WithRules(f RulesFunc) Option { return func(c *Console) error { c.rules = f; return nil } }
+
+// WithBreakers sets where Overview reads the platform API circuit
+// breakers' states (internal/breaker.Set.Statuses). Default: none.
+func WithBreakers(f func() []breaker.Status) Option {
+	return func(c *Console) error { c.breakers = f; return nil }
+}
 
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *zap.Logger) Option {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/chatwarden/chatwarden/bus"
 	"github.com/chatwarden/chatwarden/event"
+	"github.com/chatwarden/chatwarden/internal/breaker"
 )
 
 // Streams are the streams the console and the stream gauges report on.
@@ -66,6 +67,10 @@ type Overview struct {
 	// when receiver and worker are separate processes are on the worker's
 	// /metrics), keyed by metric name without the chatwarden_ prefix.
 	Counters map[string]Counter `json:"counters"`
+	// Breakers are this process's platform API circuit breakers (see
+	// WithBreakers), by platform and organization; empty in a process
+	// without workers.
+	Breakers []breaker.Status `json:"breakers"`
 }
 
 // counters lists the metrics Overview reports and the label each is broken
@@ -86,7 +91,10 @@ var counters = []struct{ name, label string }{
 // Overview reports the streams, the durable consumers and this process's
 // counters.
 func (c *Console) Overview(ctx context.Context) (*Overview, error) {
-	o := &Overview{Time: c.now().UTC(), Counters: map[string]Counter{}}
+	o := &Overview{Time: c.now().UTC(), Counters: map[string]Counter{}, Breakers: []breaker.Status{}}
+	if c.breakers != nil {
+		o.Breakers = append(o.Breakers, c.breakers()...)
+	}
 	var err error
 	if o.Streams, o.Consumers, err = Stats(ctx, c.js); err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/chatwarden/chatwarden/audit"
+	"github.com/chatwarden/chatwarden/console"
 	"github.com/chatwarden/chatwarden/consumer"
 	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/livechat/livechattest"
@@ -137,6 +139,12 @@ rules:
 		assert.GreaterOrEqual(c, transitions("open"), 4.0, "the breaker opened, and each probe failed")
 	}, 30*time.Second, 20*time.Millisecond, "generous: probes 0.2s..1s apart on 2 cores under -race")
 	assert.Equal(t, 2.0, testutil.ToFloat64(m.BreakerState.WithLabelValues(event.LiveChat, service.DefaultOrg)), "open")
+	if ov := overview(t, svc); assert.Len(t, ov.Breakers, 1, "the console shows the breaker") {
+		b := ov.Breakers[0]
+		assert.Equal(t, event.LiveChat+"/"+service.DefaultOrg, b.Platform+"/"+b.Org)
+		assert.Contains(t, []string{"open", "half_open"}, b.State)
+		assert.Contains(t, b.LastError, "connection refused")
+	}
 	dls := deadLetters(t, svc.Bus().JS)
 	require.Len(t, dls, 1, "no event of the outage became a dead letter")
 	assert.Equal(t, "D", dls[0].ChatID)
@@ -161,8 +169,26 @@ rules:
 	}, 30*time.Second, 20*time.Millisecond, "generous: the next probe is at most 1s away")
 	waitIdle(t, svc.Bus().JS)
 	assert.GreaterOrEqual(t, transitions("closed"), 1.0)
+	if ov := overview(t, svc); assert.Len(t, ov.Breakers, 1) {
+		assert.Equal(t, "closed", ov.Breakers[0].State)
+	}
 	assert.Zero(t, testutil.ToFloat64(m.BreakerState.WithLabelValues(event.LiveChat, service.DefaultOrg)), "closed")
 	assert.Equal(t, 1.0, testutil.ToFloat64(m.DeadLettersAutoRetried.WithLabelValues(event.LiveChat, "retried")))
 	assert.Equal(t, 1.0, testutil.ToFloat64(m.DeadLetters.WithLabelValues(event.LiveChat, consumer.ReasonExhausted)),
 		"only D's dead letter was ever made")
+}
+
+// overview reads the console's overview from the admin listener.
+func overview(t *testing.T, svc *service.Service) console.Overview {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+svc.AdminAddr()+"/admin/api/overview", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+testAdminToken)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var ov console.Overview
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&ov))
+	return ov
 }

@@ -156,7 +156,7 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 
 	s.streams = console.WatchStreams(b.JS, s.metrics, 5*time.Second, s.logger) // after the workers' consumers exist
 	cons, err := console.New(b.JS, b.Partitions(), console.WithDeadLetters(deadLetters), console.WithGatherer(s.metrics.Registry),
-		console.WithRules(s.rulesInForce(o.handlers)), console.WithLogger(s.logger))
+		console.WithRules(s.rulesInForce(o.handlers)), console.WithLogger(s.logger), console.WithBreakers(s.breakerStatuses))
 	if err != nil {
 		return fail(err)
 	}
@@ -448,4 +448,13 @@ func (s *Service) autoRetry(deadLetters *dlq.Store, clients *Clients, platform, 
 	if err != nil {
 		log.Warn("retrying the dead letters of the outage failed; the rest stay for `chatwarden dlq retry`", zap.Error(err))
 	}
+}
+
+// breakerStatuses lists the platform API circuit breakers of this process
+// (none without workers), for the console.
+func (s *Service) breakerStatuses() []breaker.Status {
+	if s.breakers == nil {
+		return nil
+	}
+	return s.breakers.Statuses()
 }
