@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
@@ -75,7 +76,17 @@ func TestWaitingEventsSpendNoAttempts(t *testing.T) {
 	publish(t, b, "DOWN", 1)
 	publish(t, b, "DOWN", 2)
 	publish(t, b, "OTHER", 1)
-	publish(t, b, "OUTAGE", 1)
+	// An event auto-retried once already (dlq.auto_retry): its dead letter
+	// says so.
+	out := &event.Event{ID: event.ContentID([]byte("OUTAGE")), Platform: event.LiveChat, Action: "incoming_event",
+		ChatID: "OUTAGE", ThreadID: "seq-1", Source: event.SourceWebhook, ReceivedAt: time.Now(), Payload: []byte(`{}`)}
+	data, err := out.Marshal()
+	require.NoError(t, err)
+	msg := nats.NewMsg(out.Subject(1))
+	msg.Data = data
+	msg.Header.Set(consumer.HeaderAutoRetries, "1")
+	_, err = b.JS.PublishMsg(ctx, msg)
+	require.NoError(t, err)
 
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		mu.Lock()
@@ -104,4 +115,5 @@ func TestWaitingEventsSpendNoAttempts(t *testing.T) {
 	assert.Equal(t, "OUTAGE", dls[0].ChatID)
 	assert.Equal(t, consumer.ReasonExhausted, dls[0].Reason)
 	assert.True(t, dls[0].Outage, "marked as an outage, for dlq.auto_retry")
+	assert.Equal(t, 1, dls[0].AutoRetries, "the count of automatic retries is kept")
 }
