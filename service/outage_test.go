@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,6 +68,9 @@ func (r *restartable) stop() {
 func actedThreads(t require.TestingT, svc *service.Service, chat string) []string {
 	var out []string
 	for _, r := range auditOf(t, svc.Bus().JS, chat) {
+		if r.Outcome == audit.Failed && strings.Contains(r.Error, "circuit breaker open") {
+			assert.Contains(t, r.Reason, "waits")
+		}
 		if r.Outcome == audit.Acted {
 			out = append(out, r.ThreadID)
 		}
