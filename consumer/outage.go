@@ -3,6 +3,7 @@ package consumer
 import (
 	"errors"
 	"strconv"
+	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -64,16 +65,54 @@ func isOutage(err error) bool {
 	return errors.As(err, &oe) || w
 }
 
-// waitOutage waits for ready or shutdown without holding a concurrency
-// slot (other platforms' events go on meanwhile); it returns false on
-// shutdown. The slot is held again when it returns, for chain to release.
+// waitOutage waits for ready without holding a concurrency slot (other
+// platforms' events go on meanwhile); it returns false when the runner
+// stops first: an outage is not work in progress that a graceful stop
+// waits for. The slot is held again when it returns, for chain to release.
 func (r *Runner) waitOutage(ready <-chan struct{}) bool {
 	<-r.sem
 	defer func() { r.sem <- struct{}{} }()
 	select {
 	case <-ready:
 		return true
+	case <-r.waits.stopping():
+		return false
 	case <-r.workCtx.Done():
 		return false
 	}
+}
+
+// outageWaits hands events waiting for an unavailable platform back to the
+// broker as soon as the runner stops, and with them the later events of
+// their chats (so that none overtakes the one handed back).
+type outageWaits struct {
+	once       sync.Once
+	stop       chan struct{}
+	mu         sync.Mutex
+	handedBack map[string]bool // chat keys
+}
+
+func (o *outageWaits) stopping() chan struct{} {
+	o.once.Do(func() { o.stop = make(chan struct{}) })
+	return o.stop
+}
+
+// stopNow releases the waiting events; call it once.
+func (o *outageWaits) stopNow() { close(o.stopping()) }
+
+// handBack records that chat's waiting event was handed back.
+func (o *outageWaits) handBack(chat string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.handedBack == nil {
+		o.handedBack = map[string]bool{}
+	}
+	o.handedBack[chat] = true
+}
+
+// behind reports whether an earlier event of chat was handed back.
+func (o *outageWaits) behind(chat string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.handedBack[chat]
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
@@ -116,4 +117,62 @@ func TestWaitingEventsSpendNoAttempts(t *testing.T) {
 	assert.Equal(t, consumer.ReasonExhausted, dls[0].Reason)
 	assert.True(t, dls[0].Outage, "marked as an outage, for dlq.auto_retry")
 	assert.Equal(t, 1, dls[0].AutoRetries, "the count of automatic retries is kept")
+}
+
+// TestStopHandsWaitingEventsBackAtOnce: a graceful stop does not wait for an
+// outage to end: an event waiting for its platform, and the later events of
+// its chat, are handed back to the broker at once (none of the later ones
+// runs before it), and the next runner applies them in order once the
+// platform is back.
+func TestStopHandsWaitingEventsBackAtOnce(t *testing.T) {
+	b := onePartitionBus(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cons, err := bus.ProvisionWorkerConsumers(ctx, b.JS, bus.ConsumerSettings{Partitions: 1, AckWait: 2 * time.Second,
+		MaxAckPending: 100, PinnedTTL: 2 * time.Second})
+	require.NoError(t, err)
+
+	var mu sync.Mutex
+	var order []string
+	waiting := 0
+	down := waitErr{ready: make(chan struct{})} // never ready: the outage outlasts the first runner
+	h := func(platformUp bool) consumer.Handler {
+		return consumer.HandlerFunc(func(_ context.Context, ev *event.Event) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if !platformUp && ev.ThreadID == "seq-1" {
+				waiting++
+				return down.asRetryable()
+			}
+			order = append(order, ev.ChatID+"/"+strings.TrimPrefix(ev.ThreadID, "seq-"))
+			return nil
+		})
+	}
+	r, err := consumer.New([]jetstream.Consumer{cons[0]}, h(false), consumer.JetStreamDeadLetters{JS: b.JS},
+		consumer.WithPriorityGroup(bus.WorkerGroup), consumer.WithAckWait(2*time.Second), consumer.WithLogger(zaptest.NewLogger(t)))
+	require.NoError(t, err)
+	require.NoError(t, r.Start())
+	publish(t, b, "A", 1)
+	publish(t, b, "A", 2)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		mu.Lock()
+		defer mu.Unlock()
+		assert.Equal(c, 1, waiting, "A/1 waits for its platform")
+	}, 30*time.Second, 20*time.Millisecond)
+
+	stopCtx, stopCancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer stopCancel()
+	start := time.Now()
+	require.NoError(t, r.Stop(stopCtx), "a graceful stop, not one cut short by its deadline")
+	assert.Less(t, time.Since(start), 10*time.Second, "generous: it does not wait for the outage")
+	mu.Lock()
+	assert.Empty(t, order, "A/2 did not overtake A/1")
+	mu.Unlock()
+
+	runPinned(t, b, cons[0], h(true), 2*time.Second, consumer.WithLogger(zaptest.NewLogger(t)))
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		mu.Lock()
+		defer mu.Unlock()
+		assert.Equal(c, []string{"A/1", "A/2"}, order)
+	}, 30*time.Second, 20*time.Millisecond, "generous: the handed-back events are redelivered at once, the pin may take its TTL")
 }

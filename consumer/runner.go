@@ -80,6 +80,7 @@ type Runner struct {
 
 	lastPullErr time.Time // guarded by mu
 	bal         *balancer // nil: no balancing
+	waits       outageWaits
 }
 
 type job struct {
@@ -242,6 +243,7 @@ func (r *Runner) Stop(ctx context.Context) error {
 	}
 	var err error
 	r.stopOnce.Do(func() {
+		r.waits.stopNow()
 		var closed []<-chan struct{}
 		for _, p := range r.parts {
 			closed = append(closed, p.stop()...)
@@ -617,6 +619,13 @@ func (r *Runner) process(j *job) {
 		return
 	}
 	ev := j.ev
+	if r.waits.behind(ev.Key()) {
+		// Stopping: an earlier event of the chat waiting for its platform
+		// was handed back; this one goes back behind it.
+		j.settle()
+		_ = j.msg.Nak()
+		return
+	}
 	delivery := md.NumDelivered
 	// log writes a line about this event; its fields are only built when
 	// the line is (most events log nothing).
@@ -651,6 +660,7 @@ func (r *Runner) process(j *job) {
 			log(zapcore.DebugLevel, "platform unavailable; the event waits, its attempts not spent", zap.Error(err))
 			r.metrics.EventsProcessed.WithLabelValues(event.PlatformLabel(ev.Platform), event.ActionLabel(ev.Platform, ev.Action), metrics.OutcomeWait).Inc()
 			if !r.waitOutage(w.Ready()) {
+				r.waits.handBack(ev.Key())
 				j.settle()
 				_ = j.msg.Nak()
 				return

@@ -189,7 +189,7 @@ function renderOverview(ov) {
   // Platform APIs: each circuit breaker; an open one means its events wait.
   const down = (ov.breakers || []).filter((b) => b.state !== "closed");
   if ((ov.breakers || []).length) {
-    $("#counters").append(card("platform APIs", down.length ? `${num(down.length)} unavailable` : "up",
+    $("#counters").append(card("platform APIs", down.length ? `${num(down.length)} down` : "up",
       down.length ? down.map((b) => `${b.platform}/${b.org} ${b.state.replace("_", "-")} since ${ago(b.since)}` +
         (b.last_error ? `: ${b.last_error}` : "") + "; its events wait").join(" · ")
         : (ov.breakers || []).map((b) => `${b.platform}/${b.org}`).join(" · "),
