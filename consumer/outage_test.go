@@ -49,9 +49,13 @@ func TestWaitingEventsSpendNoAttempts(t *testing.T) {
 	waits := 0
 	ready := make(chan struct{}) // replaced each time a wait ends, until the platform is back
 	back := false
-	h := consumer.HandlerFunc(func(_ context.Context, ev *event.Event) error {
+	var tries []uint64 // consumer.Attempt of DOWN/1's tries
+	h := consumer.HandlerFunc(func(ctx context.Context, ev *event.Event) error {
 		mu.Lock()
 		defer mu.Unlock()
+		if ev.ChatID == "DOWN" && ev.ThreadID == "seq-1" {
+			tries = append(tries, consumer.Attempt(ctx))
+		}
 		switch {
 		case ev.ChatID == "DOWN" && !back:
 			waits++
@@ -110,6 +114,11 @@ func TestWaitingEventsSpendNoAttempts(t *testing.T) {
 		}
 	}, 30*time.Second, 20*time.Millisecond, "generous: acks and a dead letter on 2 cores under -race")
 
+	mu.Lock()
+	for i := 1; i < len(tries); i++ {
+		assert.Greater(t, tries[i], tries[i-1], "each try after a wait may repeat a call: the handler is told (%v)", tries)
+	}
+	mu.Unlock()
 	dls, err := consumer.ReadDeadLetters(ctx, b.JS)
 	require.NoError(t, err)
 	require.Len(t, dls, 1, "only the outage failure that exhausted its attempts is dead-lettered, not the waiting one")

@@ -649,8 +649,13 @@ func (r *Runner) process(j *job) {
 		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attribute.String("chatwarden.event_id", ev.ID),
 			attribute.String("chatwarden.chat_id", ev.ChatID), attribute.Int64("chatwarden.delivery", int64(md.NumDelivered))))
 	defer span.End()
+	// waits counts the tries after a wait for an unavailable platform,
+	// which spend no attempt but may repeat a call that reached it: the
+	// handler sees attempt+waits, so that a non-idempotent action checks
+	// whether it already took effect.
+	var waits uint64
 	for attempt := md.NumDelivered; ; attempt++ {
-		err = r.handler.Handle(WithAttempt(ctx, attempt), ev)
+		err = r.handler.Handle(WithAttempt(ctx, attempt+waits), ev)
 		if err != nil {
 			span.AddEvent("attempt failed", trace.WithAttributes(attribute.Int64("attempt", int64(attempt)), attribute.String("error", err.Error())))
 		}
@@ -666,6 +671,7 @@ func (r *Runner) process(j *job) {
 				return
 			}
 			attempt--
+			waits++
 			continue
 		}
 		permanent, hint := Classify(err)
