@@ -41,6 +41,12 @@ import (
 //     failures are dead-lettered at once. No event loops forever: a delivery
 //     beyond max_attempts (earlier attempts crashed) is dead-lettered without
 //     running the handler.
+//   - A handler error that is a Waiter (the platform's circuit breaker is
+//     open) makes the event wait until the Waiter is ready and run again
+//     without spending an attempt, so an outage never exhausts attempts;
+//     later events of its chat wait behind it, and it holds no concurrency
+//     slot meanwhile. Stop hands waiting events (and their chats' later
+//     ones) back to the broker at once.
 //   - While an event is handled, waits for a retry, or waits behind another
 //     event of its chat, the runner tells JetStream it is in progress, so it
 //     is not redelivered to another worker.
