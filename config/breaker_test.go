@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -47,6 +48,34 @@ func TestValidateBreakerAndDLQ(t *testing.T) {
 				got = append(got, fe.Error())
 			}
 			assert.Equal(t, []string{tt.want}, got)
+		})
+	}
+}
+
+func TestWarnsWhenAttemptsRunOutBeforeTheBreakerOpens(t *testing.T) {
+	for _, tc := range []struct {
+		name                 string
+		maxAttempts, breakAt int
+		role                 Role
+		want                 bool
+	}{
+		{"defaults: 5 below 8", 8, 5, RoleWorker, false},
+		{"equal", 5, 5, RoleWorker, true},
+		{"fewer attempts", 3, 5, RoleAll, true},
+		{"a receiver calls no API", 3, 5, RoleReceiver, false},
+		{"lowered", 3, 2, RoleWorker, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			c.Workers.MaxAttempts, c.Breaker.ConsecutiveFailures = tc.maxAttempts, tc.breakAt
+			found := false
+			for _, w := range c.WarningsFor(tc.role) {
+				if strings.HasPrefix(w, "breaker.consecutive_failures") {
+					found = true
+					assert.Contains(t, w, "workers.max_attempts")
+				}
+			}
+			assert.Equal(t, tc.want, found)
 		})
 	}
 }

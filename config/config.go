@@ -617,7 +617,10 @@ type Breaker struct {
 	// that opens the breaker, over 0 and at most 1. Default 0.5.
 	FailureRatio float64 `yaml:"failure_ratio"`
 	// ConsecutiveFailures opens the breaker after this many outage failures
-	// in a row, however slowly they come. 1..1000000. Default 5.
+	// in a row, however slowly they come. Keep it below
+	// workers.max_attempts (a warning says so otherwise), so that one event
+	// failing alone opens the breaker before it runs out of attempts.
+	// 1..1000000. Default 5.
 	ConsecutiveFailures int `yaml:"consecutive_failures"`
 	// ProbeInterval is the wait before the first probe call once open.
 	// Default 5s.
