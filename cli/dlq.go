@@ -7,13 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"golang.org/x/term"
 
 	"github.com/chatwarden/chatwarden/bus"
 	"github.com/chatwarden/chatwarden/config"
@@ -84,7 +88,7 @@ func dlqListCmd(e *env) *cobra.Command {
 				if asJSON {
 					return writeJSON(e.stdout, dlq.NewListing(dls))
 				}
-				return printDeadLetters(e.stdout, dls, f != dlq.Filter{}, time.Now())
+				return printDeadLetters(e.stdout, dls, f != dlq.Filter{}, time.Now(), e.termWidth())
 			})
 		},
 	}
@@ -364,7 +368,11 @@ func writeJSON(w io.Writer, v any) error {
 
 func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0) }
 
-func printDeadLetters(w io.Writer, dls []dlq.DeadLetter, filtered bool, now time.Time) error {
+// printDeadLetters prints dls as a table within width columns: the CAUSE
+// column (the first line of the last error) comes last and is never cut
+// away entirely; when the table is too wide, the widest columns are cut
+// with an ellipsis first.
+func printDeadLetters(w io.Writer, dls []dlq.DeadLetter, filtered bool, now time.Time, width int) error {
 	if len(dls) == 0 {
 		if filtered {
 			_, err := fmt.Fprintln(w, "No dead letters match.")
@@ -373,19 +381,131 @@ func printDeadLetters(w io.Writer, dls []dlq.DeadLetter, filtered bool, now time
 		_, err := fmt.Fprintln(w, "No dead letters.")
 		return err
 	}
-	tw := newTable(w)
-	fmt.Fprintln(tw, "SEQ\tAGE\tPLATFORM\tACTION\tCHAT\tREASON\tCAUSE\tRULE\tATTEMPTS\tERROR")
+	rows := [][]string{{"SEQ", "AGE", "EVENT", "CHAT", "RULE", "REASON", "ATTEMPTS", "CAUSE"}}
 	for _, dl := range dls {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", dl.Seq, age(now.Sub(dl.FailedAt)),
-			dash(dl.Platform), dash(dl.Action), dash(dl.ChatID), dash(dl.Reason), dash(dl.Cause), dash(dl.Rule),
-			dl.Attempts, clip(shortError(dl), 80))
+		ev := dash(dl.Platform)
+		if dl.Action != "" {
+			ev += "." + dl.Action
+		}
+		rows = append(rows, []string{strconv.FormatUint(dl.Seq, 10), age(now.Sub(dl.FailedAt)), ev,
+			dash(dl.ChatID), dash(dl.Rule), reasonText(dl), strconv.FormatUint(dl.Attempts, 10), dash(causeLine(dl))})
 	}
-	if err := tw.Flush(); err != nil {
+	// SEQ, AGE and ATTEMPTS are never cut. The event (platform.action) is
+	// cut first, then CAUSE down to minCauseWidth characters (it is never
+	// cut further), then the widest of CHAT, RULE and REASON.
+	if err := writeFitted(w, rows, width, []int{-1, -1, 0, 2, 2, 2, -1, 1}, minCauseWidth); err != nil {
 		return err
 	}
 	_, err := fmt.Fprintf(w, "\n%d dead %s. Details: chatwarden dlq show SEQ; retry: chatwarden dlq retry SEQ; delete: chatwarden dlq purge SEQ\n",
 		len(dls), plural(len(dls), "letter", "letters"))
 	return err
+}
+
+// minCauseWidth is the least of the CAUSE column that dlq list keeps.
+const minCauseWidth = 24
+
+// defaultTermWidth is the width dlq list fits its table in when neither
+// the terminal nor $COLUMNS tells one.
+const defaultTermWidth = 100
+
+// termWidth is the width of the terminal stdout is, else $COLUMNS, else
+// defaultTermWidth.
+func (e *env) termWidth() int {
+	if f, ok := e.stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
+			return w
+		}
+	}
+	if w, err := strconv.Atoi(strings.TrimSpace(e.getenv("COLUMNS"))); err == nil && w > 0 {
+		return w
+	}
+	return defaultTermWidth
+}
+
+// reasonText is the dead letter's reason, with "(outage)" when its
+// attempts ran out on an outage (dlq.auto_retry retries it). A permanent
+// failure's cause (validation, not_found) shows in CAUSE.
+func reasonText(dl dlq.DeadLetter) string {
+	if dl.Outage {
+		return dl.Reason + " (outage)"
+	}
+	return dash(dl.Reason)
+}
+
+// causeLine is the first line of the dead letter's error, without the
+// parts other columns show (see shortError) nor the "<platform>: <call>
+// chat <chat id>: " of a platform call; a permanent failure's cause
+// (validation, not_found) leads when the line does not name it.
+func causeLine(dl dlq.DeadLetter) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(shortError(dl)), "\n")
+	if rest, ok := strings.CutPrefix(line, dl.Platform+": "); ok && dl.Platform != "" && dl.ChatID != "" {
+		if _, after, found := strings.Cut(rest, " chat "+dl.ChatID+": "); found {
+			line = after
+		}
+	}
+	if dl.Cause != "" && !strings.Contains(line, dl.Cause) {
+		line = dl.Cause + ": " + line
+	}
+	return oneLine(line)
+}
+
+// writeFitted writes rows as columns two spaces apart, within width. While
+// too wide, the widest column of the lowest tier that can still shrink
+// loses a character (tier -1: never; a column keeps its header's width, at
+// least 4, and the last column at least minLast); cut cells end with an
+// ellipsis. The last column is not padded.
+func writeFitted(w io.Writer, rows [][]string, width int, tiers []int, minLast int) error {
+	const sep = 2
+	n := len(rows[0])
+	widths := make([]int, n)
+	for _, r := range rows {
+		for i, c := range r {
+			widths[i] = max(widths[i], utf8.RuneCountInString(c))
+		}
+	}
+	floor := make([]int, n)
+	for i := range floor {
+		floor[i] = widths[i]
+		if tiers[i] >= 0 {
+			floor[i] = min(widths[i], max(utf8.RuneCountInString(rows[0][i]), 4))
+		}
+	}
+	floor[n-1] = min(widths[n-1], max(floor[n-1], minLast))
+	total := sep * (n - 1)
+	for _, x := range widths {
+		total += x
+	}
+	for total > width {
+		pick := -1
+		for i := range widths {
+			if widths[i] <= floor[i] {
+				continue
+			}
+			if pick < 0 || tiers[i] < tiers[pick] || tiers[i] == tiers[pick] && widths[i] > widths[pick] {
+				pick = i
+			}
+		}
+		if pick < 0 {
+			break // as narrow as it gets
+		}
+		widths[pick]--
+		total--
+	}
+	var b strings.Builder
+	for _, r := range rows {
+		b.Reset()
+		for i, c := range r {
+			c = clip(c, widths[i])
+			b.WriteString(c)
+			if i < n-1 {
+				b.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c)+sep))
+			}
+		}
+		if _, err := fmt.Fprintln(w, strings.TrimRight(b.String(), " ")); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func printDetail(w io.Writer, d *dlq.Detail, now time.Time) error {

@@ -65,6 +65,21 @@ const (
 	MinMaxFileStore = 1 << 20
 )
 
+// breaker and dlq defaults.
+const (
+	DefaultBreakerWindow        = 30 * time.Second
+	DefaultBreakerMinCalls      = 5
+	DefaultBreakerFailureRatio  = 0.5
+	DefaultBreakerConsecutive   = 5
+	DefaultBreakerProbeInterval = 5 * time.Second
+	DefaultBreakerProbeMax      = time.Minute
+	DefaultDLQAutoRetryMax      = 1000
+	// MaxBreakerCalls bounds breaker.min_calls and
+	// breaker.consecutive_failures, MaxDLQAutoRetryMax dlq.auto_retry_max.
+	MaxBreakerCalls    = 1000000
+	MaxDLQAutoRetryMax = 1000000
+)
+
 // Limits that Validate enforces.
 const (
 	MinMaxBodyBytes = 1024  // http.max_body_bytes lower bound
@@ -111,6 +126,10 @@ type Config struct {
 	OTel      OTel    `yaml:"otel"`
 	Admin     Admin   `yaml:"admin"`
 	Secrets   Secrets `yaml:"secrets"`
+	// Breaker configures the circuit breaker in front of each platform API.
+	Breaker Breaker `yaml:"breaker"`
+	// DLQ configures what happens to dead letters by itself.
+	DLQ DLQ `yaml:"dlq"`
 
 	// moved holds a warning for each setting read under its old name (see
 	// movedKeys); WarningsFor reports them.
@@ -598,6 +617,55 @@ type Workers struct {
 	MaxPendingRechecks int `yaml:"max_pending_rechecks"`
 }
 
+// Breaker configures the circuit breaker in front of each platform API, one
+// per platform and set of credentials (each LiveChat organization of
+// livechat.organizations and the default credentials, the HelpCrunch
+// account, the Rocket.Chat server). Outage failures (connection errors,
+// timeouts, 5xx answers; never 4xx or 429) open it when at least
+// FailureRatio of at least MinCalls calls in Window failed, or
+// ConsecutiveFailures failed in a row. While it is open the platform's
+// events wait in order, their attempts not spent (workers.max_attempts
+// counts failures of an API that answers), and one probe call every
+// ProbeInterval (doubling up to ProbeMax) checks the API; when it answers,
+// the breaker closes and the events go on.
+type Breaker struct {
+	// Window is how far back calls count. Default 30s.
+	Window time.Duration `yaml:"window"`
+	// MinCalls is how many calls the window must hold before FailureRatio
+	// can open the breaker. 1..1000000. Default 5.
+	MinCalls int `yaml:"min_calls"`
+	// FailureRatio is the share of outage failures among the window's calls
+	// that opens the breaker, over 0 and at most 1. Default 0.5.
+	FailureRatio float64 `yaml:"failure_ratio"`
+	// ConsecutiveFailures opens the breaker after this many outage failures
+	// in a row, however slowly they come. Keep it below
+	// workers.max_attempts (a warning says so otherwise), so that one event
+	// failing alone opens the breaker before it runs out of attempts.
+	// 1..1000000. Default 5.
+	ConsecutiveFailures int `yaml:"consecutive_failures"`
+	// ProbeInterval is the wait before the first probe call once open.
+	// Default 5s.
+	ProbeInterval time.Duration `yaml:"probe_interval"`
+	// ProbeMax caps the wait between probes, which doubles after each
+	// failed one; at least ProbeInterval. Default 1m.
+	ProbeMax time.Duration `yaml:"probe_max"`
+}
+
+// DLQ configures the dead letters' automatic handling.
+type DLQ struct {
+	// AutoRetry retries, when a platform's circuit breaker closes, the dead
+	// letters of that platform (and organization) whose attempts ran out on
+	// an outage (connection errors, timeouts, 5xx), oldest first; each event
+	// at most 3 times this way. Default true.
+	AutoRetry *bool `yaml:"auto_retry"`
+	// AutoRetryMax caps the dead letters retried at each close.
+	// 1..1000000. Default 1000.
+	AutoRetryMax int `yaml:"auto_retry_max"`
+}
+
+// AutoRetryOn reports dlq.auto_retry (true unless set false).
+func (d DLQ) AutoRetryOn() bool { return d.AutoRetry == nil || *d.AutoRetry }
+
 // Sweep configures the backlog sweep: `chatwarden sweep livechat-unassigned`
 // (whose flags default to these settings) and, with Schedule, the sweeps
 // that `work` and `serve` run by themselves. A sweep lists LiveChat chats
@@ -706,6 +774,20 @@ func (c *Config) ApplyDefaults() {
 
 	setString(&c.Log.Level, DefaultLogLevel)
 	setString(&c.Log.Format, DefaultLogFormat)
+
+	setDuration(&c.Breaker.Window, DefaultBreakerWindow)
+	setInt(&c.Breaker.MinCalls, DefaultBreakerMinCalls)
+	if c.Breaker.FailureRatio == 0 {
+		c.Breaker.FailureRatio = DefaultBreakerFailureRatio
+	}
+	setInt(&c.Breaker.ConsecutiveFailures, DefaultBreakerConsecutive)
+	setDuration(&c.Breaker.ProbeInterval, DefaultBreakerProbeInterval)
+	setDuration(&c.Breaker.ProbeMax, DefaultBreakerProbeMax)
+	if c.DLQ.AutoRetry == nil {
+		on := true
+		c.DLQ.AutoRetry = &on
+	}
+	setInt(&c.DLQ.AutoRetryMax, DefaultDLQAutoRetryMax)
 }
 
 func setString(p *string, def string) {

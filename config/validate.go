@@ -115,6 +115,19 @@ func (c *Config) Validate() error {
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "json", "console")
 
+	v.positive("breaker.window", c.Breaker.Window)
+	v.between("breaker.min_calls", c.Breaker.MinCalls, 1, MaxBreakerCalls)
+	if c.Breaker.FailureRatio <= 0 || c.Breaker.FailureRatio > 1 {
+		v.add("breaker.failure_ratio", "must be over 0 and at most 1, got %g", c.Breaker.FailureRatio)
+	}
+	v.between("breaker.consecutive_failures", c.Breaker.ConsecutiveFailures, 1, MaxBreakerCalls)
+	v.positive("breaker.probe_interval", c.Breaker.ProbeInterval)
+	v.positive("breaker.probe_max", c.Breaker.ProbeMax)
+	if c.Breaker.ProbeInterval > 0 && c.Breaker.ProbeMax > 0 && c.Breaker.ProbeMax < c.Breaker.ProbeInterval {
+		v.add("breaker.probe_max", "must be at least breaker.probe_interval (%s), got %s", c.Breaker.ProbeInterval, c.Breaker.ProbeMax)
+	}
+	v.between("dlq.auto_retry_max", c.DLQ.AutoRetryMax, 1, MaxDLQAutoRetryMax)
+
 	return errors.Join(v.errs...)
 }
 

@@ -79,6 +79,10 @@ func (c *Config) WarningsFor(r Role) []string {
 		}
 	}
 
+	if work && c.Breaker.ConsecutiveFailures >= c.Workers.MaxAttempts {
+		add("breaker.consecutive_failures (%d) is not below workers.max_attempts (%d): an event failing alone during an outage runs out of attempts before its platform's circuit breaker opens, and is dead-lettered instead of waiting (it is retried by itself only when a breaker later closes); lower breaker.consecutive_failures",
+			c.Breaker.ConsecutiveFailures, c.Workers.MaxAttempts)
+	}
 	if work && c.Workers.DryRun {
 		add("workers.dry_run is true: every rule only records what it would do; no action is taken")
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/chatwarden/chatwarden/bus"
 	"github.com/chatwarden/chatwarden/dlq"
 	"github.com/chatwarden/chatwarden/event"
+	"github.com/chatwarden/chatwarden/internal/breaker"
 	"github.com/chatwarden/chatwarden/rules"
 )
 
@@ -78,6 +79,7 @@ type Console struct {
 	now         func() time.Time
 	maxScan     int
 	store       func() bus.StoreState
+	breakers    func() []breaker.Status
 }
 
 // Option configures a Console.
@@ -103,6 +105,12 @@ func WithRules(f RulesFunc) Option { return func(c *Console) error { c.rules = f
 // (*bus.Bus's StoreState; default: Overview.Store is nil).
 func WithStore(f func() bus.StoreState) Option {
 	return func(c *Console) error { c.store = f; return nil }
+}
+
+// WithBreakers sets where Overview reads the platform API circuit
+// breakers' states (internal/breaker.Set.Statuses). Default: none.
+func WithBreakers(f func() []breaker.Status) Option {
+	return func(c *Console) error { c.breakers = f; return nil }
 }
 
 // WithLogger sets the logger (default: discard).

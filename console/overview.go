@@ -15,6 +15,7 @@ import (
 
 	"github.com/chatwarden/chatwarden/bus"
 	"github.com/chatwarden/chatwarden/event"
+	"github.com/chatwarden/chatwarden/internal/breaker"
 )
 
 // Streams are the streams the console and the stream gauges report on.
@@ -70,6 +71,10 @@ type Overview struct {
 	// answered 503 while it cannot) and how full the embedded server's
 	// store is; nil without WithStore.
 	Store *bus.StoreState `json:"store,omitempty"`
+	// Breakers are this process's platform API circuit breakers (see
+	// WithBreakers), by platform and organization; empty in a process
+	// without workers.
+	Breakers []breaker.Status `json:"breakers"`
 }
 
 // counters lists the metrics Overview reports and the label each is broken
@@ -92,10 +97,13 @@ var counters = []struct{ name, label string }{
 // consumers that cannot be read are left out rather than failing the
 // answer, so the console shows why.
 func (c *Console) Overview(ctx context.Context) (*Overview, error) {
-	o := &Overview{Time: c.now().UTC(), Counters: map[string]Counter{}, Streams: []StreamStat{}, Consumers: []ConsumerStat{}}
+	o := &Overview{Time: c.now().UTC(), Counters: map[string]Counter{}, Streams: []StreamStat{}, Consumers: []ConsumerStat{}, Breakers: []breaker.Status{}}
 	if c.store != nil {
 		st := c.store()
 		o.Store = &st
+	}
+	if c.breakers != nil {
+		o.Breakers = append(o.Breakers, c.breakers()...)
 	}
 	streams, consumers, err := Stats(ctx, c.js)
 	switch {

@@ -40,6 +40,14 @@ type DeadLetter struct {
 	// event itself is still in the events stream at StreamSeq until its
 	// retention ends.
 	Reduced string `json:"reduced,omitempty"`
+	// Outage says the last failure was an outage of the platform (a
+	// connection error, a timeout, a 5xx answer; see OutageError): the
+	// event is retried by itself once the platform answers again
+	// (dlq.auto_retry).
+	Outage bool `json:"outage,omitempty"`
+	// AutoRetries is how many times the event was retried by dlq.auto_retry
+	// before this dead letter (the Chatwarden-Auto-Retries header).
+	AutoRetries int `json:"auto_retries,omitempty"`
 }
 
 // DeadLetterSink stores dead letters durably.

@@ -21,7 +21,10 @@ type Handler interface {
 type attemptKey struct{}
 
 // Attempt is the delivery number (1 for the first) of the event being
-// handled, as the runner put it in ctx; 0 outside the runner.
+// handled, as the runner put it in ctx, plus the tries after waiting for an
+// unavailable platform (which spend no attempt, but may repeat a call that
+// reached it); 0 outside the runner. Above 1, the event may have been
+// handled before.
 func Attempt(ctx context.Context) uint64 {
 	n, _ := ctx.Value(attemptKey{}).(uint64)
 	return n

@@ -41,6 +41,12 @@ import (
 //     failures are dead-lettered at once. No event loops forever: a delivery
 //     beyond max_attempts (earlier attempts crashed) is dead-lettered without
 //     running the handler.
+//   - A handler error that is a Waiter (the platform's circuit breaker is
+//     open) makes the event wait until the Waiter is ready and run again
+//     without spending an attempt, so an outage never exhausts attempts;
+//     later events of its chat wait behind it, and it holds no concurrency
+//     slot meanwhile. Stop hands waiting events (and their chats' later
+//     ones) back to the broker at once.
 //   - While an event is handled, waits for a retry, or waits behind another
 //     event of its chat, the runner tells JetStream it is in progress, so it
 //     is not redelivered to another worker.
@@ -80,6 +86,7 @@ type Runner struct {
 
 	lastPullErr time.Time // guarded by mu
 	bal         *balancer // nil: no balancing
+	waits       outageWaits
 }
 
 type job struct {
@@ -242,6 +249,7 @@ func (r *Runner) Stop(ctx context.Context) error {
 	}
 	var err error
 	r.stopOnce.Do(func() {
+		r.waits.stopNow()
 		var closed []<-chan struct{}
 		for _, p := range r.parts {
 			closed = append(closed, p.stop()...)
@@ -617,6 +625,13 @@ func (r *Runner) process(j *job) {
 		return
 	}
 	ev := j.ev
+	if r.waits.behind(ev.Key()) {
+		// Stopping: an earlier event of the chat waiting for its platform
+		// was handed back; this one goes back behind it.
+		j.settle()
+		_ = j.msg.Nak()
+		return
+	}
 	delivery := md.NumDelivered
 	// log writes a line about this event; its fields are only built when
 	// the line is (most events log nothing).
@@ -640,10 +655,30 @@ func (r *Runner) process(j *job) {
 		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attribute.String("chatwarden.event_id", ev.ID),
 			attribute.String("chatwarden.chat_id", ev.ChatID), attribute.Int64("chatwarden.delivery", int64(md.NumDelivered))))
 	defer span.End()
+	// waits counts the tries after a wait for an unavailable platform,
+	// which spend no attempt but may repeat a call that reached it: the
+	// handler sees attempt+waits, so that a non-idempotent action checks
+	// whether it already took effect.
+	var waits uint64
 	for attempt := md.NumDelivered; ; attempt++ {
-		err = r.handler.Handle(WithAttempt(ctx, attempt), ev)
+		err = r.handler.Handle(WithAttempt(ctx, attempt+waits), ev)
 		if err != nil {
 			span.AddEvent("attempt failed", trace.WithAttributes(attribute.Int64("attempt", int64(attempt)), attribute.String("error", err.Error())))
+		}
+		if w, ok := waiter(err); ok {
+			// The platform is unavailable: wait for it without spending
+			// an attempt (the same attempt runs again).
+			log(zapcore.DebugLevel, "platform unavailable; the event waits, its attempts not spent", zap.Error(err))
+			r.metrics.EventsProcessed.WithLabelValues(event.PlatformLabel(ev.Platform), event.ActionLabel(ev.Platform, ev.Action), metrics.OutcomeWait).Inc()
+			if !r.waitOutage(w.Ready()) {
+				r.waits.handBack(ev.Key())
+				j.settle()
+				_ = j.msg.Nak()
+				return
+			}
+			attempt--
+			waits++
+			continue
 		}
 		permanent, hint := Classify(err)
 		switch {
@@ -757,6 +792,8 @@ func (r *Runner) deadLetter(j *job, md *jetstream.MsgMetadata, reason string, ca
 	if errors.As(cause, &ae) {
 		dl.Rule, dl.Operation = ae.Rule, ae.Action
 	}
+	dl.Outage = reason == ReasonExhausted && isOutage(cause)
+	dl.AutoRetries = autoRetries(j.msg)
 	log := r.logger.With(zap.String("event_id", dl.ID), zap.String("platform", dl.Platform),
 		zap.String("action", dl.Action), zap.String("chat_id", dl.ChatID))
 	// Storing is retried in place, so the chat's later events keep waiting

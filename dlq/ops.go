@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/chatwarden/chatwarden/bus"
+	"github.com/chatwarden/chatwarden/consumer"
 	"github.com/chatwarden/chatwarden/event"
 )
 
@@ -92,7 +93,7 @@ func (s *Store) Retry(ctx context.Context, ref string, dryRun bool) (Result, err
 	if err != nil {
 		return Result{}, err
 	}
-	return s.retry(ctx, dl, dryRun)
+	return s.retry(ctx, dl, dryRun, 0)
 }
 
 // RetryAll retries every dead letter matching f, oldest first. Dead letters
@@ -106,7 +107,7 @@ func (s *Store) RetryAll(ctx context.Context, f Filter, dryRun bool) (*Report, e
 	}
 	rep := &Report{DryRun: dryRun, Results: []Result{}}
 	for i := range dls {
-		res, err := s.retry(ctx, &dls[i], dryRun)
+		res, err := s.retry(ctx, &dls[i], dryRun, 0)
 		rep.add(res)
 		if err != nil && !errors.Is(err, ErrNotRetryable) {
 			return rep, err
@@ -115,7 +116,9 @@ func (s *Store) RetryAll(ctx context.Context, f Filter, dryRun bool) (*Report, e
 	return rep, nil
 }
 
-func (s *Store) retry(ctx context.Context, dl *DeadLetter, dryRun bool) (Result, error) {
+// retry republishes dl's event; autoRetries > 0 (AutoRetry) is set as its
+// consumer.HeaderAutoRetries.
+func (s *Store) retry(ctx context.Context, dl *DeadLetter, dryRun bool, autoRetries int) (Result, error) {
 	res := resultOf(dl)
 	ev, err := retryable(dl)
 	if err != nil {
@@ -130,6 +133,9 @@ func (s *Store) retry(ctx context.Context, dl *DeadLetter, dryRun bool) (Result,
 	msg := &nats.Msg{Subject: dl.Subject, Data: dl.Event, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, res.MsgID)
 	msg.Header.Set(HeaderRetryOf, strconv.FormatUint(dl.Seq, 10))
+	if autoRetries > 0 {
+		msg.Header.Set(consumer.HeaderAutoRetries, strconv.Itoa(autoRetries))
+	}
 	ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(bus.EventsStream))
 	if err != nil {
 		err = fmt.Errorf("republishing event %s of dead letter %d to %s: %w; the dead letter is kept, retry it again later",

@@ -21,6 +21,9 @@ const (
 	// OutcomeTerminated: given up without a dead letter, because the broker
 	// refused it even in reduced form (see consumer.ErrDeadLetterRefused).
 	OutcomeTerminated = "terminated"
+	// OutcomeWait: the platform is unavailable (its circuit breaker is
+	// open); the event waits without spending an attempt.
+	OutcomeWait = "wait"
 )
 
 // Metrics holds the collectors. All names start with chatwarden_.
@@ -78,6 +81,17 @@ type Metrics struct {
 	// RuleReloads counts reloads of rules_file (file change or SIGHUP), by
 	// outcome: ok (put in force) or failed (refused; the old rules stay).
 	RuleReloads *prometheus.CounterVec // outcome
+	// BreakerState is each platform API circuit breaker's state: 0 closed,
+	// 1 half-open (one probe call out), 2 open (events wait). Labelled by
+	// platform and organization (configured credentials only: bounded).
+	BreakerState *prometheus.GaugeVec // platform, org
+	// BreakerTransitions counts the breakers' state changes, by the state
+	// entered (closed, half_open, open).
+	BreakerTransitions *prometheus.CounterVec // platform, org, state
+	// DeadLettersAutoRetried counts dead letters of an outage retried by
+	// themselves after the platform's breaker closed (dlq.auto_retry), by
+	// platform and outcome (retried, failed).
+	DeadLettersAutoRetried *prometheus.CounterVec // platform, outcome
 }
 
 // New builds the metrics on a fresh registry that also carries the Go runtime
@@ -191,6 +205,21 @@ func New() *Metrics {
 		Help: "Reloads of rules_file (on change or SIGHUP), by outcome: ok (in force) or failed (refused; the previous rules stay).",
 	}, []string{"outcome"})
 	f(m.RuleReloads)
+	m.BreakerState = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "chatwarden_breaker_state",
+		Help: "State of each platform API's circuit breaker, by platform and organization: 0 closed, 1 half-open (one probe call out), 2 open (its events wait).",
+	}, []string{"platform", "org"})
+	f(m.BreakerState)
+	m.BreakerTransitions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "chatwarden_breaker_transitions_total",
+		Help: "State changes of the platform API circuit breakers, by platform, organization and the state entered (closed, half_open, open).",
+	}, []string{"platform", "org", "state"})
+	f(m.BreakerTransitions)
+	m.DeadLettersAutoRetried = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "chatwarden_dead_letters_auto_retried_total",
+		Help: "Dead letters of a platform outage retried by themselves once the platform's circuit breaker closed (dlq.auto_retry), by platform and outcome (retried, failed).",
+	}, []string{"platform", "outcome"})
+	f(m.DeadLettersAutoRetried)
 	return m
 }
 

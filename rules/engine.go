@@ -397,6 +397,8 @@ func (e *Engine) runStep(ctx context.Context, c *Call, s step) error {
 		rec.Outcome, rec.Error = audit.Failed, err.Error()
 		if permanent, _ := consumer.Classify(err); permanent {
 			rec.Reason = "permanent failure; the event goes to the dead-letter stream"
+		} else if _, waits := errors.AsType[consumer.Waiter](err); waits {
+			rec.Reason = "platform unavailable (circuit breaker open); the event waits for it, its attempts not spent"
 		} else {
 			rec.Reason = "retryable failure; the event will be retried"
 		}

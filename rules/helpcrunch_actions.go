@@ -30,6 +30,12 @@ func helpCrunchErr(ctx context.Context, err error) error {
 }
 
 var helpCrunchErrors = platformErrors{retryable: helpcrunch.IsRetryable, retryAfter: helpcrunch.RetryAfter,
+	status: func(err error) int {
+		if ae, ok := errors.AsType[*helpcrunch.APIError](err); ok {
+			return ae.StatusCode
+		}
+		return 0
+	},
 	reason: func(err error) string {
 		if errors.Is(err, helpcrunch.ErrInvalidArgument) {
 			return "validation"

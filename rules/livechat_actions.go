@@ -65,6 +65,12 @@ func liveChatErr(ctx context.Context, err error) error {
 // liveChatErrors: permanent failures are named by LiveChat's error type
 // (validation, not_found, chat_inactive, ...).
 var liveChatErrors = platformErrors{retryable: livechat.IsRetryable, retryAfter: livechat.RetryAfter,
+	status: func(err error) int {
+		if ae, ok := errors.AsType[*livechat.APIError](err); ok {
+			return ae.StatusCode
+		}
+		return 0
+	},
 	reason: func(err error) string {
 		if ae, ok := errors.AsType[*livechat.APIError](err); ok {
 			return ae.Type

@@ -15,22 +15,33 @@ type platformErrors struct {
 	retryable  func(error) bool                  // the package's one retry decision
 	retryAfter func(error) (time.Duration, bool) // the package's wait hint
 	reason     func(error) string                // a permanent failure's name, "" when it has none
+	status     func(error) int                   // the API answer's HTTP status, 0 when no answer came
 }
 
 // classify maps a platform call's error onto the runner's retry policy:
 // retryable (by the client package's decision, or because ctx ended) with
-// the package's wait hint; otherwise permanent, named by p.reason, "no
+// the package's wait hint, marked as an outage (consumer.Outage) when no
+// answer came or the answer was a 5xx; a circuit breaker's wait
+// (consumer.Waiter) is retryable, an outage; otherwise permanent, named by p.reason, "no
 // credentials", or "error". An error already classified is returned as it
 // is.
 func classify(ctx context.Context, err error, p platformErrors) error {
 	if err == nil {
 		return nil
 	}
+	if _, ok := errors.AsType[consumer.Waiter](err); ok {
+		// The platform's circuit breaker is open: the runner waits.
+		return consumer.Retry(consumer.Outage(err), 0)
+	}
 	if isClassified(err) {
 		return err
 	}
 	if ctx.Err() != nil || p.retryable(err) {
 		after, _ := p.retryAfter(err)
+		// An outage: no answer (and no rate-limit hint), or a 5xx.
+		if status := p.status(err); status >= 500 || status == 0 && after == 0 {
+			err = consumer.Outage(err)
+		}
 		return consumer.Retry(err, after)
 	}
 	reason := p.reason(err)

@@ -32,6 +32,12 @@ func rocketChatErr(ctx context.Context, err error) error {
 }
 
 var rocketChatErrors = platformErrors{retryable: rocketchat.IsRetryable, retryAfter: rocketchat.RetryAfter,
+	status: func(err error) int {
+		if ae, ok := errors.AsType[*rocketchat.APIError](err); ok {
+			return ae.StatusCode
+		}
+		return 0
+	},
 	reason: func(err error) string {
 		if errors.Is(err, rocketchat.ErrInvalidArgument) {
 			return "validation"

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -13,6 +14,7 @@ import (
 	"github.com/chatwarden/chatwarden/config"
 	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/helpcrunch"
+	"github.com/chatwarden/chatwarden/internal/breaker"
 	"github.com/chatwarden/chatwarden/livechat"
 	"github.com/chatwarden/chatwarden/livechat/oauth"
 	"github.com/chatwarden/chatwarden/rocketchat"
@@ -40,6 +42,7 @@ type Clients struct {
 	liveChatByOrg   map[string]*livechat.Client
 	helpCrunch      *helpcrunch.Client
 	rocketChat      *rocketchat.Client
+	rocketChatHost  string // the breaker's org label of Rocket.Chat
 }
 
 var _ rules.Clients = (*Clients)(nil)
@@ -50,6 +53,42 @@ type ClientsOption func(*clientsOptions)
 type clientsOptions struct {
 	instrument func(platform string, c *http.Client) *http.Client
 	store      oauth.Store
+	breakers   *breaker.Set
+}
+
+// WithBreakers puts each client's calls behind the circuit breaker of its
+// platform and credentials in set (see BreakerOrg). Default: none.
+func WithBreakers(set *breaker.Set) ClientsOption {
+	return func(o *clientsOptions) { o.breakers = set }
+}
+
+// DefaultOrg names the default credentials' breaker (LiveChat's default
+// credentials, the HelpCrunch account).
+const DefaultOrg = "default"
+
+// BreakerOrg is the organization label of the breaker that calls for an
+// event of platform and tenant go through: the LiveChat organization when
+// livechat.organizations has it, else DefaultOrg; the Rocket.Chat server's
+// host; DefaultOrg for HelpCrunch.
+func (cs *Clients) BreakerOrg(platform, tenant string) string {
+	switch platform {
+	case event.LiveChat:
+		if _, ok := cs.liveChatByOrg[tenant]; ok {
+			return tenant
+		}
+	case event.RocketChat:
+		return cs.rocketChatHost
+	}
+	return DefaultOrg
+}
+
+// behind returns hc behind the breaker of platform and org, or hc itself
+// without breakers.
+func (o *clientsOptions) behind(platform, org string, hc *http.Client) *http.Client {
+	if o.breakers == nil {
+		return hc
+	}
+	return o.breakers.Client(platform, org, hc)
 }
 
 // InstrumentClients wraps the HTTP client of each platform (e.g. with
@@ -94,21 +133,32 @@ func NewClients(ctx context.Context, cfg *config.Config, js jetstream.JetStream,
 	}
 	cs := &Clients{}
 	var err error
-	cs.liveChatDefault, cs.liveChatByOrg, err = buildLiveChat(cfg.LiveChat, o.instrument(event.LiveChat, hc), o.store, logger)
+	lhc := o.instrument(event.LiveChat, hc)
+	cs.liveChatDefault, cs.liveChatByOrg, err = buildLiveChat(cfg.LiveChat, func(org string) *http.Client {
+		if org == "" {
+			org = DefaultOrg
+		}
+		return o.behind(event.LiveChat, org, lhc)
+	}, o.store, logger)
 	if err != nil {
 		return nil, err
 	}
 	if key := cfg.HelpCrunch.APIKey; key != "" {
 		cs.helpCrunch, err = helpcrunch.New(key, helpcrunch.WithBaseURL(cfg.HelpCrunch.APIURL),
-			helpcrunch.WithHTTPClient(o.instrument(event.HelpCrunch, hc)), helpcrunch.WithLogger(logger),
+			helpcrunch.WithHTTPClient(o.behind(event.HelpCrunch, DefaultOrg, o.instrument(event.HelpCrunch, hc))), helpcrunch.WithLogger(logger),
 			helpcrunch.WithUserAgent("chatwarden"), helpcrunch.WithRateLimit(perMinute(cfg.HelpCrunch.MaxRate)))
 		if err != nil {
 			return nil, fmt.Errorf("building the HelpCrunch client: %w", err)
 		}
 	}
 	if rc := cfg.RocketChat; rc.URL != "" && rc.UserID != "" && rc.AuthToken != "" {
+		if u, perr := url.Parse(rc.URL); perr == nil {
+			cs.rocketChatHost = u.Host
+		}
 		cs.rocketChat, err = rocketchat.New(rc.URL, rocketchat.Auth{UserID: rc.UserID, Token: rc.AuthToken},
-			rocketchat.WithHTTPClient(paced(o.instrument(event.RocketChat, hc), rc.MaxRate, "rocketchat.max_rate")), rocketchat.WithLogger(logger),
+			// The breaker inside the pacing: only calls made count.
+			rocketchat.WithHTTPClient(paced(o.behind(event.RocketChat, cs.rocketChatHost, o.instrument(event.RocketChat, hc)),
+				rc.MaxRate, "rocketchat.max_rate")), rocketchat.WithLogger(logger),
 			rocketchat.WithUserAgent("chatwarden"))
 		if err != nil {
 			return nil, fmt.Errorf("building the Rocket.Chat client: %w", err)
@@ -167,19 +217,27 @@ func newLiveChatClients(cfg config.LiveChat, hc *http.Client, logger *zap.Logger
 	}
 	cs := &Clients{}
 	var err error
-	cs.liveChatDefault, cs.liveChatByOrg, err = buildLiveChat(cfg, hc, oauth.NewMemoryStore(), logger)
+	cs.liveChatDefault, cs.liveChatByOrg, err = buildLiveChat(cfg, func(string) *http.Client { return hc }, oauth.NewMemoryStore(), logger)
 	return cs, err
 }
 
-// buildLiveChat builds the default client and one per organization.
-func buildLiveChat(cfg config.LiveChat, hc *http.Client, store oauth.Store, logger *zap.Logger) (*livechat.Client, map[string]*livechat.Client, error) {
+// buildLiveChat builds the default client and one per organization, each
+// with the HTTP client hc gives for its organization ("" for the default).
+func buildLiveChat(cfg config.LiveChat, hc func(org string) *http.Client, store oauth.Store, logger *zap.Logger) (*livechat.Client, map[string]*livechat.Client, error) {
 	byOrg := map[string]*livechat.Client{}
-	def, err := NewLiveChatClient(cfg, cfg.DefaultCredentials(), "", hc, store, logger)
+	var def *livechat.Client
+	var err error
+	if cred := cfg.DefaultCredentials(); !cred.IsZero() { // no breaker for credentials that are not there
+		def, err = NewLiveChatClient(cfg, cred, "", hc(""), store, logger)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("building the LiveChat client (livechat.pat, livechat.token or livechat.oauth): %w", err)
 	}
 	for org, cred := range cfg.Organizations {
-		c, err := NewLiveChatClient(cfg, cred, org, hc, store, logger)
+		if cred.IsZero() {
+			continue
+		}
+		c, err := NewLiveChatClient(cfg, cred, org, hc(org), store, logger)
 		if err != nil {
 			return nil, nil, fmt.Errorf("building the LiveChat client of livechat.organizations.%s: %w", org, err)
 		}

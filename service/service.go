@@ -23,7 +23,9 @@ import (
 	"github.com/chatwarden/chatwarden/console"
 	"github.com/chatwarden/chatwarden/consumer"
 	"github.com/chatwarden/chatwarden/dlq"
+	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/handlers"
+	"github.com/chatwarden/chatwarden/internal/breaker"
 	"github.com/chatwarden/chatwarden/internal/connlimit"
 	"github.com/chatwarden/chatwarden/internal/framing"
 	"github.com/chatwarden/chatwarden/internal/memguard"
@@ -50,19 +52,20 @@ func (r Roles) configRole() config.Role {
 
 // Service is a running chatwarden process.
 type Service struct {
-	cfg     *config.Config
-	logger  *zap.Logger
-	metrics *metrics.Metrics
-	bus     *bus.Bus
-	http    *http.Server
-	addr    string
-	admin   *http.Server // nil when admin.addr is "off"
-	adminAt string
-	runner  *consumer.Runner
-	engine  *rules.Engine
-	errc    chan error
-	pending *dlq.PendingWatcher // keeps chatwarden_dead_letters_pending current
-	streams *console.Watcher    // keeps the stream and consumer gauges current
+	cfg      *config.Config
+	logger   *zap.Logger
+	metrics  *metrics.Metrics
+	bus      *bus.Bus
+	http     *http.Server
+	addr     string
+	admin    *http.Server // nil when admin.addr is "off"
+	adminAt  string
+	runner   *consumer.Runner
+	engine   *rules.Engine
+	errc     chan error
+	pending  *dlq.PendingWatcher // keeps chatwarden_dead_letters_pending current
+	streams  *console.Watcher    // keeps the stream and consumer gauges current
+	breakers *breaker.Set        // the platform APIs' circuit breakers; nil without workers
 
 	stopTracing func(context.Context) error
 	watchCtx    context.Context
@@ -146,14 +149,15 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 	s.pending = deadLetters.WatchPending(s.metrics.DeadLettersPending, 5*time.Second)
 
 	if roles.Work {
-		if err := s.startWorkers(ctx, o); err != nil {
+		if err := s.startWorkers(ctx, o, deadLetters); err != nil {
 			return fail(err)
 		}
 	}
 
 	s.streams = console.WatchStreams(b.JS, s.metrics, 5*time.Second, s.logger) // after the workers' consumers exist
 	cons, err := console.New(b.JS, b.Partitions(), console.WithDeadLetters(deadLetters), console.WithGatherer(s.metrics.Registry),
-		console.WithRules(s.rulesInForce(o.handlers)), console.WithLogger(s.logger), console.WithStore(b.StoreState))
+		console.WithRules(s.rulesInForce(o.handlers)), console.WithLogger(s.logger), console.WithStore(b.StoreState),
+		console.WithBreakers(s.breakerStatuses))
 	if err != nil {
 		return fail(err)
 	}
@@ -259,7 +263,7 @@ func capConns(ln net.Listener, h config.HTTP, m *metrics.Metrics) net.Listener {
 // its share of the partitions (see consumer.WithBalancing).
 const balanceEvery = 10 * time.Second
 
-func (s *Service) startWorkers(ctx context.Context, o options) error {
+func (s *Service) startWorkers(ctx context.Context, o options, deadLetters *dlq.Store) error {
 	cfg := s.cfg
 	cons, err := bus.ProvisionWorkerConsumers(ctx, s.bus.JS, bus.ConsumerSettings{
 		Partitions:    cfg.NATS.Partitions,
@@ -276,7 +280,20 @@ func (s *Service) startWorkers(ctx context.Context, o options) error {
 		// Each API call is a span of the event's trace when tracing is on.
 		hc = &http.Client{Timeout: cfg.LiveChat.RequestTimeout, Transport: tracing.Transport(nil)}
 	}
-	clients, err := NewClients(ctx, cfg, s.bus.JS, hc, s.logger, InstrumentClients(s.metrics.InstrumentClient))
+	var clients *Clients // set below, before any call can close a breaker
+	var onClose []breaker.SetOption
+	if cfg.DLQ.AutoRetryOn() {
+		onClose = append(onClose, breaker.OnClose(func(platform, org string) {
+			s.autoRetry(deadLetters, clients, platform, org)
+		}))
+	}
+	s.breakers = breaker.NewSet(breaker.Settings{Window: cfg.Breaker.Window, MinCalls: cfg.Breaker.MinCalls,
+		FailureRatio: cfg.Breaker.FailureRatio, Consecutive: cfg.Breaker.ConsecutiveFailures,
+		ProbeInterval: cfg.Breaker.ProbeInterval, ProbeMax: cfg.Breaker.ProbeMax},
+		append(onClose, breaker.WithLogger(s.logger.Named("breaker")),
+			breaker.WithMetrics(s.metrics.BreakerState, s.metrics.BreakerTransitions))...)
+	clients, err = NewClients(ctx, cfg, s.bus.JS, hc, s.logger, InstrumentClients(s.metrics.InstrumentClient),
+		WithBreakers(s.breakers))
 	if err != nil {
 		return err
 	}
@@ -409,4 +426,36 @@ func (s *Service) shutdown(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// autoRetry retries the dead letters of an outage of platform and org
+// (dlq.auto_retry) once its circuit breaker closed: at most
+// dlq.auto_retry_max of them, oldest first (see dlq.Store.AutoRetry).
+func (s *Service) autoRetry(deadLetters *dlq.Store, clients *Clients, platform, org string) {
+	ctx, cancel := context.WithTimeout(s.watchCtx, 2*time.Minute)
+	defer cancel()
+	log := s.logger.With(zap.String("platform", platform), zap.String("org", org))
+	rep, err := deadLetters.AutoRetry(ctx, func(ev *event.Event) bool {
+		return ev.Platform == platform && clients.BreakerOrg(ev.Platform, ev.Tenant) == org
+	}, s.cfg.DLQ.AutoRetryMax)
+	if rep != nil {
+		s.metrics.DeadLettersAutoRetried.WithLabelValues(platform, "retried").Add(float64(rep.Done))
+		s.metrics.DeadLettersAutoRetried.WithLabelValues(platform, "failed").Add(float64(rep.Failed))
+		if rep.Done > 0 {
+			log.Info("dead letters of the outage retried now that the platform answers again (dlq.auto_retry)",
+				zap.Int("retried", rep.Done), zap.Int("limit", s.cfg.DLQ.AutoRetryMax))
+		}
+	}
+	if err != nil {
+		log.Warn("retrying the dead letters of the outage failed; the rest stay for `chatwarden dlq retry`", zap.Error(err))
+	}
+}
+
+// breakerStatuses lists the platform API circuit breakers of this process
+// (none without workers), for the console.
+func (s *Service) breakerStatuses() []breaker.Status {
+	if s.breakers == nil {
+		return nil
+	}
+	return s.breakers.Statuses()
 }

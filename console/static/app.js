@@ -205,6 +205,15 @@ function renderOverview(ov) {
     card("audit records", num(aud.messages), ""),
     card("dead letters", num(dlq.messages), dlq.messages ? "waiting for retry or purge" : "none", dlq.messages ? "bad" : ""),
   );
+  // Platform APIs: each circuit breaker; an open one means its events wait.
+  const down = (ov.breakers || []).filter((b) => b.state !== "closed");
+  if ((ov.breakers || []).length) {
+    $("#counters").append(card("platform APIs", down.length ? `${num(down.length)} down` : "up",
+      down.length ? down.map((b) => `${b.platform}/${b.org} ${b.state.replace("_", "-")} since ${ago(b.since)}` +
+        (b.last_error ? `: ${b.last_error}` : "") + "; its events wait").join(" · ")
+        : (ov.breakers || []).map((b) => `${b.platform}/${b.org}`).join(" · "),
+      down.length ? "bad" : ""));
+  }
   // Per partition: one column each, lag and in-flight events as rows.
   const box = clear($("#consumers"));
   if (workers.length > 1 || workers.some((c) => c.partition !== "all")) {
