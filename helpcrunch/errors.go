@@ -2,10 +2,10 @@ package helpcrunch
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
+	"github.com/chatwarden/chatwarden/internal/apiclient"
 	"github.com/chatwarden/chatwarden/internal/httpcall"
 )
 
@@ -98,26 +98,17 @@ type APIError struct {
 }
 
 // Error names the endpoint, the HTTP status, the code and the message.
-func (e *APIError) Error() string {
-	ep := e.Endpoint
-	if ep == "" {
-		ep = "request"
-	}
-	return "helpcrunch API " + ep + ": " + e.Detail()
-}
+func (e *APIError) Error() string { return apiclient.Describe("helpcrunch", e.Endpoint, e.Detail()) }
 
 // Detail describes the error without naming the call: the status, the
 // platform's error type or code, and its message.
-func (e *APIError) Detail() string {
-	s := fmt.Sprintf("HTTP %d", e.StatusCode)
-	if e.Code != "" {
-		s += " " + e.Code
-	}
-	if e.Message != "" {
-		s += ": " + e.Message
-	}
-	return s
-}
+func (e *APIError) Detail() string { return apiclient.Detail(e.StatusCode, e.Code, e.Message) }
+
+// HTTPStatus is StatusCode (apiclient.StatusError).
+func (e *APIError) HTTPStatus() int { return e.StatusCode }
+
+// RetryHint is RetryAfter (apiclient.RetryHinter).
+func (e *APIError) RetryHint() time.Duration { return e.RetryAfter }
 
 // HasCode reports whether any entry of the answer carries code.
 func (e *APIError) HasCode(code string) bool {
@@ -153,16 +144,6 @@ func (e *APIError) Retryable() bool {
 		e.StatusCode == http.StatusRequestTimeout || e.StatusCode >= 500
 }
 
-// limitError is returned when the client-side limiter would wait past the
-// context's deadline.
-type limitError struct{ wait time.Duration }
-
-func (e *limitError) Error() string {
-	return fmt.Sprintf("helpcrunch: client-side rate limit: the next request slot is %s away, past the context deadline", e.wait.Round(time.Millisecond))
-}
-
-func (e *limitError) Is(target error) bool { return target == ErrRateLimited }
-
 // IsRetryable is the one place that decides whether a failed call may be
 // repeated. It is true for:
 //   - API errors with status 429 (or code too_many_requests), 408 or 5xx;
@@ -182,18 +163,7 @@ func IsRetryable(err error) bool {
 
 // RetryAfter returns the wait hinted by err: the server's Retry-After of an
 // *APIError, or the client-side limiter's wait of an ErrRateLimited error.
-func RetryAfter(err error) (time.Duration, bool) {
-	if apiErr, ok := errors.AsType[*APIError](err); ok {
-		if apiErr.RetryAfter > 0 {
-			return apiErr.RetryAfter, true
-		}
-		return 0, false
-	}
-	if le, ok := errors.AsType[*limitError](err); ok && le.wait > 0 {
-		return le.wait, true
-	}
-	return 0, false
-}
+func RetryAfter(err error) (time.Duration, bool) { return apiclient.RetryAfter(err) }
 
 // wrapErr adds the call's context ("set_status chat 542335") to an error while keeping it
 // reachable with errors.Is/As.
