@@ -5,11 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/url"
-	"os"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,25 +13,16 @@ import (
 	"github.com/chatwarden/chatwarden/livechat"
 )
 
-type timeoutErr struct{}
-
-func (timeoutErr) Error() string   { return "i/o timeout" }
-func (timeoutErr) Timeout() bool   { return true }
-func (timeoutErr) Temporary() bool { return true }
-
 func apiErr(status int, typ string) *livechat.APIError {
 	return &livechat.APIError{StatusCode: status, Type: typ, Message: "m", Action: "get_chat"}
 }
 
 func TestIsRetryable(t *testing.T) {
-	dialRefused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
 	tests := []struct {
 		name string
 		err  error
 		want bool
 	}{
-		{"nil", nil, false},
-
 		// API errors by type.
 		{"too_many_requests", apiErr(429, livechat.TypeTooManyRequests), true},
 		{"service_unavailable", apiErr(503, livechat.TypeServiceUnavailable), true},
@@ -79,26 +65,8 @@ func TestIsRetryable(t *testing.T) {
 		{"wrapped validation", fmt.Errorf("unpin: %w", apiErr(422, livechat.TypeValidation)), false},
 		{"joined", errors.Join(errors.New("x"), apiErr(503, "")), true},
 
-		// Context.
-		{"caller canceled", context.Canceled, false},
-		{"caller canceled inside url.Error", &url.Error{Op: "Post", URL: "u", Err: context.Canceled}, false},
-		{"deadline exceeded", context.DeadlineExceeded, true},
-		{"deadline inside url.Error", &url.Error{Op: "Post", URL: "u", Err: context.DeadlineExceeded}, true},
-
-		// Network.
-		{"connection refused", &url.Error{Op: "Post", URL: "u", Err: dialRefused}, true},
-		{"connection reset", fmt.Errorf("read: %w", syscall.ECONNRESET), true},
-		{"broken pipe", fmt.Errorf("write: %w", syscall.EPIPE), true},
-		{"unexpected EOF", io.ErrUnexpectedEOF, true},
-		{"EOF from transport", &url.Error{Op: "Post", URL: "u", Err: io.EOF}, true},
-		{"DNS failure", &url.Error{Op: "Post", URL: "u", Err: &net.DNSError{Err: "no such host", Name: "x"}}, true},
-		{"net timeout", timeoutErr{}, true},
-		{"url.Error timeout", &url.Error{Op: "Post", URL: "u", Err: timeoutErr{}}, true},
-
-		// Everything else is permanent.
-		{"unsupported scheme", &url.Error{Op: "Post", URL: "u", Err: errors.New("unsupported protocol scheme")}, false},
-		{"JSON syntax", &json.SyntaxError{Offset: 1}, false},
-		{"plain error", errors.New("boom"), false},
+		// The client's own errors are permanent. Context and transport
+		// errors: the apiclienttest suite (contract_test.go).
 		{"missing auth", livechat.ErrMissingAuth, false},
 		{"invalid argument", livechat.ErrInvalidArgument, false},
 	}
@@ -119,8 +87,6 @@ func TestRetryAfter(t *testing.T) {
 		{"hint", &livechat.APIError{StatusCode: 429, RetryAfter: 2 * time.Second}, 2 * time.Second, true},
 		{"wrapped hint", fmt.Errorf("x: %w", &livechat.APIError{StatusCode: 503, RetryAfter: time.Minute}), time.Minute, true},
 		{"no hint", &livechat.APIError{StatusCode: 429}, 0, false},
-		{"not an API error", errors.New("boom"), 0, false},
-		{"nil", nil, 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,14 +2,8 @@ package rocketchat_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/url"
-	"os"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,24 +12,16 @@ import (
 	"github.com/chatwarden/chatwarden/rocketchat"
 )
 
-type timeoutErr struct{}
-
-func (timeoutErr) Error() string   { return "i/o timeout" }
-func (timeoutErr) Timeout() bool   { return true }
-func (timeoutErr) Temporary() bool { return true }
-
 func apiErr(status int, typ string) *rocketchat.APIError {
 	return &rocketchat.APIError{StatusCode: status, Type: typ, Message: "m", Endpoint: "POST /api/v1/x"}
 }
 
 func TestIsRetryable(t *testing.T) {
-	dialRefused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
 	tests := []struct {
 		name string
 		err  error
 		want bool
 	}{
-		{"nil", nil, false},
 		{"too many requests", apiErr(429, rocketchat.TypeTooManyRequests), true},
 		{"too many requests type on 400", apiErr(400, rocketchat.TypeTooManyRequests), true},
 		{"cannot close, try again", apiErr(400, rocketchat.TypeCannotCloseTryAgain), true},
@@ -58,14 +44,8 @@ func TestIsRetryable(t *testing.T) {
 		{"known permanent type on a 5xx", apiErr(500, rocketchat.TypeInvalidParams), false},
 		{"wrapped 429", fmt.Errorf("x: %w", apiErr(429, "")), true},
 		{"client did not wait", fmt.Errorf("x: %w", rocketchat.ErrRateLimited), true},
-		{"caller canceled", context.Canceled, false},
-		{"deadline", context.DeadlineExceeded, true},
-		{"connection refused", &url.Error{Op: "Post", URL: "u", Err: dialRefused}, true},
-		{"reset", fmt.Errorf("read: %w", syscall.ECONNRESET), true},
-		{"EOF", &url.Error{Op: "Post", URL: "u", Err: io.EOF}, true},
-		{"net timeout", timeoutErr{}, true},
-		{"unsupported scheme", &url.Error{Op: "Post", URL: "u", Err: errors.New("unsupported protocol scheme")}, false},
-		{"JSON", &json.SyntaxError{Offset: 3}, false},
+		// Context and transport errors: the apiclienttest suite
+		// (contract_test.go).
 		{"invalid argument", rocketchat.ErrInvalidArgument, false},
 	}
 	for _, tt := range tests {
@@ -106,9 +86,5 @@ func TestRetryAfter(t *testing.T) {
 	assert.True(t, ok)
 	assert.Equal(t, 5*time.Second, d)
 	_, ok = rocketchat.RetryAfter(apiErr(429, ""))
-	assert.False(t, ok)
-	_, ok = rocketchat.RetryAfter(errors.New("x"))
-	assert.False(t, ok)
-	_, ok = rocketchat.RetryAfter(nil)
 	assert.False(t, ok)
 }

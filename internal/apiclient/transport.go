@@ -30,8 +30,11 @@ const (
 // NewTransport returns a transport for one platform client making up to
 // concurrency calls at once (less than 1: DefaultConcurrency) to one API
 // host: it keeps that many idle connections to the host (http.DefaultTransport
-// keeps 2, so 32 workers would dial, and shake hands, again and again),
-// keeps connections alive, speaks HTTP/2 where the server offers it over
+// keeps 2, so 32 workers would dial, and shake hands, again and again) and
+// opens no more than that (a call finding every connection busy waits for
+// one to come back, which with at most concurrency calls at once is the
+// moment another call ends, instead of dialing one that would be closed
+// right after), keeps connections alive, speaks HTTP/2 where the server offers it over
 // TLS (ForceAttemptHTTP2), honours the proxy environment, and bounds
 // dialing, the TLS handshake and the wait for response headers. Give each
 // platform client a transport of its own.
@@ -46,6 +49,7 @@ func NewTransport(concurrency int) *http.Transport {
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          2 * concurrency,
 		MaxIdleConnsPerHost:   concurrency,
+		MaxConnsPerHost:       concurrency,
 		IdleConnTimeout:       IdleConnTimeout,
 		TLSHandshakeTimeout:   TLSHandshakeTimeout,
 		ResponseHeaderTimeout: ResponseHeaderTimeout,

@@ -1,0 +1,91 @@
+// Package apiclienttest is the contract every platform client and every
+// platform fake keeps, as a suite in the style of testing/fstest.TestFS:
+// a platform's tests call TestClient with its client, and TestFake with its
+// fake, and every case of the HTTP core (429 with Retry-After, 5xx,
+// timeouts, body limits, redirects, bad JSON, connection reuse, the
+// retry classification of transport errors) runs against it.
+package apiclienttest
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/chatwarden/chatwarden/internal/apiclient"
+)
+
+// Target is a platform client under test.
+type Target[C apiclient.Embedder] struct {
+	// New builds a client of baseURL with opts applied after its own
+	// defaults for tests (no client-side pacing: the suite measures the
+	// HTTP core, and pacing is each platform's own, tested there).
+	New func(baseURL string, opts ...apiclient.Option[C]) (C, error)
+	// Call makes one call that decodes a JSON object answer.
+	Call func(ctx context.Context, c C) error
+	// OK is a successful answer to Call.
+	OK string
+	// TooManyRequests is the platform's body of a 429.
+	TooManyRequests string
+	// CredentialHeaders name the headers that carry the credentials; each
+	// must reach the configured host and never another one.
+	CredentialHeaders []string
+	// ErrInvalidOption is the platform's sentinel of invalid options.
+	ErrInvalidOption error
+	// IsRetryable and RetryAfter are the platform's classification.
+	IsRetryable func(error) bool
+	RetryAfter  func(error) (time.Duration, bool)
+}
+
+// Kind is a failure a fake can be told to answer the next call with.
+type Kind int
+
+// The failures every fake offers.
+const (
+	// TooManyRequests is the platform's 429 with a Retry-After of
+	// FakeRetryAfter.
+	TooManyRequests Kind = iota
+	// ServerError is a 500.
+	ServerError
+	// ServiceUnavailable is a 503.
+	ServiceUnavailable
+	// Hang holds the answer longer than any test waits.
+	Hang
+)
+
+// What a fake's failures carry: the Retry-After of TooManyRequests, and
+// how long Hang holds the answer (the suite's calls give up long before;
+// stopping the fake releases it).
+const (
+	FakeRetryAfter = 3 * time.Second
+	FakeHang       = time.Minute
+)
+
+// Fake is a platform fake under test, called through the platform's client.
+type Fake[C apiclient.Embedder] struct {
+	// Client is the platform's client and its call; its Call must succeed
+	// against a fake Start returned.
+	Client Target[C]
+	// Start starts the fake (stopped at the end of the test), with what
+	// Client.Call needs, and returns its URL and a function that arms a
+	// failure for the next call of Client.Call's endpoint.
+	Start func(t *testing.T) (url string, failNext func(Kind))
+}
+
+// statusOf is the HTTP status an API error in err's chain carries; 0 when
+// none does.
+func statusOf(err error) int {
+	if se, ok := errors.AsType[apiclient.StatusError](err); ok {
+		return se.HTTPStatus()
+	}
+	return 0
+}
+
+// okHandler answers body with 200.
+func okHandler(body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(body))
+	}
+}
