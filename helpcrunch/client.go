@@ -95,28 +95,21 @@ func newLimiter(perMinute int) *rate.Limiter {
 	return rate.NewLimiter(rate.Every(time.Minute/time.Duration(perMinute)), 1)
 }
 
-// The options every platform client shares (see internal/apiclient).
-var (
-	// WithBaseURL sets the scheme and host (and optional path prefix)
-	// requests go to; default DefaultBaseURL. Tests point it at a fake. The
-	// URL must be absolute http(s) without user info, query or fragment.
-	WithBaseURL = apiclient.WithBaseURL[*Client]
-	// WithHTTPClient sets the HTTP client; default one with DefaultTimeout
-	// and a transport of its own. A nil client is an error. Whatever the
-	// client, a redirect to another host is refused, so the credentials
-	// reach the configured host only (see httpcall.SameOriginRedirects).
-	WithHTTPClient = apiclient.WithHTTPClient[*Client]
-	// WithLogger sets the logger; default zap.NewNop(). A nil logger keeps
-	// the default. The client adds the field platform=helpcrunch and never
-	// logs the API key.
-	WithLogger = apiclient.WithLogger[*Client]
-	// WithUserAgent sets the User-Agent header; default DefaultUserAgent.
-	WithUserAgent = apiclient.WithUserAgent[*Client]
-	// WithConcurrency sets how many calls run at once at most
-	// (workers.concurrency; default 32), the idle connections the default
-	// transport keeps to the API host.
-	WithConcurrency = apiclient.WithConcurrency[*Client]
-)
+// The options every platform client shares (see internal/apiclient for
+// each one's rules):
+//   - WithBaseURL sets the base URL (scheme, host, optional path prefix);
+//     default DefaultBaseURL. Tests point it at a fake.
+//   - WithHTTPClient sets the HTTP client; default one with DefaultTimeout
+//     and a transport of its own (apiclient.NewTransport). Whatever the
+//     client, a redirect to another host is refused, so the credentials
+//     reach the configured host only.
+//   - WithLogger sets the logger; default zap.NewNop(), nil keeps it. The
+//     client adds platform=helpcrunch and never logs credentials.
+//   - WithUserAgent sets the User-Agent; default DefaultUserAgent.
+//   - WithConcurrency sets how many calls run at once at most
+//     (workers.concurrency; default 32): the idle connections the default
+//     transport keeps to the API host, and the most it opens.
+var WithBaseURL, WithHTTPClient, WithLogger, WithUserAgent, WithConcurrency = apiclient.WithBaseURL[*Client], apiclient.WithHTTPClient[*Client], apiclient.WithLogger[*Client], apiclient.WithUserAgent[*Client], apiclient.WithConcurrency[*Client]
 
 // WithRateLimit sets how many requests a minute the client sends at most,
 // evenly spaced; default DefaultRequestsPerMinute. 0 turns the limiter off

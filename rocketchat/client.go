@@ -125,23 +125,19 @@ func New(serverURL string, auth Auth, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// The options every platform client shares (see internal/apiclient).
-var (
-	// WithHTTPClient sets the HTTP client; default one with DefaultTimeout
-	// and a transport of its own. A nil client is an error. Whatever the
-	// client, a redirect to another host is refused, so the credentials
-	// reach the configured host only (see httpcall.SameOriginRedirects).
-	WithHTTPClient = apiclient.WithHTTPClient[*Client]
-	// WithLogger sets the logger; default zap.NewNop(). A nil logger keeps
-	// the default. The client adds platform=rocketchat.
-	WithLogger = apiclient.WithLogger[*Client]
-	// WithUserAgent sets the User-Agent header; default DefaultUserAgent.
-	WithUserAgent = apiclient.WithUserAgent[*Client]
-	// WithConcurrency sets how many calls run at once at most
-	// (workers.concurrency; default 32), the idle connections the default
-	// transport keeps to the API host.
-	WithConcurrency = apiclient.WithConcurrency[*Client]
-)
+// The options every platform client shares (see internal/apiclient for
+// each one's rules):
+//   - WithHTTPClient sets the HTTP client; default one with DefaultTimeout
+//     and a transport of its own (apiclient.NewTransport). Whatever the
+//     client, a redirect to another host is refused, so the credentials
+//     reach the configured host only.
+//   - WithLogger sets the logger; default zap.NewNop(), nil keeps it. The
+//     client adds platform=rocketchat and never logs credentials.
+//   - WithUserAgent sets the User-Agent; default DefaultUserAgent.
+//   - WithConcurrency sets how many calls run at once at most
+//     (workers.concurrency; default 32): the idle connections the default
+//     transport keeps to the API host, and the most it opens.
+var WithHTTPClient, WithLogger, WithUserAgent, WithConcurrency = apiclient.WithHTTPClient[*Client], apiclient.WithLogger[*Client], apiclient.WithUserAgent[*Client], apiclient.WithConcurrency[*Client]
 
 // WithMaxRateLimitWait sets how long a call waits at most for its route's
 // rate-limit reset; default DefaultMaxRateLimitWait. 0 never waits (the call

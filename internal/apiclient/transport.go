@@ -6,26 +6,16 @@ import (
 	"time"
 )
 
-// Transport defaults. The timeouts bound each phase of a call; the whole
-// call is bounded by the HTTP client's timeout (the platform's
-// request_timeout) and the caller's context.
-const (
-	// DefaultConcurrency is the number of calls a client expects at once
-	// when not told (workers.concurrency's default).
-	DefaultConcurrency = 32
-	// DialTimeout bounds opening a TCP connection.
-	DialTimeout = 10 * time.Second
-	// KeepAlive is the TCP keep-alive period of the connections.
-	KeepAlive = 30 * time.Second
-	// TLSHandshakeTimeout bounds the TLS handshake.
-	TLSHandshakeTimeout = 10 * time.Second
-	// ResponseHeaderTimeout bounds the wait for the answer's headers after
-	// the request is written: longer than LiveChat's own 15 s request
-	// timeout, so the API's answer (request_timeout) comes first.
-	ResponseHeaderTimeout = 18 * time.Second
-	// IdleConnTimeout is how long an idle connection is kept.
-	IdleConnTimeout = 90 * time.Second
-)
+// DefaultConcurrency is the number of calls a client expects at once when
+// not told (workers.concurrency's default).
+const DefaultConcurrency = 32
+
+// ResponseHeaderTimeout bounds the wait for an answer's headers after the
+// request is written: longer than LiveChat's own 15 s request timeout, so
+// the API's answer (request_timeout) comes first. The whole call is bounded
+// by the HTTP client's timeout (the platform's request_timeout) and the
+// caller's context.
+const ResponseHeaderTimeout = 18 * time.Second
 
 // NewTransport returns a transport for one platform client making up to
 // concurrency calls at once (less than 1: DefaultConcurrency) to one API
@@ -42,7 +32,8 @@ func NewTransport(concurrency int) *http.Transport {
 	if concurrency < 1 {
 		concurrency = DefaultConcurrency
 	}
-	dialer := &net.Dialer{Timeout: DialTimeout, KeepAlive: KeepAlive}
+	// Dial within 10 s; TCP keep-alive probes every 30 s.
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           dialer.DialContext,
@@ -50,8 +41,8 @@ func NewTransport(concurrency int) *http.Transport {
 		MaxIdleConns:          2 * concurrency,
 		MaxIdleConnsPerHost:   concurrency,
 		MaxConnsPerHost:       concurrency,
-		IdleConnTimeout:       IdleConnTimeout,
-		TLSHandshakeTimeout:   TLSHandshakeTimeout,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: ResponseHeaderTimeout,
 		ExpectContinueTimeout: time.Second,
 	}

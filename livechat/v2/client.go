@@ -97,20 +97,18 @@ type Client struct {
 // Option configures a Client.
 type Option = apiclient.Option[*Client]
 
-// The options every platform client shares (see internal/apiclient).
-var (
-	// WithBaseURL sets the API host; default DefaultBaseURL.
-	WithBaseURL = apiclient.WithBaseURL[*Client]
-	// WithHTTPClient sets the HTTP client; default one with DefaultTimeout
-	// and a transport of its own. Whatever the client, a redirect to
-	// another host is refused, so the credentials reach the configured host
-	// only (see httpcall.SameOriginRedirects).
-	WithHTTPClient = apiclient.WithHTTPClient[*Client]
-	// WithLogger sets the logger; default zap.NewNop().
-	WithLogger = apiclient.WithLogger[*Client]
-	// WithUserAgent sets the User-Agent; default DefaultUserAgent.
-	WithUserAgent = apiclient.WithUserAgent[*Client]
-)
+// The options every platform client shares (see internal/apiclient for
+// each one's rules):
+//   - WithBaseURL sets the base URL (scheme, host, optional path prefix);
+//     default DefaultBaseURL. Tests point it at a fake.
+//   - WithHTTPClient sets the HTTP client; default one with DefaultTimeout
+//     and a transport of its own (apiclient.NewTransport). Whatever the
+//     client, a redirect to another host is refused, so the credentials
+//     reach the configured host only.
+//   - WithLogger sets the logger; default zap.NewNop(), nil keeps it. The
+//     client adds platform=livechat and never logs credentials.
+//   - WithUserAgent sets the User-Agent; default DefaultUserAgent.
+var WithBaseURL, WithHTTPClient, WithLogger, WithUserAgent = apiclient.WithBaseURL[*Client], apiclient.WithHTTPClient[*Client], apiclient.WithLogger[*Client], apiclient.WithUserAgent[*Client]
 
 // New returns a client; it fails with livechat.ErrMissingAuth without a
 // token.

@@ -19,11 +19,8 @@ func TestClientContract(t *testing.T) {
 			_, err := c.ChatsPage(ctx, livechatv2.ChatsFilter{}, 1)
 			return err
 		},
-		OK:                `{"chats":[],"total":0,"pages":1}`,
-		TooManyRequests:   `{"error":"Too many requests"}`,
+		OK: `{"chats":[],"total":0,"pages":1}`, TooManyRequests: `{"error":"Too many requests"}`,
 		CredentialHeaders: []string{"Authorization", "X-API-Version"},
-		ErrInvalidOption:  livechat.ErrInvalidOption,
-		IsRetryable:       livechat.IsRetryable,
-		RetryAfter:        livechat.RetryAfter,
+		Errors:            apiclienttest.ErrorsOf(livechat.ErrInvalidOption, livechat.IsRetryable, livechat.RetryAfter),
 	})
 }

@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/chatwarden/chatwarden/internal/apiclient"
 )
 
@@ -31,6 +34,12 @@ type Target[C apiclient.Embedder] struct {
 	// CredentialHeaders name the headers that carry the credentials; each
 	// must reach the configured host and never another one.
 	CredentialHeaders []string
+	// Errors are the platform's sentinel and classification.
+	Errors Errors
+}
+
+// Errors are a platform's option sentinel and its retry classification.
+type Errors struct {
 	// ErrInvalidOption is the platform's sentinel of invalid options.
 	ErrInvalidOption error
 	// IsRetryable and RetryAfter are the platform's classification.
@@ -88,4 +97,64 @@ func okHandler(body string) http.HandlerFunc {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(body))
 	}
+}
+
+// ErrorsOf is the Errors of a platform: its ErrInvalidOption, IsRetryable
+// and RetryAfter.
+func ErrorsOf(errInvalidOption error, isRetryable func(error) bool, retryAfter func(error) (time.Duration, bool)) Errors {
+	return Errors{ErrInvalidOption: errInvalidOption, IsRetryable: isRetryable, RetryAfter: retryAfter}
+}
+
+// TestFake runs the contract of a platform fake through the platform's
+// client: the fake answers the call, and each failure it can be armed with
+// reaches the client as the real API's would (status, Retry-After, the
+// retry decision), for the next call only.
+func TestFake[C apiclient.Embedder](t *testing.T, f Fake[C]) {
+	tg := f.Client
+	t.Run("answers", func(t *testing.T) {
+		url, _ := f.Start(t)
+		c := client(t, tg, url)
+		require.NoError(t, tg.Call(context.Background(), c))
+		require.NoError(t, tg.Call(context.Background(), c), "twice")
+	})
+	tests := []struct {
+		name      string
+		kind      Kind
+		status    int
+		wantAfter time.Duration
+	}{
+		{"429 with Retry-After", TooManyRequests, http.StatusTooManyRequests, FakeRetryAfter},
+		{"500", ServerError, http.StatusInternalServerError, 0},
+		{"503", ServiceUnavailable, http.StatusServiceUnavailable, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			url, failNext := f.Start(t)
+			c := client(t, tg, url)
+			failNext(tc.kind)
+			err := tg.Call(context.Background(), c)
+			require.Error(t, err)
+			assert.Equal(t, tc.status, statusOf(err), "status: %v", err)
+			assert.True(t, tg.Errors.IsRetryable(err), "retryable: %v", err)
+			d, ok := tg.Errors.RetryAfter(err)
+			assert.Equal(t, tc.wantAfter > 0, ok, "a Retry-After hint: %v", err)
+			// Rocket.Chat's reset is in milliseconds from the fake's clock.
+			assert.InDelta(t, tc.wantAfter, d, float64(500*time.Millisecond))
+			assert.NoError(t, tg.Call(context.Background(), c), "the failure was for the next call only")
+		})
+	}
+	t.Run("hang past the deadline", func(t *testing.T) {
+		url, failNext := f.Start(t)
+		c := client(t, tg, url)
+		failNext(Hang)
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		err := tg.Call(ctx, c)
+		require.Error(t, err)
+		assert.Less(t, time.Since(start), 10*time.Second, "bounded by the caller's deadline (generous for CI)")
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.True(t, tg.Errors.IsRetryable(err), "retryable: %v", err)
+		assert.NoError(t, tg.Call(context.Background(), c), "the hang was for the next call only")
+	})
 }

@@ -75,7 +75,7 @@ func testOptions[C apiclient.Embedder](t *testing.T, tg Target[C]) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := tg.New(tc.url, tc.opts...)
-			assert.ErrorIs(t, err, tg.ErrInvalidOption)
+			assert.ErrorIs(t, err, tg.Errors.ErrInvalidOption)
 		})
 	}
 	t.Run("valid options, nil options skipped", func(t *testing.T) {
@@ -148,8 +148,8 @@ func testErrorAnswers[C apiclient.Embedder](t *testing.T, tg Target[C]) {
 			err := tg.Call(context.Background(), client(t, tg, ts.URL))
 			require.Error(t, err)
 			assert.Equal(t, tc.status, statusOf(err), "status carried by the error: %v", err)
-			assert.Equal(t, tc.retryable, tg.IsRetryable(err), "retryable: %v", err)
-			d, ok := tg.RetryAfter(err)
+			assert.Equal(t, tc.retryable, tg.Errors.IsRetryable(err), "retryable: %v", err)
+			d, ok := tg.Errors.RetryAfter(err)
 			assert.Equal(t, tc.wantAfter > 0, ok, "a Retry-After hint: %v", err)
 			assert.InDelta(t, tc.wantAfter, d, float64(tc.slack+time.Second/2))
 			if tc.inText != "" {
@@ -182,7 +182,7 @@ func testBodyLimits[C apiclient.Embedder](t *testing.T, tg Target[C]) {
 		err := tg.Call(context.Background(), client(t, tg, ts.URL))
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), fmt.Sprintf("larger than %d bytes", httpcall.MaxResponseBody))
-		assert.False(t, tg.IsRetryable(err), "asking again gets the same answer")
+		assert.False(t, tg.Errors.IsRetryable(err), "asking again gets the same answer")
 	})
 }
 
@@ -204,7 +204,7 @@ func testBadJSON[C apiclient.Embedder](t *testing.T, tg Target[C]) {
 			require.Error(t, err)
 			_, isSyntax := errors.AsType[*json.SyntaxError](err)
 			assert.True(t, isSyntax, "a JSON syntax error: %v", err)
-			assert.False(t, tg.IsRetryable(err), "permanent: %v", err)
+			assert.False(t, tg.Errors.IsRetryable(err), "permanent: %v", err)
 		})
 	}
 }
@@ -238,7 +238,7 @@ func testTimeouts[C apiclient.Embedder](t *testing.T, tg Target[C]) {
 		err := tg.Call(context.Background(), c)
 		require.Error(t, err)
 		assert.Less(t, time.Since(start), bound)
-		assert.True(t, tg.IsRetryable(err), "a timeout is retryable: %v", err)
+		assert.True(t, tg.Errors.IsRetryable(err), "a timeout is retryable: %v", err)
 	})
 	t.Run("context deadline", func(t *testing.T) {
 		ts, _ := hangServer(t)
@@ -249,7 +249,7 @@ func testTimeouts[C apiclient.Embedder](t *testing.T, tg Target[C]) {
 		require.Error(t, err)
 		assert.Less(t, time.Since(start), bound)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
-		assert.True(t, tg.IsRetryable(err), "a deadline is retryable: %v", err)
+		assert.True(t, tg.Errors.IsRetryable(err), "a deadline is retryable: %v", err)
 	})
 	t.Run("context canceled", func(t *testing.T) {
 		ts, n := hangServer(t)
@@ -264,7 +264,7 @@ func testTimeouts[C apiclient.Embedder](t *testing.T, tg Target[C]) {
 		err := tg.Call(ctx, client(t, tg, ts.URL))
 		require.Error(t, err)
 		assert.ErrorIs(t, err, context.Canceled)
-		assert.False(t, tg.IsRetryable(err), "the caller gave up: %v", err)
+		assert.False(t, tg.Errors.IsRetryable(err), "the caller gave up: %v", err)
 	})
 	t.Run("connection refused", func(t *testing.T) {
 		ts := httptest.NewServer(http.NotFoundHandler())
@@ -272,7 +272,7 @@ func testTimeouts[C apiclient.Embedder](t *testing.T, tg Target[C]) {
 		ts.Close()
 		err := tg.Call(context.Background(), client(t, tg, url))
 		require.Error(t, err)
-		assert.True(t, tg.IsRetryable(err), "a refused connection is retryable: %v", err)
+		assert.True(t, tg.Errors.IsRetryable(err), "a refused connection is retryable: %v", err)
 	})
 }
 
@@ -295,7 +295,7 @@ func testRedirects[C apiclient.Embedder](t *testing.T, tg Target[C]) {
 			require.Error(t, err)
 			assert.ErrorIs(t, err, httpcall.ErrCrossHostRedirect)
 			assert.Contains(t, err.Error(), target.URL, "the error names the other host")
-			assert.False(t, tg.IsRetryable(err), "permanent")
+			assert.False(t, tg.Errors.IsRetryable(err), "permanent")
 			assert.Empty(t, target.Requests(), "the other host never sees the request nor its credentials")
 		})
 	}
@@ -366,37 +366,35 @@ func (timeoutErr) Temporary() bool { return true }
 // API answers: the caller's context, the network, and everything else.
 func testTransportErrors[C apiclient.Embedder](t *testing.T, tg Target[C]) {
 	dialRefused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
-	tests := []struct {
-		name string
-		err  error
-		want bool
-	}{
-		{"nil", nil, false},
-		{"caller canceled", context.Canceled, false},
-		{"caller canceled inside url.Error", &url.Error{Op: "Post", URL: "u", Err: context.Canceled}, false},
-		{"deadline exceeded", context.DeadlineExceeded, true},
-		{"deadline inside url.Error", &url.Error{Op: "Post", URL: "u", Err: context.DeadlineExceeded}, true},
-		{"connection refused", &url.Error{Op: "Post", URL: "u", Err: dialRefused}, true},
-		{"connection reset", fmt.Errorf("read: %w", syscall.ECONNRESET), true},
-		{"broken pipe", fmt.Errorf("write: %w", syscall.EPIPE), true},
-		{"unexpected EOF", io.ErrUnexpectedEOF, true},
-		{"EOF from transport", &url.Error{Op: "Post", URL: "u", Err: io.EOF}, true},
-		{"DNS failure", &url.Error{Op: "Post", URL: "u", Err: &net.DNSError{Err: "no such host", Name: "x"}}, true},
-		{"net timeout", timeoutErr{}, true},
-		{"url.Error timeout", &url.Error{Op: "Post", URL: "u", Err: timeoutErr{}}, true},
-		{"unsupported scheme", &url.Error{Op: "Post", URL: "u", Err: errors.New("unsupported protocol scheme")}, false},
-		{"JSON syntax", &json.SyntaxError{Offset: 1}, false},
-		{"plain error", errors.New("boom"), false},
-		{"cross-host redirect", &httpcall.RedirectError{From: "a", To: "b"}, false},
+	retryable := map[string]error{
+		"deadline exceeded":         context.DeadlineExceeded,
+		"deadline inside url.Error": &url.Error{Op: "Post", URL: "u", Err: context.DeadlineExceeded},
+		"connection refused":        &url.Error{Op: "Post", URL: "u", Err: dialRefused},
+		"connection reset":          fmt.Errorf("read: %w", syscall.ECONNRESET),
+		"broken pipe":               fmt.Errorf("write: %w", syscall.EPIPE),
+		"unexpected EOF":            io.ErrUnexpectedEOF,
+		"EOF from transport":        &url.Error{Op: "Post", URL: "u", Err: io.EOF},
+		"DNS failure":               &url.Error{Op: "Post", URL: "u", Err: &net.DNSError{Err: "no such host", Name: "x"}},
+		"net timeout":               timeoutErr{},
+		"url.Error timeout":         &url.Error{Op: "Post", URL: "u", Err: timeoutErr{}},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, tc.want, tg.IsRetryable(tc.err))
-		})
+	permanent := map[string]error{
+		"nil":                              nil,
+		"caller canceled":                  context.Canceled,
+		"caller canceled inside url.Error": &url.Error{Op: "Post", URL: "u", Err: context.Canceled},
+		"unsupported scheme":               &url.Error{Op: "Post", URL: "u", Err: errors.New("unsupported protocol scheme")},
+		"JSON syntax":                      &json.SyntaxError{Offset: 1},
+		"plain error":                      errors.New("boom"),
+		"cross-host redirect":              &httpcall.RedirectError{From: "a", To: "b"},
+	}
+	for want, cases := range map[bool]map[string]error{true: retryable, false: permanent} {
+		for name, err := range cases {
+			t.Run(name, func(t *testing.T) { assert.Equal(t, want, tg.Errors.IsRetryable(err)) })
+		}
 	}
 	t.Run("no hint without an API error", func(t *testing.T) {
 		for _, err := range []error{nil, errors.New("boom"), context.DeadlineExceeded} {
-			_, ok := tg.RetryAfter(err)
+			_, ok := tg.Errors.RetryAfter(err)
 			assert.False(t, ok, "%v", err)
 		}
 	})
