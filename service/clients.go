@@ -1,11 +1,10 @@
 package service
 
 import (
-	"github.com/chatwarden/chatwarden/tracing"
-
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -13,10 +12,12 @@ import (
 	"github.com/chatwarden/chatwarden/config"
 	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/helpcrunch"
+	"github.com/chatwarden/chatwarden/internal/apiclient"
 	"github.com/chatwarden/chatwarden/livechat"
 	"github.com/chatwarden/chatwarden/livechat/oauth"
 	"github.com/chatwarden/chatwarden/rocketchat"
 	"github.com/chatwarden/chatwarden/rules"
+	"github.com/chatwarden/chatwarden/tracing"
 )
 
 // Clients are the platform API clients of a worker process; they implement
@@ -59,7 +60,9 @@ func InstrumentClients(f func(platform string, c *http.Client) *http.Client) Cli
 func WithOAuthStore(st oauth.Store) ClientsOption { return func(o *clientsOptions) { o.store = st } }
 
 // NewClients builds the platform clients of cfg. hc is the HTTP client they
-// share (nil: one with livechat.request_timeout). js, when not nil, keeps
+// share; nil gives each platform an HTTP client of its own
+// (PlatformHTTPClient with workers.concurrency) with the platform's
+// request timeout. js, when not nil, keeps
 // OAuth tokens in the key-value bucket oauth.Bucket (created with
 // nats.replicas), shared by every process and encrypted with secrets.keys
 // (see OpenOAuthStore); it is only touched when OAuth credentials are
@@ -70,8 +73,11 @@ func NewClients(ctx context.Context, cfg *config.Config, js jetstream.JetStream,
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if hc == nil {
-		hc = &http.Client{Timeout: cfg.LiveChat.RequestTimeout, Transport: tracing.Transport(nil)}
+	httpFor := func(timeout time.Duration) *http.Client {
+		if hc != nil {
+			return hc
+		}
+		return PlatformHTTPClient(timeout, cfg.Workers.Concurrency)
 	}
 	if logger == nil {
 		logger = zap.NewNop()
@@ -90,13 +96,14 @@ func NewClients(ctx context.Context, cfg *config.Config, js jetstream.JetStream,
 	}
 	cs := &Clients{}
 	var err error
-	cs.liveChatDefault, cs.liveChatByOrg, err = buildLiveChat(cfg.LiveChat, o.instrument(event.LiveChat, hc), o.store, logger)
+	cs.liveChatDefault, cs.liveChatByOrg, err = buildLiveChat(cfg.LiveChat,
+		o.instrument(event.LiveChat, httpFor(cfg.LiveChat.RequestTimeout)), o.store, logger)
 	if err != nil {
 		return nil, err
 	}
 	if key := cfg.HelpCrunch.APIKey; key != "" {
 		cs.helpCrunch, err = helpcrunch.New(key, helpcrunch.WithBaseURL(cfg.HelpCrunch.APIURL),
-			helpcrunch.WithHTTPClient(o.instrument(event.HelpCrunch, hc)), helpcrunch.WithLogger(logger),
+			helpcrunch.WithHTTPClient(o.instrument(event.HelpCrunch, httpFor(cfg.LiveChat.RequestTimeout))), helpcrunch.WithLogger(logger),
 			helpcrunch.WithUserAgent("chatwarden"))
 		if err != nil {
 			return nil, fmt.Errorf("building the HelpCrunch client: %w", err)
@@ -104,7 +111,7 @@ func NewClients(ctx context.Context, cfg *config.Config, js jetstream.JetStream,
 	}
 	if rc := cfg.RocketChat; rc.URL != "" && rc.UserID != "" && rc.AuthToken != "" {
 		cs.rocketChat, err = rocketchat.New(rc.URL, rocketchat.Auth{UserID: rc.UserID, Token: rc.AuthToken},
-			rocketchat.WithHTTPClient(o.instrument(event.RocketChat, hc)), rocketchat.WithLogger(logger),
+			rocketchat.WithHTTPClient(o.instrument(event.RocketChat, httpFor(cfg.LiveChat.RequestTimeout))), rocketchat.WithLogger(logger),
 			rocketchat.WithUserAgent("chatwarden"))
 		if err != nil {
 			return nil, fmt.Errorf("building the Rocket.Chat client: %w", err)
@@ -156,7 +163,7 @@ func NewLiveChatClients(cfg config.LiveChat, hc *http.Client, logger *zap.Logger
 
 func newLiveChatClients(cfg config.LiveChat, hc *http.Client, logger *zap.Logger) (*Clients, error) {
 	if hc == nil {
-		hc = &http.Client{Timeout: cfg.RequestTimeout, Transport: tracing.Transport(nil)}
+		hc = PlatformHTTPClient(cfg.RequestTimeout, apiclient.DefaultConcurrency)
 	}
 	if logger == nil {
 		logger = zap.NewNop()
@@ -165,6 +172,18 @@ func newLiveChatClients(cfg config.LiveChat, hc *http.Client, logger *zap.Logger
 	var err error
 	cs.liveChatDefault, cs.liveChatByOrg, err = buildLiveChat(cfg, hc, oauth.NewMemoryStore(), logger)
 	return cs, err
+}
+
+// PlatformHTTPClient is the HTTP client of one platform's clients: the
+// timeout of the whole call, and a tuned transport of its own
+// (apiclient.NewTransport) that keeps an idle connection for each of
+// concurrency workers, opens no more than that, keeps them alive and speaks
+// HTTP/2 where the API offers it; each call is a span of the event's trace
+// when tracing is on.
+func PlatformHTTPClient(timeout time.Duration, concurrency int) *http.Client {
+	hc := apiclient.NewHTTPClient(timeout, concurrency)
+	hc.Transport = tracing.Transport(hc.Transport)
+	return hc
 }
 
 // buildLiveChat builds the default client and one per organization.

@@ -271,12 +271,9 @@ func (s *Service) startWorkers(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	hc := o.httpClient
-	if hc == nil {
-		// Each API call is a span of the event's trace when tracing is on.
-		hc = &http.Client{Timeout: cfg.LiveChat.RequestTimeout, Transport: tracing.Transport(nil)}
-	}
-	clients, err := NewClients(ctx, cfg, s.bus.JS, hc, s.logger, InstrumentClients(s.metrics.InstrumentClient))
+	// Without a client of the caller's, each platform gets one of its own
+	// (PlatformHTTPClient).
+	clients, err := NewClients(ctx, cfg, s.bus.JS, o.httpClient, s.logger, InstrumentClients(s.metrics.InstrumentClient))
 	if err != nil {
 		return err
 	}

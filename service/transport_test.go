@@ -1,0 +1,63 @@
+package service_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/chatwarden/chatwarden/config"
+	"github.com/chatwarden/chatwarden/rocketchat"
+	"github.com/chatwarden/chatwarden/rocketchat/rocketchattest"
+	"github.com/chatwarden/chatwarden/service"
+)
+
+// The platform clients NewClients builds without an HTTP client of the
+// caller's keep a connection per worker: 1,000 calls from
+// workers.concurrency goroutines to one API host open at most that many
+// connections (with http.DefaultTransport, which keeps 2 idle connections a
+// host, they open hundreds). Rocket.Chat, because its client does not pace
+// itself; the transport is the same for every platform.
+func TestPlatformClientsReuseConnections(t *testing.T) {
+	const workers, calls = 32, 1000
+	fake := rocketchattest.New(rocketchattest.WithAuth("u1", "tok"))
+	fake.AddRoom(rocketchat.Room{ID: "R1", Open: true})
+	var opened atomic.Int32
+	ts := httptest.NewUnstartedServer(fake)
+	ts.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	ts.Start()
+	t.Cleanup(ts.Close)
+
+	cfg := config.Default()
+	cfg.Workers.Concurrency = workers
+	cfg.RocketChat = config.RocketChat{URL: ts.URL, UserID: "u1", AuthToken: "tok"}
+	cs, err := service.NewClients(context.Background(), cfg, nil, nil, nil)
+	require.NoError(t, err)
+	rc, err := cs.RocketChat("")
+	require.NoError(t, err)
+
+	var next, failed atomic.Int32
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for next.Add(1) <= calls {
+				if _, err := rc.GetRoom(context.Background(), "R1"); err != nil {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	assert.Zero(t, failed.Load(), "failed calls")
+	assert.LessOrEqual(t, int(opened.Load()), workers, "connections opened for %d calls from %d workers", calls, workers)
+}
