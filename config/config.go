@@ -489,6 +489,19 @@ type HelpCrunch struct {
 	// that a replay accepted within MaxAge is still recognised as a
 	// duplicate. Default 5m.
 	MaxAge time.Duration `yaml:"max_age"`
+	// RequestTimeout bounds one HelpCrunch API request, from sending it to
+	// the end of the answer. Default (and 0): livechat.request_timeout (20s
+	// unless set), which timed HelpCrunch requests before this key existed.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+}
+
+// PlatformTimeout is a platform's request timeout d, or
+// livechat.request_timeout when d is 0 (see HelpCrunch.RequestTimeout).
+func (c *Config) PlatformTimeout(d time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return c.LiveChat.RequestTimeout
 }
 
 // HelpCrunchClockSkew is how far in the future a HelpCrunch delivery may be
@@ -507,6 +520,10 @@ type RocketChat struct {
 	// WebhookToken is the token Rocket.Chat's outgoing webhook sends; empty:
 	// every Rocket.Chat webhook is rejected with 401. Default "".
 	WebhookToken string `yaml:"webhook_token"`
+	// RequestTimeout bounds one Rocket.Chat API request, from sending it to
+	// the end of the answer. Default (and 0): livechat.request_timeout (20s
+	// unless set), which timed Rocket.Chat requests before this key existed.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
 }
 
 // Workers configures the workers that apply rules to stored events.
@@ -639,6 +656,10 @@ func (c *Config) ApplyDefaults() {
 
 	setString(&c.HelpCrunch.APIURL, DefaultHelpCrunchAPIURL)
 	setDuration(&c.HelpCrunch.MaxAge, DefaultHelpCrunchMaxAge)
+	// Before they had their own, livechat.request_timeout timed every
+	// platform's requests: a file that raised it keeps raising them all.
+	setDuration(&c.HelpCrunch.RequestTimeout, c.LiveChat.RequestTimeout)
+	setDuration(&c.RocketChat.RequestTimeout, c.LiveChat.RequestTimeout)
 
 	setInt(&c.Workers.Concurrency, DefaultConcurrency)
 	setInt(&c.Workers.MaxAttempts, DefaultMaxAttempts)

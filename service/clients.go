@@ -77,7 +77,7 @@ func NewClients(ctx context.Context, cfg *config.Config, js jetstream.JetStream,
 		if hc != nil {
 			return hc
 		}
-		return PlatformHTTPClient(timeout, cfg.Workers.Concurrency)
+		return PlatformHTTPClient(cfg.PlatformTimeout(timeout), cfg.Workers.Concurrency)
 	}
 	if logger == nil {
 		logger = zap.NewNop()
@@ -103,7 +103,7 @@ func NewClients(ctx context.Context, cfg *config.Config, js jetstream.JetStream,
 	}
 	if key := cfg.HelpCrunch.APIKey; key != "" {
 		cs.helpCrunch, err = helpcrunch.New(key, helpcrunch.WithBaseURL(cfg.HelpCrunch.APIURL),
-			helpcrunch.WithHTTPClient(o.instrument(event.HelpCrunch, httpFor(cfg.LiveChat.RequestTimeout))), helpcrunch.WithLogger(logger),
+			helpcrunch.WithHTTPClient(o.instrument(event.HelpCrunch, httpFor(cfg.HelpCrunch.RequestTimeout))), helpcrunch.WithLogger(logger),
 			helpcrunch.WithUserAgent("chatwarden"))
 		if err != nil {
 			return nil, fmt.Errorf("building the HelpCrunch client: %w", err)
@@ -111,7 +111,7 @@ func NewClients(ctx context.Context, cfg *config.Config, js jetstream.JetStream,
 	}
 	if rc := cfg.RocketChat; rc.URL != "" && rc.UserID != "" && rc.AuthToken != "" {
 		cs.rocketChat, err = rocketchat.New(rc.URL, rocketchat.Auth{UserID: rc.UserID, Token: rc.AuthToken},
-			rocketchat.WithHTTPClient(o.instrument(event.RocketChat, httpFor(cfg.LiveChat.RequestTimeout))), rocketchat.WithLogger(logger),
+			rocketchat.WithHTTPClient(o.instrument(event.RocketChat, httpFor(cfg.RocketChat.RequestTimeout))), rocketchat.WithLogger(logger),
 			rocketchat.WithUserAgent("chatwarden"))
 		if err != nil {
 			return nil, fmt.Errorf("building the Rocket.Chat client: %w", err)
