@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/chatwarden/chatwarden/internal/apiclient"
+	"github.com/chatwarden/chatwarden/internal/httpcall"
 	"golang.org/x/time/rate"
 )
 
@@ -193,4 +194,10 @@ func (c *Client) call(ctx context.Context, op, target, method, path string, quer
 	}
 	_, err = c.Do(req, out)
 	return wrapErr(op, target, err)
+}
+
+// wrapErr adds the call's context ("set_status chat 542335") to an error while keeping it
+// reachable with errors.Is/As.
+func wrapErr(op, target string, err error) error {
+	return httpcall.WrapOp("helpcrunch", op, target, err)
 }

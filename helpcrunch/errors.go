@@ -67,10 +67,6 @@ var (
 	ErrRateLimited = errors.New("helpcrunch: client-side rate limit")
 )
 
-// MaxErrorBody is how many bytes of an error answer the client reads to build
-// an *APIError; the rest is discarded.
-const MaxErrorBody = httpcall.MaxErrorBody
-
 // ErrorDetail is one entry of the API's {"errors":[{"code","message"}]}.
 type ErrorDetail struct {
 	Code    string `json:"code"`
@@ -86,7 +82,7 @@ type APIError struct {
 	// is not the documented envelope).
 	Code string
 	// Message is the message of Code's entry, or the body text when the body
-	// is not the envelope (trimmed, at most MaxErrorBody bytes).
+	// is not the envelope (trimmed, at most httpcall.MaxErrorBody bytes).
 	Message string
 	// Errors are every entry of the envelope, in order.
 	Errors []ErrorDetail
@@ -97,18 +93,15 @@ type APIError struct {
 	Endpoint string
 }
 
+// HTTPStatus is StatusCode (apiclient.StatusError).
+func (e *APIError) HTTPStatus() int { return e.StatusCode }
+
 // Error names the endpoint, the HTTP status, the code and the message.
 func (e *APIError) Error() string { return apiclient.Describe("helpcrunch", e.Endpoint, e.Detail()) }
 
 // Detail describes the error without naming the call: the status, the
 // platform's error type or code, and its message.
 func (e *APIError) Detail() string { return apiclient.Detail(e.StatusCode, e.Code, e.Message) }
-
-// HTTPStatus is StatusCode (apiclient.StatusError).
-func (e *APIError) HTTPStatus() int { return e.StatusCode }
-
-// RetryHint is RetryAfter (apiclient.RetryHinter).
-func (e *APIError) RetryHint() time.Duration { return e.RetryAfter }
 
 // HasCode reports whether any entry of the answer carries code.
 func (e *APIError) HasCode(code string) bool {
@@ -144,6 +137,9 @@ func (e *APIError) Retryable() bool {
 		e.StatusCode == http.StatusRequestTimeout || e.StatusCode >= 500
 }
 
+// RetryHint is RetryAfter (apiclient.RetryHinter).
+func (e *APIError) RetryHint() time.Duration { return e.RetryAfter }
+
 // IsRetryable is the one place that decides whether a failed call may be
 // repeated. It is true for:
 //   - API errors with status 429 (or code too_many_requests), 408 or 5xx;
@@ -164,9 +160,3 @@ func IsRetryable(err error) bool {
 // RetryAfter returns the wait hinted by err: the server's Retry-After of an
 // *APIError, or the client-side limiter's wait of an ErrRateLimited error.
 func RetryAfter(err error) (time.Duration, bool) { return apiclient.RetryAfter(err) }
-
-// wrapErr adds the call's context ("set_status chat 542335") to an error while keeping it
-// reachable with errors.Is/As.
-func wrapErr(op, target string, err error) error {
-	return httpcall.WrapOp("helpcrunch", op, target, err)
-}

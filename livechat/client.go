@@ -35,6 +35,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/chatwarden/chatwarden/internal/apiclient"
+	"github.com/chatwarden/chatwarden/internal/httpcall"
 )
 
 // Defaults.
@@ -299,4 +300,10 @@ func retryRequest(req *http.Request, region string) (*http.Request, error) {
 	}
 	r.Header.Set("X-Region", region)
 	return r, nil
+}
+
+// wrapErr adds the call's context ("update_chat_properties chat X") to an
+// error while keeping it reachable with errors.Is/As.
+func wrapErr(action, target string, err error) error {
+	return httpcall.WrapOp("livechat", action, target, err)
 }

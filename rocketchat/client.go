@@ -341,3 +341,9 @@ func (c *Client) call(ctx context.Context, op, target, method, path string, quer
 	}
 	return wrapErr(op, target, err)
 }
+
+// wrapErr adds the call's context ("close_room room X") to an error while keeping it
+// reachable with errors.Is/As.
+func wrapErr(op, target string, err error) error {
+	return httpcall.WrapOp("rocketchat", op, target, err)
+}

@@ -90,9 +90,6 @@ var (
 	ErrRateLimited = errors.New("rocketchat: rate limited")
 )
 
-// MaxErrorBody is how many bytes of an error answer the client reads.
-const MaxErrorBody = httpcall.MaxErrorBody
-
 // APIError is a failed answer: any status but 200, or a 200 whose body says
 // "success": false.
 type APIError struct {
@@ -110,6 +107,9 @@ type APIError struct {
 	Endpoint string
 }
 
+// HTTPStatus is StatusCode (apiclient.StatusError).
+func (e *APIError) HTTPStatus() int { return e.StatusCode }
+
 // Error names the endpoint, status, type and message.
 func (e *APIError) Error() string { return apiclient.Describe("rocketchat", e.Endpoint, e.Detail()) }
 
@@ -122,12 +122,6 @@ func (e *APIError) Detail() string {
 	}
 	return apiclient.Detail(e.StatusCode, e.Type, msg)
 }
-
-// HTTPStatus is StatusCode (apiclient.StatusError).
-func (e *APIError) HTTPStatus() int { return e.StatusCode }
-
-// RetryHint is RetryAfter (apiclient.RetryHinter).
-func (e *APIError) RetryHint() time.Duration { return e.RetryAfter }
 
 // canonicalType folds the spellings of one condition together.
 func canonicalType(t string) string {
@@ -176,6 +170,9 @@ func (e *APIError) Retryable() bool {
 		e.StatusCode >= 500
 }
 
+// RetryHint is RetryAfter (apiclient.RetryHinter).
+func (e *APIError) RetryHint() time.Duration { return e.RetryAfter }
+
 // IsRetryable is the one place that decides whether a failed call may be
 // repeated. It is true for:
 //   - API errors of type error-too-many-requests or
@@ -197,9 +194,3 @@ func IsRetryable(err error) bool {
 // *APIError (a 429's Retry-After or X-RateLimit-Reset), or the wait of an
 // ErrRateLimited error.
 func RetryAfter(err error) (time.Duration, bool) { return apiclient.RetryAfter(err) }
-
-// wrapErr adds the call's context ("close_room room X") to an error while keeping it
-// reachable with errors.Is/As.
-func wrapErr(op, target string, err error) error {
-	return httpcall.WrapOp("rocketchat", op, target, err)
-}
