@@ -15,6 +15,7 @@ import (
 
 	"github.com/chatwarden/chatwarden/config"
 	"github.com/chatwarden/chatwarden/helpcrunch"
+	"github.com/chatwarden/chatwarden/internal/apiclient/apiclienttest"
 	"github.com/chatwarden/chatwarden/rocketchat"
 	"github.com/chatwarden/chatwarden/rocketchat/rocketchattest"
 	"github.com/chatwarden/chatwarden/service"
@@ -24,8 +25,10 @@ import (
 // caller's keep a connection per worker: 1,000 calls from
 // workers.concurrency goroutines to one API host open at most that many
 // connections (with http.DefaultTransport, which keeps 2 idle connections a
-// host, they open hundreds). Rocket.Chat, because its client does not pace
-// itself; the transport is the same for every platform.
+// host, they open hundreds; apiclienttest.ReuseSlack covers the rare
+// connection Go's transport retires under load). Rocket.Chat, because its
+// client does not pace itself; the transport is the same for every
+// platform.
 func TestPlatformClientsReuseConnections(t *testing.T) {
 	const workers, calls = 32, 1000
 	fake := rocketchattest.New(rocketchattest.WithAuth("u1", "tok"))
@@ -61,7 +64,8 @@ func TestPlatformClientsReuseConnections(t *testing.T) {
 	}
 	wg.Wait()
 	assert.Zero(t, failed.Load(), "failed calls")
-	assert.LessOrEqual(t, int(opened.Load()), workers, "connections opened for %d calls from %d workers", calls, workers)
+	assert.LessOrEqual(t, int(opened.Load()), workers+apiclienttest.ReuseSlack,
+		"connections opened for %d calls from %d workers", calls, workers)
 }
 
 // helpcrunch.request_timeout and rocketchat.request_timeout bound their

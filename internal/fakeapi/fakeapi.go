@@ -228,3 +228,26 @@ func Headers(r *http.Request, names ...string) http.Header {
 	}
 	return h
 }
+
+// Recorder is what a fake shows its tests of its Log: FailNext, Calls,
+// CallsTo and ResetCalls. A fake's Server embeds the Recorder of its Log,
+// so that these are the fake's own methods without a copy in each fake.
+// Endpoints are named as the fake names them (livechattest: the action).
+type Recorder[C, F any] struct{ log *Log[C, F] }
+
+// Recorder returns l's Recorder.
+func (l *Log[C, F]) Recorder() Recorder[C, F] { return Recorder[C, F]{l} }
+
+// FailNext arms f for the next n calls of endpoint ("" matches every
+// endpoint); n <= 0 arms nothing. A call takes the first armed failure that
+// matches it and has calls left.
+func (r Recorder[C, F]) FailNext(endpoint string, n int, f F) { r.log.FailNext(endpoint, n, f) }
+
+// Calls returns every call received so far, in order of arrival.
+func (r Recorder[C, F]) Calls() []C { return r.log.Calls() }
+
+// CallsTo returns the calls of one endpoint, in order of arrival.
+func (r Recorder[C, F]) CallsTo(endpoint string) []C { return r.log.CallsTo(endpoint) }
+
+// ResetCalls forgets the recorded calls only; armed failures stay.
+func (r Recorder[C, F]) ResetCalls() { r.log.ResetCalls() }

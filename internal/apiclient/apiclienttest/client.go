@@ -324,9 +324,12 @@ func testRedirects[C apiclient.Embedder](t *testing.T, tg Target[C]) {
 
 // testConnectionReuse makes 1,000 calls from 32 goroutines with the
 // client's default HTTP client to one host and counts the connections the
-// host sees: the default transport keeps an idle connection per worker, so
-// no more than 32 are opened (http.DefaultTransport keeps 2 and would open
-// hundreds).
+// host sees: the default transport keeps an idle connection per worker and
+// opens no more, so 32 serve every call (http.DefaultTransport keeps 2 idle
+// and opens 56 to 450 here). Go's transport retires a connection whose
+// request write it has not seen confirmed within 50 ms before reusing it,
+// which a loaded CI machine (2 cores, -race) can cause now and then; the
+// replacement counts as opened, so ReuseSlack more are allowed.
 func testConnectionReuse[C apiclient.Embedder](t *testing.T, tg Target[C]) {
 	const workers, calls = apiclient.DefaultConcurrency, 1000
 	var opened atomic.Int32
@@ -352,8 +355,13 @@ func testConnectionReuse[C apiclient.Embedder](t *testing.T, tg Target[C]) {
 	}
 	wg.Wait()
 	assert.Zero(t, failed.Load(), "failed calls")
-	assert.LessOrEqual(t, int(opened.Load()), workers, "connections opened for %d calls from %d goroutines", calls, workers)
+	assert.LessOrEqual(t, int(opened.Load()), workers+ReuseSlack, "connections opened for %d calls from %d goroutines", calls, workers)
 }
+
+// ReuseSlack is how many connections beyond the workers' a reuse test
+// allows for those Go's transport retires under load (see
+// testConnectionReuse).
+const ReuseSlack = 4
 
 // timeoutErr is a net.Error that timed out.
 type timeoutErr struct{}
