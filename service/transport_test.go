@@ -2,11 +2,6 @@ package service_test
 
 import (
 	"context"
-	"net"
-	"net/http"
-	"net/http/httptest"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,38 +28,22 @@ func TestPlatformClientsReuseConnections(t *testing.T) {
 	const workers, calls = 32, 1000
 	fake := rocketchattest.New(rocketchattest.WithAuth("u1", "tok"))
 	fake.AddRoom(rocketchat.Room{ID: "R1", Open: true})
-	var opened atomic.Int32
-	ts := httptest.NewUnstartedServer(fake)
-	ts.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			opened.Add(1)
-		}
-	}
-	ts.Start()
-	t.Cleanup(ts.Close)
+	url, opened := apiclienttest.ServeCounting(t, fake)
 
 	cfg := config.Default()
 	cfg.Workers.Concurrency = workers
-	cfg.RocketChat = config.RocketChat{URL: ts.URL, UserID: "u1", AuthToken: "tok"}
-	cs, err := service.NewClients(context.Background(), cfg, nil, nil, nil)
+	cfg.RocketChat = config.RocketChat{URL: url, UserID: "u1", AuthToken: "tok"}
+	cs, err := service.NewClients(t.Context(), cfg, nil, nil, nil)
 	require.NoError(t, err)
 	rc, err := cs.RocketChat("")
 	require.NoError(t, err)
 
-	var next, failed atomic.Int32
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for next.Add(1) <= calls {
-				if _, err := rc.GetRoom(context.Background(), "R1"); err != nil {
-					failed.Add(1)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	assert.Zero(t, failed.Load(), "failed calls")
-	assert.LessOrEqual(t, int(opened.Load()), workers+apiclienttest.ReuseSlack,
+	failed := apiclienttest.Hammer(workers, calls, func() error {
+		_, err := rc.GetRoom(t.Context(), "R1")
+		return err
+	})
+	assert.Zero(t, failed, "failed calls")
+	assert.LessOrEqual(t, opened(), workers+apiclienttest.ReuseSlack,
 		"connections opened for %d calls from %d workers", calls, workers)
 }
 
@@ -73,18 +52,11 @@ func TestPlatformClientsReuseConnections(t *testing.T) {
 // answers, a call ends after its platform's 200 ms, not the hour LiveChat is
 // given. (The 30 s deadline and 10 s bound are generous for CI.)
 func TestPlatformRequestTimeouts(t *testing.T) {
-	done := make(chan struct{})
-	ts := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-		case <-done:
-		}
-	}))
-	t.Cleanup(func() { close(done); ts.Close() })
+	url, _ := apiclienttest.ServeHanging(t)
 	cfg := config.Default()
 	cfg.LiveChat.RequestTimeout = time.Hour
-	cfg.HelpCrunch.APIURL, cfg.HelpCrunch.APIKey, cfg.HelpCrunch.RequestTimeout = ts.URL, "key", 200*time.Millisecond
-	cfg.RocketChat = config.RocketChat{URL: ts.URL, UserID: "u1", AuthToken: "tok", RequestTimeout: 200 * time.Millisecond}
+	cfg.HelpCrunch.APIURL, cfg.HelpCrunch.APIKey, cfg.HelpCrunch.RequestTimeout = url, "key", 200*time.Millisecond
+	cfg.RocketChat = config.RocketChat{URL: url, UserID: "u1", AuthToken: "tok", RequestTimeout: 200 * time.Millisecond}
 	cs, err := service.NewClients(context.Background(), cfg, nil, nil, nil)
 	require.NoError(t, err)
 	hc, err := cs.HelpCrunch("")

@@ -209,9 +209,10 @@ func testBadJSON[C apiclient.Embedder](t *testing.T, tg Target[C]) {
 	}
 }
 
-// hangServer holds every request until the client goes away or the test
-// ends, and counts the requests.
-func hangServer(t *testing.T) (*httptest.Server, *atomic.Int32) {
+// ServeHanging starts a server that holds every request until the client
+// goes away or the test ends, and returns its URL and the number of
+// requests it received so far.
+func ServeHanging(t *testing.T) (url string, requests func() int) {
 	t.Helper()
 	var n atomic.Int32
 	done := make(chan struct{})
@@ -223,7 +224,7 @@ func hangServer(t *testing.T) (*httptest.Server, *atomic.Int32) {
 		}
 	}))
 	t.Cleanup(func() { close(done); ts.Close() })
-	return ts, &n
+	return ts.URL, func() int { return int(n.Load()) }
 }
 
 // testTimeouts checks that a call is bounded by the HTTP client's timeout
@@ -232,8 +233,8 @@ func hangServer(t *testing.T) (*httptest.Server, *atomic.Int32) {
 func testTimeouts[C apiclient.Embedder](t *testing.T, tg Target[C]) {
 	const timeout, bound = 200 * time.Millisecond, 10 * time.Second
 	t.Run("HTTP client timeout", func(t *testing.T) {
-		ts, _ := hangServer(t)
-		c := client(t, tg, ts.URL, apiclient.WithHTTPClient[C](&http.Client{Timeout: timeout}))
+		url, _ := ServeHanging(t)
+		c := client(t, tg, url, apiclient.WithHTTPClient[C](&http.Client{Timeout: timeout}))
 		start := time.Now()
 		err := tg.Call(context.Background(), c)
 		require.Error(t, err)
@@ -241,27 +242,27 @@ func testTimeouts[C apiclient.Embedder](t *testing.T, tg Target[C]) {
 		assert.True(t, tg.Errors.IsRetryable(err), "a timeout is retryable: %v", err)
 	})
 	t.Run("context deadline", func(t *testing.T) {
-		ts, _ := hangServer(t)
+		url, _ := ServeHanging(t)
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		start := time.Now()
-		err := tg.Call(ctx, client(t, tg, ts.URL))
+		err := tg.Call(ctx, client(t, tg, url))
 		require.Error(t, err)
 		assert.Less(t, time.Since(start), bound)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 		assert.True(t, tg.Errors.IsRetryable(err), "a deadline is retryable: %v", err)
 	})
 	t.Run("context canceled", func(t *testing.T) {
-		ts, n := hangServer(t)
+		url, requests := ServeHanging(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		go func() {
-			for n.Load() == 0 && ctx.Err() == nil {
+			for requests() == 0 && ctx.Err() == nil {
 				time.Sleep(5 * time.Millisecond) // polls until the request is in
 			}
 			cancel()
 		}()
-		err := tg.Call(ctx, client(t, tg, ts.URL))
+		err := tg.Call(ctx, client(t, tg, url))
 		require.Error(t, err)
 		assert.ErrorIs(t, err, context.Canceled)
 		assert.False(t, tg.Errors.IsRetryable(err), "the caller gave up: %v", err)
@@ -332,30 +333,45 @@ func testRedirects[C apiclient.Embedder](t *testing.T, tg Target[C]) {
 // replacement counts as opened, so ReuseSlack more are allowed.
 func testConnectionReuse[C apiclient.Embedder](t *testing.T, tg Target[C]) {
 	const workers, calls = apiclient.DefaultConcurrency, 1000
-	var opened atomic.Int32
-	ts := httptest.NewUnstartedServer(okHandler(tg.OK))
+	url, opened := ServeCounting(t, okHandler(tg.OK))
+	c := client(t, tg, url)
+	failed := Hammer(workers, calls, func() error { return tg.Call(context.Background(), c) })
+	assert.Zero(t, failed, "failed calls")
+	assert.LessOrEqual(t, opened(), workers+ReuseSlack, "connections opened for %d calls from %d goroutines", calls, workers)
+}
+
+// ServeCounting serves h on an httptest server, stopped at the end of the
+// test, and counts the connections clients open to it.
+func ServeCounting(t *testing.T, h http.Handler) (url string, opened func() int) {
+	t.Helper()
+	var n atomic.Int32
+	ts := httptest.NewUnstartedServer(h)
 	ts.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
-			opened.Add(1)
+			n.Add(1)
 		}
 	}
 	ts.Start()
 	t.Cleanup(ts.Close)
-	c := client(t, tg, ts.URL)
-	var next, failed atomic.Int32
+	return ts.URL, func() int { return int(n.Load()) }
+}
+
+// Hammer makes calls calls of call from workers goroutines at once and
+// returns how many failed.
+func Hammer(workers, calls int, call func() error) (failed int) {
+	var next, nfailed atomic.Int32
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			for next.Add(1) <= calls {
-				if err := tg.Call(context.Background(), c); err != nil {
-					failed.Add(1)
+			for int(next.Add(1)) <= calls {
+				if call() != nil {
+					nfailed.Add(1)
 				}
 			}
 		})
 	}
 	wg.Wait()
-	assert.Zero(t, failed.Load(), "failed calls")
-	assert.LessOrEqual(t, int(opened.Load()), workers+ReuseSlack, "connections opened for %d calls from %d goroutines", calls, workers)
+	return int(nfailed.Load())
 }
 
 // ReuseSlack is how many connections beyond the workers' a reuse test
