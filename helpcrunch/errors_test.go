@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 
@@ -55,25 +54,8 @@ func TestIsRetryable(t *testing.T) {
 	}
 }
 
-func TestRetryAfter(t *testing.T) {
-	tests := []struct {
-		name   string
-		err    error
-		want   time.Duration
-		wantOK bool
-	}{
-		{"hint", &helpcrunch.APIError{StatusCode: 429, RetryAfter: 3 * time.Second}, 3 * time.Second, true},
-		{"wrapped hint", fmt.Errorf("x: %w", &helpcrunch.APIError{StatusCode: 503, RetryAfter: time.Minute}), time.Minute, true},
-		{"no hint", &helpcrunch.APIError{StatusCode: 429}, 0, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, ok := helpcrunch.RetryAfter(tt.err)
-			assert.Equal(t, tt.wantOK, ok)
-			assert.Equal(t, tt.want, got)
-		})
-	}
-}
+// RetryAfter (a hint, a wrapped hint, none, not an API error, nil): the
+// apiclienttest suite, over real answers (contract_test.go).
 
 func TestAPIErrorIs(t *testing.T) {
 	tests := []struct {

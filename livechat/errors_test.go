@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 
@@ -77,25 +76,8 @@ func TestIsRetryable(t *testing.T) {
 	}
 }
 
-func TestRetryAfter(t *testing.T) {
-	tests := []struct {
-		name   string
-		err    error
-		want   time.Duration
-		wantOK bool
-	}{
-		{"hint", &livechat.APIError{StatusCode: 429, RetryAfter: 2 * time.Second}, 2 * time.Second, true},
-		{"wrapped hint", fmt.Errorf("x: %w", &livechat.APIError{StatusCode: 503, RetryAfter: time.Minute}), time.Minute, true},
-		{"no hint", &livechat.APIError{StatusCode: 429}, 0, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, ok := livechat.RetryAfter(tt.err)
-			assert.Equal(t, tt.wantOK, ok)
-			assert.Equal(t, tt.want, got)
-		})
-	}
-}
+// RetryAfter (a hint, a wrapped hint, none, not an API error, nil): the
+// apiclienttest suite, over real answers (contract_test.go).
 
 func TestAPIErrorIs(t *testing.T) {
 	tests := []struct {

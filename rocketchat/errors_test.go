@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 
@@ -81,10 +80,5 @@ func TestAPIErrorIs(t *testing.T) {
 	}
 }
 
-func TestRetryAfter(t *testing.T) {
-	d, ok := rocketchat.RetryAfter(fmt.Errorf("x: %w", &rocketchat.APIError{StatusCode: 429, RetryAfter: 5 * time.Second}))
-	assert.True(t, ok)
-	assert.Equal(t, 5*time.Second, d)
-	_, ok = rocketchat.RetryAfter(apiErr(429, ""))
-	assert.False(t, ok)
-}
+// RetryAfter (a hint, a wrapped hint, none, not an API error, nil): the
+// apiclienttest suite, over real answers (contract_test.go).
