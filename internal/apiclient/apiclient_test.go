@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 var errLimited = errors.New("plat: rate limited")
@@ -81,7 +80,9 @@ func TestNewHTTPClientTimeouts(t *testing.T) {
 			hc := NewHTTPClient(timeout, 8)
 			assert.Equal(t, timeout, hc.Timeout)
 			tr, ok := hc.Transport.(*http.Transport)
-			require.True(t, ok)
+			if !assert.True(t, ok, "an *http.Transport") {
+				return
+			}
 			assert.Equal(t, max(timeout, ResponseHeaderTimeout), tr.ResponseHeaderTimeout)
 			assert.Equal(t, 8, tr.MaxIdleConnsPerHost)
 		})
@@ -101,7 +102,9 @@ func TestTransportSpeaksHTTP2(t *testing.T) {
 	tr := NewTransport(4)
 	tr.TLSClientConfig = ts.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
 	resp, err := (&http.Client{Transport: tr}).Get(ts.URL)
-	require.NoError(t, err)
+	if !assert.NoError(t, err) {
+		return
+	}
 	_ = resp.Body.Close()
 	assert.Equal(t, 2, resp.ProtoMajor, "HTTP/2 where the server offers it")
 	assert.Equal(t, "HTTP/2.0", resp.Header.Get("X-Proto"))
