@@ -251,3 +251,13 @@ func (r Recorder[C, F]) CallsTo(endpoint string) []C { return r.log.CallsTo(endp
 
 // ResetCalls forgets the recorded calls only; armed failures stay.
 func (r Recorder[C, F]) ResetCalls() { r.log.ResetCalls() }
+
+// ClonePtr is a pointer to a copy of *p, nil for nil: for a fake's copies of
+// the structs it stores, so that callers never share them.
+func ClonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}
