@@ -113,7 +113,7 @@ type Server struct {
 	latency  time.Duration
 	now      func() time.Time
 	log      *fakeapi.Log[Call, Failure]
-	// Recorder gives FailNext, Calls, CallsTo and ResetCalls.
+	// Recorder gives Start, FailNext, Calls, CallsTo and ResetCalls.
 	fakeapi.Recorder[Call, Failure]
 
 	mu          sync.Mutex
@@ -139,19 +139,9 @@ func New(opts ...Option) *Server {
 		agents:      make(map[int64]helpcrunch.Agent),
 		departments: make(map[int64]helpcrunch.Department),
 	}
-	s.Recorder = s.log.Recorder()
-	for _, opt := range opts {
-		if opt != nil {
-			opt(s)
-		}
-	}
-	return s
+	s.Recorder = s.log.Recorder(s)
+	return fakeapi.Apply(s, opts)
 }
-
-// Start serves the fake on a new httptest server and returns its base URL
-// (for helpcrunch.WithBaseURL) and a function that stops it, releasing calls
-// held by Hang or WithLatency. Call Start at most once per Server.
-func (s *Server) Start() (url string, stop func()) { return s.log.Start(s) }
 
 func (c Call) clone() Call {
 	c.Header = c.Header.Clone()

@@ -145,7 +145,7 @@ type Server struct {
 	extraHeader http.Header
 	now         func() time.Time
 	log         *fakeapi.Log[Call, Failure]
-	// Recorder gives FailNext, Calls, CallsTo and ResetCalls.
+	// Recorder gives Start, FailNext, Calls, CallsTo and ResetCalls.
 	fakeapi.Recorder[Call, Failure]
 
 	mu      sync.Mutex
@@ -164,19 +164,9 @@ func New(opts ...Option) *Server {
 		chats:       make(map[string]*chatRec),
 		routing:     make(map[string]string),
 	}
-	s.Recorder = s.log.Recorder()
-	for _, opt := range opts {
-		if opt != nil {
-			opt(s)
-		}
-	}
-	return s
+	s.Recorder = s.log.Recorder(s)
+	return fakeapi.Apply(s, opts)
 }
-
-// Start serves the fake on a new httptest server and returns its base URL
-// (for livechat.WithBaseURL) and a function that stops it. Stopping releases
-// calls held by Hang or WithLatency. Call Start at most once per Server.
-func (s *Server) Start() (url string, stop func()) { return s.log.Start(s) }
 
 // Reset forgets chats, calls, armed failures and routing statuses. Options
 // stay.

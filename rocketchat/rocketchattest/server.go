@@ -111,7 +111,7 @@ type Server struct {
 	commentRequired bool
 	now             func() time.Time
 	log             *fakeapi.Log[Call, Failure]
-	// Recorder gives FailNext, Calls, CallsTo and ResetCalls.
+	// Recorder gives Start, FailNext, Calls, CallsTo and ResetCalls.
 	fakeapi.Recorder[Call, Failure]
 
 	mu        sync.Mutex
@@ -140,18 +140,9 @@ func New(opts ...Option) *Server {
 		rooms:   make(map[string]*roomRec),
 		windows: make(map[string]*window),
 	}
-	s.Recorder = s.log.Recorder()
-	for _, opt := range opts {
-		if opt != nil {
-			opt(s)
-		}
-	}
-	return s
+	s.Recorder = s.log.Recorder(s)
+	return fakeapi.Apply(s, opts)
 }
-
-// Start serves the fake on a new httptest server and returns its URL (the
-// workspace URL for rocketchat.New) and a function that stops it.
-func (s *Server) Start() (url string, stop func()) { return s.log.Start(s) }
 
 func (c Call) clone() Call {
 	c.Header = c.Header.Clone()
