@@ -158,3 +158,23 @@ func TestFake[C apiclient.Embedder](t *testing.T, f Fake[C]) {
 		assert.NoError(t, tg.Call(context.Background(), c), "the hang was for the next call only")
 	})
 }
+
+// TestRetryable checks a platform's retry decision (IsRetryable) over named
+// errors that must be retryable and named errors that must not.
+func TestRetryable(t *testing.T, isRetryable func(error) bool, retryable, permanent map[string]error) {
+	for want, cases := range map[bool]map[string]error{true: retryable, false: permanent} {
+		for name, err := range cases {
+			t.Run(name, func(t *testing.T) { assert.Equal(t, want, isRetryable(err), "%v", err) })
+		}
+	}
+}
+
+// TestIs checks errors.Is(err, target) over named {err, target} pairs that
+// must match and named pairs that must not.
+func TestIs(t *testing.T, match, noMatch map[string][2]error) {
+	for want, cases := range map[bool]map[string][2]error{true: match, false: noMatch} {
+		for name, c := range cases {
+			t.Run(name, func(t *testing.T) { assert.Equal(t, want, errors.Is(c[0], c[1]), "%v is %v", c[0], c[1]) })
+		}
+	}
+}
