@@ -8,6 +8,7 @@ import (
 
 	"github.com/chatwarden/chatwarden/helpcrunch"
 	"github.com/chatwarden/chatwarden/helpcrunch/helpcrunchtest"
+	"github.com/chatwarden/chatwarden/internal/apiclient/apiclienttest"
 	"github.com/chatwarden/chatwarden/internal/httpcall/httpcalltest"
 )
 
@@ -15,11 +16,7 @@ const testKey = "secret-api-key"
 
 // newFake starts the fake API for the test.
 func newFake(t *testing.T, opts ...helpcrunchtest.Option) (*helpcrunchtest.Server, string) {
-	t.Helper()
-	srv := helpcrunchtest.New(opts...)
-	url, stop := srv.Start()
-	t.Cleanup(stop)
-	return srv, url
+	return apiclienttest.StartFake(t, helpcrunchtest.New(opts...))
 }
 
 // newClient returns a client of url without the client-side rate limit

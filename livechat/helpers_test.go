@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/chatwarden/chatwarden/internal/apiclient/apiclienttest"
 	"github.com/chatwarden/chatwarden/internal/httpcall/httpcalltest"
 	"github.com/chatwarden/chatwarden/livechat"
 	"github.com/chatwarden/chatwarden/livechat/livechattest"
@@ -15,11 +16,7 @@ var testPAT = livechat.PAT("acc-1", "secret-pat")
 
 // newFake starts the fake API for the test.
 func newFake(t *testing.T, opts ...livechattest.Option) (*livechattest.Server, string) {
-	t.Helper()
-	srv := livechattest.New(opts...)
-	url, stop := srv.Start()
-	t.Cleanup(stop)
-	return srv, url
+	return apiclienttest.StartFake(t, livechattest.New(opts...))
 }
 
 // newClient returns a client of url.

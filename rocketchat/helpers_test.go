@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/chatwarden/chatwarden/internal/apiclient/apiclienttest"
 	"github.com/chatwarden/chatwarden/internal/httpcall/httpcalltest"
 	"github.com/chatwarden/chatwarden/rocketchat"
 	"github.com/chatwarden/chatwarden/rocketchat/rocketchattest"
@@ -14,11 +15,7 @@ import (
 var testAuth = rocketchat.Auth{UserID: "bot-user-id", Token: "secret-pat-token"}
 
 func newFake(t *testing.T, opts ...rocketchattest.Option) (*rocketchattest.Server, string) {
-	t.Helper()
-	srv := rocketchattest.New(opts...)
-	url, stop := srv.Start()
-	t.Cleanup(stop)
-	return srv, url
+	return apiclienttest.StartFake(t, rocketchattest.New(opts...))
 }
 
 func newClient(t *testing.T, url string, opts ...rocketchat.Option) *rocketchat.Client {

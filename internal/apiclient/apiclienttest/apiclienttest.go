@@ -178,3 +178,16 @@ func TestIs(t *testing.T, match, noMatch map[string][2]error) {
 		}
 	}
 }
+
+// Starter is a platform fake: Start serves it and returns its URL and a
+// function that stops it.
+type Starter interface{ Start() (url string, stop func()) }
+
+// StartFake starts srv for the test, stopped at its end, and returns srv
+// and its URL.
+func StartFake[S Starter](t testing.TB, srv S) (S, string) {
+	t.Helper()
+	url, stop := srv.Start()
+	t.Cleanup(stop)
+	return srv, url
+}
