@@ -181,7 +181,9 @@ func TestIs(t *testing.T, match, noMatch map[string][2]error) {
 
 // Starter is a platform fake: Start serves it and returns its URL and a
 // function that stops it.
-type Starter interface{ Start() (url string, stop func()) }
+type Starter interface {
+	Start() (url string, stop func())
+}
 
 // StartFake starts srv for the test, stopped at its end, and returns srv
 // and its URL.
