@@ -8,20 +8,15 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/chatwarden/chatwarden/audit"
-	"github.com/chatwarden/chatwarden/event"
-	"github.com/chatwarden/chatwarden/internal/yamlline"
 	"github.com/chatwarden/chatwarden/livechat"
-	"github.com/chatwarden/chatwarden/livechat/livechattest"
 	"github.com/chatwarden/chatwarden/rules"
+	"github.com/chatwarden/chatwarden/rules/rulestest"
 )
 
 func rulesCmd(e *env) *cobra.Command {
@@ -34,7 +29,7 @@ func rulesCmd(e *env) *cobra.Command {
 			return usageError{errors.New("rules needs a subcommand: check or test")}
 		},
 	}
-	cmd.AddCommand(rulesCheckCmd(e), rulesTestCmd(e))
+	cmd.AddCommand(rulesCheckCmd(e), newCmdRulesTest(e, nil))
 	return cmd
 }
 
@@ -119,17 +114,19 @@ func exactArgs(n int) cobra.PositionalArgs {
 	}
 }
 
-// expectation is the optional file beside an event (EVENT.expect.yaml):
-// the chat state for enrichment, and the outcome expected of each rule.
-type expectation struct {
-	Chat   *livechat.Chat    `yaml:"-" json:"chat"`
-	Expect map[string]string `yaml:"expect" json:"expect"` // rule → acted | skipped | scheduled | failed | dry_run | none
+// RulesTestOptions are the arguments and flags of `chatwarden rules test`.
+type RulesTestOptions struct {
+	Ctx                context.Context
+	ConfigPath         string
+	RulesFile          string
+	EventFiles         []string
+	ChatsPath, NowText string
 }
 
-func rulesTestCmd(e *env) *cobra.Command {
-	var (
-		cfgPath, chatsPath, nowText string
-	)
+// newCmdRulesTest builds `chatwarden rules test`; runF, when set, runs
+// instead of rulesTestRun (tests check the options).
+func newCmdRulesTest(e *env, runF func(*RulesTestOptions) error) *cobra.Command {
+	opts := &RulesTestOptions{}
 	cmd := &cobra.Command{
 		Use:   "test FILE EVENT.json...",
 		Short: "Run rules over saved webhook bodies offline and check expectations",
@@ -155,174 +152,17 @@ can be tested in CI.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			now := time.Now().UTC()
-			if nowText != "" {
-				t, err := time.Parse(time.RFC3339, nowText)
-				if err != nil {
-					return usageError{fmt.Errorf("--now %q: want RFC 3339, e.g. 2026-11-22T12:00:00Z", nowText)}
-				}
-				now = t
+			opts.Ctx, opts.RulesFile, opts.EventFiles = cmd.Context(), args[0], args[1:]
+			if runF != nil {
+				return runF(opts)
 			}
-			var chats []livechat.Chat
-			if chatsPath != "" {
-				data, err := os.ReadFile(chatsPath)
-				if err != nil {
-					return fmt.Errorf("--chats: %w", err)
-				}
-				if err := json.Unmarshal(data, &chats); err != nil {
-					return fmt.Errorf("--chats %s: want a JSON array of chats: %w", chatsPath, err)
-				}
-			}
-			set, err := rules.LoadFile(args[0], rules.DefaultActions(), rules.DefaultRegistry())
-			if err != nil {
-				return err
-			}
-			failures := 0
-			for _, path := range args[1:] {
-				ok, err := testEventFile(cmd.Context(), e.stdout, set, path, chats, now)
-				if err != nil {
-					fmt.Fprintf(e.stdout, "%s: ERROR %v\n\n", path, err)
-					failures++
-					continue
-				}
-				if !ok {
-					failures++
-				}
-			}
-			if failures > 0 {
-				return fmt.Errorf("%d of %s did not meet their expectations", failures, quantity(len(args)-1, "event file", "event files"))
-			}
-			_, err = fmt.Fprintf(e.stdout, "all %s met their expectations\n", quantity(len(args)-1, "event file", "event files"))
-			return err
+			return e.rulesTestRun(opts)
 		},
 	}
-	e.addConfigFlag(cmd, &cfgPath)
-	cmd.Flags().StringVar(&chatsPath, "chats", "", "JSON array of chats (get_chat shape) the fake API serves for enrichment")
-	cmd.Flags().StringVar(&nowText, "now", "", "the time conditions see as now() (RFC 3339; default: the current time)")
+	e.addConfigFlag(cmd, &opts.ConfigPath)
+	cmd.Flags().StringVar(&opts.ChatsPath, "chats", "", "JSON array of chats (get_chat shape) the fake API serves for enrichment")
+	cmd.Flags().StringVar(&opts.NowText, "now", "", "the time conditions see as now() (RFC 3339; default: the current time)")
 	return cmd
-}
-
-// testEventFile runs one saved webhook through the rules against a fake API
-// and compares the outcome of each rule with the expectation file, if any.
-func testEventFile(ctx context.Context, out io.Writer, set *rules.RuleSet, path string, chats []livechat.Chat, now time.Time) (bool, error) {
-	body, err := os.ReadFile(path)
-	if err != nil {
-		return false, err
-	}
-	ev, _, err := livechat.ParseWebhook(body, now)
-	if err != nil {
-		return false, fmt.Errorf("not a LiveChat webhook body: %w", err)
-	}
-	exp, err := readExpectation(path)
-	if err != nil {
-		return false, err
-	}
-	fake := livechattest.New()
-	url, stop := fake.Start()
-	defer stop()
-	// The chat an incoming_chat webhook carries is the starting state;
-	// --chats and the expectation file override it.
-	if ev.Action == "incoming_chat" {
-		var p struct {
-			Chat livechat.Chat `json:"chat"`
-		}
-		if json.Unmarshal(ev.Payload, &p) == nil && p.Chat.ID != "" {
-			fake.AddChat(p.Chat)
-		}
-	}
-	for _, c := range chats {
-		fake.AddChat(c)
-	}
-	if exp != nil && exp.Chat != nil {
-		fake.AddChat(*exp.Chat)
-	}
-	client, err := livechat.New(livechat.PAT("offline", "offline"), livechat.WithBaseURL(url))
-	if err != nil {
-		return false, err
-	}
-	rec := &recorder{}
-	engine := rules.NewEngine(set, offlineClients{client}, rec, rules.WithClock(func() time.Time { return now }),
-		rules.WithScheduler(noScheduler{}))
-	handleErr := engine.Handle(ctx, ev)
-
-	fmt.Fprintf(out, "%s: %s.%s, chat %s\n", path, ev.Platform, ev.Action, orDash(ev.ChatID))
-	w := newTable(out)
-	fmt.Fprintln(w, "  RULE\tOUTCOME\tACTION\tDETAIL")
-	outcomes := map[string]string{}
-	for _, r := range rec.recs {
-		detail := r.Reason
-		if r.Error != "" {
-			detail = r.Error
-		}
-		if r.Params != nil && r.Outcome != audit.Skipped {
-			detail = string(r.Params)
-		}
-		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", r.Rule, r.Outcome, orDash(r.Operation), oneLineText(detail))
-		outcomes[r.Rule] = summarize(outcomes[r.Rule], r.Outcome)
-	}
-	if len(rec.recs) == 0 {
-		fmt.Fprintln(w, "  (no rule listens to this event)\t\t\t")
-	}
-	_ = w.Flush()
-	for _, c := range fake.Calls() {
-		switch {
-		case c.Action == "get_chat":
-		case c.Status == http.StatusOK:
-			fmt.Fprintf(out, "  would call %s %s\n", c.Action, strings.TrimSpace(string(c.Body)))
-		default:
-			fmt.Fprintf(out, "  call %s %s fails here with HTTP %d (is the chat in --chats or the expectation file?)\n",
-				c.Action, strings.TrimSpace(string(c.Body)), c.Status)
-		}
-	}
-	if handleErr != nil {
-		fmt.Fprintf(out, "  the event would be retried or dead-lettered: %v\n", oneLineText(handleErr.Error()))
-	}
-	ok := true
-	// A failure is a test failure unless the expectation file says so: a
-	// rule file that can only fail must not pass CI.
-	var failed []string
-	for name, got := range outcomes {
-		if got == audit.Failed && (exp == nil || exp.Expect[name] == "") {
-			failed = append(failed, name)
-		}
-	}
-	sort.Strings(failed)
-	for _, name := range failed {
-		fmt.Fprintf(out, "  FAILED   %s: the rule failed (write `%s: failed` under expect in %s if that is intended)\n",
-			name, name, expectationName(path))
-		ok = false
-	}
-	if exp != nil {
-		names := make([]string, 0, len(exp.Expect))
-		for n := range exp.Expect {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, name := range names {
-			want, got := exp.Expect[name], outcomes[name]
-			if got == "" {
-				got = "none"
-			}
-			if want == got {
-				fmt.Fprintf(out, "  ok       %s: %s\n", name, got)
-			} else {
-				fmt.Fprintf(out, "  MISMATCH %s: expected %s, got %s\n", name, want, got)
-				ok = false
-			}
-		}
-	}
-	fmt.Fprintln(out)
-	return ok, nil
-}
-
-// summarize folds a rule's audit outcomes into one: failed beats acted beats
-// dry_run beats scheduled beats skipped.
-func summarize(prev, next string) string {
-	rank := map[string]int{"": 0, audit.Skipped: 1, audit.Scheduled: 2, audit.DryRun: 3, audit.Acted: 4, audit.Failed: 5}
-	if rank[next] > rank[prev] {
-		return next
-	}
-	return prev
 }
 
 func orDash(s string) string {
@@ -332,81 +172,95 @@ func orDash(s string) string {
 	return s
 }
 
-// expectationName is the name of the expectation file beside eventPath
-// (the YAML one, when there is none yet).
-func expectationName(eventPath string) string {
-	base := strings.TrimSuffix(eventPath, filepath.Ext(eventPath))
-	for _, ext := range []string{".expect.yaml", ".expect.yml", ".expect.json"} {
-		if _, err := os.Stat(base + ext); err == nil {
-			return filepath.Base(base + ext)
+// rulesTestRun runs every event file through the rule file with
+// rulestest.RunFile and prints what each rule decided.
+func (e *env) rulesTestRun(o *RulesTestOptions) error {
+	now := time.Now().UTC()
+	if o.NowText != "" {
+		t, err := time.Parse(time.RFC3339, o.NowText)
+		if err != nil {
+			return usageError{fmt.Errorf("--now %q: want RFC 3339, e.g. 2026-11-22T12:00:00Z", o.NowText)}
+		}
+		now = t
+	}
+	var chats []livechat.Chat
+	if o.ChatsPath != "" {
+		data, err := os.ReadFile(o.ChatsPath)
+		if err != nil {
+			return fmt.Errorf("--chats: %w", err)
+		}
+		if err := json.Unmarshal(data, &chats); err != nil {
+			return fmt.Errorf("--chats %s: want a JSON array of chats: %w", o.ChatsPath, err)
 		}
 	}
-	return filepath.Base(base + ".expect.yaml")
-}
-
-func readExpectation(eventPath string) (*expectation, error) {
-	base := strings.TrimSuffix(eventPath, filepath.Ext(eventPath))
-	for _, ext := range []string{".expect.yaml", ".expect.yml", ".expect.json"} {
-		data, err := os.ReadFile(base + ext)
-		if errors.Is(err, os.ErrNotExist) {
+	set, err := rules.LoadFile(o.RulesFile, rules.DefaultActions(), rules.DefaultRegistry())
+	if err != nil {
+		return err
+	}
+	failures := 0
+	for _, path := range o.EventFiles {
+		res, err := rulestest.RunFile(o.Ctx, set, path, rulestest.Params{Chats: chats, Now: now})
+		if err != nil {
+			fmt.Fprintf(e.stdout, "%s: ERROR %v\n\n", path, err)
+			failures++
 			continue
 		}
-		if err != nil {
-			return nil, err
+		printEventResult(e.stdout, path, res)
+		if !res.OK() {
+			failures++
 		}
-		var raw map[string]any
-		if err := yaml.Unmarshal(data, &raw); err != nil {
-			return nil, fmt.Errorf("%s: %w", base+ext, yamlline.Fix(data, err))
-		}
-		for k := range raw {
-			if k != "chat" && k != "expect" {
-				return nil, fmt.Errorf("%s: unknown key %q (want chat and expect)", base+ext, k)
-			}
-		}
-		// Through JSON so that the chat decodes exactly as the API's would.
-		js, err := json.Marshal(raw)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", base+ext, err)
-		}
-		var exp expectation
-		if err := json.Unmarshal(js, &exp); err != nil {
-			return nil, fmt.Errorf("%s: %w", base+ext, err)
-		}
-		for rule, o := range exp.Expect {
-			switch o {
-			case audit.Acted, audit.Skipped, audit.Scheduled, audit.Failed, audit.DryRun, "none":
-			default:
-				return nil, fmt.Errorf("%s: expect.%s: want acted, skipped, scheduled, failed, dry_run or none, got %q", base+ext, rule, o)
-			}
-		}
-		return &exp, nil
 	}
-	return nil, nil
+	if failures > 0 {
+		return fmt.Errorf("%d of %s did not meet their expectations", failures, quantity(len(o.EventFiles), "event file", "event files"))
+	}
+	_, err = fmt.Fprintf(e.stdout, "all %s met their expectations\n", quantity(len(o.EventFiles), "event file", "event files"))
+	return err
 }
 
-type recorder struct{ recs []audit.Record }
-
-func (r *recorder) Write(_ context.Context, rec audit.Record) error {
-	r.recs = append(r.recs, rec)
-	return nil
+// printEventResult prints what the rules decided about one event file, the
+// calls they would make and how the outcomes compare with the expectations.
+func printEventResult(out io.Writer, path string, res *rulestest.Result) {
+	ev := res.Event
+	fmt.Fprintf(out, "%s: %s.%s, chat %s\n", path, ev.Platform, ev.Action, orDash(ev.ChatID))
+	w := newTable(out)
+	fmt.Fprintln(w, "  RULE\tOUTCOME\tACTION\tDETAIL")
+	for _, r := range res.Records {
+		detail := r.Reason
+		if r.Error != "" {
+			detail = r.Error
+		}
+		if r.Params != nil && r.Outcome != audit.Skipped {
+			detail = string(r.Params)
+		}
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", r.Rule, r.Outcome, orDash(r.Operation), oneLineText(detail))
+	}
+	if len(res.Records) == 0 {
+		fmt.Fprintln(w, "  (no rule listens to this event)\t\t\t")
+	}
+	_ = w.Flush()
+	for _, c := range res.Calls {
+		switch {
+		case c.Action == "get_chat":
+		case c.Status == http.StatusOK:
+			fmt.Fprintf(out, "  would call %s %s\n", c.Action, strings.TrimSpace(string(c.Body)))
+		default:
+			fmt.Fprintf(out, "  call %s %s fails here with HTTP %d (is the chat in --chats or the expectation file?)\n",
+				c.Action, strings.TrimSpace(string(c.Body)), c.Status)
+		}
+	}
+	if res.HandleErr != nil {
+		fmt.Fprintf(out, "  the event would be retried or dead-lettered: %v\n", oneLineText(res.HandleErr.Error()))
+	}
+	for _, name := range res.Unexpected {
+		fmt.Fprintf(out, "  FAILED   %s: the rule failed (write `%s: failed` under expect in %s if that is intended)\n",
+			name, name, res.ExpectationFile)
+	}
+	for _, c := range res.Checks {
+		if c.OK() {
+			fmt.Fprintf(out, "  ok       %s: %s\n", c.Rule, c.Got)
+		} else {
+			fmt.Fprintf(out, "  MISMATCH %s: expected %s, got %s\n", c.Rule, c.Want, c.Got)
+		}
+	}
+	fmt.Fprintln(out)
 }
-
-type offlineClients struct{ c *livechat.Client }
-
-func (o offlineClients) LiveChat(string) (rules.LiveChatAPI, error) { return o.c, nil }
-
-// HelpCrunch implements rules.Clients: `rules test` runs LiveChat webhooks only.
-func (o offlineClients) HelpCrunch(string) (rules.HelpCrunchAPI, error) {
-	return nil, rules.NoCredentials("HelpCrunch", "rules test runs LiveChat webhooks only")
-}
-
-// RocketChat implements rules.Clients: `rules test` runs LiveChat webhooks only.
-func (o offlineClients) RocketChat(string) (rules.RocketChatAPI, error) {
-	return nil, rules.NoCredentials("Rocket.Chat", "rules test runs LiveChat webhooks only")
-}
-
-// noScheduler accepts re-checks without scheduling them: offline, a delayed
-// rule is reported as scheduled.
-type noScheduler struct{}
-
-func (noScheduler) ScheduleRecheck(context.Context, *event.Event, time.Time) error { return nil }

@@ -248,14 +248,3 @@ livechat: {api_url: %s, webhook_secrets: [s], pat: {account_id: a, token: t}}
 	_, _, code = runCLI(t, "replay", "--config", cfgPath)
 	assert.Equal(t, 2, code, "--since is required")
 }
-
-// TestReadExpectationSyntaxErrorLine checks that a broken expectation file
-// names the line of its YAML error (yaml.v3 counts parser errors from 0).
-func TestReadExpectationSyntaxErrorLine(t *testing.T) {
-	dir := t.TempDir()
-	eventPath := filepath.Join(dir, "ev.json")
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "ev.expect.yaml"), []byte("expect:\n  r1: acted\n r2: skipped\n"), 0o600))
-	_, err := readExpectation(eventPath)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "ev.expect.yaml: yaml: line 3: did not find expected key")
-}

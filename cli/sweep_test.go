@@ -234,3 +234,25 @@ livechat: {api_url: %q, pat: {account_id: acc-1, token: pat-1}}
 	}
 	assert.Equal(t, uint64(2), n, "one event per chat, waiting for the workers")
 }
+
+// TestSweepOptions checks that the flags land in SweepOptions and that only
+// the given ones count as set (the others take the configuration).
+func TestSweepOptions(t *testing.T) {
+	var got *SweepOptions
+	var out bytes.Buffer
+	e := &env{getenv: func(string) string { return "" }, stdout: &out, stderr: &out}
+	cmd := newCmdSweepUnassigned(e, func(o *SweepOptions) error { got = o; return nil })
+	cmd.SetArgs([]string{"--dry-run", "--limit", "5", "--group", "2", "--group", "7", "--json", "--config", "x.yaml"})
+	require.NoError(t, cmd.ExecuteContext(context.Background()))
+	require.NotNil(t, got)
+	assert.True(t, got.DryRun)
+	assert.True(t, got.JSON)
+	assert.Equal(t, 5, got.Limit)
+	assert.Equal(t, []int{2, 7}, got.Groups)
+	assert.Equal(t, "x.yaml", got.ConfigPath)
+	assert.True(t, got.Set("limit"))
+	assert.False(t, got.Set("older-than"), "not given: sweep.older_than applies")
+	s, err := got.apply(config.Sweep{OlderThan: 72 * time.Hour, Limit: 100})
+	require.NoError(t, err)
+	assert.Equal(t, config.Sweep{OlderThan: 72 * time.Hour, Limit: 5, Groups: []int{2, 7}}, s)
+}

@@ -4,31 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
-	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
-	"go.uber.org/zap"
 
-	"github.com/chatwarden/chatwarden/config"
-	"github.com/chatwarden/chatwarden/event"
+	"github.com/chatwarden/chatwarden/internal/webhooks"
 	"github.com/chatwarden/chatwarden/livechat"
-	"github.com/chatwarden/chatwarden/livechat/oauth"
-	"github.com/chatwarden/chatwarden/rules"
 	"github.com/chatwarden/chatwarden/service"
 )
 
 // webhookPath is where chatwarden receives LiveChat webhooks.
 const webhookPath = "/webhooks/livechat"
-
-// webhookDescription marks the registrations chatwarden makes.
-const webhookDescription = "chatwarden"
-
-// noAdditionalData are the actions that cannot carry additional_data.
-var noAdditionalData = map[string]bool{"agent_status_changed": true, "agent_deleted": true}
 
 func webhooksCmd(e *env) *cobra.Command {
 	var cfgPath string
@@ -59,140 +48,8 @@ works while serve runs). Changes take up to two minutes to reach LiveChat's serv
 		},
 	}
 	e.addConfigFlag(cmd, &cfgPath)
-	cmd.AddCommand(webhooksRegisterCmd(e), webhooksListCmd(e), webhooksUnregisterCmd(e), webhooksStateCmd(e))
+	cmd.AddCommand(newCmdWebhooksRegister(e, nil), webhooksListCmd(e), webhooksUnregisterCmd(e), webhooksStateCmd(e))
 	return cmd
-}
-
-// liveChatApp is what the webhooks and chats commands act with: the
-// top-level LiveChat credentials and, for an OAuth refresh token, the token
-// store shared with the service.
-type liveChatApp struct {
-	cfg    *config.Config
-	cred   config.Credentials
-	store  oauth.Store
-	logger *zap.Logger
-	close  func()
-}
-
-// openLiveChatApp loads what a command acting for the app needs. With an
-// OAuth refresh token it connects to the broker (as the operational
-// commands do) so that the command renews tokens with the service rather
-// than against it: a refresh token rotated here would otherwise be lost.
-func (e *env) openLiveChatApp(ctx context.Context, cfgPath string) (*liveChatApp, error) {
-	cfg, err := e.loadConfig(cfgPath)
-	if err != nil {
-		return nil, err
-	}
-	app := &liveChatApp{cfg: cfg, cred: cfg.LiveChat.DefaultCredentials(), close: func() {}}
-	if app.cred.IsZero() {
-		return nil, errors.New("no LiveChat credentials: set livechat.pat (a personal access token), livechat.token or livechat.oauth.refresh_token")
-	}
-	if app.cred.RefreshToken == "" {
-		logCfg := cfg.Log
-		logCfg.Level = "warn"
-		if cfg.Log.Level == "debug" || cfg.Log.Level == "error" {
-			logCfg.Level = cfg.Log.Level
-		}
-		if app.logger, err = e.newLogger(logCfg); err != nil {
-			return nil, err
-		}
-		return app, nil
-	}
-	b, logger, closeBus, err := e.openOperatorBus(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("livechat.oauth.refresh_token: this command renews OAuth tokens together with the service, through the NATS key-value bucket %s, "+
-			"so start `chatwarden serve` (or `work`) once first, or use a personal access token (livechat.pat): %w", oauth.Bucket, err)
-	}
-	st, err := service.OpenOAuthStore(ctx, cfg, b.JS, logger)
-	if err != nil {
-		closeBus()
-		return nil, err
-	}
-	app.store, app.logger, app.close = st, logger, closeBus
-	return app, nil
-}
-
-// configClient is a client of the Configuration API with the app's
-// credentials.
-// openWebhooksClient opens the app (see openLiveChatApp), finds the owner
-// client id (see owner) and builds the Configuration API client; the caller
-// closes the app when there is no error.
-func (e *env) openWebhooksClient(ctx context.Context, cfgPath, ownerFlag string, ownerRequired bool) (*liveChatApp, string, *livechat.Client, error) {
-	app, err := e.openLiveChatApp(ctx, cfgPath)
-	if err != nil {
-		return nil, "", nil, err
-	}
-	ownerID, err := app.owner(ownerFlag, ownerRequired)
-	if err == nil {
-		var client *livechat.Client
-		if client, err = app.configClient(); err == nil {
-			return app, ownerID, client, nil
-		}
-	}
-	app.close()
-	return nil, "", nil, err
-}
-
-func (a *liveChatApp) configClient() (*livechat.Client, error) {
-	return service.NewLiveChatClient(a.cfg.LiveChat, a.cred, "", &http.Client{Timeout: a.cfg.LiveChat.RequestTimeout}, a.store, a.logger)
-}
-
-// owner resolves owner_client_id: the flag, livechat.owner_client_id, then
-// livechat.oauth.client_id. required makes a missing one bad usage.
-func (a *liveChatApp) owner(flag string, required bool) (string, error) {
-	for _, o := range []string{flag, a.cfg.LiveChat.OwnerClientID, a.cfg.LiveChat.OAuth.ClientID} {
-		if o != "" {
-			return o, nil
-		}
-	}
-	if required || a.cred.Token == "" && a.cred.RefreshToken == "" {
-		return "", usageError{errors.New("no owner_client_id: give --owner-client-id or set livechat.owner_client_id (the Client ID of your app in the LiveChat Developer Console)")}
-	}
-	return "", nil
-}
-
-// webhookNeed is what the rules need of one action's webhook.
-type webhookNeed struct {
-	properties bool
-	rules      []string
-}
-
-// neededWebhooks derives the webhooks a rule set needs: one per LiveChat
-// action of its rules' `on` (plus extra), with chat_properties when a rule of
-// that action reads properties (enrich: properties, or chat.properties in its
-// condition). Rules on livechat.* are returned in wildcards: they name no
-// action to register.
-func neededWebhooks(set *rules.RuleSet, extra []string) (map[string]*webhookNeed, []string) {
-	need := map[string]*webhookNeed{}
-	var wildcards []string
-	get := func(action string) *webhookNeed {
-		if need[action] == nil {
-			need[action] = &webhookNeed{}
-		}
-		return need[action]
-	}
-	for _, r := range set.Rules() {
-		props := r.Enrich == "properties" || strings.Contains(r.If, "chat.properties")
-		for _, on := range r.On {
-			platform, action, _ := strings.Cut(on, ".")
-			if platform != event.LiveChat {
-				continue
-			}
-			if action == "*" {
-				wildcards = append(wildcards, r.Name)
-				continue
-			}
-			n := get(action)
-			n.properties = n.properties || props
-			if !slices.Contains(n.rules, r.Name) {
-				n.rules = append(n.rules, r.Name)
-			}
-		}
-	}
-	for _, a := range extra {
-		get(a)
-	}
-	return need, wildcards
 }
 
 // webhookURL checks --url and completes a bare host with /webhooks/livechat.
@@ -222,12 +79,19 @@ func isLoopback(host string) bool {
 	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
 
-func webhooksRegisterCmd(e *env) *cobra.Command {
-	var (
-		cfgPath, rawURL, owner, rulesPath string
-		actions                           []string
-		dryRun, prune                     bool
-	)
+// WebhooksRegisterOptions are the flags of `chatwarden webhooks register`.
+type WebhooksRegisterOptions struct {
+	Ctx                               context.Context
+	ConfigPath, URL, Owner, RulesPath string
+	Actions                           []string
+	DryRun, Prune                     bool
+	target                            string // URL checked and completed
+}
+
+// newCmdWebhooksRegister builds `chatwarden webhooks register`; runF, when
+// set, runs instead of webhooksRegisterRun (tests check the options).
+func newCmdWebhooksRegister(e *env, runF func(*WebhooksRegisterOptions) error) *cobra.Command {
+	opts := &WebhooksRegisterOptions{}
 	cmd := &cobra.Command{
 		Use:   "register --url URL",
 		Short: "Register one webhook per LiveChat action the rules listen to, pointing at --url",
@@ -249,132 +113,106 @@ license webhooks are enabled and exits 1 when they are not.`,
   chatwarden webhooks register --url https://chatwarden.example.com --rules rules.yaml --prune`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			target, err := webhookURL(rawURL)
+			target, err := webhookURL(opts.URL)
 			if err != nil {
 				return err
 			}
-			for _, a := range actions {
+			for _, a := range opts.Actions {
 				if !livechat.WebhookActions[a] {
 					return usageError{fmt.Errorf("--action %q is not a LiveChat webhook action (e.g. chat_deactivated, incoming_chat)", a)}
 				}
 			}
-			ctx := cmd.Context()
-			app, err := e.openLiveChatApp(ctx, cfgPath)
-			if err != nil {
-				return err
+			opts.Ctx, opts.target = cmd.Context(), target
+			if runF != nil {
+				return runF(opts)
 			}
-			defer app.close()
-			ownerID, err := app.owner(owner, true)
-			if err != nil {
-				return err
-			}
-			if len(app.cfg.LiveChat.WebhookSecrets) == 0 {
-				return errors.New("livechat.webhook_secrets is empty: set the secret LiveChat should send (chatwarden rejects webhooks without it)")
-			}
-			secret := app.cfg.LiveChat.WebhookSecrets[0]
-			if rulesPath != "" {
-				app.cfg.RulesFile = rulesPath
-			}
-			set, builtIn, err := service.LoadRules(app.cfg, nil)
-			if err != nil {
-				return err
-			}
-			if builtIn {
-				fmt.Fprintf(e.stderr, "chatwarden: no rules_file configured: using the actions of the built-in example rules (%s)\n", set.Source)
-			}
-			need, wildcards := neededWebhooks(set, actions)
-			for _, r := range wildcards {
-				fmt.Fprintf(e.stderr, "chatwarden: rule %s listens to livechat.*: name the actions it needs with --action\n", r)
-			}
-			if len(need) == 0 {
-				return usageError{errors.New("no LiveChat action to register: the rules listen to none; name some with --action")}
-			}
-			client, err := app.configClient()
-			if err != nil {
-				return err
-			}
-			existing, err := client.ListWebhooks(ctx, ownerID)
-			if err != nil {
-				return webhookAPIError(err)
-			}
-			return registerWebhooks(ctx, e, client, registration{owner: ownerID, url: target, secret: secret,
-				need: need, existing: existing, dryRun: dryRun, prune: prune})
+			return e.webhooksRegisterRun(opts)
 		},
 	}
-	e.addConfigFlag(cmd, &cfgPath)
-	cmd.Flags().StringVar(&rawURL, "url", "", "public https URL of chatwarden's LiveChat webhook endpoint (a bare host gets "+webhookPath+")")
-	cmd.Flags().StringArrayVar(&actions, "action", nil, "also register this LiveChat action (repeatable)")
-	cmd.Flags().StringVar(&owner, "owner-client-id", "", "Client ID owning the webhooks (default livechat.owner_client_id, else livechat.oauth.client_id)")
-	cmd.Flags().StringVar(&rulesPath, "rules", "", "rule file whose actions to register (default: rules_file)")
-	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what would be registered and removed; change nothing")
-	cmd.Flags().BoolVar(&prune, "prune", false, "unregister webhooks pointing at --url that the rules no longer need")
+	e.addConfigFlag(cmd, &opts.ConfigPath)
+	cmd.Flags().StringVar(&opts.URL, "url", "", "public https URL of chatwarden's LiveChat webhook endpoint (a bare host gets "+webhookPath+")")
+	cmd.Flags().StringArrayVar(&opts.Actions, "action", nil, "also register this LiveChat action (repeatable)")
+	cmd.Flags().StringVar(&opts.Owner, "owner-client-id", "", "Client ID owning the webhooks (default livechat.owner_client_id, else livechat.oauth.client_id)")
+	cmd.Flags().StringVar(&opts.RulesPath, "rules", "", "rule file whose actions to register (default: rules_file)")
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show what would be registered and removed; change nothing")
+	cmd.Flags().BoolVar(&opts.Prune, "prune", false, "unregister webhooks pointing at --url that the rules no longer need")
 	return cmd
 }
 
-type registration struct {
-	owner, url, secret string
-	need               map[string]*webhookNeed
-	existing           []livechat.Webhook
-	dryRun, prune      bool
-}
-
-func registerWebhooks(ctx context.Context, e *env, client *livechat.Client, r registration) error {
-	names := make([]string, 0, len(r.need))
-	for a := range r.need {
-		names = append(names, a)
-	}
-	slices.Sort(names)
-	w := newTable(e.stdout)
-	fmt.Fprintln(w, "ACTION\tADDITIONAL_DATA\tID\tRESULT")
-	wanted := map[string]bool{} // ids of registrations to keep
-	for _, action := range names {
-		n := r.need[action]
-		desired := livechat.Webhook{Action: action, URL: r.url, SecretKey: r.secret, OwnerClientID: r.owner,
-			Type: livechat.WebhookTypeLicense, Description: webhookDescription}
-		if n.properties && !noAdditionalData[action] {
-			desired.AdditionalData = []string{livechat.AdditionalChatProperties}
-		}
-		idx := slices.IndexFunc(r.existing, func(x livechat.Webhook) bool { return x.OwnerClientID == r.owner && x.Same(desired) })
-		switch {
-		case idx >= 0:
-			wanted[r.existing[idx].ID] = true
-			fmt.Fprintf(w, "%s\t%s\t%s\tkept (already registered)\n", action, orDash(strings.Join(desired.AdditionalData, ",")), r.existing[idx].ID)
-		case r.dryRun:
-			fmt.Fprintf(w, "%s\t%s\t-\twould register\n", action, orDash(strings.Join(desired.AdditionalData, ",")))
-		default:
-			id, err := client.RegisterWebhook(ctx, desired)
-			if err != nil {
-				_ = w.Flush()
-				return fmt.Errorf("registering the %s webhook: %w", action, webhookAPIError(err))
-			}
-			wanted[id] = true
-			fmt.Fprintf(w, "%s\t%s\t%s\tregistered\n", action, orDash(strings.Join(desired.AdditionalData, ",")), id)
-		}
-	}
-	for _, x := range r.existing {
-		if x.URL != r.url || wanted[x.ID] {
-			continue
-		}
-		switch {
-		case !r.prune:
-			fmt.Fprintf(w, "%s\t%s\t%s\tnot needed by the rules (--prune removes it)\n", x.Action, orDash(strings.Join(x.AdditionalData, ",")), x.ID)
-		case r.dryRun:
-			fmt.Fprintf(w, "%s\t%s\t%s\twould unregister\n", x.Action, orDash(strings.Join(x.AdditionalData, ",")), x.ID)
-		default:
-			if err := client.UnregisterWebhook(ctx, x.ID, r.owner); err != nil {
-				_ = w.Flush()
-				return fmt.Errorf("unregistering webhook %s: %w", x.ID, webhookAPIError(err))
-			}
-			fmt.Fprintf(w, "%s\t%s\t%s\tunregistered\n", x.Action, orDash(strings.Join(x.AdditionalData, ",")), x.ID)
-		}
-	}
-	if err := w.Flush(); err != nil {
+// webhooksRegisterRun works out the webhooks the rules need, registers them
+// with webhooks.Register and prints what it did.
+func (e *env) webhooksRegisterRun(o *WebhooksRegisterOptions) error {
+	ctx := o.Ctx
+	app, err := e.openLiveChatApp(ctx, o.ConfigPath)
+	if err != nil {
 		return err
 	}
-	if r.dryRun {
+	defer app.close()
+	ownerID, err := app.owner(o.Owner, true)
+	if err != nil {
+		return err
+	}
+	if len(app.cfg.LiveChat.WebhookSecrets) == 0 {
+		return errors.New("livechat.webhook_secrets is empty: set the secret LiveChat should send (chatwarden rejects webhooks without it)")
+	}
+	secret := app.cfg.LiveChat.WebhookSecrets[0]
+	if o.RulesPath != "" {
+		app.cfg.RulesFile = o.RulesPath
+	}
+	set, builtIn, err := service.LoadRules(app.cfg, nil)
+	if err != nil {
+		return err
+	}
+	if builtIn {
+		fmt.Fprintf(e.stderr, "chatwarden: no rules_file configured: using the actions of the built-in example rules (%s)\n", set.Source)
+	}
+	need, wildcards := webhooks.Needed(set, o.Actions)
+	for _, r := range wildcards {
+		fmt.Fprintf(e.stderr, "chatwarden: rule %s listens to livechat.*: name the actions it needs with --action\n", r)
+	}
+	if len(need) == 0 {
+		return usageError{errors.New("no LiveChat action to register: the rules listen to none; name some with --action")}
+	}
+	client, err := app.configClient()
+	if err != nil {
+		return err
+	}
+	existing, err := client.ListWebhooks(ctx, ownerID)
+	if err != nil {
+		return webhookAPIError(err)
+	}
+	steps, err := webhooks.Register(ctx, client, webhooks.Registration{Owner: ownerID, URL: o.target, Secret: secret,
+		Need: need, Existing: existing, DryRun: o.DryRun, Prune: o.Prune})
+	if perr := printRegistration(e.stdout, steps); err == nil {
+		err = perr
+	}
+	if err != nil {
+		return webhookAPIError(err)
+	}
+	if o.DryRun {
 		fmt.Fprintln(e.stdout, "dry run: nothing changed")
 	}
-	return checkLicenseState(ctx, e, client, r.owner)
+	return checkLicenseState(ctx, e, client, ownerID)
+}
+
+// registerResults are how `webhooks register` shows each outcome.
+var registerResults = map[webhooks.Outcome]string{
+	webhooks.Kept:            "kept (already registered)",
+	webhooks.WouldRegister:   "would register",
+	webhooks.Registered:      "registered",
+	webhooks.NotNeeded:       "not needed by the rules (--prune removes it)",
+	webhooks.WouldUnregister: "would unregister",
+	webhooks.Unregistered:    "unregistered",
+}
+
+// printRegistration prints the steps of webhooks.Register as a table.
+func printRegistration(out io.Writer, steps []webhooks.Step) error {
+	w := newTable(out)
+	fmt.Fprintln(w, "ACTION\tADDITIONAL_DATA\tID\tRESULT")
+	for _, st := range steps {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", st.Action, orDash(strings.Join(st.AdditionalData, ",")), orDash(st.ID), registerResults[st.Outcome])
+	}
+	return w.Flush()
 }
 
 // checkLicenseState prints the license webhook state and fails when the
@@ -505,16 +343,12 @@ func webhooksUnregisterCmd(e *env) *cobra.Command {
 					return err
 				}
 			}
-			var pick []livechat.Webhook
-			for _, h := range hooks {
-				if all || (target != "" && h.URL == target) || slices.Contains(args, h.ID) {
-					pick = append(pick, h)
-				}
+			pick, err := webhooks.Select(hooks, args, target, all)
+			if errors.Is(err, webhooks.ErrNoWebhook) {
+				return fmt.Errorf("%w of client %s; see `chatwarden webhooks list`", err, ownerID)
 			}
-			for _, id := range args {
-				if !slices.ContainsFunc(hooks, func(h livechat.Webhook) bool { return h.ID == id }) {
-					return fmt.Errorf("no webhook %s of client %s; see `chatwarden webhooks list`", id, ownerID)
-				}
+			if err != nil {
+				return err
 			}
 			if len(pick) == 0 {
 				_, err := fmt.Fprintln(e.stdout, "No webhooks match; nothing to unregister.")

@@ -38,17 +38,23 @@ const (
 	DefaultAccountsURL      = "https://accounts.livechat.com"
 	DefaultHelpCrunchAPIURL = "https://api.helpcrunch.com"
 	DefaultHelpCrunchMaxAge = 5 * time.Minute
-	DefaultConcurrency      = 32
-	DefaultMaxAttempts      = 8
-	DefaultAckWait          = 10 * time.Second
-	DefaultFailoverAfter    = 15 * time.Second
-	DefaultBackoffBase      = 1 * time.Second
-	DefaultBackoffMax       = 5 * time.Minute
-	DefaultSweepOlderThan   = 48 * time.Hour
-	DefaultSweepConcurrency = 64
-	DefaultSweepWait        = 2 * time.Minute
-	DefaultLogLevel         = "info"
-	DefaultLogFormat        = "json"
+	// DefaultLiveChatInitialRate is livechat.initial_rate: requests a
+	// second a LiveChat client without a ceiling starts at.
+	DefaultLiveChatInitialRate = 20.0
+	// DefaultHelpCrunchMaxRate is helpcrunch.max_rate: HelpCrunch's 120
+	// requests a minute.
+	DefaultHelpCrunchMaxRate = 2.0
+	DefaultConcurrency       = 32
+	DefaultMaxAttempts       = 8
+	DefaultAckWait           = 10 * time.Second
+	DefaultFailoverAfter     = 15 * time.Second
+	DefaultBackoffBase       = 1 * time.Second
+	DefaultBackoffMax        = 5 * time.Minute
+	DefaultSweepOlderThan    = 48 * time.Hour
+	DefaultSweepConcurrency  = 64
+	DefaultSweepWait         = 2 * time.Minute
+	DefaultLogLevel          = "info"
+	DefaultLogFormat         = "json"
 )
 
 // Limits that Validate enforces.
@@ -394,6 +400,16 @@ type LiveChat struct {
 	OwnerClientID string `yaml:"owner_client_id"`
 	// RequestTimeout bounds one API request. Default 20s.
 	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// MaxRate is a ceiling on the requests a second each LiveChat client
+	// sends (one client per organization, each with its own budget), for
+	// a plan whose limit is known: the client starts there and still
+	// slows down when the API answers too_many_requests. Default 0: no
+	// ceiling; the client starts at InitialRate and finds the limit itself.
+	MaxRate float64 `yaml:"max_rate"`
+	// InitialRate is where a client without a ceiling starts, in requests
+	// a second; it doubles every second while requests wait for it.
+	// Default 20.
+	InitialRate float64 `yaml:"initial_rate"`
 }
 
 // OAuth is a LiveChat OAuth app (Developer Console → your app → Authorization)
@@ -468,6 +484,11 @@ type Credentials struct {
 	// organization that authorized the app livechat.oauth (client_id and
 	// client_secret); access tokens are renewed from it. Default "".
 	RefreshToken string `yaml:"refresh_token"`
+	// MaxRate and InitialRate replace livechat.max_rate and
+	// livechat.initial_rate for this organization's client. Default 0:
+	// livechat's.
+	MaxRate     float64 `yaml:"max_rate"`
+	InitialRate float64 `yaml:"initial_rate"`
 }
 
 // IsZero reports whether no credentials are set.
@@ -489,6 +510,9 @@ type HelpCrunch struct {
 	// that a replay accepted within MaxAge is still recognised as a
 	// duplicate. Default 5m.
 	MaxAge time.Duration `yaml:"max_age"`
+	// MaxRate is a ceiling on the requests a second the HelpCrunch client
+	// sends. Default 2 (HelpCrunch allows 120 a minute per account).
+	MaxRate float64 `yaml:"max_rate"`
 	// RequestTimeout bounds one HelpCrunch API request, from sending it to
 	// the end of the answer. Default (and 0): livechat.request_timeout (20s
 	// unless set), which timed HelpCrunch requests before this key existed.
@@ -520,6 +544,10 @@ type RocketChat struct {
 	// WebhookToken is the token Rocket.Chat's outgoing webhook sends; empty:
 	// every Rocket.Chat webhook is rejected with 401. Default "".
 	WebhookToken string `yaml:"webhook_token"`
+	// MaxRate is a ceiling on the requests a second the Rocket.Chat client
+	// sends, on top of the per-route limits the server announces in its
+	// X-RateLimit headers (which are always honoured). Default 0: none.
+	MaxRate float64 `yaml:"max_rate"`
 	// RequestTimeout bounds one Rocket.Chat API request, from sending it to
 	// the end of the answer. Default (and 0): livechat.request_timeout (20s
 	// unless set), which timed Rocket.Chat requests before this key existed.
@@ -656,6 +684,8 @@ func (c *Config) ApplyDefaults() {
 
 	setString(&c.HelpCrunch.APIURL, DefaultHelpCrunchAPIURL)
 	setDuration(&c.HelpCrunch.MaxAge, DefaultHelpCrunchMaxAge)
+	setFloat(&c.LiveChat.InitialRate, DefaultLiveChatInitialRate)
+	setFloat(&c.HelpCrunch.MaxRate, DefaultHelpCrunchMaxRate)
 	// Before they had their own, livechat.request_timeout timed every
 	// platform's requests: a file that raised it keeps raising them all.
 	setDuration(&c.HelpCrunch.RequestTimeout, c.LiveChat.RequestTimeout)
@@ -690,6 +720,12 @@ func setInt(p *int, def int) {
 }
 
 func setInt64(p *int64, def int64) {
+	if *p == 0 {
+		*p = def
+	}
+}
+
+func setFloat(p *float64, def float64) {
 	if *p == 0 {
 		*p = def
 	}

@@ -72,6 +72,8 @@ func (c *Config) Validate() error {
 
 	v.httpURL("helpcrunch.api_url", c.HelpCrunch.APIURL, true)
 	v.positive("helpcrunch.max_age", c.HelpCrunch.MaxAge)
+	v.rate("helpcrunch.max_rate", c.HelpCrunch.MaxRate, false)
+	v.rate("rocketchat.max_rate", c.RocketChat.MaxRate, true)
 	for key, d := range map[string]time.Duration{
 		"helpcrunch.request_timeout": c.HelpCrunch.RequestTimeout, "rocketchat.request_timeout": c.RocketChat.RequestTimeout,
 	} {
@@ -314,6 +316,26 @@ func (l *LiveChat) validate(v *validator) {
 		}
 	}
 	v.positive("livechat.request_timeout", l.RequestTimeout)
+	v.rate("livechat.max_rate", l.MaxRate, true)
+	v.rate("livechat.initial_rate", l.InitialRate, false)
+	for _, org := range orgs {
+		key := "livechat.organizations." + org
+		v.rate(key+".max_rate", l.Organizations[org].MaxRate, true)
+		v.rate(key+".initial_rate", l.Organizations[org].InitialRate, true)
+	}
+}
+
+// rate checks a rate in requests a second: a finite positive number, or
+// 0 where zeroOK (none, or inherited).
+func (v *validator) rate(key string, r float64, zeroOK bool) {
+	switch {
+	case math.IsNaN(r) || math.IsInf(r, 0):
+		v.add(key, "must be a finite number of requests a second, got %v", r)
+	case r < 0 || r == 0 && !zeroOK:
+		v.add(key, "must be a positive number of requests a second%s, got %v", map[bool]string{true: " (or 0: none)", false: ""}[zeroOK], r)
+	case r > 100000:
+		v.add(key, "must be at most 100000 requests a second, got %v", r)
+	}
 }
 
 func validateCredentials(v *validator, prefix string, c Credentials, required bool) {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -178,6 +179,16 @@ func TestValidate(t *testing.T) {
 		}},
 		{"request timeout zero", func(c *Config) { c.LiveChat.RequestTimeout = 0 },
 			[]string{`livechat.request_timeout: must be a positive duration, got 0s`}},
+
+		{"livechat max rate negative", func(c *Config) { c.LiveChat.MaxRate = -1 },
+			[]string{`livechat.max_rate: must be a positive number of requests a second (or 0: none), got -1`}},
+		{"livechat initial rate zero", func(c *Config) { c.LiveChat.InitialRate = 0 },
+			[]string{`livechat.initial_rate: must be a positive number of requests a second, got 0`}},
+		{"livechat organization rate not finite", func(c *Config) {
+			c.LiveChat.Organizations = map[string]Credentials{"org": {Token: "t", MaxRate: math.Inf(1)}}
+		}, []string{`livechat.organizations.org.max_rate: must be a finite number of requests a second, got +Inf`}},
+		{"rocketchat max rate too high", func(c *Config) { c.RocketChat.MaxRate = 1e6 },
+			[]string{`rocketchat.max_rate: must be at most 100000 requests a second, got 1e+06`}},
 
 		// helpcrunch, rocketchat
 		{"helpcrunch request timeout negative", func(c *Config) { c.HelpCrunch.RequestTimeout = -time.Second },

@@ -40,6 +40,11 @@ type Metrics struct {
 	DeadLetters     *prometheus.CounterVec   // platform, reason
 	DeliveryGaps    prometheus.Counter       // deliveries lost between the broker and this worker (then held back)
 	ActionLatency   *prometheus.HistogramVec // platform, operation: platform API call duration
+	// WebhookToAction is what users feel: from the receiver storing a
+	// webhook (the event's received_at) to the platform confirming an
+	// action a rule took on it. Only events of source webhook: re-checks
+	// and sweeps are late on purpose.
+	WebhookToAction *prometheus.HistogramVec // platform
 
 	// Dead-letter stream.
 	DeadLettersPending prometheus.Gauge // dead letters stored now (not yet retried or purged)
@@ -125,6 +130,11 @@ func New() *Metrics {
 			Help:    "Duration of platform API calls made by actions.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"platform", "operation"}),
+		WebhookToAction: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "chatwarden_webhook_to_action_seconds",
+			Help:    "Time from a webhook being stored to an action a rule took on it being confirmed by the platform (webhook events only).",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+		}, []string{"platform"}),
 		DeadLettersPending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "chatwarden_dead_letters_pending",
 			Help: "Dead letters stored in CHATWARDEN_DLQ now, waiting to be retried or purged (refreshed every few seconds).",
@@ -156,7 +166,8 @@ func New() *Metrics {
 	}
 	for _, c := range []prometheus.Collector{m.WebhooksReceived, m.WebhooksRejected, m.Duplicates, m.PublishLatency,
 		m.EventsProcessed, m.Actions, m.Retries, m.DeadLetters, m.DeliveryGaps, m.ActionLatency, m.DeadLettersPending,
-		m.RuleDecisions, m.APIResponses, m.StreamMessages, m.ConsumerPending, m.ConsumerAckPending, m.ConsumerRedelivered} {
+		m.RuleDecisions, m.APIResponses, m.StreamMessages, m.ConsumerPending, m.ConsumerAckPending, m.ConsumerRedelivered,
+		m.WebhookToAction} {
 		f(c)
 	}
 	m.WebhookBytesInflight = prometheus.NewGauge(prometheus.GaugeOpts{

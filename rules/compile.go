@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/chatwarden/chatwarden/event"
@@ -27,6 +28,10 @@ type compiled struct {
 	spec    Spec
 	program *vm.Program // nil: no condition
 	steps   []step
+	// needsChat: the rule reads the chat beyond its ids (enrich, a
+	// condition naming chat, a Go step). Without it the chat is not built
+	// from the webhook (a full decode of incoming_chat's chat) for the rule.
+	needsChat bool
 }
 
 type step struct {
@@ -103,13 +108,14 @@ func compileRule(s Spec, actions Actions, handlers *Registry, o loadOptions) (*c
 
 // compileBody compiles the condition, the steps and the handler of a rule.
 func compileBody(s Spec, actions Actions, handlers *Registry) (*compiled, error) {
-	c := &compiled{spec: s}
+	c := &compiled{spec: s, needsChat: s.Enrich != "" || s.Handler != ""}
 	if strings.TrimSpace(s.If) != "" {
 		prog, err := expr.Compile(s.If, exprOptions()...)
 		if err != nil {
 			return nil, fmt.Errorf("if (line %d): %w", s.IfLine, err) // its lines kept: the caret points under the error
 		}
 		c.program = prog
+		c.needsChat = c.needsChat || readsIdentifier(prog, "chat")
 	}
 	for i, st := range s.Then {
 		key := fmt.Sprintf("%s/%d", s.Name, i)
@@ -119,6 +125,7 @@ func compileBody(s Spec, actions Actions, handlers *Registry) (*compiled, error)
 				return nil, fmt.Errorf("then (line %d): no Go handler %q is registered (registered: %s)", st.Line, st.Go, listOrNone(handlers.Names()))
 			}
 			c.steps = append(c.steps, step{goName: st.Go, goRule: h, key: key})
+			c.needsChat = true
 			continue
 		}
 		act, ok := actions[st.Action]
@@ -139,6 +146,26 @@ func compileBody(s Spec, actions Actions, handlers *Registry) (*compiled, error)
 		c.steps = append(c.steps, step{goName: s.Handler, goRule: h, key: fmt.Sprintf("%s/handler", s.Name)})
 	}
 	return c, nil
+}
+
+// readsIdentifier reports whether the compiled condition names the
+// top-level identifier name (chat, event, ...).
+func readsIdentifier(prog *vm.Program, name string) bool {
+	node := prog.Node()
+	v := &identFinder{name: name}
+	ast.Walk(&node, v)
+	return v.found
+}
+
+type identFinder struct {
+	name  string
+	found bool
+}
+
+func (f *identFinder) Visit(node *ast.Node) {
+	if id, ok := (*node).(*ast.IdentifierNode); ok && id.Value == f.name {
+		f.found = true
+	}
 }
 
 func listOrNone(names []string) string {

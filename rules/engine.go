@@ -251,7 +251,10 @@ func (e *Engine) apply(ctx context.Context, r *compiled, st *evaluation) (err er
 	}()
 	ev := st.ev
 	base := audit.Record{EventID: ev.ID, Platform: ev.Platform, Action: ev.Action, ChatID: ev.ChatID, ThreadID: ev.ThreadID, Rule: r.spec.Name}
-	chat, err := e.chat(ctx, r.spec.Enrich, st)
+	chat, err := ChatEnv{ID: ev.ChatID, ThreadID: ev.ThreadID}, error(nil)
+	if r.needsChat || ev.ChatID == "" || ev.ThreadID == "" {
+		chat, err = e.chat(ctx, r.spec.Enrich, st)
+	}
 	if err != nil {
 		rec := base
 		rec.Outcome, rec.Error, rec.Reason = audit.Failed, err.Error(), "could not fetch the chat's current state"
@@ -405,6 +408,9 @@ func (e *Engine) runStep(ctx context.Context, c *Call, s step) error {
 			e.logger.Error("recording a performed action failed; a redelivery could repeat it",
 				zap.String("rule", c.Rule), zap.String("action", s.action.Name), zap.String("event_id", ev.ID), zap.Error(err))
 		}
+	}
+	if ev.Source == event.SourceWebhook && !ev.ReceivedAt.IsZero() {
+		e.metrics.WebhookToAction.WithLabelValues(event.PlatformLabel(ev.Platform)).Observe(e.now().Sub(ev.ReceivedAt).Seconds())
 	}
 	rec.Outcome, rec.Reason = audit.Acted, "condition holds; performed"
 	return e.record(ctx, rec)

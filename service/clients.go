@@ -3,11 +3,13 @@ package service
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
 
 	"github.com/chatwarden/chatwarden/config"
 	"github.com/chatwarden/chatwarden/event"
@@ -29,9 +31,12 @@ import (
 //     an organization with neither gets an error matching
 //     rules.ErrNoCredentials, so it is dead-lettered with the cause
 //     "no credentials".
-//   - HelpCrunch: one client for helpcrunch.api_key (with the documented
-//     limit of 120 requests a minute); Rocket.Chat: one client for
-//     rocketchat.url, user_id and auth_token. Their events carry no tenant.
+//   - HelpCrunch: one client for helpcrunch.api_key, paced to
+//     helpcrunch.max_rate (default the documented 120 requests a minute);
+//     Rocket.Chat: one client for rocketchat.url, user_id and auth_token,
+//     paced to rocketchat.max_rate when set. Their events carry no tenant.
+//   - Every LiveChat client paces itself (livechat.AdaptiveLimiter) from
+//     livechat.initial_rate up to livechat.max_rate, or its organization's.
 type Clients struct {
 	liveChatDefault *livechat.Client
 	liveChatByOrg   map[string]*livechat.Client
@@ -104,14 +109,15 @@ func NewClients(ctx context.Context, cfg *config.Config, js jetstream.JetStream,
 	if key := cfg.HelpCrunch.APIKey; key != "" {
 		cs.helpCrunch, err = helpcrunch.New(key, helpcrunch.WithBaseURL(cfg.HelpCrunch.APIURL),
 			helpcrunch.WithHTTPClient(o.instrument(event.HelpCrunch, httpFor(cfg.HelpCrunch.RequestTimeout))), helpcrunch.WithLogger(logger),
-			helpcrunch.WithUserAgent("chatwarden"))
+			helpcrunch.WithUserAgent("chatwarden"), helpcrunch.WithRateLimit(perMinute(cfg.HelpCrunch.MaxRate)))
 		if err != nil {
 			return nil, fmt.Errorf("building the HelpCrunch client: %w", err)
 		}
 	}
 	if rc := cfg.RocketChat; rc.URL != "" && rc.UserID != "" && rc.AuthToken != "" {
 		cs.rocketChat, err = rocketchat.New(rc.URL, rocketchat.Auth{UserID: rc.UserID, Token: rc.AuthToken},
-			rocketchat.WithHTTPClient(o.instrument(event.RocketChat, httpFor(cfg.RocketChat.RequestTimeout))), rocketchat.WithLogger(logger),
+			rocketchat.WithHTTPClient(paced(o.instrument(event.RocketChat, httpFor(cfg.RocketChat.RequestTimeout)), rc.MaxRate,
+				"rocketchat.max_rate")), rocketchat.WithLogger(logger),
 			rocketchat.WithUserAgent("chatwarden"))
 		if err != nil {
 			return nil, fmt.Errorf("building the Rocket.Chat client: %w", err)
@@ -232,7 +238,59 @@ func NewLiveChatClient(cfg config.LiveChat, cred config.Credentials, organizatio
 		return nil, nil
 	}
 	return livechat.New(auth, livechat.WithBaseURL(cfg.APIURL), livechat.WithHTTPClient(hc),
-		livechat.WithLogger(logger), livechat.WithUserAgent("chatwarden"))
+		livechat.WithLogger(logger), livechat.WithUserAgent("chatwarden"),
+		livechat.WithRateLimiter(livechat.NewAdaptiveLimiter(liveChatRates(cfg, cred))))
+}
+
+// liveChatRates is the pacing of a LiveChat client acting with cred: the
+// organization's own max_rate and initial_rate where set, else livechat's.
+func liveChatRates(cfg config.LiveChat, cred config.Credentials) livechat.AdaptiveConfig {
+	rates := livechat.AdaptiveConfig{MaxRate: cfg.MaxRate, InitialRate: cfg.InitialRate}
+	if cred.MaxRate > 0 {
+		rates.MaxRate = cred.MaxRate
+	}
+	if cred.InitialRate > 0 {
+		rates.InitialRate = cred.InitialRate
+	}
+	return rates
+}
+
+// perMinute turns a rate a second into whole requests a minute, at least
+// one; 0 stays 0 (no limiter).
+func perMinute(perSecond float64) int {
+	if perSecond <= 0 {
+		return 0
+	}
+	return max(1, int(math.Round(perSecond*60)))
+}
+
+// paced returns hc with its requests spaced to at most perSecond (burst
+// one); perSecond 0 returns hc itself. A request whose turn lies beyond its
+// context's deadline fails at once, naming key, instead of waiting in vain.
+func paced(hc *http.Client, perSecond float64, key string) *http.Client {
+	if perSecond <= 0 {
+		return hc
+	}
+	c := *hc
+	base := c.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	c.Transport = pacedTransport{base: base, limiter: rate.NewLimiter(rate.Limit(perSecond), 1), key: key}
+	return &c
+}
+
+type pacedTransport struct {
+	base    http.RoundTripper
+	limiter *rate.Limiter
+	key     string
+}
+
+func (t pacedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if err := t.limiter.Wait(r.Context()); err != nil {
+		return nil, fmt.Errorf("waiting for a request slot under %s (%g a second): %w", t.key, float64(t.limiter.Limit()), err)
+	}
+	return t.base.RoundTrip(r)
 }
 
 // NewOAuthSource is the access-token source of refreshToken, an OAuth
