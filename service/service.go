@@ -87,8 +87,9 @@ func WithRuleHandlers(r *rules.Registry) Option { return func(o *options) { o.ha
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *zap.Logger) Option { return func(o *options) { o.logger = l } }
 
-// WithHTTPClient sets the HTTP client of the platform API clients (default:
-// one with livechat.request_timeout).
+// WithHTTPClient sets one HTTP client for every platform API client
+// (default: each platform its own, PlatformHTTPClient with its request
+// timeout and workers.concurrency).
 func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.httpClient = c } }
 
 // WithBusOptions passes options to bus.Open (tests use bus.WithTCPToEmbedded).
