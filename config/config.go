@@ -553,6 +553,19 @@ type HelpCrunch struct {
 	// MaxRate is a ceiling on the requests a second the HelpCrunch client
 	// sends. Default 2 (HelpCrunch allows 120 a minute per account).
 	MaxRate float64 `yaml:"max_rate"`
+	// RequestTimeout bounds one HelpCrunch API request, from sending it to
+	// the end of the answer. Default (and 0): livechat.request_timeout (20s
+	// unless set), which timed HelpCrunch requests before this key existed.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+}
+
+// PlatformTimeout is a platform's request timeout d, or
+// livechat.request_timeout when d is 0 (see HelpCrunch.RequestTimeout).
+func (c *Config) PlatformTimeout(d time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return c.LiveChat.RequestTimeout
 }
 
 // HelpCrunchClockSkew is how far in the future a HelpCrunch delivery may be
@@ -575,6 +588,10 @@ type RocketChat struct {
 	// sends, on top of the per-route limits the server announces in its
 	// X-RateLimit headers (which are always honoured). Default 0: none.
 	MaxRate float64 `yaml:"max_rate"`
+	// RequestTimeout bounds one Rocket.Chat API request, from sending it to
+	// the end of the answer. Default (and 0): livechat.request_timeout (20s
+	// unless set), which timed Rocket.Chat requests before this key existed.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
 }
 
 // Workers configures the workers that apply rules to stored events.
@@ -759,6 +776,10 @@ func (c *Config) ApplyDefaults() {
 	setDuration(&c.HelpCrunch.MaxAge, DefaultHelpCrunchMaxAge)
 	setFloat(&c.LiveChat.InitialRate, DefaultLiveChatInitialRate)
 	setFloat(&c.HelpCrunch.MaxRate, DefaultHelpCrunchMaxRate)
+	// Before they had their own, livechat.request_timeout timed every
+	// platform's requests: a file that raised it keeps raising them all.
+	setDuration(&c.HelpCrunch.RequestTimeout, c.LiveChat.RequestTimeout)
+	setDuration(&c.RocketChat.RequestTimeout, c.LiveChat.RequestTimeout)
 
 	setInt(&c.Workers.Concurrency, DefaultConcurrency)
 	setInt(&c.Workers.MaxAttempts, DefaultMaxAttempts)

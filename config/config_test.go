@@ -69,7 +69,8 @@ func TestDefault(t *testing.T) {
 	assert.False(t, c.LiveChat.HasCredentials())
 	assert.Equal(t, 20*time.Second, c.LiveChat.RequestTimeout)
 	assert.Equal(t, "https://api.helpcrunch.com", c.HelpCrunch.APIURL)
-	assert.Equal(t, RocketChat{}, c.RocketChat)
+	assert.Equal(t, 20*time.Second, c.HelpCrunch.RequestTimeout, "livechat.request_timeout's")
+	assert.Equal(t, RocketChat{RequestTimeout: 20 * time.Second}, c.RocketChat, "no settings but livechat.request_timeout's")
 
 	assert.Equal(t, Workers{Concurrency: 32, MaxAttempts: 8, AckWait: 10 * time.Second, FailoverAfter: 15 * time.Second,
 		BackoffBase: time.Second, BackoffMax: 5 * time.Minute, MaxPendingRechecks: DefaultMaxPendingRechecks}, c.Workers)
@@ -627,4 +628,34 @@ func TestAdminAddrNeedsTokenOffLoopback(t *testing.T) {
 			assert.Contains(t, err.Error(), "admin.token: required when admin.addr")
 		})
 	}
+}
+
+// helpcrunch.request_timeout and rocketchat.request_timeout time their
+// platform's requests; left out, they keep livechat.request_timeout, which
+// timed every platform before they existed.
+func TestPlatformRequestTimeouts(t *testing.T) {
+	tests := []struct {
+		name       string
+		yaml       string
+		getenv     map[string]string
+		hc, rc, lc time.Duration
+	}{
+		{"defaults", "", nil, 20 * time.Second, 20 * time.Second, 20 * time.Second},
+		{"livechat's raised", "livechat: {request_timeout: 45s}", nil, 45 * time.Second, 45 * time.Second, 45 * time.Second},
+		{"each its own", "livechat: {request_timeout: 45s}\nhelpcrunch: {request_timeout: 5s}\nrocketchat: {request_timeout: 7s}", nil,
+			5 * time.Second, 7 * time.Second, 45 * time.Second},
+		{"from the environment", "", map[string]string{"CHATWARDEN_ROCKETCHAT_REQUEST_TIMEOUT": "9s"},
+			20 * time.Second, 9 * time.Second, 20 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte(tt.yaml), func(k string) string { return tt.getenv[k] })
+			require.NoError(t, err)
+			assert.Equal(t, tt.hc, c.HelpCrunch.RequestTimeout, "helpcrunch.request_timeout")
+			assert.Equal(t, tt.rc, c.RocketChat.RequestTimeout, "rocketchat.request_timeout")
+			assert.Equal(t, tt.lc, c.LiveChat.RequestTimeout, "livechat.request_timeout")
+			assert.Equal(t, tt.rc, c.PlatformTimeout(c.RocketChat.RequestTimeout))
+		})
+	}
+	assert.Equal(t, 20*time.Second, Default().PlatformTimeout(0), "0: livechat.request_timeout")
 }

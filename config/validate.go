@@ -74,6 +74,13 @@ func (c *Config) Validate() error {
 	v.positive("helpcrunch.max_age", c.HelpCrunch.MaxAge)
 	v.rate("helpcrunch.max_rate", c.HelpCrunch.MaxRate, false)
 	v.rate("rocketchat.max_rate", c.RocketChat.MaxRate, true)
+	for key, d := range map[string]time.Duration{
+		"helpcrunch.request_timeout": c.HelpCrunch.RequestTimeout, "rocketchat.request_timeout": c.RocketChat.RequestTimeout,
+	} {
+		if d < 0 {
+			v.add(key, "must be a positive duration, or 0 for livechat.request_timeout, got %s", d)
+		}
+	}
 	if need := c.HelpCrunch.MaxAge + HelpCrunchClockSkew; c.HelpCrunch.SigningKey != "" && c.HelpCrunch.MaxAge > 0 &&
 		c.NATS.DuplicateWindow > 0 && c.NATS.DuplicateWindow < need {
 		v.add("nats.duplicate_window", "must be at least helpcrunch.max_age (%s) plus %s of clock skew, %s, when HelpCrunch webhooks are received (helpcrunch.signing_key set), "+

@@ -199,6 +199,11 @@ func TestValidate(t *testing.T) {
 			[]string{`rocketchat.max_rate: must be at most 100000 requests a second, got 1e+06`}},
 
 		// helpcrunch, rocketchat
+		{"helpcrunch request timeout negative", func(c *Config) { c.HelpCrunch.RequestTimeout = -time.Second },
+			[]string{`helpcrunch.request_timeout: must be a positive duration, or 0 for livechat.request_timeout, got -1s`}},
+		{"rocketchat request timeout negative", func(c *Config) { c.RocketChat.RequestTimeout = -time.Second },
+			[]string{`rocketchat.request_timeout: must be a positive duration, or 0 for livechat.request_timeout, got -1s`}},
+		{"platform request timeouts zero: livechat's", func(c *Config) { c.HelpCrunch.RequestTimeout, c.RocketChat.RequestTimeout = 0, 0 }, nil},
 		{"helpcrunch url", func(c *Config) { c.HelpCrunch.APIURL = "not a url" },
 			[]string{`helpcrunch.api_url: must be an http:// or https:// URL with a host, e.g. https://example.com`}},
 		{"helpcrunch max age zero", func(c *Config) { c.HelpCrunch.MaxAge = 0 },

@@ -38,7 +38,8 @@ func (c *Config) WarningsFor(r Role) []string {
 
 	lc := c.LiveChat
 	hc := c.HelpCrunch.APIKey != "" || c.HelpCrunch.SigningKey != ""
-	rc := c.RocketChat != RocketChat{}
+	// A request timeout alone (it has a default) does not configure Rocket.Chat.
+	rc := c.RocketChat != RocketChat{RequestTimeout: c.RocketChat.RequestTimeout}
 	lcUsed := len(lc.WebhookSecrets) > 0 || lc.HasCredentials() || !(hc || rc)
 	if lcUsed {
 		if recv && len(lc.WebhookSecrets) == 0 {

@@ -25,15 +25,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
-	"go.uber.org/zap"
-
-	"github.com/chatwarden/chatwarden/internal/apiurl"
+	"github.com/chatwarden/chatwarden/internal/apiclient"
 	"github.com/chatwarden/chatwarden/internal/httpcall"
 	"golang.org/x/time/rate"
 )
@@ -60,48 +57,35 @@ const (
 
 // Client calls the HelpCrunch REST API. Create it with New.
 type Client struct {
-	apiKey     string
-	baseURL    *url.URL
-	httpClient *http.Client
-	logger     *zap.Logger
-	userAgent  string
-	limiter    *rate.Limiter // nil: no client-side limit
+	apiclient.Core
+	apiKey  string
+	limiter *rate.Limiter // nil: no client-side limit
 }
 
 // Option configures a Client. Options run in order after the defaults are
 // set; an option that returns an error makes New fail.
-type Option func(*Client) error
+type Option = apiclient.Option[*Client]
 
 // New returns a client that authenticates with apiKey. It fails with
 // ErrMissingAPIKey when apiKey is empty, and with an error wrapping
 // ErrInvalidOption when an option's argument is invalid.
 //
-// Defaults: base URL DefaultBaseURL, &http.Client{Timeout: DefaultTimeout},
-// zap.NewNop(), user agent DefaultUserAgent, DefaultRequestsPerMinute.
+// Defaults: base URL DefaultBaseURL, an HTTP client with DefaultTimeout and
+// a transport of its own (apiclient.NewTransport), zap.NewNop(), user agent
+// DefaultUserAgent, DefaultRequestsPerMinute.
 func New(apiKey string, opts ...Option) (*Client, error) {
 	if strings.TrimSpace(apiKey) == "" {
 		return nil, ErrMissingAPIKey
 	}
-	base, _ := url.Parse(DefaultBaseURL)
-	c := &Client{
-		apiKey:     apiKey,
-		baseURL:    base,
-		httpClient: &http.Client{Timeout: DefaultTimeout},
-		logger:     zap.NewNop(),
-		userAgent:  DefaultUserAgent,
-		limiter:    newLimiter(DefaultRequestsPerMinute),
+	c := &Client{apiKey: apiKey, limiter: newLimiter(DefaultRequestsPerMinute)}
+	err := apiclient.Setup(c, apiclient.Config{
+		Platform: "helpcrunch", BaseURL: DefaultBaseURL, UserAgent: DefaultUserAgent, Timeout: DefaultTimeout,
+		ErrInvalidOption: ErrInvalidOption, DecodeError: decodeError,
+		Authorize: func(req *http.Request) { req.Header.Set("Authorization", "Bearer "+c.apiKey) },
+	}, opts)
+	if err != nil {
+		return nil, fmt.Errorf("helpcrunch: new client: %w", err)
 	}
-	for _, opt := range opts {
-		if opt == nil {
-			continue
-		}
-		if err := opt(c); err != nil {
-			return nil, fmt.Errorf("helpcrunch: new client: %w", err)
-		}
-	}
-	// Credentials go to the configured host only.
-	c.httpClient = httpcall.SameOriginRedirects(c.httpClient)
-	c.logger = c.logger.With(zap.String("platform", "helpcrunch"))
 	return c, nil
 }
 
@@ -112,57 +96,21 @@ func newLimiter(perMinute int) *rate.Limiter {
 	return rate.NewLimiter(rate.Every(time.Minute/time.Duration(perMinute)), 1)
 }
 
-// WithBaseURL sets the scheme and host (and optional path prefix) requests
-// go to; default DefaultBaseURL. Tests point it at a fake. The URL must be
-// absolute http(s) without user info, query or fragment.
-func WithBaseURL(u string) Option {
-	return func(c *Client) error {
-		parsed, err := apiurl.Parse(u)
-		if err != nil {
-			return fmt.Errorf("%w: base URL %v", ErrInvalidOption, err)
-		}
-		c.baseURL = parsed
-		return nil
-	}
-}
-
-// WithHTTPClient sets the HTTP client; default
-// &http.Client{Timeout: DefaultTimeout}. A nil client is an error.
-// Whatever the client, a redirect to another host is refused, so the
-// credentials reach the configured host only (see
-// httpcall.SameOriginRedirects).
-func WithHTTPClient(h *http.Client) Option {
-	return func(c *Client) error {
-		if h == nil {
-			return fmt.Errorf("%w: nil HTTP client", ErrInvalidOption)
-		}
-		c.httpClient = h
-		return nil
-	}
-}
-
-// WithLogger sets the logger; default zap.NewNop(). A nil logger keeps the
-// default. The client adds the field platform=helpcrunch and never logs the
-// API key.
-func WithLogger(l *zap.Logger) Option {
-	return func(c *Client) error {
-		if l != nil {
-			c.logger = l
-		}
-		return nil
-	}
-}
-
-// WithUserAgent sets the User-Agent header; default DefaultUserAgent.
-func WithUserAgent(s string) Option {
-	return func(c *Client) error {
-		if strings.TrimSpace(s) == "" {
-			return fmt.Errorf("%w: empty user agent", ErrInvalidOption)
-		}
-		c.userAgent = s
-		return nil
-	}
-}
+// The options every platform client shares (see internal/apiclient for
+// each one's rules):
+//   - WithBaseURL sets the base URL (scheme, host, optional path prefix);
+//     default DefaultBaseURL. Tests point it at a fake.
+//   - WithHTTPClient sets the HTTP client; default one with DefaultTimeout
+//     and a transport of its own (apiclient.NewTransport). Whatever the
+//     client, a redirect to another host is refused, so the credentials
+//     reach the configured host only.
+//   - WithLogger sets the logger; default zap.NewNop(), nil keeps it. The
+//     client adds platform=helpcrunch and never logs credentials.
+//   - WithUserAgent sets the User-Agent; default DefaultUserAgent.
+//   - WithConcurrency sets how many calls run at once at most
+//     (workers.concurrency; default 32): the idle connections the default
+//     transport keeps to the API host, and the most it opens.
+var WithBaseURL, WithHTTPClient, WithLogger, WithUserAgent, WithConcurrency = apiclient.WithBaseURL[*Client], apiclient.WithHTTPClient[*Client], apiclient.WithLogger[*Client], apiclient.WithUserAgent[*Client], apiclient.WithConcurrency[*Client]
 
 // WithRateLimit sets how many requests a minute the client sends at most,
 // evenly spaced; default DefaultRequestsPerMinute. 0 turns the limiter off
@@ -195,7 +143,9 @@ func (c *Client) wait(ctx context.Context) error {
 	}
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
 		r.Cancel()
-		return &limitError{wait: d}
+		return &apiclient.RateLimitError{Sentinel: ErrRateLimited, Wait: d, Message: fmt.Sprintf(
+			"helpcrunch: client-side rate limit: the next request slot is %s away, past the context deadline",
+			d.Round(time.Millisecond))}
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -208,61 +158,15 @@ func (c *Client) wait(ctx context.Context) error {
 	}
 }
 
-// newRequest builds a request of method to /v1/<path> with query and body
-// (encoded as JSON when non-nil).
-func (c *Client) newRequest(ctx context.Context, method, path string, query url.Values, body any) (*http.Request, error) {
-	u := c.baseURL.JoinPath(APIVersion, path)
-	if len(query) > 0 {
-		u.RawQuery = query.Encode()
-	}
-	req, err := httpcall.NewJSONRequest(ctx, method, u.String(), body, c.userAgent)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.apiKey)
-	return req, nil
-}
-
-// do sends req and decodes a 2xx answer into v (when v is non-nil and the
-// body is not empty). Any other status is returned as an *APIError by
-// checkResponse.
-func (c *Client) do(req *http.Request, v any) error {
-	start := time.Now()
-	resp, err := c.httpClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer httpcall.Close(resp)
-	if ce := c.logger.Check(zap.DebugLevel, "helpcrunch call"); ce != nil {
-		ce.Write(zap.String("method", req.Method), zap.String("path", req.URL.Path),
-			zap.Int("status", resp.StatusCode), zap.Duration("took", time.Since(start)))
-	}
-	if err := checkResponse(resp); err != nil {
-		return err
-	}
-	return httpcall.ReadJSON(resp, v)
-}
-
-// checkResponse returns nil for a 2xx answer and an *APIError otherwise,
-// decoded from {"errors":[{"code","message"}]} read through a LimitReader of
-// MaxErrorBody bytes. A body that is not the envelope gives an empty Code and
-// the trimmed body text as Message.
-func checkResponse(resp *http.Response) error {
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return nil
-	}
-	apiErr := &APIError{
-		StatusCode: resp.StatusCode,
-		RetryAfter: httpcall.RetryAfter(resp.Header.Get("Retry-After"), time.Now()),
-	}
-	if resp.Request != nil && resp.Request.URL != nil {
-		apiErr.Endpoint = resp.Request.Method + " " + resp.Request.URL.Path
-	}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, MaxErrorBody))
+// decodeError is the *APIError of a failed answer, decoded from
+// {"errors":[{"code","message"}]}. A body that is not the envelope gives an
+// empty Code and the trimmed body text as Message.
+func decodeError(er *apiclient.ErrorResponse) error {
+	apiErr := &APIError{StatusCode: er.StatusCode, RetryAfter: er.RetryAfter, Endpoint: er.Endpoint}
 	var env struct {
 		Errors []ErrorDetail `json:"errors"`
 	}
-	if json.Unmarshal(body, &env) == nil && len(env.Errors) > 0 {
+	if json.Unmarshal(er.Body, &env) == nil && len(env.Errors) > 0 {
 		apiErr.Errors = env.Errors
 		main := env.Errors[0]
 		for _, d := range env.Errors {
@@ -274,7 +178,7 @@ func checkResponse(resp *http.Response) error {
 		apiErr.Code, apiErr.Message = main.Code, main.Message
 		return apiErr
 	}
-	apiErr.Message = httpcall.ErrorText(body, resp.StatusCode)
+	apiErr.Message = er.Text()
 	return apiErr
 }
 
@@ -284,9 +188,16 @@ func (c *Client) call(ctx context.Context, op, target, method, path string, quer
 	if err := c.wait(ctx); err != nil {
 		return wrapErr(op, target, err)
 	}
-	req, err := c.newRequest(ctx, method, path, query, in)
+	req, err := c.NewRequest(ctx, method, APIVersion+"/"+path, query, in)
 	if err != nil {
 		return wrapErr(op, target, err)
 	}
-	return wrapErr(op, target, c.do(req, out))
+	_, err = c.Do(req, out)
+	return wrapErr(op, target, err)
+}
+
+// wrapErr adds the call's context ("set_status chat 542335") to an error while keeping it
+// reachable with errors.Is/As.
+func wrapErr(op, target string, err error) error {
+	return httpcall.WrapOp("helpcrunch", op, target, err)
 }

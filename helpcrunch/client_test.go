@@ -30,13 +30,10 @@ func TestNew(t *testing.T) {
 		{name: "empty key", key: "", wantErr: helpcrunch.ErrMissingAPIKey},
 		{name: "blank key", key: "  ", wantErr: helpcrunch.ErrMissingAPIKey},
 		{name: "base URL with prefix", key: "k", opts: []helpcrunch.Option{helpcrunch.WithBaseURL("http://localhost:1/proxy/")}},
-		{name: "base URL without scheme", key: "k", opts: []helpcrunch.Option{helpcrunch.WithBaseURL("api.helpcrunch.com")}, wantErr: helpcrunch.ErrInvalidOption},
-		{name: "base URL with query", key: "k", opts: []helpcrunch.Option{helpcrunch.WithBaseURL("https://x/?a=1")}, wantErr: helpcrunch.ErrInvalidOption},
-		{name: "nil HTTP client", key: "k", opts: []helpcrunch.Option{helpcrunch.WithHTTPClient(nil)}, wantErr: helpcrunch.ErrInvalidOption},
-		{name: "empty user agent", key: "k", opts: []helpcrunch.Option{helpcrunch.WithUserAgent("")}, wantErr: helpcrunch.ErrInvalidOption},
+		// The options every client shares: the apiclienttest suite
+		// (contract_test.go).
 		{name: "negative rate", key: "k", opts: []helpcrunch.Option{helpcrunch.WithRateLimit(-1)}, wantErr: helpcrunch.ErrInvalidOption},
 		{name: "no rate limit", key: "k", opts: []helpcrunch.Option{helpcrunch.WithRateLimit(0)}},
-		{name: "nil logger keeps default", key: "k", opts: []helpcrunch.Option{helpcrunch.WithLogger(nil)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -329,13 +326,6 @@ func TestErrorDecoding(t *testing.T) {
 			assert.Contains(t, err.Error(), "helpcrunch: get_chat chat 542335: HTTP ")
 		})
 	}
-}
-
-func TestMalformedSuccessBody(t *testing.T) {
-	url, _ := wireServer(t, func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"id":"not a number"`)) })
-	_, err := newClient(t, url).GetChat(t.Context(), 1)
-	require.Error(t, err)
-	assert.False(t, helpcrunch.IsRetryable(err))
 }
 
 func TestClientSideRateLimit(t *testing.T) {

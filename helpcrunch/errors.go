@@ -2,10 +2,10 @@ package helpcrunch
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
+	"github.com/chatwarden/chatwarden/internal/apiclient"
 	"github.com/chatwarden/chatwarden/internal/httpcall"
 )
 
@@ -67,10 +67,6 @@ var (
 	ErrRateLimited = errors.New("helpcrunch: client-side rate limit")
 )
 
-// MaxErrorBody is how many bytes of an error answer the client reads to build
-// an *APIError; the rest is discarded.
-const MaxErrorBody = httpcall.MaxErrorBody
-
 // ErrorDetail is one entry of the API's {"errors":[{"code","message"}]}.
 type ErrorDetail struct {
 	Code    string `json:"code"`
@@ -86,7 +82,7 @@ type APIError struct {
 	// is not the documented envelope).
 	Code string
 	// Message is the message of Code's entry, or the body text when the body
-	// is not the envelope (trimmed, at most MaxErrorBody bytes).
+	// is not the envelope (trimmed, at most httpcall.MaxErrorBody bytes).
 	Message string
 	// Errors are every entry of the envelope, in order.
 	Errors []ErrorDetail
@@ -97,27 +93,15 @@ type APIError struct {
 	Endpoint string
 }
 
+// HTTPStatus is StatusCode (apiclient.StatusError).
+func (e *APIError) HTTPStatus() int { return e.StatusCode }
+
 // Error names the endpoint, the HTTP status, the code and the message.
-func (e *APIError) Error() string {
-	ep := e.Endpoint
-	if ep == "" {
-		ep = "request"
-	}
-	return "helpcrunch API " + ep + ": " + e.Detail()
-}
+func (e *APIError) Error() string { return apiclient.Describe("helpcrunch", e.Endpoint, e.Detail()) }
 
 // Detail describes the error without naming the call: the status, the
 // platform's error type or code, and its message.
-func (e *APIError) Detail() string {
-	s := fmt.Sprintf("HTTP %d", e.StatusCode)
-	if e.Code != "" {
-		s += " " + e.Code
-	}
-	if e.Message != "" {
-		s += ": " + e.Message
-	}
-	return s
-}
+func (e *APIError) Detail() string { return apiclient.Detail(e.StatusCode, e.Code, e.Message) }
 
 // HasCode reports whether any entry of the answer carries code.
 func (e *APIError) HasCode(code string) bool {
@@ -153,15 +137,8 @@ func (e *APIError) Retryable() bool {
 		e.StatusCode == http.StatusRequestTimeout || e.StatusCode >= 500
 }
 
-// limitError is returned when the client-side limiter would wait past the
-// context's deadline.
-type limitError struct{ wait time.Duration }
-
-func (e *limitError) Error() string {
-	return fmt.Sprintf("helpcrunch: client-side rate limit: the next request slot is %s away, past the context deadline", e.wait.Round(time.Millisecond))
-}
-
-func (e *limitError) Is(target error) bool { return target == ErrRateLimited }
+// RetryHint is RetryAfter (apiclient.RetryHinter).
+func (e *APIError) RetryHint() time.Duration { return e.RetryAfter }
 
 // IsRetryable is the one place that decides whether a failed call may be
 // repeated. It is true for:
@@ -182,21 +159,4 @@ func IsRetryable(err error) bool {
 
 // RetryAfter returns the wait hinted by err: the server's Retry-After of an
 // *APIError, or the client-side limiter's wait of an ErrRateLimited error.
-func RetryAfter(err error) (time.Duration, bool) {
-	if apiErr, ok := errors.AsType[*APIError](err); ok {
-		if apiErr.RetryAfter > 0 {
-			return apiErr.RetryAfter, true
-		}
-		return 0, false
-	}
-	if le, ok := errors.AsType[*limitError](err); ok && le.wait > 0 {
-		return le.wait, true
-	}
-	return 0, false
-}
-
-// wrapErr adds the call's context ("set_status chat 542335") to an error while keeping it
-// reachable with errors.Is/As.
-func wrapErr(op, target string, err error) error {
-	return httpcall.WrapOp("helpcrunch", op, target, err)
-}
+func RetryAfter(err error) (time.Duration, bool) { return apiclient.RetryAfter(err) }

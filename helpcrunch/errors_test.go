@@ -2,27 +2,13 @@ package helpcrunch_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/url"
-	"os"
-	"syscall"
 	"testing"
-	"time"
-
-	"github.com/stretchr/testify/assert"
 
 	"github.com/chatwarden/chatwarden/helpcrunch"
+	"github.com/chatwarden/chatwarden/internal/apiclient/apiclienttest"
 )
-
-type timeoutErr struct{}
-
-func (timeoutErr) Error() string   { return "i/o timeout" }
-func (timeoutErr) Timeout() bool   { return true }
-func (timeoutErr) Temporary() bool { return true }
 
 func apiErr(status int, codes ...string) *helpcrunch.APIError {
 	e := &helpcrunch.APIError{StatusCode: status, Endpoint: "GET /v1/chats/1"}
@@ -36,90 +22,44 @@ func apiErr(status int, codes ...string) *helpcrunch.APIError {
 }
 
 func TestIsRetryable(t *testing.T) {
-	dialRefused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
-	tests := []struct {
-		name string
-		err  error
-		want bool
-	}{
-		{"nil", nil, false},
-		{"429", apiErr(429, "invalid_request", "too_many_requests"), true},
-		{"too_many_requests code on another status", apiErr(400, "too_many_requests"), true},
-		{"408", apiErr(408), true},
-		{"500", apiErr(500), true},
-		{"502 page", apiErr(502), true},
-		{"503", apiErr(503), true},
-		{"400", apiErr(400, "invalid_request", "invalid_chat_value"), false},
-		{"401", apiErr(401, "invalid_token"), false},
-		{"403", apiErr(403), false},
-		{"404", apiErr(404, "chat_not_found"), false},
-		{"422", apiErr(422), false},
-		{"wrapped 429", fmt.Errorf("x: %w", apiErr(429)), true},
-		{"joined 503", errors.Join(errors.New("x"), apiErr(503)), true},
-		{"client-side limiter", fmt.Errorf("x: %w", helpcrunch.ErrRateLimited), true},
-		{"caller canceled", context.Canceled, false},
-		{"canceled inside url.Error", &url.Error{Op: "Get", URL: "u", Err: context.Canceled}, false},
-		{"deadline", context.DeadlineExceeded, true},
-		{"connection refused", &url.Error{Op: "Get", URL: "u", Err: dialRefused}, true},
-		{"connection reset", fmt.Errorf("read: %w", syscall.ECONNRESET), true},
-		{"unexpected EOF", io.ErrUnexpectedEOF, true},
-		{"DNS", &url.Error{Op: "Get", URL: "u", Err: &net.DNSError{Err: "no such host", Name: "x"}}, true},
-		{"net timeout", timeoutErr{}, true},
-		{"unsupported scheme", &url.Error{Op: "Get", URL: "u", Err: errors.New("unsupported protocol scheme")}, false},
-		{"JSON syntax", &json.SyntaxError{Offset: 1}, false},
-		{"invalid argument", helpcrunch.ErrInvalidArgument, false},
-		{"missing key", helpcrunch.ErrMissingAPIKey, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, helpcrunch.IsRetryable(tt.err))
-		})
-	}
+	// Context and transport errors: the apiclienttest suite
+	// (contract_test.go).
+	apiclienttest.TestRetryable(t, helpcrunch.IsRetryable, map[string]error{
+		"429": apiErr(429, "invalid_request", "too_many_requests"),
+		"too_many_requests code on another status": apiErr(400, "too_many_requests"),
+		"408":                 apiErr(408),
+		"500":                 apiErr(500),
+		"502 page":            apiErr(502),
+		"503":                 apiErr(503),
+		"wrapped 429":         fmt.Errorf("x: %w", apiErr(429)),
+		"joined 503":          errors.Join(errors.New("x"), apiErr(503)),
+		"client-side limiter": fmt.Errorf("x: %w", helpcrunch.ErrRateLimited),
+	}, map[string]error{
+		"400":              apiErr(400, "invalid_request", "invalid_chat_value"),
+		"401":              apiErr(401, "invalid_token"),
+		"403":              apiErr(403),
+		"404":              apiErr(404, "chat_not_found"),
+		"422":              apiErr(422),
+		"invalid argument": helpcrunch.ErrInvalidArgument,
+		"missing key":      helpcrunch.ErrMissingAPIKey,
+	})
 }
 
-func TestRetryAfter(t *testing.T) {
-	tests := []struct {
-		name   string
-		err    error
-		want   time.Duration
-		wantOK bool
-	}{
-		{"hint", &helpcrunch.APIError{StatusCode: 429, RetryAfter: 3 * time.Second}, 3 * time.Second, true},
-		{"wrapped hint", fmt.Errorf("x: %w", &helpcrunch.APIError{StatusCode: 503, RetryAfter: time.Minute}), time.Minute, true},
-		{"no hint", &helpcrunch.APIError{StatusCode: 429}, 0, false},
-		{"plain", errors.New("boom"), 0, false},
-		{"nil", nil, 0, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, ok := helpcrunch.RetryAfter(tt.err)
-			assert.Equal(t, tt.wantOK, ok)
-			assert.Equal(t, tt.want, got)
-		})
-	}
-}
+// RetryAfter (a hint, a wrapped hint, none, not an API error, nil): the
+// apiclienttest suite, over real answers (contract_test.go).
 
 func TestAPIErrorIs(t *testing.T) {
-	tests := []struct {
-		name   string
-		err    error
-		target error
-		want   bool
-	}{
-		{"404 is ErrNotFound", apiErr(404, "chat_not_found"), helpcrunch.ErrNotFound, true},
-		{"404 entity is ErrNotFound", apiErr(404, "entity_not_found"), helpcrunch.ErrNotFound, true},
-		{"401 either shape", apiErr(401, "invalid_token"), helpcrunch.ErrUnauthorized, true},
-		{"400 is not 404", apiErr(400), helpcrunch.ErrNotFound, false},
-		{"by code", apiErr(404, "chat_not_found"), &helpcrunch.APIError{Code: helpcrunch.CodeChatNotFound}, true},
-		{"by a non-main code", apiErr(401, "invalid_request", "unauthorized"), &helpcrunch.APIError{Code: helpcrunch.CodeInvalidRequest}, true},
-		{"by code and status", apiErr(404, "chat_not_found"), &helpcrunch.APIError{StatusCode: 404, Code: helpcrunch.CodeEntityNotFound}, false},
-		{"empty target", apiErr(404), &helpcrunch.APIError{}, false},
-		{"wrapped", fmt.Errorf("x: %w", apiErr(429)), helpcrunch.ErrTooManyRequests, true},
-		{"non-API target", apiErr(429), context.Canceled, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, errors.Is(tt.err, tt.target))
-		})
-	}
+	apiclienttest.TestIs(t, map[string][2]error{
+		"404 is ErrNotFound":        {apiErr(404, "chat_not_found"), helpcrunch.ErrNotFound},
+		"404 entity is ErrNotFound": {apiErr(404, "entity_not_found"), helpcrunch.ErrNotFound},
+		"401 either shape":          {apiErr(401, "invalid_token"), helpcrunch.ErrUnauthorized},
+		"by code":                   {apiErr(404, "chat_not_found"), &helpcrunch.APIError{Code: helpcrunch.CodeChatNotFound}},
+		"by a non-main code":        {apiErr(401, "invalid_request", "unauthorized"), &helpcrunch.APIError{Code: helpcrunch.CodeInvalidRequest}},
+		"wrapped":                   {fmt.Errorf("x: %w", apiErr(429)), helpcrunch.ErrTooManyRequests},
+	}, map[string][2]error{
+		"400 is not 404":     {apiErr(400), helpcrunch.ErrNotFound},
+		"by code and status": {apiErr(404, "chat_not_found"), &helpcrunch.APIError{StatusCode: 404, Code: helpcrunch.CodeEntityNotFound}},
+		"empty target":       {apiErr(404), &helpcrunch.APIError{}},
+		"non-API target":     {apiErr(429), context.Canceled},
+	})
 }

@@ -27,17 +27,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"path"
-	"strings"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
-	"github.com/chatwarden/chatwarden/internal/apiurl"
+	"github.com/chatwarden/chatwarden/internal/apiclient"
 	"github.com/chatwarden/chatwarden/internal/httpcall"
 )
 
@@ -60,12 +57,9 @@ const maxLifecycleValues = 32
 
 // Client calls the Agent Chat Web API. Create it with New.
 type Client struct {
-	auth       Auth
-	baseURL    *url.URL
-	httpClient *http.Client
-	logger     *zap.Logger
-	userAgent  string
-	limiter    Limiter // nil: no pacing
+	apiclient.Core
+	auth    Auth
+	limiter Limiter // nil: no pacing
 
 	mu     sync.RWMutex
 	region string // X-Region sent with each request; "" sends none
@@ -76,94 +70,53 @@ type Client struct {
 
 // Option configures a Client. Options run in order after the defaults are
 // set; an option that returns an error makes New fail.
-type Option func(*Client) error
+type Option = apiclient.Option[*Client]
 
 // New returns a client that authenticates with auth. It fails with
 // ErrMissingAuth when auth has no token, and with an error wrapping
 // ErrInvalidOption when an option's argument is invalid.
 //
-// Defaults: base URL DefaultBaseURL, &http.Client{Timeout: DefaultTimeout},
-// zap.NewNop(), user agent DefaultUserAgent, region auth.Region(), and a
+// Defaults: base URL DefaultBaseURL, an HTTP client with DefaultTimeout and
+// a transport of its own (apiclient.NewTransport), zap.NewNop(), user agent
+// DefaultUserAgent, region auth.Region(), and a
 // NewAdaptiveLimiter(AdaptiveConfig{}) of its own.
 func New(auth Auth, opts ...Option) (*Client, error) {
 	if auth.IsZero() {
 		return nil, ErrMissingAuth
 	}
-	base, _ := url.Parse(DefaultBaseURL)
 	c := &Client{
-		auth:       auth,
-		baseURL:    base,
-		httpClient: &http.Client{Timeout: DefaultTimeout},
-		logger:     zap.NewNop(),
-		userAgent:  DefaultUserAgent,
-		region:     auth.Region(),
-		warned:     make(map[string]struct{}),
-		limiter:    NewAdaptiveLimiter(AdaptiveConfig{}),
+		auth:    auth,
+		region:  auth.Region(),
+		warned:  make(map[string]struct{}),
+		limiter: NewAdaptiveLimiter(AdaptiveConfig{}),
 	}
-	for _, opt := range opts {
-		if opt == nil {
-			continue
-		}
-		if err := opt(c); err != nil {
-			return nil, fmt.Errorf("livechat: new client: %w", err)
-		}
+	err := apiclient.Setup(c, apiclient.Config{
+		Platform: "livechat", BaseURL: DefaultBaseURL, UserAgent: DefaultUserAgent, Timeout: DefaultTimeout,
+		ErrInvalidOption: ErrInvalidOption, Authorize: c.authorize,
+		Success:     func(status int) bool { return status == http.StatusOK },
+		DecodeError: decodeError,
+	}, opts)
+	if err != nil {
+		return nil, fmt.Errorf("livechat: new client: %w", err)
 	}
-	// Credentials go to the configured host only.
-	c.httpClient = httpcall.SameOriginRedirects(c.httpClient)
-	c.logger = c.logger.With(zap.String("platform", "livechat"))
 	return c, nil
 }
 
-// WithBaseURL sets the scheme and host (and optional path prefix) that
-// requests go to; default DefaultBaseURL. Tests point it at an httptest
-// server. The URL must be absolute http(s) without query or fragment.
-func WithBaseURL(u string) Option {
-	return func(c *Client) error {
-		parsed, err := apiurl.Parse(u)
-		if err != nil {
-			return fmt.Errorf("%w: base URL %v", ErrInvalidOption, err)
-		}
-		c.baseURL = parsed
-		return nil
-	}
-}
-
-// WithHTTPClient sets the HTTP client; default
-// &http.Client{Timeout: DefaultTimeout}. A nil client is an error.
-// Whatever the client, a redirect to another host is refused, so the
-// credentials reach the configured host only (see
-// httpcall.SameOriginRedirects).
-func WithHTTPClient(h *http.Client) Option {
-	return func(c *Client) error {
-		if h == nil {
-			return fmt.Errorf("%w: nil HTTP client", ErrInvalidOption)
-		}
-		c.httpClient = h
-		return nil
-	}
-}
-
-// WithLogger sets the logger; default zap.NewNop(). A nil logger keeps the
-// default. The client adds the field platform=livechat.
-func WithLogger(l *zap.Logger) Option {
-	return func(c *Client) error {
-		if l != nil {
-			c.logger = l
-		}
-		return nil
-	}
-}
-
-// WithUserAgent sets the User-Agent header; default DefaultUserAgent.
-func WithUserAgent(s string) Option {
-	return func(c *Client) error {
-		if strings.TrimSpace(s) == "" {
-			return fmt.Errorf("%w: empty user agent", ErrInvalidOption)
-		}
-		c.userAgent = s
-		return nil
-	}
-}
+// The options every platform client shares (see internal/apiclient for
+// each one's rules):
+//   - WithBaseURL sets the base URL (scheme, host, optional path prefix);
+//     default DefaultBaseURL. Tests point it at a fake.
+//   - WithHTTPClient sets the HTTP client; default one with DefaultTimeout
+//     and a transport of its own (apiclient.NewTransport). Whatever the
+//     client, a redirect to another host is refused, so the credentials
+//     reach the configured host only.
+//   - WithLogger sets the logger; default zap.NewNop(), nil keeps it. The
+//     client adds platform=livechat and never logs credentials.
+//   - WithUserAgent sets the User-Agent; default DefaultUserAgent.
+//   - WithConcurrency sets how many calls run at once at most
+//     (workers.concurrency; default 32): the idle connections the default
+//     transport keeps to the API host, and the most it opens.
+var WithBaseURL, WithHTTPClient, WithLogger, WithUserAgent, WithConcurrency = apiclient.WithBaseURL[*Client], apiclient.WithHTTPClient[*Client], apiclient.WithLogger[*Client], apiclient.WithUserAgent[*Client], apiclient.WithConcurrency[*Client]
 
 // WithRegion sets the X-Region sent with every request ("fra", "dal"),
 // overriding the one derived from the token. Useful for PATs of EU accounts.
@@ -202,65 +155,41 @@ func (c *Client) setRegion(r string) {
 	c.region = r
 }
 
-// endpoint is the URL of an action.
-func (c *Client) endpoint(action string) string {
-	return c.baseURL.JoinPath("v"+APIVersion, "agent", "action", action).String()
-}
-
-// newRequest builds the POST of action with body encoded as JSON (nil sends
-// "{}"). The request can be re-sent: GetBody is set.
-func (c *Client) newRequest(ctx context.Context, action string, body any) (*http.Request, error) {
-	if body == nil {
-		body = json.RawMessage("{}")
-	}
-	req, err := httpcall.NewJSONRequest(ctx, http.MethodPost, c.endpoint(action), body, c.userAgent)
-	if err != nil {
-		return nil, err
-	}
+// authorize adds the credentials and the region to a request.
+func (c *Client) authorize(req *http.Request) {
 	req.Header.Set("Authorization", c.auth.header())
 	if r := c.Region(); r != "" {
 		req.Header.Set("X-Region", r)
 	}
-	return req, nil
 }
 
-// do sends req and decodes a 200 answer into v (when v is non-nil and the
-// body is not empty). Any other status is returned as an *APIError by
-// checkResponse.
+// newRequest builds the POST of action of api ("agent", "configuration")
+// with body encoded as JSON (nil sends "{}"). The request can be re-sent:
+// GetBody is set.
+func (c *Client) newRequest(ctx context.Context, api, action string, body any) (*http.Request, error) {
+	if body == nil {
+		body = json.RawMessage("{}")
+	}
+	return c.NewRequest(ctx, http.MethodPost, "v"+APIVersion+"/"+api+"/action/"+action, nil, body)
+}
+
+// do sends req (Core.Do) and warns about the API's lifecycle headers.
 func (c *Client) do(req *http.Request, v any) error {
-	start := time.Now()
-	resp, err := c.httpClient.Do(req)
-	if err != nil {
-		return err
+	resp, err := c.Do(req, v)
+	if resp != nil {
+		c.checkLifecycle(resp.Header)
 	}
-	defer httpcall.Close(resp)
-	c.checkLifecycle(resp.Header)
-	if ce := c.logger.Check(zap.DebugLevel, "livechat call"); ce != nil {
-		ce.Write(zap.String("action", path.Base(req.URL.Path)), zap.Int("status", resp.StatusCode),
-			zap.Duration("took", time.Since(start)), zap.String("region", req.Header.Get("X-Region")))
-	}
-	if err := checkResponse(resp); err != nil {
-		return err
-	}
-	return httpcall.ReadJSON(resp, v)
+	return err
 }
 
-// checkResponse returns nil for a 200 answer and an *APIError otherwise,
-// decoded from the envelope {"error":{"type","message","data"}} read through
-// a LimitReader of MaxErrorBody bytes. A body that is not the envelope gives
-// an empty Type and the trimmed body text as Message.
-func checkResponse(resp *http.Response) error {
-	if resp.StatusCode == http.StatusOK {
-		return nil
+// decodeError is the *APIError of a failed answer, decoded from the
+// envelope {"error":{"type","message","data"}}. A body that is not the
+// envelope gives an empty Type and the trimmed body text as Message.
+func decodeError(er *apiclient.ErrorResponse) error {
+	apiErr := &APIError{StatusCode: er.StatusCode, RetryAfter: er.RetryAfter}
+	if r := er.Response.Request; r != nil && r.URL != nil {
+		apiErr.Action = path.Base(r.URL.Path)
 	}
-	apiErr := &APIError{
-		StatusCode: resp.StatusCode,
-		RetryAfter: httpcall.RetryAfter(resp.Header.Get("Retry-After"), time.Now()),
-	}
-	if resp.Request != nil && resp.Request.URL != nil {
-		apiErr.Action = path.Base(resp.Request.URL.Path)
-	}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, MaxErrorBody))
 	var env struct {
 		Error *struct {
 			Type    string          `json:"type"`
@@ -268,7 +197,7 @@ func checkResponse(resp *http.Response) error {
 			Data    json.RawMessage `json:"data"`
 		} `json:"error"`
 	}
-	if json.Unmarshal(body, &env) == nil && env.Error != nil && (env.Error.Type != "" || env.Error.Message != "") {
+	if json.Unmarshal(er.Body, &env) == nil && env.Error != nil && (env.Error.Type != "" || env.Error.Message != "") {
 		apiErr.Type = env.Error.Type
 		apiErr.Message = env.Error.Message
 		if d := bytes.TrimSpace(env.Error.Data); len(d) > 0 && !bytes.Equal(d, []byte("null")) {
@@ -276,7 +205,7 @@ func checkResponse(resp *http.Response) error {
 		}
 		return apiErr
 	}
-	apiErr.Message = httpcall.ErrorText(body, resp.StatusCode)
+	apiErr.Message = er.Text()
 	return apiErr
 }
 
@@ -307,32 +236,39 @@ func (c *Client) checkLifecycle(h http.Header) {
 			msg = "LiveChat Agent Chat Web API v" + APIVersion + " is deprecated; its deprecation stage ends on " + v +
 				", after which it is decommissioned: move to a newer API version now"
 		}
-		c.logger.Warn(msg, zap.String("header", name), zap.String("ends", v),
+		c.Logger().Warn(msg, zap.String("header", name), zap.String("ends", v),
 			zap.String("api_version", APIVersion))
 	}
 }
 
-// call runs one action: builds the request, sends it, and on a
-// misdirected_request naming another region repeats it once with that
-// region, which the client then keeps. Errors are wrapped with the action
-// and target ("chat X").
+// call runs one action of the Agent Chat API, paced by the limiter (see
+// exchange).
 func (c *Client) call(ctx context.Context, action, target string, in, out any) error {
-	req, err := c.newRequest(ctx, action, in)
+	return c.exchange(ctx, "agent", action, target, in, out, c.send)
+}
+
+// exchange runs one action of api: builds the request, sends it with send,
+// and on a misdirected_request naming another region repeats it once with
+// that region, which the client then keeps. Errors are wrapped with the
+// action and target ("chat X").
+func (c *Client) exchange(ctx context.Context, api, action, target string, in, out any,
+	send func(*http.Request, any) error) error {
+	req, err := c.newRequest(ctx, api, action, in)
 	if err != nil {
 		return wrapErr(action, target, err)
 	}
-	err = c.send(req, out)
+	err = send(req, out)
 	if apiErr, ok := errors.AsType[*APIError](err); ok && apiErr.Type == TypeMisdirectedRequest {
 		if region := apiErr.Region(); region != "" && region != req.Header.Get("X-Region") {
 			c.setRegion(region)
-			c.logger.Info("livechat API answered misdirected_request; switching region",
+			c.Logger().Info("livechat API answered misdirected_request; switching region",
 				zap.String("action", action), zap.String("from", req.Header.Get("X-Region")),
 				zap.String("region", region))
 			retry, rerr := retryRequest(req, region)
 			if rerr != nil {
 				return wrapErr(action, target, rerr)
 			}
-			err = c.send(retry, out)
+			err = send(retry, out)
 		}
 	}
 	return wrapErr(action, target, err)
@@ -364,4 +300,10 @@ func retryRequest(req *http.Request, region string) (*http.Request, error) {
 	}
 	r.Header.Set("X-Region", region)
 	return r, nil
+}
+
+// wrapErr adds the call's context ("update_chat_properties chat X") to an
+// error while keeping it reachable with errors.Is/As.
+func wrapErr(action, target string, err error) error {
+	return httpcall.WrapOp("livechat", action, target, err)
 }

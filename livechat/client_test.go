@@ -34,13 +34,8 @@ func TestNew(t *testing.T) {
 		{name: "empty auth", auth: livechat.Auth{}, wantErr: livechat.ErrMissingAuth},
 		{name: "account without token", auth: livechat.PAT("acc", ""), wantErr: livechat.ErrMissingAuth},
 		{name: "base URL with path prefix", auth: testPAT, opts: []livechat.Option{livechat.WithBaseURL("http://localhost:8080/proxy/")}},
-		{name: "base URL without scheme", auth: testPAT, opts: []livechat.Option{livechat.WithBaseURL("api.livechatinc.com")}, wantErr: livechat.ErrInvalidOption},
-		{name: "base URL ftp", auth: testPAT, opts: []livechat.Option{livechat.WithBaseURL("ftp://x")}, wantErr: livechat.ErrInvalidOption},
-		{name: "base URL with query", auth: testPAT, opts: []livechat.Option{livechat.WithBaseURL("https://x/?a=b")}, wantErr: livechat.ErrInvalidOption},
-		{name: "base URL unparsable", auth: testPAT, opts: []livechat.Option{livechat.WithBaseURL("http://[::1")}, wantErr: livechat.ErrInvalidOption},
-		{name: "nil HTTP client", auth: testPAT, opts: []livechat.Option{livechat.WithHTTPClient(nil)}, wantErr: livechat.ErrInvalidOption},
-		{name: "empty user agent", auth: testPAT, opts: []livechat.Option{livechat.WithUserAgent(" ")}, wantErr: livechat.ErrInvalidOption},
-		{name: "nil logger keeps default", auth: testPAT, opts: []livechat.Option{livechat.WithLogger(nil)}},
+		// The options every client shares: the apiclienttest suite
+		// (contract_test.go).
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -420,17 +415,6 @@ func TestErrorDecoding(t *testing.T) {
 	}
 }
 
-func TestRetryAfterHTTPDate(t *testing.T) {
-	url, _ := wireServer(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Retry-After", time.Now().Add(30*time.Second).UTC().Format(http.TimeFormat))
-		w.WriteHeader(http.StatusServiceUnavailable)
-	})
-	err := newClient(t, url, testPAT).DeactivateChat(t.Context(), "X", true)
-	d, ok := livechat.RetryAfter(err)
-	require.True(t, ok)
-	assert.InDelta(t, 30*time.Second, d, float64(2*time.Second))
-}
-
 func TestEmptySuccessBodies(t *testing.T) {
 	url, _ := wireServer(t, func(w http.ResponseWriter, r *http.Request) {})
 	c := newClient(t, url, testPAT)
@@ -601,31 +585,16 @@ func TestMisdirectedRetryResendsBody(t *testing.T) {
 	assert.Equal(t, "v", chat.Properties["acme"]["k"])
 }
 
+// Timeouts, deadlines and refused connections: the apiclienttest suite
+// (contract_test.go). What is LiveChat's own: the transport error names the
+// call, and a canceled call releases the fake.
 func TestTransportErrors(t *testing.T) {
-	t.Run("connection refused is retryable", func(t *testing.T) {
+	t.Run("connection refused names the call", func(t *testing.T) {
 		deadURL, stop := livechattest.New().Start()
 		stop()
 		err := newClient(t, deadURL, testPAT).DeactivateChat(t.Context(), "X", true)
 		require.Error(t, err)
-		assert.True(t, livechat.IsRetryable(err), "%v", err)
 		assert.Contains(t, err.Error(), "livechat: deactivate_chat chat X: ")
-	})
-	t.Run("HTTP client timeout is retryable", func(t *testing.T) {
-		srv, url := newFake(t)
-		srv.FailNext("", 1, livechattest.Hang(time.Minute))
-		c := newClient(t, url, testPAT, livechat.WithHTTPClient(&http.Client{Timeout: 50 * time.Millisecond}))
-		err := c.DeactivateChat(t.Context(), "X", true)
-		require.Error(t, err)
-		assert.True(t, livechat.IsRetryable(err), "%v", err)
-	})
-	t.Run("caller deadline is retryable", func(t *testing.T) {
-		srv, url := newFake(t)
-		srv.FailNext("", 1, livechattest.Hang(time.Minute))
-		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
-		defer cancel()
-		err := newClient(t, url, testPAT).DeactivateChat(ctx, "X", true)
-		require.ErrorIs(t, err, context.DeadlineExceeded)
-		assert.True(t, livechat.IsRetryable(err))
 	})
 	t.Run("caller cancel is not retryable and releases the fake", func(t *testing.T) {
 		srv, url := newFake(t)

@@ -3,12 +3,8 @@ package livechat
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net/url"
 	"slices"
-
-	"go.uber.org/zap"
 )
 
 // Configuration API v3.6 webhook management
@@ -89,34 +85,9 @@ type WebhookName struct {
 	AdditionalData []string `json:"additional_data,omitempty"`
 }
 
-// configEndpoint is the URL of a Configuration API action.
-func (c *Client) configEndpoint(action string) (*url.URL, error) {
-	return url.Parse(c.baseURL.JoinPath("v"+APIVersion, "configuration", "action", action).String())
-}
-
-// configCall is call for the Configuration API.
+// configCall is call for the Configuration API, not paced by the limiter.
 func (c *Client) configCall(ctx context.Context, action, target string, in, out any) error {
-	req, err := c.newRequest(ctx, action, in)
-	if err != nil {
-		return wrapErr(action, target, err)
-	}
-	if req.URL, err = c.configEndpoint(action); err != nil {
-		return wrapErr(action, target, err)
-	}
-	err = c.do(req, out)
-	if apiErr, ok := errors.AsType[*APIError](err); ok && apiErr.Type == TypeMisdirectedRequest {
-		if region := apiErr.Region(); region != "" && region != req.Header.Get("X-Region") {
-			c.setRegion(region)
-			c.logger.Info("livechat API answered misdirected_request; switching region",
-				zap.String("action", action), zap.String("region", region))
-			retry, rerr := retryRequest(req, region)
-			if rerr != nil {
-				return wrapErr(action, target, rerr)
-			}
-			err = c.do(retry, out)
-		}
-	}
-	return wrapErr(action, target, err)
+	return c.exchange(ctx, "configuration", action, target, in, out, c.do)
 }
 
 // RegisterWebhook registers w and returns its id. Action, URL (at most

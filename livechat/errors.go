@@ -3,10 +3,10 @@ package livechat
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
+	"github.com/chatwarden/chatwarden/internal/apiclient"
 	"github.com/chatwarden/chatwarden/internal/httpcall"
 )
 
@@ -116,27 +116,15 @@ type APIError struct {
 	Action string
 }
 
+// HTTPStatus is StatusCode (apiclient.StatusError).
+func (e *APIError) HTTPStatus() int { return e.StatusCode }
+
 // Error names the action, the HTTP status, the type and the message.
-func (e *APIError) Error() string {
-	action := e.Action
-	if action == "" {
-		action = "request"
-	}
-	return "livechat API " + action + ": " + e.Detail()
-}
+func (e *APIError) Error() string { return apiclient.Describe("livechat", e.Action, e.Detail()) }
 
 // Detail describes the error without naming the call: the status, the
 // platform's error type or code, and its message.
-func (e *APIError) Detail() string {
-	s := fmt.Sprintf("HTTP %d", e.StatusCode)
-	if e.Type != "" {
-		s += " " + e.Type
-	}
-	if e.Message != "" {
-		s += ": " + e.Message
-	}
-	return s
-}
+func (e *APIError) Detail() string { return apiclient.Detail(e.StatusCode, e.Type, e.Message) }
 
 // Is reports whether target is an *APIError with the same Type (see the
 // sentinels for the status fallback of errors without a Type).
@@ -203,6 +191,9 @@ func knownType(t string) bool {
 	return false
 }
 
+// RetryHint is RetryAfter (apiclient.RetryHinter).
+func (e *APIError) RetryHint() time.Duration { return e.RetryAfter }
+
 // IsRetryable is the one place that decides whether a failed call may be
 // repeated. It is true for:
 //   - API errors of type too_many_requests, service_unavailable,
@@ -225,16 +216,4 @@ func IsRetryable(err error) bool {
 
 // RetryAfter returns the server's Retry-After hint carried by err (an
 // *APIError anywhere in its chain), if there is one.
-func RetryAfter(err error) (time.Duration, bool) {
-	apiErr, ok := errors.AsType[*APIError](err)
-	if !ok || apiErr.RetryAfter <= 0 {
-		return 0, false
-	}
-	return apiErr.RetryAfter, true
-}
-
-// wrapErr adds the call's context ("update_chat_properties chat X") to an
-// error while keeping it reachable with errors.Is/As.
-func wrapErr(action, target string, err error) error {
-	return httpcall.WrapOp("livechat", action, target, err)
-}
+func RetryAfter(err error) (time.Duration, bool) { return apiclient.RetryAfter(err) }

@@ -5,153 +5,79 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/url"
-	"os"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/chatwarden/chatwarden/internal/apiclient/apiclienttest"
 	"github.com/chatwarden/chatwarden/livechat"
 )
-
-type timeoutErr struct{}
-
-func (timeoutErr) Error() string   { return "i/o timeout" }
-func (timeoutErr) Timeout() bool   { return true }
-func (timeoutErr) Temporary() bool { return true }
 
 func apiErr(status int, typ string) *livechat.APIError {
 	return &livechat.APIError{StatusCode: status, Type: typ, Message: "m", Action: "get_chat"}
 }
 
 func TestIsRetryable(t *testing.T) {
-	dialRefused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
-	tests := []struct {
-		name string
-		err  error
-		want bool
-	}{
-		{"nil", nil, false},
-
-		// API errors by type.
-		{"too_many_requests", apiErr(429, livechat.TypeTooManyRequests), true},
-		{"service_unavailable", apiErr(503, livechat.TypeServiceUnavailable), true},
-		{"request_timeout", apiErr(408, livechat.TypeRequestTimeout), true},
-		{"internal", apiErr(500, livechat.TypeInternal), true},
-		{"internal with odd status", apiErr(400, livechat.TypeInternal), true},
-		{"validation", apiErr(422, livechat.TypeValidation), false},
-		{"not_found", apiErr(404, livechat.TypeNotFound), false},
-		{"authorization", apiErr(403, livechat.TypeAuthorization), false},
-		{"authentication", apiErr(401, livechat.TypeAuthentication), false},
-		{"chat_inactive", apiErr(400, livechat.TypeChatInactive), false},
-		{"missing_access", apiErr(403, livechat.TypeMissingAccess), false},
-		{"license_expired", apiErr(402, livechat.TypeLicenseExpired), false},
-		{"license_not_found", apiErr(404, livechat.TypeLicenseNotFound), false},
-		{"misdirected_request", apiErr(421, livechat.TypeMisdirectedRequest), false},
-		{"agent_offline", apiErr(400, livechat.TypeAgentOffline), false},
-		{"limit_reached", apiErr(400, livechat.TypeLimitReached), false},
-		{"entity_too_large", apiErr(413, livechat.TypeEntityTooLarge), false},
-		{"unsupported_version", apiErr(400, livechat.TypeUnsupportedVersion), false},
-		{"wrong_product_version", apiErr(400, livechat.TypeWrongProductVersion), false},
-		{"known permanent type on a 5xx", apiErr(500, livechat.TypeValidation), false},
-		{"unknown type on a 5xx", apiErr(502, "brand_new"), true},
-		{"unknown type on a 4xx", apiErr(400, "brand_new"), false},
-
-		// API errors without a type: by status.
-		{"typeless 429", apiErr(429, ""), true},
-		{"typeless 408", apiErr(408, ""), true},
-		{"typeless 500", apiErr(500, ""), true},
-		{"typeless 502", apiErr(502, ""), true},
-		{"typeless 503", apiErr(503, ""), true},
-		{"typeless 504", apiErr(504, ""), true},
-		{"typeless 400", apiErr(400, ""), false},
-		{"typeless 401", apiErr(401, ""), false},
-		{"typeless 404", apiErr(404, ""), false},
-		{"typeless 409", apiErr(409, ""), false},
-		{"typeless 422", apiErr(422, ""), false},
-
-		// Wrapping keeps the decision.
-		{"wrapped 429", fmt.Errorf("unpin: %w", apiErr(429, livechat.TypeTooManyRequests)), true},
-		{"wrapped validation", fmt.Errorf("unpin: %w", apiErr(422, livechat.TypeValidation)), false},
-		{"joined", errors.Join(errors.New("x"), apiErr(503, "")), true},
-
-		// Context.
-		{"caller canceled", context.Canceled, false},
-		{"caller canceled inside url.Error", &url.Error{Op: "Post", URL: "u", Err: context.Canceled}, false},
-		{"deadline exceeded", context.DeadlineExceeded, true},
-		{"deadline inside url.Error", &url.Error{Op: "Post", URL: "u", Err: context.DeadlineExceeded}, true},
-
-		// Network.
-		{"connection refused", &url.Error{Op: "Post", URL: "u", Err: dialRefused}, true},
-		{"connection reset", fmt.Errorf("read: %w", syscall.ECONNRESET), true},
-		{"broken pipe", fmt.Errorf("write: %w", syscall.EPIPE), true},
-		{"unexpected EOF", io.ErrUnexpectedEOF, true},
-		{"EOF from transport", &url.Error{Op: "Post", URL: "u", Err: io.EOF}, true},
-		{"DNS failure", &url.Error{Op: "Post", URL: "u", Err: &net.DNSError{Err: "no such host", Name: "x"}}, true},
-		{"net timeout", timeoutErr{}, true},
-		{"url.Error timeout", &url.Error{Op: "Post", URL: "u", Err: timeoutErr{}}, true},
-
-		// Everything else is permanent.
-		{"unsupported scheme", &url.Error{Op: "Post", URL: "u", Err: errors.New("unsupported protocol scheme")}, false},
-		{"JSON syntax", &json.SyntaxError{Offset: 1}, false},
-		{"plain error", errors.New("boom"), false},
-		{"missing auth", livechat.ErrMissingAuth, false},
-		{"invalid argument", livechat.ErrInvalidArgument, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, livechat.IsRetryable(tt.err))
-		})
-	}
+	// Context and transport errors: the apiclienttest suite
+	// (contract_test.go).
+	apiclienttest.TestRetryable(t, livechat.IsRetryable, map[string]error{
+		"too_many_requests":        apiErr(429, livechat.TypeTooManyRequests),
+		"service_unavailable":      apiErr(503, livechat.TypeServiceUnavailable),
+		"request_timeout":          apiErr(408, livechat.TypeRequestTimeout),
+		"internal":                 apiErr(500, livechat.TypeInternal),
+		"internal with odd status": apiErr(400, livechat.TypeInternal),
+		"unknown type on a 5xx":    apiErr(502, "brand_new"),
+		"typeless 429":             apiErr(429, ""),
+		"typeless 408":             apiErr(408, ""),
+		"typeless 500":             apiErr(500, ""),
+		"typeless 502":             apiErr(502, ""),
+		"typeless 503":             apiErr(503, ""),
+		"typeless 504":             apiErr(504, ""),
+		"wrapped 429":              fmt.Errorf("unpin: %w", apiErr(429, livechat.TypeTooManyRequests)),
+		"joined":                   errors.Join(errors.New("x"), apiErr(503, "")),
+	}, map[string]error{
+		"validation":                    apiErr(422, livechat.TypeValidation),
+		"not_found":                     apiErr(404, livechat.TypeNotFound),
+		"authorization":                 apiErr(403, livechat.TypeAuthorization),
+		"authentication":                apiErr(401, livechat.TypeAuthentication),
+		"chat_inactive":                 apiErr(400, livechat.TypeChatInactive),
+		"missing_access":                apiErr(403, livechat.TypeMissingAccess),
+		"license_expired":               apiErr(402, livechat.TypeLicenseExpired),
+		"license_not_found":             apiErr(404, livechat.TypeLicenseNotFound),
+		"misdirected_request":           apiErr(421, livechat.TypeMisdirectedRequest),
+		"agent_offline":                 apiErr(400, livechat.TypeAgentOffline),
+		"limit_reached":                 apiErr(400, livechat.TypeLimitReached),
+		"entity_too_large":              apiErr(413, livechat.TypeEntityTooLarge),
+		"unsupported_version":           apiErr(400, livechat.TypeUnsupportedVersion),
+		"wrong_product_version":         apiErr(400, livechat.TypeWrongProductVersion),
+		"known permanent type on a 5xx": apiErr(500, livechat.TypeValidation),
+		"unknown type on a 4xx":         apiErr(400, "brand_new"),
+		"typeless 400":                  apiErr(400, ""),
+		"typeless 401":                  apiErr(401, ""),
+		"typeless 404":                  apiErr(404, ""),
+		"typeless 409":                  apiErr(409, ""),
+		"typeless 422":                  apiErr(422, ""),
+		"wrapped validation":            fmt.Errorf("unpin: %w", apiErr(422, livechat.TypeValidation)),
+		"missing auth":                  livechat.ErrMissingAuth,
+		"invalid argument":              livechat.ErrInvalidArgument,
+	})
 }
 
-func TestRetryAfter(t *testing.T) {
-	tests := []struct {
-		name   string
-		err    error
-		want   time.Duration
-		wantOK bool
-	}{
-		{"hint", &livechat.APIError{StatusCode: 429, RetryAfter: 2 * time.Second}, 2 * time.Second, true},
-		{"wrapped hint", fmt.Errorf("x: %w", &livechat.APIError{StatusCode: 503, RetryAfter: time.Minute}), time.Minute, true},
-		{"no hint", &livechat.APIError{StatusCode: 429}, 0, false},
-		{"not an API error", errors.New("boom"), 0, false},
-		{"nil", nil, 0, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, ok := livechat.RetryAfter(tt.err)
-			assert.Equal(t, tt.wantOK, ok)
-			assert.Equal(t, tt.want, got)
-		})
-	}
-}
+// RetryAfter (a hint, a wrapped hint, none, not an API error, nil): the
+// apiclienttest suite, over real answers (contract_test.go).
 
 func TestAPIErrorIs(t *testing.T) {
-	tests := []struct {
-		name   string
-		err    error
-		target error
-		want   bool
-	}{
-		{"same type", apiErr(422, livechat.TypeValidation), livechat.ErrValidation, true},
-		{"other type", apiErr(422, livechat.TypeValidation), livechat.ErrNotFound, false},
-		{"typed error never matches by status", apiErr(404, livechat.TypeChatInactive), livechat.ErrNotFound, false},
-		{"typeless 404 matches ErrNotFound", apiErr(404, ""), livechat.ErrNotFound, true},
-		{"typeless 401 matches ErrAuthentication", apiErr(401, ""), livechat.ErrAuthentication, true},
-		{"typeless 400 matches no validation", apiErr(400, ""), livechat.ErrValidation, false},
-		{"wrapped", fmt.Errorf("x: %w", apiErr(429, livechat.TypeTooManyRequests)), livechat.ErrTooManyRequests, true},
-		{"non-API target", apiErr(429, livechat.TypeTooManyRequests), context.Canceled, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, errors.Is(tt.err, tt.target))
-		})
-	}
+	apiclienttest.TestIs(t, map[string][2]error{
+		"same type":                              {apiErr(422, livechat.TypeValidation), livechat.ErrValidation},
+		"typeless 404 matches ErrNotFound":       {apiErr(404, ""), livechat.ErrNotFound},
+		"typeless 401 matches ErrAuthentication": {apiErr(401, ""), livechat.ErrAuthentication},
+		"wrapped":                                {fmt.Errorf("x: %w", apiErr(429, livechat.TypeTooManyRequests)), livechat.ErrTooManyRequests},
+	}, map[string][2]error{
+		"other type":                          {apiErr(422, livechat.TypeValidation), livechat.ErrNotFound},
+		"typed error never matches by status": {apiErr(404, livechat.TypeChatInactive), livechat.ErrNotFound},
+		"typeless 400 matches no validation":  {apiErr(400, ""), livechat.ErrValidation},
+		"non-API target":                      {apiErr(429, livechat.TypeTooManyRequests), context.Canceled},
+	})
 }
 
 func TestAPIErrorRegion(t *testing.T) {

@@ -24,11 +24,9 @@
 package rocketchat
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -39,6 +37,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/chatwarden/chatwarden/internal/apiclient"
 	"github.com/chatwarden/chatwarden/internal/apiurl"
 	"github.com/chatwarden/chatwarden/internal/httpcall"
 	"go.uber.org/zap/zapcore"
@@ -86,104 +85,59 @@ func (a Auth) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 
 // Client calls the Rocket.Chat REST API. Create it with New.
 type Client struct {
-	auth       Auth
-	baseURL    *url.URL
-	httpClient *http.Client
-	logger     *zap.Logger
-	userAgent  string
-	maxWait    time.Duration
-	now        func() time.Time
+	apiclient.Core
+	auth    Auth
+	maxWait time.Duration
+	now     func() time.Time
 
 	mu    sync.Mutex
 	until map[string]time.Time // route → calls held until
 }
 
 // Option configures a Client.
-type Option func(*Client) error
+type Option = apiclient.Option[*Client]
 
 // New returns a client of the workspace at serverURL (e.g.
 // "https://chat.example.com", with an optional path prefix) acting as auth.
 // It fails with ErrMissingCredentials when auth is incomplete and with an
 // error wrapping ErrInvalidOption for a bad URL or option.
 //
-// Defaults: &http.Client{Timeout: DefaultTimeout}, zap.NewNop(), user agent
-// DefaultUserAgent, DefaultMaxRateLimitWait.
+// Defaults: an HTTP client with DefaultTimeout and a transport of its own
+// (apiclient.NewTransport), zap.NewNop(), user agent DefaultUserAgent,
+// DefaultMaxRateLimitWait.
 func New(serverURL string, auth Auth, opts ...Option) (*Client, error) {
 	if auth.IsZero() {
 		return nil, ErrMissingCredentials
 	}
-	base, err := parseBaseURL(serverURL)
+	if _, err := apiurl.Parse(serverURL); err != nil {
+		return nil, fmt.Errorf("rocketchat: new client: %w: server URL %v", ErrInvalidOption, err)
+	}
+	c := &Client{auth: auth, maxWait: DefaultMaxRateLimitWait, now: time.Now, until: make(map[string]time.Time)}
+	err := apiclient.Setup(c, apiclient.Config{
+		Platform: "rocketchat", BaseURL: serverURL, UserAgent: DefaultUserAgent, Timeout: DefaultTimeout,
+		ErrInvalidOption: ErrInvalidOption, Authorize: c.authorize,
+		Success:     func(status int) bool { return status == http.StatusOK },
+		DecodeError: c.decodeErrorResponse, CheckBody: checkSuccess,
+	}, opts)
 	if err != nil {
 		return nil, fmt.Errorf("rocketchat: new client: %w", err)
 	}
-	c := &Client{
-		auth:       auth,
-		baseURL:    base,
-		httpClient: &http.Client{Timeout: DefaultTimeout},
-		logger:     zap.NewNop(),
-		userAgent:  DefaultUserAgent,
-		maxWait:    DefaultMaxRateLimitWait,
-		now:        time.Now,
-		until:      make(map[string]time.Time),
-	}
-	for _, opt := range opts {
-		if opt == nil {
-			continue
-		}
-		if err := opt(c); err != nil {
-			return nil, fmt.Errorf("rocketchat: new client: %w", err)
-		}
-	}
-	// Credentials go to the configured host only.
-	c.httpClient = httpcall.SameOriginRedirects(c.httpClient)
-	c.logger = c.logger.With(zap.String("platform", "rocketchat"))
 	return c, nil
 }
 
-func parseBaseURL(u string) (*url.URL, error) {
-	parsed, err := apiurl.Parse(u)
-	if err != nil {
-		return nil, fmt.Errorf("%w: server URL %v", ErrInvalidOption, err)
-	}
-	return parsed, nil
-}
-
-// WithHTTPClient sets the HTTP client; default
-// &http.Client{Timeout: DefaultTimeout}. A nil client is an error.
-// Whatever the client, a redirect to another host is refused, so the
-// credentials reach the configured host only (see
-// httpcall.SameOriginRedirects).
-func WithHTTPClient(h *http.Client) Option {
-	return func(c *Client) error {
-		if h == nil {
-			return fmt.Errorf("%w: nil HTTP client", ErrInvalidOption)
-		}
-		c.httpClient = h
-		return nil
-	}
-}
-
-// WithLogger sets the logger; default zap.NewNop(). A nil logger keeps the
-// default. The client adds platform=rocketchat.
-func WithLogger(l *zap.Logger) Option {
-	return func(c *Client) error {
-		if l != nil {
-			c.logger = l
-		}
-		return nil
-	}
-}
-
-// WithUserAgent sets the User-Agent header; default DefaultUserAgent.
-func WithUserAgent(s string) Option {
-	return func(c *Client) error {
-		if strings.TrimSpace(s) == "" {
-			return fmt.Errorf("%w: empty user agent", ErrInvalidOption)
-		}
-		c.userAgent = s
-		return nil
-	}
-}
+// The options every platform client shares (see internal/apiclient for
+// each one's rules):
+//   - WithHTTPClient sets the HTTP client; default one with DefaultTimeout
+//     and a transport of its own (apiclient.NewTransport). Whatever the
+//     client, a redirect to another host is refused, so the credentials
+//     reach the configured host only.
+//   - WithLogger sets the logger; default zap.NewNop(), nil keeps it. The
+//     client adds platform=rocketchat and never logs credentials.
+//   - WithUserAgent sets the User-Agent; default DefaultUserAgent.
+//   - WithConcurrency sets how many calls run at once at most
+//     (workers.concurrency; default 32): the idle connections the default
+//     transport keeps to the API host, and the most it opens.
+var WithHTTPClient, WithLogger, WithUserAgent, WithConcurrency = apiclient.WithHTTPClient[*Client], apiclient.WithLogger[*Client], apiclient.WithUserAgent[*Client], apiclient.WithConcurrency[*Client]
 
 // WithMaxRateLimitWait sets how long a call waits at most for its route's
 // rate-limit reset; default DefaultMaxRateLimitWait. 0 never waits (the call
@@ -220,13 +174,11 @@ func (c *Client) waitRoute(ctx context.Context, route string) error {
 		c.mu.Unlock()
 		return ctx.Err()
 	}
-	if d > c.maxWait {
-		return &limitError{route: route, wait: d}
+	if dl, ok := ctx.Deadline(); d > c.maxWait || ok && dl.Before(until) {
+		return &apiclient.RateLimitError{Sentinel: ErrRateLimited, Wait: d, Message: fmt.Sprintf(
+			"rocketchat: rate limit of %s exhausted; it resets in %s", route, d.Round(time.Millisecond))}
 	}
-	if dl, ok := ctx.Deadline(); ok && dl.Before(until) {
-		return &limitError{route: route, wait: d}
-	}
-	c.logger.Debug("waiting for the rate limit to reset", zap.String("route", route), zap.Duration("wait", d))
+	c.Logger().Debug("waiting for the rate limit to reset", zap.String("route", route), zap.Duration("wait", d))
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -245,12 +197,7 @@ const resetMargin = 50 * time.Millisecond
 // returns the time until the reset (0 when unknown).
 func (c *Client) noteRateLimit(route string, h http.Header, status int) time.Duration {
 	now := c.now()
-	reset := parseReset(h.Get("X-RateLimit-Reset"), now)
-	retry := httpcall.RetryAfter(h.Get("Retry-After"), now)
-	wait := retry
-	if reset.After(now) && reset.Sub(now)+resetMargin > wait {
-		wait = reset.Sub(now) + resetMargin
-	}
+	wait := resetWait(h, now)
 	remaining, err := strconv.Atoi(strings.TrimSpace(h.Get("X-RateLimit-Remaining")))
 	exhausted := status == http.StatusTooManyRequests || (err == nil && remaining <= 0)
 	if exhausted && wait > 0 {
@@ -259,6 +206,18 @@ func (c *Client) noteRateLimit(route string, h http.Header, status int) time.Dur
 			c.until[route] = until
 		}
 		c.mu.Unlock()
+	}
+	return wait
+}
+
+// resetWait is the time until a route may be called again after an answer
+// with headers h: the longer of Retry-After and X-RateLimit-Reset (plus
+// resetMargin); 0 when neither says.
+func resetWait(h http.Header, now time.Time) time.Duration {
+	reset := parseReset(h.Get("X-RateLimit-Reset"), now)
+	wait := httpcall.RetryAfter(h.Get("Retry-After"), now)
+	if reset.After(now) && reset.Sub(now)+resetMargin > wait {
+		wait = reset.Sub(now) + resetMargin
 	}
 	return wait
 }
@@ -286,60 +245,37 @@ func parseReset(v string, now time.Time) time.Time {
 	return t
 }
 
-// newRequest builds a request to /api/v1/<path>.
-func (c *Client) newRequest(ctx context.Context, method, path string, query url.Values, body any) (*http.Request, error) {
-	u := c.baseURL.JoinPath(APIPrefix, path)
-	if len(query) > 0 {
-		u.RawQuery = query.Encode()
-	}
-	req, err := httpcall.NewJSONRequest(ctx, method, u.String(), body, c.userAgent)
-	if err != nil {
-		return nil, err
-	}
+// authorize adds the personal access token to a request.
+func (c *Client) authorize(req *http.Request) {
 	req.Header.Set("X-Auth-Token", c.auth.Token)
 	req.Header.Set("X-User-Id", c.auth.UserID)
-	return req, nil
 }
 
-// do sends req, records the rate-limit headers of route, and decodes a
-// successful answer into v.
-func (c *Client) do(req *http.Request, route string, v any) error {
-	start := time.Now()
-	resp, err := c.httpClient.Do(req)
-	if err != nil {
-		return err
+// decodeErrorResponse is the *APIError of an answer other than 200. A 429
+// (or an error-too-many-requests) carries the time until the route's reset
+// as RetryAfter.
+func (c *Client) decodeErrorResponse(er *apiclient.ErrorResponse) error {
+	apiErr := decodeError(er.StatusCode, er.Body)
+	apiErr.Endpoint = er.Endpoint
+	apiErr.RetryAfter = er.RetryAfter
+	if er.StatusCode == http.StatusTooManyRequests || apiErr.Type == TypeTooManyRequests {
+		apiErr.RetryAfter = resetWait(er.Response.Header, c.now())
 	}
-	defer httpcall.Close(resp)
-	wait := c.noteRateLimit(route, resp.Header, resp.StatusCode)
-	if ce := c.logger.Check(zap.DebugLevel, "rocketchat call"); ce != nil {
-		ce.Write(zap.String("route", route), zap.Int("status", resp.StatusCode),
-			zap.Duration("took", time.Since(start)), zap.String("ratelimit_remaining", resp.Header.Get("X-RateLimit-Remaining")))
-	}
-	endpoint := req.Method + " " + req.URL.Path
-	if resp.StatusCode != http.StatusOK {
-		apiErr := decodeError(resp.StatusCode, io.LimitReader(resp.Body, MaxErrorBody))
-		apiErr.Endpoint = endpoint
-		if resp.StatusCode == http.StatusTooManyRequests || apiErr.Type == TypeTooManyRequests {
-			apiErr.RetryAfter = wait
-		} else {
-			apiErr.RetryAfter = httpcall.RetryAfter(resp.Header.Get("Retry-After"), c.now())
-		}
-		return apiErr
-	}
-	body, err := httpcall.ReadBody(resp)
-	if err != nil {
-		return err
-	}
-	// A 200 can still be a failure: {"success": false, "error": ...}.
+	return apiErr
+}
+
+// checkSuccess finds the failures Rocket.Chat answers with a 200:
+// {"success": false, "error": ...}.
+func checkSuccess(resp *http.Response, body []byte) error {
 	var head struct {
 		Success *bool `json:"success"`
 	}
 	if json.Unmarshal(body, &head) == nil && head.Success != nil && !*head.Success {
-		apiErr := decodeError(resp.StatusCode, bytes.NewReader(body))
-		apiErr.Endpoint = endpoint
+		apiErr := decodeError(resp.StatusCode, body)
+		apiErr.Endpoint = resp.Request.Method + " " + resp.Request.URL.Path
 		return apiErr
 	}
-	return httpcall.Decode(body, v)
+	return nil
 }
 
 // bracketType finds the Meteor error code Rocket.Chat appends to messages:
@@ -349,9 +285,8 @@ var bracketType = regexp.MustCompile(`\[([A-Za-z0-9_.-]+)\]\s*$`)
 // decodeError builds an *APIError from the body shapes Rocket.Chat uses:
 // {"success":false,"error":"...","errorType":"..."} and
 // {"status":"error","message":"..."} (401).
-func decodeError(status int, r io.Reader) *APIError {
+func decodeError(status int, body []byte) *APIError {
 	apiErr := &APIError{StatusCode: status}
-	body, _ := io.ReadAll(r)
 	var env struct {
 		Error     json.RawMessage `json:"error"`
 		ErrorType string          `json:"errorType"`
@@ -396,9 +331,19 @@ func (c *Client) call(ctx context.Context, op, target, method, path string, quer
 	if err := c.waitRoute(ctx, route); err != nil {
 		return wrapErr(op, target, err)
 	}
-	req, err := c.newRequest(ctx, method, path, query, in)
+	req, err := c.NewRequest(ctx, method, APIPrefix+path, query, in)
 	if err != nil {
 		return wrapErr(op, target, err)
 	}
-	return wrapErr(op, target, c.do(req, route, out))
+	resp, err := c.Do(req, out)
+	if resp != nil {
+		c.noteRateLimit(route, resp.Header, resp.StatusCode)
+	}
+	return wrapErr(op, target, err)
+}
+
+// wrapErr adds the call's context ("close_room room X") to an error while keeping it
+// reachable with errors.Is/As.
+func wrapErr(op, target string, err error) error {
+	return httpcall.WrapOp("rocketchat", op, target, err)
 }

@@ -33,12 +33,9 @@ func TestNew(t *testing.T) {
 		{name: "path prefix", url: "https://example.com/chat/", auth: testAuth},
 		{name: "no user id", url: "https://chat.example.com", auth: rocketchat.Auth{Token: "t"}, wantErr: rocketchat.ErrMissingCredentials},
 		{name: "no token", url: "https://chat.example.com", auth: rocketchat.Auth{UserID: "u"}, wantErr: rocketchat.ErrMissingCredentials},
-		{name: "empty URL", url: "", auth: testAuth, wantErr: rocketchat.ErrInvalidOption},
-		{name: "no scheme", url: "chat.example.com", auth: testAuth, wantErr: rocketchat.ErrInvalidOption},
-		{name: "query", url: "https://chat.example.com/?x=1", auth: testAuth, wantErr: rocketchat.ErrInvalidOption},
-		{name: "nil HTTP client", url: "https://c", auth: testAuth, opts: []rocketchat.Option{rocketchat.WithHTTPClient(nil)}, wantErr: rocketchat.ErrInvalidOption},
+		// The URL and the options every client shares: the apiclienttest
+		// suite (contract_test.go).
 		{name: "negative wait", url: "https://c", auth: testAuth, opts: []rocketchat.Option{rocketchat.WithMaxRateLimitWait(-time.Second)}, wantErr: rocketchat.ErrInvalidOption},
-		{name: "empty user agent", url: "https://c", auth: testAuth, opts: []rocketchat.Option{rocketchat.WithUserAgent(" ")}, wantErr: rocketchat.ErrInvalidOption},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,10 +2,10 @@ package rocketchat
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
+	"github.com/chatwarden/chatwarden/internal/apiclient"
 	"github.com/chatwarden/chatwarden/internal/httpcall"
 )
 
@@ -90,9 +90,6 @@ var (
 	ErrRateLimited = errors.New("rocketchat: rate limited")
 )
 
-// MaxErrorBody is how many bytes of an error answer the client reads.
-const MaxErrorBody = httpcall.MaxErrorBody
-
 // APIError is a failed answer: any status but 200, or a 200 whose body says
 // "success": false.
 type APIError struct {
@@ -110,26 +107,20 @@ type APIError struct {
 	Endpoint string
 }
 
+// HTTPStatus is StatusCode (apiclient.StatusError).
+func (e *APIError) HTTPStatus() int { return e.StatusCode }
+
 // Error names the endpoint, status, type and message.
-func (e *APIError) Error() string {
-	ep := e.Endpoint
-	if ep == "" {
-		ep = "request"
-	}
-	return "rocketchat API " + ep + ": " + e.Detail()
-}
+func (e *APIError) Error() string { return apiclient.Describe("rocketchat", e.Endpoint, e.Detail()) }
 
 // Detail describes the error without naming the call: the status, the
-// platform's error type or code, and its message.
+// platform's error type or code, and its message (when it is not the type).
 func (e *APIError) Detail() string {
-	s := fmt.Sprintf("HTTP %d", e.StatusCode)
-	if e.Type != "" {
-		s += " " + e.Type
+	msg := e.Message
+	if msg == e.Type {
+		msg = ""
 	}
-	if e.Message != "" && e.Message != e.Type {
-		s += ": " + e.Message
-	}
-	return s
+	return apiclient.Detail(e.StatusCode, e.Type, msg)
 }
 
 // canonicalType folds the spellings of one condition together.
@@ -179,17 +170,8 @@ func (e *APIError) Retryable() bool {
 		e.StatusCode >= 500
 }
 
-// limitError is returned when the client will not wait for a route's reset.
-type limitError struct {
-	route string
-	wait  time.Duration
-}
-
-func (e *limitError) Error() string {
-	return fmt.Sprintf("rocketchat: rate limit of %s exhausted; it resets in %s", e.route, e.wait.Round(time.Millisecond))
-}
-
-func (e *limitError) Is(target error) bool { return target == ErrRateLimited }
+// RetryHint is RetryAfter (apiclient.RetryHinter).
+func (e *APIError) RetryHint() time.Duration { return e.RetryAfter }
 
 // IsRetryable is the one place that decides whether a failed call may be
 // repeated. It is true for:
@@ -211,21 +193,4 @@ func IsRetryable(err error) bool {
 // RetryAfter returns when the call may be repeated: the RetryAfter of an
 // *APIError (a 429's Retry-After or X-RateLimit-Reset), or the wait of an
 // ErrRateLimited error.
-func RetryAfter(err error) (time.Duration, bool) {
-	if apiErr, ok := errors.AsType[*APIError](err); ok {
-		if apiErr.RetryAfter > 0 {
-			return apiErr.RetryAfter, true
-		}
-		return 0, false
-	}
-	if le, ok := errors.AsType[*limitError](err); ok && le.wait > 0 {
-		return le.wait, true
-	}
-	return 0, false
-}
-
-// wrapErr adds the call's context ("close_room room X") to an error while keeping it
-// reachable with errors.Is/As.
-func wrapErr(op, target string, err error) error {
-	return httpcall.WrapOp("rocketchat", op, target, err)
-}
+func RetryAfter(err error) (time.Duration, bool) { return apiclient.RetryAfter(err) }

@@ -1,14 +1,13 @@
 package rocketchat_test
 
 import (
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/chatwarden/chatwarden/internal/apiclient/apiclienttest"
+	"github.com/chatwarden/chatwarden/internal/httpcall/httpcalltest"
 	"github.com/chatwarden/chatwarden/rocketchat"
 	"github.com/chatwarden/chatwarden/rocketchat/rocketchattest"
 )
@@ -16,11 +15,7 @@ import (
 var testAuth = rocketchat.Auth{UserID: "bot-user-id", Token: "secret-pat-token"}
 
 func newFake(t *testing.T, opts ...rocketchattest.Option) (*rocketchattest.Server, string) {
-	t.Helper()
-	srv := rocketchattest.New(opts...)
-	url, stop := srv.Start()
-	t.Cleanup(stop)
-	return srv, url
+	return apiclienttest.StartFake(t, rocketchattest.New(opts...))
 }
 
 func newClient(t *testing.T, url string, opts ...rocketchat.Option) *rocketchat.Client {
@@ -30,35 +25,11 @@ func newClient(t *testing.T, url string, opts ...rocketchat.Option) *rocketchat.
 	return c
 }
 
-type wireRequest struct {
-	Method   string
-	Path     string
-	RawQuery string
-	Header   http.Header
-	Body     []byte
-}
+// wireRequest is a request as a wireServer saw it.
+type wireRequest = httpcalltest.Request
 
-// wireServer records every request and answers with answer (nil: 200
-// {"success":true}).
+// wireServer records every request and answers with answer (nil: 200 {"success":true}),
+// for exact wire checks.
 func wireServer(t *testing.T, answer http.HandlerFunc) (url string, requests func() []wireRequest) {
-	t.Helper()
-	var mu sync.Mutex
-	var reqs []wireRequest
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		reqs = append(reqs, wireRequest{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), body})
-		mu.Unlock()
-		if answer != nil {
-			answer(w, r)
-			return
-		}
-		_, _ = w.Write([]byte(`{"success":true}`))
-	}))
-	t.Cleanup(ts.Close)
-	return ts.URL, func() []wireRequest {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]wireRequest(nil), reqs...)
-	}
+	return httpcalltest.Record(t, answer, `{"success":true}`)
 }

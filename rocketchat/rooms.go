@@ -55,7 +55,7 @@ func (c *Client) CloseRoom(ctx context.Context, req CloseRoomRequest) (alreadyCl
 	}
 	err = c.call(ctx, OpCloseRoom, target, http.MethodPost, PathCloseRoom, nil, req, nil)
 	if errors.Is(err, ErrRoomClosed) {
-		c.logger.Debug("room already closed", zap.String("room_id", req.RoomID))
+		c.Logger().Debug("room already closed", zap.String("room_id", req.RoomID))
 		return true, nil
 	}
 	return false, err

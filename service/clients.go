@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -14,6 +15,7 @@ import (
 	"github.com/chatwarden/chatwarden/config"
 	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/helpcrunch"
+	"github.com/chatwarden/chatwarden/internal/apiclient"
 	"github.com/chatwarden/chatwarden/internal/breaker"
 	"github.com/chatwarden/chatwarden/livechat"
 	"github.com/chatwarden/chatwarden/livechat/oauth"
@@ -102,7 +104,9 @@ func InstrumentClients(f func(platform string, c *http.Client) *http.Client) Cli
 func WithOAuthStore(st oauth.Store) ClientsOption { return func(o *clientsOptions) { o.store = st } }
 
 // NewClients builds the platform clients of cfg. hc is the HTTP client they
-// share (nil: one with livechat.request_timeout). js, when not nil, keeps
+// share; nil gives each platform an HTTP client of its own
+// (PlatformHTTPClient with workers.concurrency) with the platform's
+// request timeout. js, when not nil, keeps
 // OAuth tokens in the key-value bucket oauth.Bucket (created with
 // nats.replicas), shared by every process and encrypted with secrets.keys
 // (see OpenOAuthStore); it is only touched when OAuth credentials are
@@ -113,8 +117,11 @@ func NewClients(ctx context.Context, cfg *config.Config, js jetstream.JetStream,
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if hc == nil {
-		hc = &http.Client{Timeout: cfg.LiveChat.RequestTimeout, Transport: tracing.Transport(nil)}
+	httpFor := func(timeout time.Duration) *http.Client {
+		if hc != nil {
+			return hc
+		}
+		return PlatformHTTPClient(cfg.PlatformTimeout(timeout), cfg.Workers.Concurrency)
 	}
 	if logger == nil {
 		logger = zap.NewNop()
@@ -133,7 +140,7 @@ func NewClients(ctx context.Context, cfg *config.Config, js jetstream.JetStream,
 	}
 	cs := &Clients{}
 	var err error
-	lhc := o.instrument(event.LiveChat, hc)
+	lhc := o.instrument(event.LiveChat, httpFor(cfg.LiveChat.RequestTimeout))
 	cs.liveChatDefault, cs.liveChatByOrg, err = buildLiveChat(cfg.LiveChat, func(org string) *http.Client {
 		if org == "" {
 			org = DefaultOrg
@@ -145,7 +152,7 @@ func NewClients(ctx context.Context, cfg *config.Config, js jetstream.JetStream,
 	}
 	if key := cfg.HelpCrunch.APIKey; key != "" {
 		cs.helpCrunch, err = helpcrunch.New(key, helpcrunch.WithBaseURL(cfg.HelpCrunch.APIURL),
-			helpcrunch.WithHTTPClient(o.behind(event.HelpCrunch, DefaultOrg, o.instrument(event.HelpCrunch, hc))), helpcrunch.WithLogger(logger),
+			helpcrunch.WithHTTPClient(o.behind(event.HelpCrunch, DefaultOrg, o.instrument(event.HelpCrunch, httpFor(cfg.HelpCrunch.RequestTimeout)))), helpcrunch.WithLogger(logger),
 			helpcrunch.WithUserAgent("chatwarden"), helpcrunch.WithRateLimit(perMinute(cfg.HelpCrunch.MaxRate)))
 		if err != nil {
 			return nil, fmt.Errorf("building the HelpCrunch client: %w", err)
@@ -157,7 +164,7 @@ func NewClients(ctx context.Context, cfg *config.Config, js jetstream.JetStream,
 		}
 		cs.rocketChat, err = rocketchat.New(rc.URL, rocketchat.Auth{UserID: rc.UserID, Token: rc.AuthToken},
 			// The breaker inside the pacing: only calls made count.
-			rocketchat.WithHTTPClient(paced(o.behind(event.RocketChat, cs.rocketChatHost, o.instrument(event.RocketChat, hc)),
+			rocketchat.WithHTTPClient(paced(o.behind(event.RocketChat, cs.rocketChatHost, o.instrument(event.RocketChat, httpFor(cfg.RocketChat.RequestTimeout))),
 				rc.MaxRate, "rocketchat.max_rate")), rocketchat.WithLogger(logger),
 			rocketchat.WithUserAgent("chatwarden"))
 		if err != nil {
@@ -210,7 +217,7 @@ func NewLiveChatClients(cfg config.LiveChat, hc *http.Client, logger *zap.Logger
 
 func newLiveChatClients(cfg config.LiveChat, hc *http.Client, logger *zap.Logger) (*Clients, error) {
 	if hc == nil {
-		hc = &http.Client{Timeout: cfg.RequestTimeout, Transport: tracing.Transport(nil)}
+		hc = PlatformHTTPClient(cfg.RequestTimeout, apiclient.DefaultConcurrency)
 	}
 	if logger == nil {
 		logger = zap.NewNop()
@@ -219,6 +226,18 @@ func newLiveChatClients(cfg config.LiveChat, hc *http.Client, logger *zap.Logger
 	var err error
 	cs.liveChatDefault, cs.liveChatByOrg, err = buildLiveChat(cfg, func(string) *http.Client { return hc }, oauth.NewMemoryStore(), logger)
 	return cs, err
+}
+
+// PlatformHTTPClient is the HTTP client of one platform's clients: the
+// timeout of the whole call, and a tuned transport of its own
+// (apiclient.NewTransport) that keeps an idle connection for each of
+// concurrency workers, opens no more than that, keeps them alive and speaks
+// HTTP/2 where the API offers it; each call is a span of the event's trace
+// when tracing is on.
+func PlatformHTTPClient(timeout time.Duration, concurrency int) *http.Client {
+	hc := apiclient.NewHTTPClient(timeout, concurrency)
+	hc.Transport = tracing.Transport(hc.Transport)
+	return hc
 }
 
 // buildLiveChat builds the default client and one per organization, each

@@ -90,8 +90,9 @@ func WithRuleHandlers(r *rules.Registry) Option { return func(o *options) { o.ha
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *zap.Logger) Option { return func(o *options) { o.logger = l } }
 
-// WithHTTPClient sets the HTTP client of the platform API clients (default:
-// one with livechat.request_timeout).
+// WithHTTPClient sets one HTTP client for every platform API client
+// (default: each platform its own, PlatformHTTPClient with its request
+// timeout and workers.concurrency).
 func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.httpClient = c } }
 
 // WithBusOptions passes options to bus.Open (tests use bus.WithTCPToEmbedded).
@@ -275,11 +276,9 @@ func (s *Service) startWorkers(ctx context.Context, o options, deadLetters *dlq.
 	if err != nil {
 		return err
 	}
+	// Without a client of the caller's, each platform gets one of its own
+	// (PlatformHTTPClient).
 	hc := o.httpClient
-	if hc == nil {
-		// Each API call is a span of the event's trace when tracing is on.
-		hc = &http.Client{Timeout: cfg.LiveChat.RequestTimeout, Transport: tracing.Transport(nil)}
-	}
 	var clients *Clients // set below, before any call can close a breaker
 	var onClose []breaker.SetOption
 	if cfg.DLQ.AutoRetryOn() {

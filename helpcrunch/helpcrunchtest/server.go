@@ -113,6 +113,8 @@ type Server struct {
 	latency  time.Duration
 	now      func() time.Time
 	log      *fakeapi.Log[Call, Failure]
+	// Recorder gives Start, FailNext, Calls, CallsTo and ResetCalls.
+	fakeapi.Recorder[Call, Failure]
 
 	mu          sync.Mutex
 	chats       map[int64]*helpcrunch.Chat
@@ -137,28 +139,9 @@ func New(opts ...Option) *Server {
 		agents:      make(map[int64]helpcrunch.Agent),
 		departments: make(map[int64]helpcrunch.Department),
 	}
-	for _, opt := range opts {
-		if opt != nil {
-			opt(s)
-		}
-	}
-	return s
+	s.Recorder = s.log.Recorder(s)
+	return fakeapi.Apply(s, opts)
 }
-
-// Start serves the fake on a new httptest server and returns its base URL
-// (for helpcrunch.WithBaseURL) and a function that stops it, releasing calls
-// held by Hang or WithLatency. Call Start at most once per Server.
-func (s *Server) Start() (url string, stop func()) { return s.log.Start(s) }
-
-// FailNext arms f for the next n calls of endpoint ("" matches every
-// endpoint). A call takes the first armed failure that matches it.
-func (s *Server) FailNext(endpoint string, n int, f Failure) { s.log.FailNext(endpoint, n, f) }
-
-// Calls returns every call received so far, in order of arrival.
-func (s *Server) Calls() []Call { return s.log.Calls() }
-
-// CallsTo returns the calls of one endpoint, in order of arrival.
-func (s *Server) CallsTo(endpoint string) []Call { return s.log.CallsTo(endpoint) }
 
 func (c Call) clone() Call {
 	c.Header = c.Header.Clone()
@@ -176,9 +159,6 @@ func cloneValues(v url.Values) url.Values {
 	}
 	return out
 }
-
-// ResetCalls forgets the recorded calls only.
-func (s *Server) ResetCalls() { s.log.ResetCalls() }
 
 // Reset forgets chats, agents, departments, calls and armed failures.
 // Options stay.

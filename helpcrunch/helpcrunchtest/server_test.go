@@ -14,14 +14,11 @@ import (
 
 	"github.com/chatwarden/chatwarden/helpcrunch"
 	"github.com/chatwarden/chatwarden/helpcrunch/helpcrunchtest"
+	"github.com/chatwarden/chatwarden/internal/apiclient/apiclienttest"
 )
 
 func start(t *testing.T, opts ...helpcrunchtest.Option) (*helpcrunchtest.Server, string) {
-	t.Helper()
-	srv := helpcrunchtest.New(opts...)
-	url, stop := srv.Start()
-	t.Cleanup(stop)
-	return srv, url
+	return apiclienttest.StartFake(t, helpcrunchtest.New(opts...))
 }
 
 func client(t *testing.T, url string) *helpcrunch.Client {

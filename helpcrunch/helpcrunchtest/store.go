@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/chatwarden/chatwarden/helpcrunch"
+	"github.com/chatwarden/chatwarden/internal/fakeapi"
 )
 
 // AddChat stores a copy of c, replacing a chat with the same id. A zero id
@@ -74,18 +75,9 @@ func (s *Server) Chats() []helpcrunch.Chat {
 
 func copyChat(c helpcrunch.Chat) helpcrunch.Chat {
 	c.Agents = slices.Clone(c.Agents)
-	if c.Customer != nil {
-		cu := *c.Customer
-		c.Customer = &cu
-	}
-	if c.Assignee != nil {
-		a := *c.Assignee
-		c.Assignee = &a
-	}
-	if c.Department != nil {
-		d := *c.Department
-		c.Department = &d
-	}
+	c.Customer = fakeapi.ClonePtr(c.Customer)
+	c.Assignee = fakeapi.ClonePtr(c.Assignee)
+	c.Department = fakeapi.ClonePtr(c.Department)
 	return c
 }
 

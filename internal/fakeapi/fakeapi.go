@@ -228,3 +228,55 @@ func Headers(r *http.Request, names ...string) http.Header {
 	}
 	return h
 }
+
+// Recorder is what a fake shows its tests of its Log: Start, FailNext,
+// Calls, CallsTo and ResetCalls. A fake's Server embeds the Recorder of its
+// Log, so that these are the fake's own methods without a copy in each
+// fake. Endpoints are named as the fake names them (livechattest: the
+// action).
+type Recorder[C, F any] struct {
+	log *Log[C, F]
+	h   http.Handler
+}
+
+// Recorder returns l's Recorder for the fake h.
+func (l *Log[C, F]) Recorder(h http.Handler) Recorder[C, F] { return Recorder[C, F]{l, h} }
+
+// Start serves the fake on a new httptest server and returns its base URL
+// (for the client's base URL) and a function that stops it, releasing the
+// calls held by Hang or WithLatency. Call Start at most once per fake.
+func (r Recorder[C, F]) Start() (url string, stop func()) { return r.log.Start(r.h) }
+
+// FailNext arms f for the next n calls of endpoint ("" matches every
+// endpoint); n <= 0 arms nothing. A call takes the first armed failure that
+// matches it and has calls left.
+func (r Recorder[C, F]) FailNext(endpoint string, n int, f F) { r.log.FailNext(endpoint, n, f) }
+
+// Calls returns every call received so far, in order of arrival.
+func (r Recorder[C, F]) Calls() []C { return r.log.Calls() }
+
+// CallsTo returns the calls of one endpoint, in order of arrival.
+func (r Recorder[C, F]) CallsTo(endpoint string) []C { return r.log.CallsTo(endpoint) }
+
+// ResetCalls forgets the recorded calls only; armed failures stay.
+func (r Recorder[C, F]) ResetCalls() { r.log.ResetCalls() }
+
+// Apply applies the non-nil options opts to the fake s and returns s.
+func Apply[S any, O ~func(*S)](s *S, opts []O) *S {
+	for _, opt := range opts {
+		if opt != nil {
+			opt(s)
+		}
+	}
+	return s
+}
+
+// ClonePtr is a pointer to a copy of *p, nil for nil: for a fake's copies of
+// the structs it stores, so that callers never share them.
+func ClonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}

@@ -145,6 +145,8 @@ type Server struct {
 	extraHeader http.Header
 	now         func() time.Time
 	log         *fakeapi.Log[Call, Failure]
+	// Recorder gives Start, FailNext, Calls, CallsTo and ResetCalls.
+	fakeapi.Recorder[Call, Failure]
 
 	mu      sync.Mutex
 	chats   map[string]*chatRec
@@ -162,32 +164,9 @@ func New(opts ...Option) *Server {
 		chats:       make(map[string]*chatRec),
 		routing:     make(map[string]string),
 	}
-	for _, opt := range opts {
-		if opt != nil {
-			opt(s)
-		}
-	}
-	return s
+	s.Recorder = s.log.Recorder(s)
+	return fakeapi.Apply(s, opts)
 }
-
-// Start serves the fake on a new httptest server and returns its base URL
-// (for livechat.WithBaseURL) and a function that stops it. Stopping releases
-// calls held by Hang or WithLatency. Call Start at most once per Server.
-func (s *Server) Start() (url string, stop func()) { return s.log.Start(s) }
-
-// FailNext arms f for the next n calls of action ("" matches every action).
-// Armed failures are consumed in the order they were armed: a call takes the
-// first armed failure that matches it and has calls left.
-func (s *Server) FailNext(action string, n int, f Failure) { s.log.FailNext(action, n, f) }
-
-// Calls returns every call received so far, in order of arrival.
-func (s *Server) Calls() []Call { return s.log.Calls() }
-
-// CallsTo returns the calls of one action, in order of arrival.
-func (s *Server) CallsTo(action string) []Call { return s.log.CallsTo(action) }
-
-// ResetCalls forgets the recorded calls only.
-func (s *Server) ResetCalls() { s.log.ResetCalls() }
 
 // Reset forgets chats, calls, armed failures and routing statuses. Options
 // stay.

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/chatwarden/chatwarden/internal/apiclient/apiclienttest"
 	"github.com/chatwarden/chatwarden/livechat"
 	"github.com/chatwarden/chatwarden/livechat/livechattest"
 )
@@ -23,11 +24,7 @@ import (
 var t0 = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 
 func start(t *testing.T, opts ...livechattest.Option) (*livechattest.Server, string) {
-	t.Helper()
-	srv := livechattest.New(opts...)
-	url, stop := srv.Start()
-	t.Cleanup(stop)
-	return srv, url
+	return apiclienttest.StartFake(t, livechattest.New(opts...))
 }
 
 func client(t *testing.T, url string, opts ...livechat.Option) *livechat.Client {

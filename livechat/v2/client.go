@@ -23,7 +23,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -32,8 +31,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/chatwarden/chatwarden/internal/apiurl"
-	"github.com/chatwarden/chatwarden/internal/httpcall"
+	"github.com/chatwarden/chatwarden/internal/apiclient"
 	"github.com/chatwarden/chatwarden/livechat"
 )
 
@@ -53,8 +51,6 @@ const (
 	// DefaultUserAgent is sent unless WithUserAgent says otherwise.
 	DefaultUserAgent = "chatwarden-livechat-v2"
 )
-
-const maxBody = 32 << 20
 
 // Auth is the credentials of every request. Build it with Basic or Bearer;
 // it never prints its token.
@@ -93,63 +89,26 @@ func (a Auth) GoString() string { return a.String() }
 
 // Client calls API v2. Create it with New; it is safe for concurrent use.
 type Client struct {
-	auth       Auth
-	baseURL    *url.URL
-	httpClient *http.Client
-	logger     *zap.Logger
-	userAgent  string
-	warnOnce   sync.Once
+	apiclient.Core
+	auth     Auth
+	warnOnce sync.Once
 }
 
 // Option configures a Client.
-type Option func(*Client) error
+type Option = apiclient.Option[*Client]
 
-// WithBaseURL sets the API host; default DefaultBaseURL.
-func WithBaseURL(u string) Option {
-	return func(c *Client) error {
-		p, err := apiurl.Parse(u)
-		if err != nil {
-			return fmt.Errorf("%w: base URL %v", livechat.ErrInvalidOption, err)
-		}
-		c.baseURL = p
-		return nil
-	}
-}
-
-// WithHTTPClient sets the HTTP client; default one with DefaultTimeout.
-// Whatever the client, a redirect to another host is refused, so the
-// credentials reach the configured host only (see
-// httpcall.SameOriginRedirects).
-func WithHTTPClient(h *http.Client) Option {
-	return func(c *Client) error {
-		if h == nil {
-			return fmt.Errorf("%w: nil HTTP client", livechat.ErrInvalidOption)
-		}
-		c.httpClient = h
-		return nil
-	}
-}
-
-// WithLogger sets the logger; default zap.NewNop().
-func WithLogger(l *zap.Logger) Option {
-	return func(c *Client) error {
-		if l != nil {
-			c.logger = l
-		}
-		return nil
-	}
-}
-
-// WithUserAgent sets the User-Agent; default DefaultUserAgent.
-func WithUserAgent(s string) Option {
-	return func(c *Client) error {
-		if strings.TrimSpace(s) == "" {
-			return fmt.Errorf("%w: empty user agent", livechat.ErrInvalidOption)
-		}
-		c.userAgent = s
-		return nil
-	}
-}
+// The options every platform client shares (see internal/apiclient for
+// each one's rules):
+//   - WithBaseURL sets the base URL (scheme, host, optional path prefix);
+//     default DefaultBaseURL. Tests point it at a fake.
+//   - WithHTTPClient sets the HTTP client; default one with DefaultTimeout
+//     and a transport of its own (apiclient.NewTransport). Whatever the
+//     client, a redirect to another host is refused, so the credentials
+//     reach the configured host only.
+//   - WithLogger sets the logger; default zap.NewNop(), nil keeps it. The
+//     client adds platform=livechat and never logs credentials.
+//   - WithUserAgent sets the User-Agent; default DefaultUserAgent.
+var WithBaseURL, WithHTTPClient, WithLogger, WithUserAgent = apiclient.WithBaseURL[*Client], apiclient.WithHTTPClient[*Client], apiclient.WithLogger[*Client], apiclient.WithUserAgent[*Client]
 
 // New returns a client; it fails with livechat.ErrMissingAuth without a
 // token.
@@ -157,77 +116,49 @@ func New(auth Auth, opts ...Option) (*Client, error) {
 	if auth.IsZero() {
 		return nil, livechat.ErrMissingAuth
 	}
-	base, _ := url.Parse(DefaultBaseURL)
-	c := &Client{auth: auth, baseURL: base, httpClient: &http.Client{Timeout: DefaultTimeout}, logger: zap.NewNop(),
-		userAgent: DefaultUserAgent}
-	for _, o := range opts {
-		if o == nil {
-			continue
-		}
-		if err := o(c); err != nil {
-			return nil, fmt.Errorf("livechat v2: new client: %w", err)
-		}
+	c := &Client{auth: auth}
+	err := apiclient.Setup(c, apiclient.Config{
+		Platform: "livechat", BaseURL: DefaultBaseURL, UserAgent: DefaultUserAgent, Timeout: DefaultTimeout,
+		ErrInvalidOption: livechat.ErrInvalidOption,
+		Authorize: func(req *http.Request) {
+			req.Header.Set("Authorization", c.auth.header())
+			req.Header.Set("X-API-Version", APIVersion)
+		},
+		Success:     func(status int) bool { return status == http.StatusOK },
+		DecodeError: apiError,
+	}, opts)
+	if err != nil {
+		return nil, fmt.Errorf("livechat v2: new client: %w", err)
 	}
-	// Credentials go to the configured host only.
-	c.httpClient = httpcall.SameOriginRedirects(c.httpClient)
-	c.logger = c.logger.With(zap.String("platform", "livechat"), zap.String("api_version", APIVersion))
 	return c, nil
 }
 
 // get sends GET {base}/{path}?query and decodes a 200 answer into out.
 func (c *Client) get(ctx context.Context, path string, query url.Values, out any) error {
-	u := c.baseURL.JoinPath(path)
-	u.RawQuery = query.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	req, err := c.NewRequest(ctx, http.MethodGet, path, query, nil)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", c.auth.header())
-	req.Header.Set("X-API-Version", APIVersion)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.userAgent)
-	resp, err := c.httpClient.Do(req)
-	if err != nil {
-		return err
+	resp, err := c.Do(req, out)
+	if resp != nil {
+		if d := resp.Header.Get("Deprecation"); d != "" {
+			c.warnOnce.Do(func() {
+				c.Logger().Warn("LiveChat REST API v2 is deprecated and will be decommissioned; move to the Agent Chat Web API v3.6",
+					zap.String("deprecation", d), zap.String("sunset", resp.Header.Get("Sunset")),
+					zap.String("api_version", APIVersion))
+			})
+		}
 	}
-	defer func() {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		_ = resp.Body.Close()
-	}()
-	if d := resp.Header.Get("Deprecation"); d != "" {
-		c.warnOnce.Do(func() {
-			c.logger.Warn("LiveChat REST API v2 is deprecated and will be decommissioned; move to the Agent Chat Web API v3.6",
-				zap.String("deprecation", d), zap.String("sunset", resp.Header.Get("Sunset")))
-		})
-	}
-	if resp.StatusCode != http.StatusOK {
-		return apiError(resp, "GET /"+path)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-	if err != nil {
-		return fmt.Errorf("reading response: %w", err)
-	}
-	if len(body) > maxBody {
-		return fmt.Errorf("response larger than %d bytes", maxBody)
-	}
-	if err := json.Unmarshal(body, out); err != nil {
-		return fmt.Errorf("decoding response: %w", err)
-	}
-	return nil
+	return err
 }
 
 // apiError turns a non-200 answer into a *livechat.APIError: the v2 error
 // bodies ({"error": "..."} or {"errors": ["..."]}) carry no type, so
 // classification goes by status.
-func apiError(resp *http.Response, endpoint string) error {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, livechat.MaxErrorBody))
-	e := &livechat.APIError{StatusCode: resp.StatusCode, Action: endpoint}
-	if v := resp.Header.Get("Retry-After"); v != "" {
-		var secs int
-		if _, err := fmt.Sscanf(v, "%d", &secs); err == nil && secs > 0 && secs < 3600 {
-			e.RetryAfter = time.Duration(secs) * time.Second
-		}
-	}
+func apiError(er *apiclient.ErrorResponse) error {
+	body := er.Body
+	e := &livechat.APIError{StatusCode: er.StatusCode, Action: er.Endpoint,
+		RetryAfter: er.RetryAfter}
 	var env struct {
 		Error  json.RawMessage `json:"error"`
 		Errors []string        `json:"errors"`
@@ -254,7 +185,7 @@ func apiError(resp *http.Response, endpoint string) error {
 		}
 	}
 	if e.Message == "" {
-		e.Message = http.StatusText(resp.StatusCode)
+		e.Message = http.StatusText(er.StatusCode)
 	}
 	return e
 }

@@ -111,6 +111,8 @@ type Server struct {
 	commentRequired bool
 	now             func() time.Time
 	log             *fakeapi.Log[Call, Failure]
+	// Recorder gives Start, FailNext, Calls, CallsTo and ResetCalls.
+	fakeapi.Recorder[Call, Failure]
 
 	mu        sync.Mutex
 	rooms     map[string]*roomRec
@@ -138,27 +140,9 @@ func New(opts ...Option) *Server {
 		rooms:   make(map[string]*roomRec),
 		windows: make(map[string]*window),
 	}
-	for _, opt := range opts {
-		if opt != nil {
-			opt(s)
-		}
-	}
-	return s
+	s.Recorder = s.log.Recorder(s)
+	return fakeapi.Apply(s, opts)
 }
-
-// Start serves the fake on a new httptest server and returns its URL (the
-// workspace URL for rocketchat.New) and a function that stops it.
-func (s *Server) Start() (url string, stop func()) { return s.log.Start(s) }
-
-// FailNext arms f for the next n calls of endpoint (a rocketchat.Path*
-// constant; "" matches every endpoint).
-func (s *Server) FailNext(endpoint string, n int, f Failure) { s.log.FailNext(endpoint, n, f) }
-
-// Calls returns every call received so far.
-func (s *Server) Calls() []Call { return s.log.Calls() }
-
-// CallsTo returns the calls of one endpoint.
-func (s *Server) CallsTo(endpoint string) []Call { return s.log.CallsTo(endpoint) }
 
 func (c Call) clone() Call {
 	c.Header = c.Header.Clone()
@@ -171,9 +155,6 @@ func (c Call) clone() Call {
 	}
 	return c
 }
-
-// ResetCalls forgets the recorded calls only.
-func (s *Server) ResetCalls() { s.log.ResetCalls() }
 
 // Reset forgets rooms, calls, failures and rate-limit windows.
 func (s *Server) Reset() {

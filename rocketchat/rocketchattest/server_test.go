@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/chatwarden/chatwarden/internal/apiclient/apiclienttest"
 	"github.com/chatwarden/chatwarden/rocketchat"
 	"github.com/chatwarden/chatwarden/rocketchat/rocketchattest"
 )
@@ -21,11 +22,7 @@ import (
 var auth = rocketchat.Auth{UserID: "bot", Token: "tok"}
 
 func start(t *testing.T, opts ...rocketchattest.Option) (*rocketchattest.Server, string) {
-	t.Helper()
-	srv := rocketchattest.New(opts...)
-	url, stop := srv.Start()
-	t.Cleanup(stop)
-	return srv, url
+	return apiclienttest.StartFake(t, rocketchattest.New(opts...))
 }
 
 func client(t *testing.T, url string, opts ...rocketchat.Option) *rocketchat.Client {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/chatwarden/chatwarden/internal/fakeapi"
 	"github.com/chatwarden/chatwarden/rocketchat"
 )
 
@@ -114,18 +115,9 @@ func (s *Server) CloseComment(roomID string) string {
 
 func copyRoom(r rocketchat.Room) rocketchat.Room {
 	r.Tags = slices.Clone(r.Tags)
-	if r.Visitor != nil {
-		v := *r.Visitor
-		r.Visitor = &v
-	}
-	if r.ServedBy != nil {
-		u := *r.ServedBy
-		r.ServedBy = &u
-	}
-	if r.ClosedBy != nil {
-		u := *r.ClosedBy
-		r.ClosedBy = &u
-	}
+	r.Visitor = fakeapi.ClonePtr(r.Visitor)
+	r.ServedBy = fakeapi.ClonePtr(r.ServedBy)
+	r.ClosedBy = fakeapi.ClonePtr(r.ClosedBy)
 	if r.LivechatData != nil {
 		r.LivechatData = maps.Clone(r.LivechatData)
 	}
