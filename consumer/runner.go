@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -55,6 +56,16 @@ import (
 //     times) before the chat's next event runs, so an ack lost in a broker
 //     failover does not bring the event back after later ones; dead letters
 //     are stored before the chat moves on, retried in place until stored.
+//   - A replica that may have lost an event to another replica does not act
+//     on it: before an event starts, and before each retry, the runner
+//     checks that the broker surely still counts it as this replica's (its
+//     last keepalive confirmed by a round trip to the consumer less than
+//     three quarters of the ack wait ago) and that the partition was not
+//     pinned anew since it was delivered. If not (cut off from the broker,
+//     or the pin moved), the event and the rest of its chat's queue are left
+//     unacknowledged, so the broker's redelivery to the partition's owner is
+//     the one that runs, and the partition holds its later events as after
+//     a gap.
 type Runner struct {
 	cons    []jetstream.Consumer
 	group   string
@@ -89,6 +100,27 @@ type job struct {
 	ev      *event.Event
 	err     error // decoding error
 	settled bool  // no longer counted as running by its partition
+
+	pinGen int          // the partition's pinGen when it was received
+	alive  atomic.Int64 // unix ns: since when the broker surely counts it as this replica's (see Runner.lost)
+}
+
+// newJob is msg as received now by partition p at its pin generation
+// pinGen.
+func newJob(p *partition, msg jetstream.Msg, md *jetstream.MsgMetadata, pinGen int) *job {
+	j := &job{part: p, msg: msg, md: md, pinGen: pinGen}
+	j.alive.Store(time.Now().UnixNano())
+	return j
+}
+
+// confirm records that a keepalive sent at sent reached the broker.
+func (j *job) confirm(sent time.Time) {
+	for {
+		old := j.alive.Load()
+		if sent.UnixNano() <= old || j.alive.CompareAndSwap(old, sent.UnixNano()) {
+			return
+		}
+	}
 }
 
 // settle stops counting j as running at its partition. It is called just
@@ -298,6 +330,7 @@ type partition struct {
 	stopped  bool
 	started  bool   // the generation received a delivery
 	pin      string // the broker's pin id on the last delivery
+	pinGen   int    // counts the pins this replica learnt of, and losing the pin
 	holding  bool   // a takeover: holding deliveries until no other is pending
 	held     []*job
 	inflight int // handed over and not finished
@@ -344,7 +377,7 @@ func (p *partition) deliver(gen int, msg jetstream.Msg) {
 	if err != nil {
 		p.inflight++
 		p.mu.Unlock()
-		r.dispatch(&job{msg: msg, part: p}) // process terminates it
+		r.dispatch(newJob(p, msg, nil, 0)) // process terminates it
 		return
 	}
 	pin := msg.Headers().Get(pinIDHeader)
@@ -360,6 +393,9 @@ func (p *partition) deliver(gen int, msg jetstream.Msg) {
 		r.metrics.DeliveryGaps.Inc()
 		r.logger.Warn("deliveries lost on their way to this worker; holding the partition's later events until the broker redelivers them, so no chat's later event overtakes them",
 			zap.String("consumer", p.name), zap.Uint64("lost", lost), zap.Uint64("consumer_seq", md.Sequence.Consumer))
+		if pin != p.pin {
+			p.pinGen++
+		}
 		p.started, p.pin = true, pin
 		if !p.holding {
 			p.holding = true
@@ -371,6 +407,9 @@ func (p *partition) deliver(gen int, msg jetstream.Msg) {
 		}
 	}
 	if !p.started || pin != p.pin {
+		if pin != p.pin {
+			p.pinGen++
+		}
 		p.started, p.pin = true, pin
 		if !p.holding {
 			p.holding = true
@@ -381,14 +420,15 @@ func (p *partition) deliver(gen int, msg jetstream.Msg) {
 			go p.awaitTakeover(gen, limit)
 		}
 	}
+	j := newJob(p, msg, md, p.pinGen)
 	if p.holding {
-		p.held = append(p.held, &job{msg: msg, md: md, part: p})
+		p.held = append(p.held, j)
 		p.mu.Unlock()
 		return
 	}
 	p.inflight++
 	p.mu.Unlock()
-	r.dispatch(&job{msg: msg, md: md, part: p})
+	r.dispatch(j)
 }
 
 // pinIDHeader is the header in which the broker names the pinned client.
@@ -404,6 +444,10 @@ func (p *partition) awaitTakeover(gen int, limit time.Duration) {
 	// waited: a poll found events pending elsewhere (or could not count
 	// them), so the hold did wait for something.
 	waited := false
+	// kept: the held events last kept alive, at keptAt; the next count the
+	// broker answers confirms that the keepalives reached it.
+	var kept []*job
+	var keptAt time.Time
 	for {
 		select {
 		case <-r.workCtx.Done():
@@ -424,6 +468,10 @@ func (p *partition) awaitTakeover(gen int, limit time.Duration) {
 		}
 		others := -1
 		if err == nil {
+			for _, j := range kept {
+				j.confirm(keptAt)
+			}
+			kept = nil
 			others = info.NumAckPending - len(p.held) - p.inflight
 			if pinned := pinnedClient(info, r.group); p.pin != "" && pinned != "" && pinned != p.pin {
 				// The broker pinned the partition to another replica
@@ -434,6 +482,7 @@ func (p *partition) awaitTakeover(gen int, limit time.Duration) {
 				// delivery here, if any, starts a new hold.
 				held := p.takeHeld()
 				p.started = false
+				p.pinGen++ // what this replica still runs of the partition is not its own any more
 				p.mu.Unlock()
 				p.order.Unlock()
 				r.logger.Warn("the partition is pinned to another replica now: handing the held events back for the broker to redeliver there",
@@ -447,6 +496,9 @@ func (p *partition) awaitTakeover(gen int, limit time.Duration) {
 		if others <= 0 && err == nil || limit > 0 && time.Since(start) > limit {
 			held := p.takeHeld()
 			p.inflight += len(held)
+			for _, j := range held {
+				j.pinGen = p.pinGen // nothing of the partition is pending elsewhere: they are this pin's
+			}
 			p.mu.Unlock()
 			// At info only when the hold waited for something: the first
 			// delivery of every partition is held for one check that
@@ -472,6 +524,9 @@ func (p *partition) awaitTakeover(gen int, limit time.Duration) {
 		}
 		p.mu.Unlock()
 		p.order.Unlock()
+		if keep != nil {
+			kept, keptAt = keep, time.Now()
+		}
 		for _, j := range keep {
 			_ = j.msg.InProgress()
 		}
@@ -492,6 +547,25 @@ func (p *partition) takeHeld() []*job {
 	p.held = nil
 	slices.SortFunc(held, func(a, b *job) int { return cmp.Compare(a.md.Sequence.Stream, b.md.Sequence.Stream) })
 	return held
+}
+
+// holdAfterLoss makes the partition hold what it receives, as after a gap,
+// until no event of it is pending anywhere else (the events left
+// unacknowledged by abandon among them).
+func (p *partition) holdAfterLoss() {
+	p.order.Lock() // no delivery is being handed over meanwhile
+	defer p.order.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped || p.holding {
+		return
+	}
+	p.holding = true
+	limit := time.Duration(0)
+	if p.pin == "" {
+		limit = p.r.unpinnedGapHoldLimit()
+	}
+	go p.awaitTakeover(p.gen, limit)
 }
 
 // finished is called (through job.settle) when an event handed over is about
@@ -563,8 +637,15 @@ func (r *Runner) chain(key string) {
 		j := r.chats[key][0]
 		r.mu.Unlock()
 		r.sem <- struct{}{}
-		r.process(j)
+		lost := r.lost(j)
+		if lost == "" {
+			lost = r.process(j)
+		}
 		<-r.sem
+		if lost != "" {
+			r.abandon(key, lost)
+			return
+		}
 		j.settle()
 		r.mu.Lock()
 		q := r.chats[key][1:]
@@ -580,7 +661,10 @@ func (r *Runner) chain(key string) {
 
 // keepAlive tells JetStream every third of the ack wait that the events this
 // replica holds (running, waiting for a slot, or behind an earlier event of
-// their chat) are in progress, each chat's in the order they came.
+// their chat) are in progress, each chat's in the order they came; then it
+// asks each of their partitions' consumers for its info, a round trip to the
+// broker after the keepalives: when it answers, they reached the broker, and
+// the events are surely this replica's for one more ack wait (see lost).
 func (r *Runner) keepAlive() {
 	t := time.NewTicker(r.ackWait / 3)
 	defer t.Stop()
@@ -590,17 +674,90 @@ func (r *Runner) keepAlive() {
 			return
 		case <-t.C:
 		}
+		sent := time.Now()
+		byPart := map[*partition][]*job{}
 		r.mu.Lock()
 		for _, q := range r.chats {
 			for _, j := range q {
 				_ = j.msg.InProgress()
+				byPart[j.part] = append(byPart[j.part], j)
 			}
 		}
 		r.mu.Unlock()
+		ctx, cancel := context.WithTimeout(r.workCtx, r.ackWait/3)
+		var wg sync.WaitGroup
+		for p, jobs := range byPart {
+			wg.Go(func() {
+				if _, err := p.c.Info(ctx); err == nil {
+					for _, j := range jobs {
+						j.confirm(sent)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		cancel()
 	}
 }
 
-func (r *Runner) process(j *job) {
+// lost says why this replica may no longer act on j ("" when it may): the
+// broker may have given it to another replica because no keepalive of it
+// was confirmed for three quarters of the ack wait (this replica is cut off
+// from the broker, or too slow to keep it alive), or the partition was
+// pinned anew since it was received. In doubt it does not act: the broker
+// redelivers the event after the ack wait, to the partition's owner.
+func (r *Runner) lost(j *job) string {
+	if j.md == nil {
+		return "" // terminated without acting
+	}
+	if age := time.Since(time.Unix(0, j.alive.Load())); age > r.ackWait-r.ackWait/4 {
+		return fmt.Sprintf("no keepalive of it confirmed by the broker for %s (workers.ack_wait %s)", age.Round(time.Millisecond), r.ackWait)
+	}
+	p := j.part
+	p.mu.Lock()
+	moved := p.pinGen != j.pinGen
+	p.mu.Unlock()
+	if moved {
+		return "the partition was pinned anew since it was received"
+	}
+	return ""
+}
+
+// abandon drops the chat's queued events without acknowledging them (the
+// first one, whose ownership is in doubt for the reason why, and every one
+// behind it), and holds their partitions' later events as after a gap, so
+// that none of the chat's later events overtakes their redeliveries.
+func (r *Runner) abandon(key, why string) {
+	r.mu.Lock()
+	q := r.chats[key]
+	r.mu.Unlock()
+	held := map[*partition]bool{}
+	for _, j := range q {
+		if !held[j.part] {
+			held[j.part] = true
+			j.part.holdAfterLoss() // before the queue is dropped: what comes after waits
+		}
+	}
+	r.mu.Lock()
+	q = r.chats[key] // with what was dispatched meanwhile
+	delete(r.chats, key)
+	r.mu.Unlock()
+	for _, j := range q {
+		j.settle()
+	}
+	ev := q[0].ev
+	if ce := r.logger.Check(zapcore.WarnLevel, "this worker may have lost the chat's events to another replica: leaving them unacknowledged for the broker to redeliver to the partition's owner, and holding the partition's later events"); ce != nil {
+		fields := []zap.Field{zap.String("consumer", q[0].part.name), zap.String("reason", why), zap.Int("events", len(q))}
+		if ev != nil {
+			fields = append(fields, zap.String("event_id", ev.ID), zap.String("platform", ev.Platform), zap.String("chat_id", ev.ChatID))
+		}
+		ce.Write(fields...)
+	}
+}
+
+// process handles j: acknowledging, dead-lettering or handing it back. It
+// returns why it left j alone instead (see lost), "" when it did not.
+func (r *Runner) process(j *job) (lost string) {
 	var err error
 	md := j.md // parsed on delivery
 	if md == nil {
@@ -679,6 +836,9 @@ func (r *Runner) process(j *job) {
 			j.settle()
 			_ = j.msg.Nak()
 			return
+		}
+		if why := r.lost(j); why != "" {
+			return why
 		}
 	}
 }

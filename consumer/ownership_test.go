@@ -1,0 +1,275 @@
+package consumer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/chatwarden/chatwarden/bus"
+	"github.com/chatwarden/chatwarden/consumer"
+	"github.com/chatwarden/chatwarden/event"
+)
+
+// cutConsumer is a real consumer whose replica can be cut off from the
+// broker without the broker noticing at once, as a network partition does:
+// while cut, deliveries never reach the runner, its keepalives, acks and
+// naks are lost on the way (sending them succeeds), a confirmed ack times
+// out and the consumer's info cannot be had. The real pulls go on (the
+// broker still sees the replica pinned), which is what a partition of a few
+// seconds looks like to the broker until the pin's TTL runs out.
+type cutConsumer struct {
+	jetstream.Consumer
+	cut       *atomic.Bool
+	delivered *atomic.Int64
+}
+
+var errCut = errors.New("cut off from the broker (test)")
+
+func (c cutConsumer) Consume(h jetstream.MessageHandler, opts ...jetstream.PullConsumeOpt) (jetstream.ConsumeContext, error) {
+	return c.Consumer.Consume(func(msg jetstream.Msg) {
+		if c.cut.Load() {
+			return
+		}
+		c.delivered.Add(1)
+		h(cutMsg{Msg: msg, cut: c.cut})
+	}, opts...)
+}
+
+func (c cutConsumer) Info(ctx context.Context) (*jetstream.ConsumerInfo, error) {
+	if c.cut.Load() {
+		return nil, errCut
+	}
+	return c.Consumer.Info(ctx)
+}
+
+type cutMsg struct {
+	jetstream.Msg
+	cut *atomic.Bool
+}
+
+func (m cutMsg) lost() bool { return m.cut.Load() }
+
+func (m cutMsg) Ack() error {
+	if m.lost() {
+		return nil
+	}
+	return m.Msg.Ack()
+}
+
+func (m cutMsg) DoubleAck(ctx context.Context) error {
+	if m.lost() {
+		return fmt.Errorf("confirming an ack: %w", errCut)
+	}
+	return m.Msg.DoubleAck(ctx)
+}
+
+func (m cutMsg) Nak() error {
+	if m.lost() {
+		return nil
+	}
+	return m.Msg.Nak()
+}
+
+func (m cutMsg) NakWithDelay(d time.Duration) error {
+	if m.lost() {
+		return nil
+	}
+	return m.Msg.NakWithDelay(d)
+}
+
+func (m cutMsg) InProgress() error {
+	if m.lost() {
+		return nil
+	}
+	return m.Msg.InProgress()
+}
+
+func (m cutMsg) Term() error {
+	if m.lost() {
+		return nil
+	}
+	return m.Msg.Term()
+}
+
+func (m cutMsg) TermWithReason(reason string) error {
+	if m.lost() {
+		return nil
+	}
+	return m.Msg.TermWithReason(reason)
+}
+
+// handled is what a replica's handler was called with: "A#2/1" is chat A's
+// second event on its first delivery.
+type handled struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (h *handled) add(ev *event.Event, attempt uint64) {
+	var seq int
+	_, _ = fmt.Sscanf(ev.ThreadID, "seq-%d", &seq)
+	h.mu.Lock()
+	h.calls = append(h.calls, fmt.Sprintf("%s#%d/%d", ev.ChatID, seq, attempt))
+	h.mu.Unlock()
+}
+
+func (h *handled) list() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.calls...)
+}
+
+// blockingHandler records every call; chat A's first event blocks until
+// release is closed (a call in flight), after closing started.
+func blockingHandler(h *handled, started, release chan struct{}) consumer.Handler {
+	var once sync.Once
+	return consumer.HandlerFunc(func(ctx context.Context, ev *event.Event) error {
+		h.add(ev, consumer.Attempt(ctx))
+		if ev.ChatID == "A" && ev.ThreadID == "seq-1" {
+			once.Do(func() { close(started); <-release })
+		}
+		return nil
+	})
+}
+
+// TestCutOffReplicaDoesNotRunItsQueuedEvents: a replica is running chat A's
+// first event (a call in flight) with A's next four queued behind it when it
+// is cut off from the broker. Its keepalives no longer arrive, the ack wait
+// runs out and the broker gives the events out again. When the call in
+// flight ends, the replica must not start the queued events: another
+// replica may run them by now. They stay unacknowledged, and a replica
+// that can reach the broker applies all five, in order.
+func TestCutOffReplicaDoesNotRunItsQueuedEvents(t *testing.T) {
+	b := onePartitionBus(t)
+	ctx := context.Background()
+	const ackWait = 2 * time.Second
+	cons, err := bus.ProvisionWorkerConsumers(ctx, b.JS, bus.ConsumerSettings{Partitions: 1, AckWait: ackWait, MaxAckPending: 100, PinnedTTL: 2 * time.Second})
+	require.NoError(t, err)
+	var cut atomic.Bool
+	var delivered atomic.Int64
+	r1Calls := &handled{}
+	started, release := make(chan struct{}), make(chan struct{})
+	r1, err := consumer.New([]jetstream.Consumer{cutConsumer{Consumer: cons[0], cut: &cut, delivered: &delivered}},
+		blockingHandler(r1Calls, started, release), consumer.JetStreamDeadLetters{JS: b.JS},
+		consumer.WithPriorityGroup(bus.WorkerGroup), consumer.WithConcurrency(8), consumer.WithAckWait(ackWait),
+		consumer.WithMaxAttempts(50), consumer.WithLogger(zaptest.NewLogger(t).Named("r1")))
+	require.NoError(t, err)
+	require.NoError(t, r1.Start())
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+
+	for seq := 1; seq <= 5; seq++ {
+		publish(t, b, "A", seq)
+	}
+	select {
+	case <-started:
+	case <-time.After(15 * time.Second): // generous: -race on 2 busy cores
+		t.Fatal("A's first event did not start")
+	}
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.EqualValues(c, 5, delivered.Load(), "A's five events reached the replica")
+	}, 15*time.Second, 10*time.Millisecond)
+
+	cut.Store(true)
+	// The broker gives the events out again once their ack wait ran out
+	// (to the same replica's pulls, whose deliveries are lost now).
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		info, err := cons[0].Info(ctx)
+		if assert.NoError(c, err) {
+			assert.GreaterOrEqual(c, info.NumRedelivered, 5, "A's events redelivered after their ack wait")
+		}
+	}, 30*time.Second, 50*time.Millisecond)
+	releaseOnce.Do(func() { close(release) }) // the call in flight ends
+	stopCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	require.NoError(t, r1.Stop(stopCtx), "the cut-off replica stops; its chains have ended")
+	assert.Equal(t, []string{"A#1/1"}, r1Calls.list(),
+		"the cut-off replica ran nothing after the call in flight: its queued events may have been taken over")
+
+	// A replica that reaches the broker applies every event, in order.
+	a := newApplied()
+	runPinned(t, b, cons[0], a.handler("r2", nil), ackWait, consumer.WithMaxAttempts(50), consumer.WithLogger(zaptest.NewLogger(t).Named("r2")))
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Equal(c, []int{1, 2, 3, 4, 5}, a.chats("A"))
+	}, 30*time.Second, 20*time.Millisecond)
+}
+
+// TestRepinnedPartitionRunsQueuedEventsOnlyOnRedelivery: while a replica
+// runs chat A's first event with A's next four queued, the broker pins the
+// partition anew (as when the pin moved away and back). The queued events
+// were received under the old pin: they may have been taken over in
+// between, so the replica leaves them to their redelivery, runs them then,
+// and keeps A's order with the event received under the new pin.
+func TestRepinnedPartitionRunsQueuedEventsOnlyOnRedelivery(t *testing.T) {
+	b := onePartitionBus(t)
+	ctx := context.Background()
+	const ackWait = 2 * time.Second
+	cons, err := bus.ProvisionWorkerConsumers(ctx, b.JS, bus.ConsumerSettings{Partitions: 1, AckWait: ackWait, MaxAckPending: 100, PinnedTTL: 2 * time.Second})
+	require.NoError(t, err)
+	var mu sync.Mutex
+	pins := map[string]bool{}
+	var delivered atomic.Int64
+	spy := lossyConsumer{Consumer: cons[0], drop: func(m jetstream.Msg) bool {
+		delivered.Add(1)
+		mu.Lock()
+		pins[m.Headers().Get("Nats-Pin-Id")] = true
+		mu.Unlock()
+		return false
+	}}
+	calls := &handled{}
+	started, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+	runPinned(t, b, spy, blockingHandler(calls, started, release), ackWait, consumer.WithMaxAttempts(50),
+		consumer.WithLogger(zaptest.NewLogger(t)))
+
+	for seq := 1; seq <= 5; seq++ {
+		publish(t, b, "A", seq)
+	}
+	select {
+	case <-started:
+	case <-time.After(15 * time.Second): // generous: -race on 2 busy cores
+		t.Fatal("A's first event did not start")
+	}
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.EqualValues(c, 5, delivered.Load(), "A's five events reached the replica")
+	}, 15*time.Second, 10*time.Millisecond)
+
+	stream, err := b.JS.Stream(ctx, bus.EventsStream)
+	require.NoError(t, err)
+	require.NoError(t, stream.UnpinConsumer(ctx, cons[0].CachedInfo().Name, bus.WorkerGroup))
+	publish(t, b, "A", 6)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.EqualValues(c, 6, delivered.Load(), "A's sixth event reached the replica")
+		mu.Lock()
+		assert.Len(c, pins, 2, "the sixth came under a new pin")
+		mu.Unlock()
+	}, 15*time.Second, 10*time.Millisecond)
+	releaseOnce.Do(func() { close(release) })
+
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Len(c, calls.list(), 6)
+	}, 30*time.Second, 20*time.Millisecond)
+	got := calls.list()
+	var order []int
+	for i, call := range got {
+		var seq int
+		var attempt uint64
+		_, err := fmt.Sscanf(call, "A#%d/%d", &seq, &attempt)
+		require.NoError(t, err)
+		order = append(order, seq)
+		if seq >= 2 && seq <= 5 {
+			assert.GreaterOrEqual(t, attempt, uint64(2), "call %d (%s): A's queued events run only on their redelivery", i+1, call)
+		}
+	}
+	assert.Equal(t, []int{1, 2, 3, 4, 5, 6}, order, "A's events once each, in order: %v", got)
+}
