@@ -30,6 +30,7 @@ type cutConsumer struct {
 	jetstream.Consumer
 	cut       *atomic.Bool
 	delivered *atomic.Int64
+	infos     *atomic.Int64 // calls of Info
 }
 
 var errCut = errors.New("cut off from the broker (test)")
@@ -45,6 +46,7 @@ func (c cutConsumer) Consume(h jetstream.MessageHandler, opts ...jetstream.PullC
 }
 
 func (c cutConsumer) Info(ctx context.Context) (*jetstream.ConsumerInfo, error) {
+	c.infos.Add(1)
 	if c.cut.Load() {
 		return nil, errCut
 	}
@@ -141,66 +143,122 @@ func blockingHandler(h *handled, started, release chan struct{}) consumer.Handle
 	})
 }
 
-// TestCutOffReplicaDoesNotRunItsQueuedEvents: a replica is running chat A's
-// first event (a call in flight) with A's next four queued behind it when it
-// is cut off from the broker. Its keepalives no longer arrive, the ack wait
-// runs out and the broker gives the events out again. When the call in
-// flight ends, the replica must not start the queued events: another
-// replica may run them by now. They stay unacknowledged, and a replica
-// that can reach the broker applies all five, in order.
+// TestCutOffReplicaDoesNotRunItsQueuedEvents: a replica is busy with chat
+// A's first event (a call in flight, or a failure it retries in place) with
+// A's next four queued behind it when it is cut off from the broker. Its
+// keepalives no longer arrive, the ack wait runs out and the broker gives
+// the events out again (to whichever replica pulls them: here its own
+// pulls, whose deliveries are lost). The replica must not act on what it
+// holds from before any more: no further retry, no queued event started,
+// not even once it is joined again and its keepalives arrive (too late).
+// The events run on their redelivery, in order.
 func TestCutOffReplicaDoesNotRunItsQueuedEvents(t *testing.T) {
-	b := onePartitionBus(t)
-	ctx := context.Background()
-	const ackWait = 2 * time.Second
-	cons, err := bus.ProvisionWorkerConsumers(ctx, b.JS, bus.ConsumerSettings{Partitions: 1, AckWait: ackWait, MaxAckPending: 100, PinnedTTL: 2 * time.Second})
-	require.NoError(t, err)
-	var cut atomic.Bool
-	var delivered atomic.Int64
-	r1Calls := &handled{}
-	started, release := make(chan struct{}), make(chan struct{})
-	r1, err := consumer.New([]jetstream.Consumer{cutConsumer{Consumer: cons[0], cut: &cut, delivered: &delivered}},
-		blockingHandler(r1Calls, started, release), consumer.JetStreamDeadLetters{JS: b.JS},
-		consumer.WithPriorityGroup(bus.WorkerGroup), consumer.WithConcurrency(8), consumer.WithAckWait(ackWait),
-		consumer.WithMaxAttempts(50), consumer.WithLogger(zaptest.NewLogger(t).Named("r1")))
-	require.NoError(t, err)
-	require.NoError(t, r1.Start())
-	var releaseOnce sync.Once
-	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+	for _, tc := range []struct {
+		name  string
+		retry bool // A's first event fails (retryably) until released, rather than blocking until then
+	}{
+		{name: "a call in flight"},
+		{name: "a retry waiting", retry: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := onePartitionBus(t)
+			ctx := context.Background()
+			const ackWait = 2 * time.Second
+			cons, err := bus.ProvisionWorkerConsumers(ctx, b.JS, bus.ConsumerSettings{Partitions: 1, AckWait: ackWait, MaxAckPending: 100, PinnedTTL: 2 * time.Second})
+			require.NoError(t, err)
+			var cut atomic.Bool
+			var delivered, infos atomic.Int64
+			calls := &handled{}
+			var firstCalls atomic.Int64 // calls with A's first event
+			started, release := make(chan struct{}), make(chan struct{})
+			var startOnce, releaseOnce sync.Once
+			t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+			h := consumer.HandlerFunc(func(ctx context.Context, ev *event.Event) error {
+				if ev.ChatID == "A" && ev.ThreadID == "seq-1" {
+					firstCalls.Add(1)
+					startOnce.Do(func() { close(started) })
+					select {
+					case <-release:
+					default:
+						if tc.retry {
+							return errors.New("temporary failure")
+						}
+						<-release
+					}
+				}
+				calls.add(ev, consumer.Attempt(ctx))
+				return nil
+			})
+			r, err := consumer.New([]jetstream.Consumer{cutConsumer{Consumer: cons[0], cut: &cut, delivered: &delivered, infos: &infos}},
+				h, consumer.JetStreamDeadLetters{JS: b.JS},
+				consumer.WithPriorityGroup(bus.WorkerGroup), consumer.WithConcurrency(8), consumer.WithAckWait(ackWait),
+				consumer.WithMaxAttempts(1000), consumer.WithBackoff(consumer.Backoff{Base: 50 * time.Millisecond, Max: 100 * time.Millisecond}),
+				consumer.WithLogger(zaptest.NewLogger(t)))
+			require.NoError(t, err)
+			require.NoError(t, r.Start())
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = r.Stop(ctx)
+			})
 
-	for seq := 1; seq <= 5; seq++ {
-		publish(t, b, "A", seq)
+			for seq := 1; seq <= 5; seq++ {
+				publish(t, b, "A", seq)
+			}
+			select {
+			case <-started:
+			case <-time.After(15 * time.Second): // generous: -race on 2 busy cores
+				t.Fatal("A's first event did not start")
+			}
+			require.EventuallyWithT(t, func(c *assert.CollectT) {
+				assert.EqualValues(c, 5, delivered.Load(), "A's five events reached the replica")
+			}, 15*time.Second, 10*time.Millisecond)
+
+			cut.Store(true)
+			require.EventuallyWithT(t, func(c *assert.CollectT) {
+				info, err := cons[0].Info(ctx)
+				if assert.NoError(c, err) {
+					assert.GreaterOrEqual(c, info.NumRedelivered, 5, "A's events redelivered after their ack wait")
+				}
+			}, 30*time.Second, 50*time.Millisecond)
+			// keepalive rounds: each asks for the consumer's info once
+			rounds := func(n int64) {
+				t.Helper()
+				from := infos.Load()
+				require.EventuallyWithT(t, func(c *assert.CollectT) {
+					assert.GreaterOrEqual(c, infos.Load()-from, n, "keepalive rounds")
+				}, 30*time.Second, 20*time.Millisecond)
+			}
+			if tc.retry {
+				before := firstCalls.Load()
+				rounds(3)
+				assert.Equal(t, before, firstCalls.Load(), "no retry of A's first event once the broker may have given it to another replica")
+			}
+
+			cut.Store(false) // joined again: the keepalives arrive, too late
+			rounds(2)
+			releaseOnce.Do(func() { close(release) })
+			require.EventuallyWithT(t, func(c *assert.CollectT) {
+				got := calls.list()
+				if assert.NotEmpty(c, got) {
+					assert.Contains(c, got[len(got)-1], "A#5/", "A's last event applied")
+				}
+			}, 30*time.Second, 20*time.Millisecond)
+			got := calls.list()
+			last := 0
+			for _, call := range got {
+				var seq int
+				var attempt uint64
+				_, err := fmt.Sscanf(call, "A#%d/%d", &seq, &attempt)
+				require.NoError(t, err)
+				assert.GreaterOrEqual(t, seq, last, "A's events in order: %v", got)
+				last = seq
+				if seq > 1 {
+					assert.GreaterOrEqual(t, attempt, uint64(2), "%s: the events queued when the replica was cut off run only on their redelivery (%v)", call, got)
+				}
+			}
+		})
 	}
-	select {
-	case <-started:
-	case <-time.After(15 * time.Second): // generous: -race on 2 busy cores
-		t.Fatal("A's first event did not start")
-	}
-	require.EventuallyWithT(t, func(c *assert.CollectT) {
-		assert.EqualValues(c, 5, delivered.Load(), "A's five events reached the replica")
-	}, 15*time.Second, 10*time.Millisecond)
-
-	cut.Store(true)
-	// The broker gives the events out again once their ack wait ran out
-	// (to the same replica's pulls, whose deliveries are lost now).
-	require.EventuallyWithT(t, func(c *assert.CollectT) {
-		info, err := cons[0].Info(ctx)
-		if assert.NoError(c, err) {
-			assert.GreaterOrEqual(c, info.NumRedelivered, 5, "A's events redelivered after their ack wait")
-		}
-	}, 30*time.Second, 50*time.Millisecond)
-	releaseOnce.Do(func() { close(release) }) // the call in flight ends
-	stopCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	require.NoError(t, r1.Stop(stopCtx), "the cut-off replica stops; its chains have ended")
-	assert.Equal(t, []string{"A#1/1"}, r1Calls.list(),
-		"the cut-off replica ran nothing after the call in flight: its queued events may have been taken over")
-
-	// A replica that reaches the broker applies every event, in order.
-	a := newApplied()
-	runPinned(t, b, cons[0], a.handler("r2", nil), ackWait, consumer.WithMaxAttempts(50), consumer.WithLogger(zaptest.NewLogger(t).Named("r2")))
-	require.EventuallyWithT(t, func(c *assert.CollectT) {
-		assert.Equal(c, []int{1, 2, 3, 4, 5}, a.chats("A"))
-	}, 30*time.Second, 20*time.Millisecond)
 }
 
 // TestRepinnedPartitionRunsQueuedEventsOnlyOnRedelivery: while a replica

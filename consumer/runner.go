@@ -113,11 +113,16 @@ func newJob(p *partition, msg jetstream.Msg, md *jetstream.MsgMetadata, pinGen i
 	return j
 }
 
-// confirm records that a keepalive sent at sent reached the broker.
-func (j *job) confirm(sent time.Time) {
+// confirm records that a keepalive sent at sent reached the broker by
+// done (a round trip after it was answered then). It counts only when done
+// is within limit of the time the event was last surely this replica's:
+// a keepalive that arrives later (sent into a broken connection, delivered
+// once it heals) comes after the broker may have given the event to
+// another replica, and does not make it this replica's again.
+func (j *job) confirm(sent, done time.Time, limit time.Duration) {
 	for {
 		old := j.alive.Load()
-		if sent.UnixNano() <= old || j.alive.CompareAndSwap(old, sent.UnixNano()) {
+		if sent.UnixNano() <= old || done.Sub(time.Unix(0, old)) > limit || j.alive.CompareAndSwap(old, sent.UnixNano()) {
 			return
 		}
 	}
@@ -468,8 +473,9 @@ func (p *partition) awaitTakeover(gen int, limit time.Duration) {
 		}
 		others := -1
 		if err == nil {
+			done := time.Now()
 			for _, j := range kept {
-				j.confirm(keptAt)
+				j.confirm(keptAt, done, r.ownershipLimit())
 			}
 			kept = nil
 			others = info.NumAckPending - len(p.held) - p.inflight
@@ -689,8 +695,9 @@ func (r *Runner) keepAlive() {
 		for p, jobs := range byPart {
 			wg.Go(func() {
 				if _, err := p.c.Info(ctx); err == nil {
+					done := time.Now()
 					for _, j := range jobs {
-						j.confirm(sent)
+						j.confirm(sent, done, r.ownershipLimit())
 					}
 				}
 			})
@@ -710,7 +717,7 @@ func (r *Runner) lost(j *job) string {
 	if j.md == nil {
 		return "" // terminated without acting
 	}
-	if age := time.Since(time.Unix(0, j.alive.Load())); age > r.ackWait-r.ackWait/4 {
+	if age := time.Since(time.Unix(0, j.alive.Load())); age > r.ownershipLimit() {
 		return fmt.Sprintf("no keepalive of it confirmed by the broker for %s (workers.ack_wait %s)", age.Round(time.Millisecond), r.ackWait)
 	}
 	p := j.part
@@ -722,6 +729,12 @@ func (r *Runner) lost(j *job) string {
 	}
 	return ""
 }
+
+// ownershipLimit is how long after the broker last surely counted an event
+// as this replica's the replica still acts on it: three quarters of the ack
+// wait, leaving a quarter for the event to start and the next keepalive to
+// arrive.
+func (r *Runner) ownershipLimit() time.Duration { return r.ackWait - r.ackWait/4 }
 
 // abandon drops the chat's queued events without acknowledging them (the
 // first one, whose ownership is in doubt for the reason why, and every one
