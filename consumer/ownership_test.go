@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,35 +20,74 @@ import (
 	"github.com/chatwarden/chatwarden/event"
 )
 
-// cutConsumer is a real consumer whose replica can be cut off from the
-// broker without the broker noticing at once, as a network partition does:
-// while cut, deliveries never reach the runner, its keepalives, acks and
-// naks are lost on the way (sending them succeeds), a confirmed ack times
-// out and the consumer's info cannot be had. The real pulls go on (the
-// broker still sees the replica pinned), which is what a partition of a few
-// seconds looks like to the broker until the pin's TTL runs out.
+// link is a replica's connection to the broker, which the test can cut
+// without the broker noticing at once, as a network partition does: while
+// it is cut, deliveries wait on the way (the broker sent them), keepalives,
+// acks and naks are lost (sending them succeeds), a confirmed ack times out
+// and the consumer's info cannot be had. The real pulls go on (the broker
+// still sees the replica pulling). When it heals, the deliveries that
+// waited arrive first, as over a TCP connection, then everything flows.
+type link struct {
+	mu     sync.Mutex
+	down   bool
+	queued []func()
+
+	delivered, infos atomic.Int64
+}
+
+func (l *link) isDown() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.down
+}
+
+func (l *link) cut() {
+	l.mu.Lock()
+	l.down = true
+	l.mu.Unlock()
+}
+
+func (l *link) heal() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for len(l.queued) > 0 {
+		f := l.queued[0]
+		l.queued = l.queued[1:]
+		l.mu.Unlock()
+		f()
+		l.mu.Lock()
+	}
+	l.down = false
+}
+
+// cutConsumer is a real consumer reached over l.
 type cutConsumer struct {
 	jetstream.Consumer
-	cut       *atomic.Bool
-	delivered *atomic.Int64
-	infos     *atomic.Int64 // calls of Info
+	l *link
 }
 
 var errCut = errors.New("cut off from the broker (test)")
 
 func (c cutConsumer) Consume(h jetstream.MessageHandler, opts ...jetstream.PullConsumeOpt) (jetstream.ConsumeContext, error) {
 	return c.Consumer.Consume(func(msg jetstream.Msg) {
-		if c.cut.Load() {
+		deliver := func() {
+			c.l.delivered.Add(1)
+			h(cutMsg{Msg: msg, l: c.l})
+		}
+		c.l.mu.Lock()
+		if c.l.down {
+			c.l.queued = append(c.l.queued, deliver)
+			c.l.mu.Unlock()
 			return
 		}
-		c.delivered.Add(1)
-		h(cutMsg{Msg: msg, cut: c.cut})
+		c.l.mu.Unlock()
+		deliver()
 	}, opts...)
 }
 
 func (c cutConsumer) Info(ctx context.Context) (*jetstream.ConsumerInfo, error) {
-	c.infos.Add(1)
-	if c.cut.Load() {
+	c.l.infos.Add(1)
+	if c.l.isDown() {
 		return nil, errCut
 	}
 	return c.Consumer.Info(ctx)
@@ -55,10 +95,10 @@ func (c cutConsumer) Info(ctx context.Context) (*jetstream.ConsumerInfo, error) 
 
 type cutMsg struct {
 	jetstream.Msg
-	cut *atomic.Bool
+	l *link
 }
 
-func (m cutMsg) lost() bool { return m.cut.Load() }
+func (m cutMsg) lost() bool { return m.l.isDown() }
 
 func (m cutMsg) Ack() error {
 	if m.lost() {
@@ -151,7 +191,9 @@ func blockingHandler(h *handled, started, release chan struct{}) consumer.Handle
 // pulls, whose deliveries are lost). The replica must not act on what it
 // holds from before any more: no further retry, no queued event started,
 // not even once it is joined again and its keepalives arrive (too late).
-// The events run on their redelivery, in order.
+// Nor on deliveries that waited on the way during the cut and arrive once it
+// heals (chat B's), after the broker gave them out again. The events run on
+// their redelivery, once, in order.
 func TestCutOffReplicaDoesNotRunItsQueuedEvents(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -166,8 +208,7 @@ func TestCutOffReplicaDoesNotRunItsQueuedEvents(t *testing.T) {
 			const ackWait = 2 * time.Second
 			cons, err := bus.ProvisionWorkerConsumers(ctx, b.JS, bus.ConsumerSettings{Partitions: 1, AckWait: ackWait, MaxAckPending: 100, PinnedTTL: 2 * time.Second})
 			require.NoError(t, err)
-			var cut atomic.Bool
-			var delivered, infos atomic.Int64
+			l := &link{}
 			calls := &handled{}
 			var firstCalls atomic.Int64 // calls with A's first event
 			started, release := make(chan struct{}), make(chan struct{})
@@ -189,7 +230,7 @@ func TestCutOffReplicaDoesNotRunItsQueuedEvents(t *testing.T) {
 				calls.add(ev, consumer.Attempt(ctx))
 				return nil
 			})
-			r, err := consumer.New([]jetstream.Consumer{cutConsumer{Consumer: cons[0], cut: &cut, delivered: &delivered, infos: &infos}},
+			r, err := consumer.New([]jetstream.Consumer{cutConsumer{Consumer: cons[0], l: l}},
 				h, consumer.JetStreamDeadLetters{JS: b.JS},
 				consumer.WithPriorityGroup(bus.WorkerGroup), consumer.WithConcurrency(8), consumer.WithAckWait(ackWait),
 				consumer.WithMaxAttempts(1000), consumer.WithBackoff(consumer.Backoff{Base: 50 * time.Millisecond, Max: 100 * time.Millisecond}),
@@ -211,22 +252,24 @@ func TestCutOffReplicaDoesNotRunItsQueuedEvents(t *testing.T) {
 				t.Fatal("A's first event did not start")
 			}
 			require.EventuallyWithT(t, func(c *assert.CollectT) {
-				assert.EqualValues(c, 5, delivered.Load(), "A's five events reached the replica")
+				assert.EqualValues(c, 5, l.delivered.Load(), "A's five events reached the replica")
 			}, 15*time.Second, 10*time.Millisecond)
 
-			cut.Store(true)
+			l.cut()
+			// Chat B's event comes meanwhile: its deliveries wait on the way.
+			publish(t, b, "B", 1)
 			require.EventuallyWithT(t, func(c *assert.CollectT) {
 				info, err := cons[0].Info(ctx)
 				if assert.NoError(c, err) {
-					assert.GreaterOrEqual(c, info.NumRedelivered, 5, "A's events redelivered after their ack wait")
+					assert.GreaterOrEqual(c, info.NumRedelivered, 6, "A's events and B's redelivered after their ack wait")
 				}
 			}, 30*time.Second, 50*time.Millisecond)
 			// keepalive rounds: each asks for the consumer's info once
 			rounds := func(n int64) {
 				t.Helper()
-				from := infos.Load()
+				from := l.infos.Load()
 				require.EventuallyWithT(t, func(c *assert.CollectT) {
-					assert.GreaterOrEqual(c, infos.Load()-from, n, "keepalive rounds")
+					assert.GreaterOrEqual(c, l.infos.Load()-from, n, "keepalive rounds")
 				}, 30*time.Second, 20*time.Millisecond)
 			}
 			if tc.retry {
@@ -235,17 +278,30 @@ func TestCutOffReplicaDoesNotRunItsQueuedEvents(t *testing.T) {
 				assert.Equal(t, before, firstCalls.Load(), "no retry of A's first event once the broker may have given it to another replica")
 			}
 
-			cut.Store(false) // joined again: the keepalives arrive, too late
+			// Joined again: the redeliveries sent meanwhile arrive, late, and
+			// the keepalives arrive, too late.
+			l.heal()
 			rounds(2)
 			releaseOnce.Do(func() { close(release) })
+			chat := func(prefix string) (out []string) {
+				for _, call := range calls.list() {
+					if strings.HasPrefix(call, prefix) {
+						out = append(out, call)
+					}
+				}
+				return out
+			}
 			require.EventuallyWithT(t, func(c *assert.CollectT) {
-				got := calls.list()
+				got := chat("A#")
 				if assert.NotEmpty(c, got) {
 					assert.Contains(c, got[len(got)-1], "A#5/", "A's last event applied")
 				}
+				assert.NotEmpty(c, chat("B#"), "B's event applied")
 			}, 30*time.Second, 20*time.Millisecond)
-			got := calls.list()
+			assert.Len(t, chat("B#"), 1, "B's event runs once: not on the deliveries that waited on the way, which came after the broker had given it out again")
+			got := chat("A#")
 			last := 0
+			runs := map[int]int{}
 			for _, call := range got {
 				var seq int
 				var attempt uint64
@@ -253,7 +309,8 @@ func TestCutOffReplicaDoesNotRunItsQueuedEvents(t *testing.T) {
 				require.NoError(t, err)
 				assert.GreaterOrEqual(t, seq, last, "A's events in order: %v", got)
 				last = seq
-				if seq > 1 {
+				if runs[seq]++; seq > 1 {
+					assert.Equal(t, 1, runs[seq], "%s: the events queued when the replica was cut off run once (%v)", call, got)
 					assert.GreaterOrEqual(t, attempt, uint64(2), "%s: the events queued when the replica was cut off run only on their redelivery (%v)", call, got)
 				}
 			}

@@ -91,6 +91,39 @@ type Runner struct {
 
 	lastPullErr time.Time // guarded by mu
 	bal         *balancer // nil: no balancing
+
+	contact atomic.Int64 // unix ns: when the last request the broker answered was sent (see newJob)
+}
+
+// touch records that the broker answered a request sent at sent.
+func (r *Runner) touch(sent time.Time) {
+	for {
+		old := r.contact.Load()
+		if sent.UnixNano() <= old || r.contact.CompareAndSwap(old, sent.UnixNano()) {
+			return
+		}
+	}
+}
+
+// probe asks the broker for a partition consumer's info every eighth of the
+// ack wait (the partitions in turn), so that contact tells when the broker
+// last answered even while no event is held.
+func (r *Runner) probe() {
+	t := time.NewTicker(max(r.ackWait/8, time.Millisecond))
+	defer t.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-r.workCtx.Done():
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(r.workCtx, r.ackWait/3)
+		sent := time.Now()
+		if _, err := r.parts[i%len(r.parts)].c.Info(ctx); err == nil {
+			r.touch(sent)
+		}
+		cancel()
+	}
 }
 
 type job struct {
@@ -106,10 +139,18 @@ type job struct {
 }
 
 // newJob is msg as received now by partition p at its pin generation
-// pinGen.
+// pinGen. It is surely this replica's since it was received, unless the
+// broker has not answered for a while: then it may have been sent long ago
+// into a connection that stalled (a partition) and arrive only now that it
+// heals, after the broker gave it to another replica; it counts from the
+// last answer then.
 func newJob(p *partition, msg jetstream.Msg, md *jetstream.MsgMetadata, pinGen int) *job {
 	j := &job{part: p, msg: msg, md: md, pinGen: pinGen}
-	j.alive.Store(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	if contact := p.r.contact.Load(); time.Duration(now-contact) > p.r.ackWait/2 {
+		now = contact
+	}
+	j.alive.Store(now)
 	return j
 }
 
@@ -238,6 +279,7 @@ func (r *Runner) Start() error {
 		r.pullOpts = append(r.pullOpts, jetstream.PullPriorityGroup(r.group))
 	}
 	r.workCtx, r.hardStop = context.WithCancel(context.Background())
+	r.contact.Store(time.Now().UnixNano()) // the consumers were just looked up
 	for _, c := range r.cons {
 		p := &partition{r: r, c: c, name: c.CachedInfo().Name}
 		if err := p.consume(); err != nil {
@@ -250,6 +292,7 @@ func (r *Runner) Start() error {
 		r.parts = append(r.parts, p)
 	}
 	go r.keepAlive()
+	go r.probe()
 	if r.bal != nil && r.group != "" {
 		go r.balance()
 	}
@@ -463,8 +506,12 @@ func (p *partition) awaitTakeover(gen int, limit time.Duration) {
 		// Deliveries wait while the count is read, so none arrives
 		// between the broker's count and ours.
 		p.order.Lock()
+		asked := time.Now()
 		info, err := p.c.Info(ctx)
 		cancel()
+		if err == nil {
+			r.touch(asked)
+		}
 		p.mu.Lock()
 		if gen != p.gen || p.stopped || !p.holding {
 			p.mu.Unlock()
@@ -695,6 +742,7 @@ func (r *Runner) keepAlive() {
 		for p, jobs := range byPart {
 			wg.Go(func() {
 				if _, err := p.c.Info(ctx); err == nil {
+					r.touch(sent)
 					done := time.Now()
 					for _, j := range jobs {
 						j.confirm(sent, done, r.ownershipLimit())
