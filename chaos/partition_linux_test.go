@@ -42,7 +42,8 @@ import (
 // repeated send_event; and each partition's timeline and counts printed.
 //
 // It needs root and iproute2 (CI runs it as root with CI=true, where it must
-// run); elsewhere it skips, saying why. About 90s on two cores.
+// run); elsewhere it skips, saying why. About two minutes on two cores,
+// a good part of it starting seven -race processes and forming the cluster.
 func TestPartition(t *testing.T) {
 	if testing.Short() {
 		t.Skip("partition test: not in -short mode")
@@ -89,6 +90,7 @@ type partitionRecord struct {
 	notes         []string // timeline within the partition
 	failures      []string // requirements not met (the test fails)
 	workerPrefix  string   // a worker's label prefix ("w1-"), for a worker cut
+	workerLog     string   // and its log
 	receiver      int      // the receiver's index, for a receiver cut (-1: none)
 }
 
@@ -250,6 +252,9 @@ func (s *partScenario) cutWorker(d time.Duration) {
 	}
 	w, h := s.workers[victim], s.workerHosts[victim]
 	rec := &partitionRecord{name: "worker cut off from the broker", host: h.name, workerPrefix: fmt.Sprintf("w%d-", victim+1), receiver: -1}
+	if pw, ok := w.(*procWorker); ok {
+		rec.workerLog = pw.logPath
+	}
 	s.parts = append(s.parts, rec)
 	s.flaky.FailReplica(rec.workerPrefix, 800*time.Millisecond)
 	s.lab.cut(h, "broker")
@@ -406,6 +411,27 @@ func (s *partScenario) streamCurrent() bool {
 	return true
 }
 
+// givenUp reads a worker's log for the chats it left to their redelivery
+// because it may have lost them to another replica (consumer.Runner's
+// warning): how many times, and how many events in all.
+func givenUp(logPath string) (times, events int) {
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		var rec struct {
+			Msg    string `json:"msg"`
+			Events int    `json:"events"`
+		}
+		if json.Unmarshal(line, &rec) == nil && strings.HasPrefix(rec.Msg, "this worker may have lost") {
+			times++
+			events += rec.Events
+		}
+	}
+	return times, events
+}
+
 // reportPartitions adds each partition's timeline and counts to the
 // report: the webhooks answered while it lasted, and the API calls the
 // replicas performed (a cut-off worker's after its events' ack wait ran out
@@ -460,6 +486,8 @@ func (s *partScenario) reportPartitions() {
 		}
 		if rec.workerPrefix != "" {
 			lines = append(lines, fmt.Sprintf("  API calls performed meanwhile: by the cut-off worker %d (after its events' ack wait ran out: %d), by the others %d", byVictim, byVictimLate, byOthers))
+			times, events := givenUp(rec.workerLog)
+			lines = append(lines, fmt.Sprintf("  the cut-off worker left %d events of %d chats to their redelivery rather than act on them once they may have been another replica's", events, times))
 		} else {
 			lines = append(lines, fmt.Sprintf("  API calls performed meanwhile: %d", byOthers))
 		}
