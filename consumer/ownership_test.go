@@ -196,10 +196,14 @@ func blockingHandler(h *handled, started, release chan struct{}) consumer.Handle
 // their redelivery, once, in order.
 func TestCutOffReplicaDoesNotRunItsQueuedEvents(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		retry bool // A's first event fails (retryably) until released, rather than blocking until then
+		name string
+		// How A's first event is handled until released: blocking and
+		// deaf to its context, blocking until its context is cancelled,
+		// or failing (retryably).
+		deaf, retry bool
 	}{
-		{name: "a call in flight"},
+		{name: "a call in flight, deaf to its context", deaf: true},
+		{name: "a call in flight", deaf: false},
 		{name: "a retry waiting", retry: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -211,6 +215,7 @@ func TestCutOffReplicaDoesNotRunItsQueuedEvents(t *testing.T) {
 			l := &link{}
 			calls := &handled{}
 			var firstCalls atomic.Int64 // calls with A's first event
+			var cancelled atomic.Bool   // A's first event's context was cancelled
 			started, release := make(chan struct{}), make(chan struct{})
 			var startOnce, releaseOnce sync.Once
 			t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
@@ -221,10 +226,19 @@ func TestCutOffReplicaDoesNotRunItsQueuedEvents(t *testing.T) {
 					select {
 					case <-release:
 					default:
-						if tc.retry {
+						switch {
+						case tc.retry:
 							return errors.New("temporary failure")
+						case tc.deaf:
+							<-release
+						default:
+							select {
+							case <-release:
+							case <-ctx.Done():
+								cancelled.Store(true)
+								return ctx.Err()
+							}
 						}
-						<-release
 					}
 				}
 				calls.add(ev, consumer.Attempt(ctx))
@@ -276,6 +290,11 @@ func TestCutOffReplicaDoesNotRunItsQueuedEvents(t *testing.T) {
 				before := firstCalls.Load()
 				rounds(3)
 				assert.Equal(t, before, firstCalls.Load(), "no retry of A's first event once the broker may have given it to another replica")
+			}
+			if !tc.deaf && !tc.retry {
+				require.EventuallyWithT(t, func(c *assert.CollectT) {
+					assert.True(c, cancelled.Load(), "the handler's context is cancelled")
+				}, 10*time.Second, 20*time.Millisecond, "a handler running for an event the broker may have given to another replica is cancelled while cut off")
 			}
 
 			// Joined again: the redeliveries sent meanwhile arrive, late, and

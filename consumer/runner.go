@@ -65,7 +65,8 @@ import (
 //     or the pin moved), the event and the rest of its chat's queue are left
 //     unacknowledged, so the broker's redelivery to the partition's owner is
 //     the one that runs, and the partition holds its later events as after
-//     a gap.
+//     a gap. A handler already running for such an event has its context
+//     cancelled (at the next keepalive round), so it starts no further call.
 type Runner struct {
 	cons    []jetstream.Consumer
 	group   string
@@ -134,9 +135,14 @@ type job struct {
 	err     error // decoding error
 	settled bool  // no longer counted as running by its partition
 
-	pinGen int          // the partition's pinGen when it was received
-	alive  atomic.Int64 // unix ns: since when the broker surely counts it as this replica's (see Runner.lost)
+	pinGen int                     // the partition's pinGen when it was received
+	alive  atomic.Int64            // unix ns: since when the broker surely counts it as this replica's (see Runner.lost)
+	stop   context.CancelCauseFunc // while it is handled: cancels the handler's context (guarded by Runner.mu)
 }
+
+// errOwnershipLost cancels a handler whose event this replica may have lost
+// to another replica (see Runner.lost).
+var errOwnershipLost = errors.New("this worker may have lost the event to another replica")
 
 // newJob is msg as received now by partition p at its pin generation
 // pinGen. It is surely this replica's since it was received, unless the
@@ -752,6 +758,13 @@ func (r *Runner) keepAlive() {
 		}
 		wg.Wait()
 		cancel()
+		r.mu.Lock()
+		for _, q := range r.chats {
+			if j := q[0]; j.stop != nil && r.lost(j) != "" {
+				j.stop(errOwnershipLost)
+			}
+		}
+		r.mu.Unlock()
 	}
 }
 
@@ -858,8 +871,21 @@ func (r *Runner) process(j *job) (lost string) {
 		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attribute.String("chatwarden.event_id", ev.ID),
 			attribute.String("chatwarden.chat_id", ev.ChatID), attribute.Int64("chatwarden.delivery", int64(md.NumDelivered))))
 	defer span.End()
+	ctx, stop := context.WithCancelCause(ctx)
+	r.mu.Lock()
+	j.stop = stop
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		j.stop = nil
+		r.mu.Unlock()
+		stop(nil)
+	}()
 	for attempt := md.NumDelivered; ; attempt++ {
 		err = r.handler.Handle(WithAttempt(ctx, attempt), ev)
+		if err != nil && context.Cause(ctx) == errOwnershipLost {
+			return cmp.Or(r.lost(j), errOwnershipLost.Error())
+		}
 		if err != nil {
 			span.AddEvent("attempt failed", trace.WithAttributes(attribute.Int64("attempt", int64(attempt)), attribute.String("error", err.Error())))
 		}
