@@ -214,7 +214,10 @@ func (s *scenario) startAPI(addr string) {
 // connect opens the test's own connection to the NATS nodes, for checks.
 func (s *scenario) connect() {
 	s.t.Helper()
-	nc, err := nats.Connect(s.natsURLs, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(true))
+	// Quick to notice a node that stopped answering (the partition test
+	// cuts one off): its requests go to another node soon.
+	nc, err := nats.Connect(s.natsURLs, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(true),
+		nats.PingInterval(time.Second), nats.MaxPingsOutstanding(3))
 	require.NoError(s.t, err)
 	s.t.Cleanup(nc.Close)
 	s.js, err = jetstream.New(nc)
