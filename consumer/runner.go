@@ -60,8 +60,8 @@ import (
 //     on it: before an event starts, and before each retry, the runner
 //     checks that the broker surely still counts it as this replica's (its
 //     last keepalive confirmed by a round trip to the consumer less than
-//     three quarters of the ack wait ago) and that the partition was not
-//     pinned anew since it was delivered. If not (cut off from the broker,
+//     three quarters of the ack wait ago) and that the broker did not pin
+//     the partition to another replica since it was delivered. If not (cut off from the broker,
 //     or the pin moved), the event and the rest of its chat's queue are left
 //     unacknowledged, so the broker's redelivery to the partition's owner is
 //     the one that runs, and the partition holds its later events as after
@@ -135,7 +135,7 @@ type job struct {
 	err     error // decoding error
 	settled bool  // no longer counted as running by its partition
 
-	pinGen int                     // the partition's pinGen when it was received
+	pinGen int                     // the partition's pinGen when it was received (or handed over after a hold)
 	alive  atomic.Int64            // unix ns: since when the broker surely counts it as this replica's (see Runner.lost)
 	stop   context.CancelCauseFunc // while it is handled: cancels the handler's context (guarded by Runner.mu)
 }
@@ -384,7 +384,7 @@ type partition struct {
 	stopped  bool
 	started  bool   // the generation received a delivery
 	pin      string // the broker's pin id on the last delivery
-	pinGen   int    // counts the pins this replica learnt of, and losing the pin
+	pinGen   int    // counts the times this replica learnt that the broker pinned another replica
 	holding  bool   // a takeover: holding deliveries until no other is pending
 	held     []*job
 	inflight int // handed over and not finished
@@ -447,9 +447,6 @@ func (p *partition) deliver(gen int, msg jetstream.Msg) {
 		r.metrics.DeliveryGaps.Inc()
 		r.logger.Warn("deliveries lost on their way to this worker; holding the partition's later events until the broker redelivers them, so no chat's later event overtakes them",
 			zap.String("consumer", p.name), zap.Uint64("lost", lost), zap.Uint64("consumer_seq", md.Sequence.Consumer))
-		if pin != p.pin {
-			p.pinGen++
-		}
 		p.started, p.pin = true, pin
 		if !p.holding {
 			p.holding = true
@@ -461,9 +458,6 @@ func (p *partition) deliver(gen int, msg jetstream.Msg) {
 		}
 	}
 	if !p.started || pin != p.pin {
-		if pin != p.pin {
-			p.pinGen++
-		}
 		p.started, p.pin = true, pin
 		if !p.holding {
 			p.holding = true
@@ -608,12 +602,23 @@ func (p *partition) takeHeld() []*job {
 	return held
 }
 
+// noticePin records that the broker has pinned the partition to pinned: when
+// that is another replica (and not because this one released it to
+// balance), what this replica still holds of it was received under a pin it
+// lost.
+func (p *partition) noticePin(pinned string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if pinned != "" && p.pin != "" && pinned != p.pin && !p.paused && !p.stopped {
+		p.pinGen++
+	}
+}
+
 // holdAfterLoss makes the partition hold what it receives, as after a gap,
 // until no event of it is pending anywhere else (the events left
 // unacknowledged by abandon among them).
+// p.order is held.
 func (p *partition) holdAfterLoss() {
-	p.order.Lock() // no delivery is being handed over meanwhile
-	defer p.order.Unlock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.stopped || p.holding {
@@ -747,8 +752,9 @@ func (r *Runner) keepAlive() {
 		var wg sync.WaitGroup
 		for p, jobs := range byPart {
 			wg.Go(func() {
-				if _, err := p.c.Info(ctx); err == nil {
+				if info, err := p.c.Info(ctx); err == nil {
 					r.touch(sent)
+					p.noticePin(pinnedClient(info, r.group))
 					done := time.Now()
 					for _, j := range jobs {
 						j.confirm(sent, done, r.ownershipLimit())
@@ -772,11 +778,11 @@ func (r *Runner) keepAlive() {
 // broker may have given it to another replica because no keepalive of it
 // was confirmed for three quarters of the ack wait (this replica is cut off
 // from the broker, or too slow to keep it alive), or the partition was
-// pinned anew since it was received. In doubt it does not act: the broker
+// pinned to another replica since it was received. In doubt it does not act: the broker
 // redelivers the event after the ack wait, to the partition's owner.
 func (r *Runner) lost(j *job) string {
-	if j.md == nil {
-		return "" // terminated without acting
+	if j.md == nil || j.err != nil {
+		return "" // terminated or dead-lettered without acting
 	}
 	if age := time.Since(time.Unix(0, j.alive.Load())); age > r.ownershipLimit() {
 		return fmt.Sprintf("no keepalive of it confirmed by the broker for %s (workers.ack_wait %s)", age.Round(time.Millisecond), r.ackWait)
@@ -786,7 +792,7 @@ func (r *Runner) lost(j *job) string {
 	moved := p.pinGen != j.pinGen
 	p.mu.Unlock()
 	if moved {
-		return "the partition was pinned anew since it was received"
+		return "the broker pinned the partition to another replica since it was received"
 	}
 	return ""
 }
@@ -800,25 +806,25 @@ func (r *Runner) ownershipLimit() time.Duration { return r.ackWait - r.ackWait/4
 // abandon drops the chat's queued events without acknowledging them (the
 // first one, whose ownership is in doubt for the reason why, and every one
 // behind it), and holds their partitions' later events as after a gap, so
-// that none of the chat's later events overtakes their redeliveries.
+// that none of the chat's later events overtakes their redeliveries. A
+// chat's events all come from one partition.
 func (r *Runner) abandon(key, why string) {
 	r.mu.Lock()
-	q := r.chats[key]
+	p := r.chats[key][0].part // a chat's events all come from one partition
 	r.mu.Unlock()
-	held := map[*partition]bool{}
-	for _, j := range q {
-		if !held[j.part] {
-			held[j.part] = true
-			j.part.holdAfterLoss() // before the queue is dropped: what comes after waits
-		}
-	}
+	// Holding, dropping and settling happen while no delivery is handed
+	// over and no hold counts what is pending: a hold counting the dropped
+	// events as running here would end too early.
+	p.order.Lock()
+	p.holdAfterLoss()
 	r.mu.Lock()
-	q = r.chats[key] // with what was dispatched meanwhile
+	q := r.chats[key] // with what was dispatched meanwhile
 	delete(r.chats, key)
 	r.mu.Unlock()
 	for _, j := range q {
 		j.settle()
 	}
+	p.order.Unlock()
 	ev := q[0].ev
 	if ce := r.logger.Check(zapcore.WarnLevel, "this worker may have lost the chat's events to another replica: leaving them unacknowledged for the broker to redeliver to the partition's owner, and holding the partition's later events"); ce != nil {
 		fields := []zap.Field{zap.String("consumer", q[0].part.name), zap.String("reason", why), zap.Int("events", len(q))}
