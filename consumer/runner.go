@@ -92,37 +92,31 @@ type Runner struct {
 
 	lastPullErr time.Time // guarded by mu
 	bal         *balancer // nil: no balancing
-
-	contact atomic.Int64 // unix ns: when the last request the broker answered was sent (see newJob)
 }
 
-// touch records that the broker answered a request sent at sent.
-func (r *Runner) touch(sent time.Time) {
-	for {
-		old := r.contact.Load()
-		if sent.UnixNano() <= old || r.contact.CompareAndSwap(old, sent.UnixNano()) {
-			return
-		}
-	}
-}
-
-// probe asks the broker for a partition consumer's info every eighth of the
-// ack wait (the partitions in turn), so that contact tells when the broker
-// last answered even while no event is held.
+// probe asks every partition's consumer for its info every quarter of the
+// ack wait, so that each partition knows how far the broker had delivered
+// at recent times (see partition.observe).
 func (r *Runner) probe() {
-	t := time.NewTicker(max(r.ackWait/8, time.Millisecond))
+	t := time.NewTicker(max(r.ackWait/4, time.Millisecond))
 	defer t.Stop()
-	for i := 0; ; i++ {
+	for {
 		select {
 		case <-r.workCtx.Done():
 			return
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(r.workCtx, r.ackWait/3)
-		sent := time.Now()
-		if _, err := r.parts[i%len(r.parts)].c.Info(ctx); err == nil {
-			r.touch(sent)
+		var wg sync.WaitGroup
+		for _, p := range r.parts {
+			wg.Go(func() {
+				sent := time.Now()
+				if info, err := p.c.Info(ctx); err == nil {
+					p.observe(sent, info)
+				}
+			})
 		}
+		wg.Wait()
 		cancel()
 	}
 }
@@ -144,19 +138,18 @@ type job struct {
 // to another replica (see Runner.lost).
 var errOwnershipLost = errors.New("this worker may have lost the event to another replica")
 
-// newJob is msg as received now by partition p at its pin generation
-// pinGen. It is surely this replica's since it was received, unless the
-// broker has not answered for a while: then it may have been sent long ago
-// into a connection that stalled (a partition) and arrive only now that it
-// heals, after the broker gave it to another replica; it counts from the
-// last answer then.
+// newJob is msg as received by partition p at its pin generation pinGen;
+// p.mu is held. It is surely this replica's since the broker delivered it,
+// which is not when it is received: it may have been sent into a connection
+// that stalled (a partition), or waited in the client while deliveries were
+// held up, and arrive after the broker gave it to another replica. So it
+// counts from the last time the broker was seen not to have delivered it
+// yet (see partition.observe).
 func newJob(p *partition, msg jetstream.Msg, md *jetstream.MsgMetadata, pinGen int) *job {
 	j := &job{part: p, msg: msg, md: md, pinGen: pinGen}
-	now := time.Now().UnixNano()
-	if contact := p.r.contact.Load(); time.Duration(now-contact) > p.r.ackWait/2 {
-		now = contact
+	if md != nil {
+		j.alive.Store(p.notDeliveredAt(md.Sequence.Consumer).UnixNano())
 	}
-	j.alive.Store(now)
 	return j
 }
 
@@ -285,9 +278,9 @@ func (r *Runner) Start() error {
 		r.pullOpts = append(r.pullOpts, jetstream.PullPriorityGroup(r.group))
 	}
 	r.workCtx, r.hardStop = context.WithCancel(context.Background())
-	r.contact.Store(time.Now().UnixNano()) // the consumers were just looked up
 	for _, c := range r.cons {
-		p := &partition{r: r, c: c, name: c.CachedInfo().Name}
+		// The consumer was just looked up: it had delivered so far.
+		p := &partition{r: r, c: c, name: c.CachedInfo().Name, seen: []seen{{sent: time.Now(), delivered: c.CachedInfo().Delivered.Consumer}}}
 		if err := p.consume(); err != nil {
 			for _, started := range r.parts {
 				started.stop()
@@ -385,9 +378,45 @@ type partition struct {
 	started  bool   // the generation received a delivery
 	pin      string // the broker's pin id on the last delivery
 	pinGen   int    // counts the times this replica learnt that the broker pinned another replica
+	seen     []seen // the last answers of the consumer's info, in the order asked
 	holding  bool   // a takeover: holding deliveries until no other is pending
 	held     []*job
 	inflight int // handed over and not finished
+}
+
+// seen is what an answer of the consumer's info to a request sent at sent
+// said: the broker had delivered up to consumer sequence delivered.
+type seen struct {
+	sent      time.Time
+	delivered uint64
+}
+
+// seenKept is how many answers a partition keeps: at one every quarter of
+// the ack wait or more often, enough to date deliveries of the last two
+// ack waits.
+const seenKept = 32
+
+// observe records that the consumer's info, asked at sent, answered info.
+func (p *partition) observe(sent time.Time, info *jetstream.ConsumerInfo) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.seen = append(p.seen, seen{sent: sent, delivered: info.Delivered.Consumer})
+	if len(p.seen) > seenKept {
+		p.seen = p.seen[len(p.seen)-seenKept:]
+	}
+}
+
+// notDeliveredAt is the last time the broker was seen not to have made the
+// delivery with consumer sequence seq yet (the zero time when it was not):
+// the broker delivered it later; p.mu is held.
+func (p *partition) notDeliveredAt(seq uint64) time.Time {
+	var at time.Time
+	for _, s := range p.seen {
+		if s.delivered < seq && s.sent.After(at) {
+			at = s.sent
+		}
+	}
+	return at
 }
 
 // Takeover holding: how often the consumer's pending count is checked, and
@@ -510,7 +539,7 @@ func (p *partition) awaitTakeover(gen int, limit time.Duration) {
 		info, err := p.c.Info(ctx)
 		cancel()
 		if err == nil {
-			r.touch(asked)
+			p.observe(asked, info)
 		}
 		p.mu.Lock()
 		if gen != p.gen || p.stopped || !p.holding {
@@ -753,7 +782,7 @@ func (r *Runner) keepAlive() {
 		for p, jobs := range byPart {
 			wg.Go(func() {
 				if info, err := p.c.Info(ctx); err == nil {
-					r.touch(sent)
+					p.observe(sent, info)
 					p.noticePin(pinnedClient(info, r.group))
 					done := time.Now()
 					for _, j := range jobs {
