@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -435,4 +436,68 @@ func TestPinTakenByAnotherReplicaLeavesQueuedEvents(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []int{1, 2, 3, 4, 5}, order, "A's events once each, in order: %v", got)
+}
+
+// ackLoser is a real consumer whose deliveries' confirmed acks are lost,
+// unanswered, while lose says so for the delivery (a broker node failing
+// over, or cut off).
+type ackLoser struct {
+	jetstream.Consumer
+	lose func(jetstream.Msg) bool
+}
+
+func (c ackLoser) Consume(h jetstream.MessageHandler, opts ...jetstream.PullConsumeOpt) (jetstream.ConsumeContext, error) {
+	return c.Consumer.Consume(func(msg jetstream.Msg) { h(ackLosingMsg{Msg: msg, lose: c.lose}) }, opts...)
+}
+
+type ackLosingMsg struct {
+	jetstream.Msg
+	lose func(jetstream.Msg) bool
+}
+
+func (m ackLosingMsg) DoubleAck(ctx context.Context) error {
+	if m.lose(m.Msg) {
+		return fmt.Errorf("confirming an ack: %w", context.DeadlineExceeded)
+	}
+	return m.Msg.DoubleAck(ctx)
+}
+
+// TestUnconfirmedAckHoldsTheChatsLaterEvents: chat A's first event is
+// handled but its acknowledgement is never confirmed (nor received), so the
+// broker redelivers it. A's later events must not run before that
+// redelivery: they wait for theirs, and A's events are applied in order
+// (the first one twice, which a redelivery may do).
+func TestUnconfirmedAckHoldsTheChatsLaterEvents(t *testing.T) {
+	b := onePartitionBus(t)
+	ctx := context.Background()
+	const ackWait = time.Second
+	cons, err := bus.ProvisionWorkerConsumers(ctx, b.JS, bus.ConsumerSettings{Partitions: 1, AckWait: ackWait, MaxAckPending: 100, PinnedTTL: 2 * time.Second})
+	require.NoError(t, err)
+	lose := func(m jetstream.Msg) bool {
+		ev, err := event.Unmarshal(m.Data())
+		md, mdErr := m.Metadata()
+		return err == nil && mdErr == nil && ev.ChatID == "A" && ev.ThreadID == "seq-1" && md.NumDelivered == 1
+	}
+	calls := &handled{}
+	started, release := make(chan struct{}), make(chan struct{})
+	close(release) // A's first event does not block
+	runPinned(t, b, ackLoser{Consumer: cons[0], lose: lose}, blockingHandler(calls, started, release), ackWait,
+		consumer.WithMaxAttempts(50), consumer.WithLogger(zaptest.NewLogger(t)))
+	for seq := 1; seq <= 3; seq++ {
+		publish(t, b, "A", seq)
+	}
+	// Confirming the lost ack takes 4 attempts of 3s: generous bounds.
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Len(c, calls.list(), 4, "A's three events applied, and the first one's redelivery")
+	}, 60*time.Second, 20*time.Millisecond)
+	var order []int
+	for _, call := range calls.list() {
+		var seq int
+		var attempt uint64
+		_, err := fmt.Sscanf(call, "A#%d/%d", &seq, &attempt)
+		require.NoError(t, err)
+		order = append(order, seq)
+	}
+	assert.True(t, slices.IsSorted(order), "A's events in order, a redelivered one again before the later ones: %v", calls.list())
+	assert.Equal(t, []int{1, 1, 2, 3}, order, "the first event again on its redelivery, then the others: %v", calls.list())
 }

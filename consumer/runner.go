@@ -928,8 +928,13 @@ func (r *Runner) process(j *job) (lost string) {
 		switch {
 		case err == nil:
 			j.settle()
-			r.ack(j.msg, log)
+			confirmed := r.ack(j.msg, log)
 			r.metrics.EventsProcessed.WithLabelValues(event.PlatformLabel(ev.Platform), event.ActionLabel(ev.Platform, ev.Action), metrics.OutcomeAck).Inc()
+			if !confirmed && r.workCtx.Err() == nil {
+				// It may come back: the chat's later events wait for
+				// that, left to their redelivery behind it.
+				return "the acknowledgement of the chat's previous event was not confirmed"
+			}
 			return
 		case permanent:
 			log(zapcore.WarnLevel, "permanent failure; dead-lettering the event", zap.Error(err))
@@ -978,19 +983,21 @@ const (
 // event redelivered after later events of its chat were applied. If no
 // confirmation comes after ackAttempts, the event may be redelivered and
 // handled again, which rules tolerate (idempotent actions repeat harmlessly,
-// others are recorded in CHATWARDEN_DONE and skipped).
-func (r *Runner) ack(msg jetstream.Msg, log func(zapcore.Level, string, ...zap.Field)) {
+// others are recorded in CHATWARDEN_DONE and skipped); ack reports false
+// then, and the chat's later events are left to their redelivery (see
+// abandon), so that they do not run before it.
+func (r *Runner) ack(msg jetstream.Msg, log func(zapcore.Level, string, ...zap.Field)) (confirmed bool) {
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), ackConfirmTimeout)
 		err := msg.DoubleAck(ctx)
 		cancel()
 		if err == nil || errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
-			return
+			return true
 		}
 		if attempt == ackAttempts || r.workCtx.Err() != nil {
-			log(zapcore.WarnLevel, "acknowledging event not confirmed; it may be redelivered and handled again",
+			log(zapcore.WarnLevel, "acknowledging event not confirmed; it may be redelivered and handled again, so the chat's later events wait for their redelivery",
 				zap.Int("attempts", attempt), zap.Error(err))
-			return
+			return false
 		}
 		select {
 		case <-time.After(time.Duration(attempt) * 250 * time.Millisecond):
