@@ -293,11 +293,8 @@ func (s *partScenario) cutReceiver(d time.Duration) {
 	// It may take the receiver a moment to notice (a publish that times
 	// out, a missed ping); from then on it must answer at once.
 	const notice = 15 * time.Second
-	deadline := time.Now().Add(notice)
-	for readyz() != http.StatusServiceUnavailable && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if code := readyz(); code == http.StatusServiceUnavailable {
+	code := waitFor(notice, func() (int, bool) { c := readyz(); return c, c == http.StatusServiceUnavailable })
+	if code == http.StatusServiceUnavailable {
 		rec.note(s.scenario, "/readyz 503 (%s after the cut)", time.Since(rec.cutAt).Round(100*time.Millisecond))
 	} else {
 		rec.failures = append(rec.failures, fmt.Sprintf("/readyz answered %d, not 503, %s after the receiver was cut off from the broker", code, notice))
@@ -324,11 +321,7 @@ func (s *partScenario) cutReceiver(d time.Duration) {
 	rec.healAt = time.Now()
 	s.note("joined receiver-1 again")
 	rec.note(s.scenario, "joined again")
-	deadline = time.Now().Add(time.Minute)
-	for readyz() != http.StatusOK && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if code := readyz(); code == http.StatusOK {
+	if code := waitFor(time.Minute, func() (int, bool) { c := readyz(); return c, c == http.StatusOK }); code == http.StatusOK {
 		rec.note(s.scenario, "/readyz 200 again")
 	} else {
 		rec.failures = append(rec.failures, fmt.Sprintf("/readyz answered %d a minute after the receiver was joined again", code))
@@ -366,14 +359,23 @@ func (s *partScenario) cutNATSNode(d time.Duration) {
 	rec.healAt = time.Now()
 	s.note("joined NATS node %s again", h.name)
 	rec.note(s.scenario, "joined again")
-	deadline := time.Now().Add(time.Minute)
-	for !s.streamCurrent() && time.Now().Before(deadline) {
-		time.Sleep(250 * time.Millisecond)
-	}
-	if s.streamCurrent() {
+	if current := waitFor(time.Minute, func() (bool, bool) { c := s.streamCurrent(); return c, c }); current {
 		rec.note(s.scenario, "every replica of the events stream current again")
 	} else {
 		rec.failures = append(rec.failures, "the events stream's replicas were not all current a minute after the node was joined again")
+	}
+}
+
+// waitFor polls check every 100ms until it reports done or d has passed,
+// and returns its last value.
+func waitFor[T any](d time.Duration, check func() (T, bool)) T {
+	deadline := time.Now().Add(d)
+	for {
+		v, done := check()
+		if done || time.Now().After(deadline) {
+			return v
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
