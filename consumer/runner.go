@@ -54,8 +54,10 @@ import (
 //     plus 1s at most.
 //   - An acknowledgement is confirmed by the broker (sent again up to 4
 //     times) before the chat's next event runs, so an ack lost in a broker
-//     failover does not bring the event back after later ones; dead letters
-//     are stored before the chat moves on, retried in place until stored.
+//     failover does not bring the event back after later ones (when it is
+//     still not confirmed, the chat's later events are left to their
+//     redelivery, behind it); dead letters are stored before the chat moves
+//     on, retried in place until stored.
 //   - A replica that may have lost an event to another replica does not act
 //     on it: before an event starts, and before each retry, the runner
 //     checks that the broker surely still counts it as this replica's (its
