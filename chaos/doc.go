@@ -13,11 +13,24 @@
 //     worker is killed with SIGKILL and restarted; the LiveChat API answers
 //     429, 500 or hangs past the client timeout at random; the node leading
 //     the events stream is restarted once.
+//   - TestPartition: two receivers and two workers against a 3-node NATS
+//     cluster, every one of them a process in its own Linux network
+//     namespace (the test builds the hosts: a bridge for the broker network,
+//     one for the API network, a veth pair per host and network). A worker
+//     is cut off from the broker while it holds partitions and has calls in
+//     flight (its API calls fail meanwhile, so its events outlive their ack
+//     wait and the other worker takes them over), then joined again; a
+//     receiver is cut off from the broker (it must answer 503 within a
+//     second and fail /readyz); the node leading the events stream is cut
+//     off from the other two. Cutting off sets the bridge's end of the
+//     host's veth pair down: packets are dropped silently, as in a real
+//     partition. It needs root and iproute2 (ip); it skips without them,
+//     saying why, and fails under CI=true, where it must run.
 //
-// Both run with `go test ./...` (about 20s and 50-70s on two cores) and are
-// skipped with -short. Run them alone with
+// They run with `go test ./...` (about 20s, 50-70s and 90-150s on two
+// cores) and are skipped with -short. Run them alone with
 //
-//	go test -race ./chaos -run 'Chaos|Cluster' -v
+//	go test -race ./chaos -run 'Chaos|Cluster|Partition' -v
 //
 // The short form sends 429 to 1% of API calls rather than 10%: above 2% the
 // LiveChat client's adaptive limiter takes them for a rate limit and slows

@@ -41,8 +41,41 @@ type flakyAPI struct {
 	overlaps  int
 	overlapEx []string
 	recent    []labeledCall
+	failing   map[string]time.Duration // replica label prefix -> how long its calls hang before their 500
 
-	calls, n429, n500, hung atomic.Int64
+	calls, n429, n500, hung, failed atomic.Int64
+}
+
+// FailReplica makes the calls of the replicas whose label starts with
+// prefix hang for hold and then fail with 500 (never reaching the fake),
+// until Restore: as an overloaded replica's calls time out.
+func (f *flakyAPI) FailReplica(prefix string, hold time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failing == nil {
+		f.failing = map[string]time.Duration{}
+	}
+	f.failing[prefix] = hold
+}
+
+// Restore ends FailReplica for prefix.
+func (f *flakyAPI) Restore(prefix string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.failing, prefix)
+}
+
+// failingFor is how long a call of replica label hangs before it fails
+// (false: it does not fail on purpose).
+func (f *flakyAPI) failingFor(label string) (time.Duration, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for prefix, hold := range f.failing {
+		if strings.HasPrefix(label, prefix) {
+			return hold, true
+		}
+	}
+	return 0, false
 }
 
 func newFlakyAPI(next http.Handler, rng *rand.Rand, p429, p500, pHang float64, hangMax time.Duration, start time.Time) *flakyAPI {
@@ -95,7 +128,9 @@ func replicaOf(h http.Header) string {
 const replicaAgent = " chaos-replica/"
 
 func (f *flakyAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	label := ""
 	if seg, rest, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/"); ok && strings.HasPrefix(seg, "w") {
+		label = seg
 		r.URL.Path = "/" + rest
 		r.Header.Set("User-Agent", r.Header.Get("User-Agent")+replicaAgent+seg)
 		f.mu.Lock()
@@ -106,6 +141,18 @@ func (f *flakyAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.mu.Unlock()
 	}
 	f.calls.Add(1)
+	if hold, ok := f.failingFor(label); ok {
+		f.failed.Add(1)
+		t := time.NewTimer(hold)
+		defer t.Stop()
+		select {
+		case <-r.Context().Done():
+		case <-t.C:
+		case <-f.stop:
+		}
+		writeAPIError(w, http.StatusInternalServerError, livechat.TypeInternal, "Internal server error (the replica's calls fail on purpose)")
+		return
+	}
 	f.mu.Lock()
 	x := f.rng.Float64()
 	f.mu.Unlock()

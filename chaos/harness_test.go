@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -78,6 +79,21 @@ type webhook struct {
 	accepted bool  // answered 200
 	dupOK    bool  // the second delivery was answered 200 too
 	answers  []int // the receivers' answers (0: no answer)
+	tries    []try // when and where each answer came
+}
+
+// try is one delivery attempt of a webhook: to which receiver, when it was
+// sent, and how long the answer took.
+type try struct {
+	receiver int
+	at       time.Time
+	took     time.Duration
+	status   int // 0: no answer
+}
+
+// receiverNode is a receiver replica under test.
+type receiverNode interface {
+	Addr() string // host:port of its HTTP listener
 }
 
 // scenario is a running plan: the cluster, the fake API, chatwarden's
@@ -89,11 +105,12 @@ type scenario struct {
 	rng  *rand.Rand
 	dir  string
 
-	cluster   *bustest.Cluster
+	cluster   *bustest.Cluster // nil when the NATS nodes are processes (partition test)
+	natsURLs  string
 	fake      *livechattest.Server
 	flaky     *flakyAPI
 	apiURL    string
-	receivers []*service.Service
+	receivers []receiverNode
 	workers   []worker
 	js        jetstream.JetStream // the test's own connection, for checks
 	logs      []string
@@ -106,6 +123,7 @@ type scenario struct {
 	kills, restarts int
 	natsRestarts    []string
 	timeline        []string // the faults, with their time since the start
+	faultReport     []string // more lines for the report, about the faults (the partition test's)
 	start           time.Time
 	postTime        time.Duration
 	drainTime       time.Duration
@@ -116,38 +134,11 @@ type scenario struct {
 
 func newScenario(t *testing.T, p plan) *scenario {
 	t.Helper()
-	seed := *seedFlag
-	if seed == 0 {
-		seed = uint64(time.Now().UnixNano())
-	}
-	s := &scenario{t: t, p: p, seed: seed, rng: rand.New(rand.NewPCG(seed, 0x5eed)), dir: t.TempDir(), start: time.Now()}
-	if *logDirFlag != "" {
-		s.dir = filepath.Join(*logDirFlag, fmt.Sprintf("%s-%d", t.Name(), seed))
-		require.NoError(t, os.MkdirAll(s.dir, 0o750))
-		t.Logf("%s: configuration and logs in %s", p.name, s.dir)
-	}
-	if *drainFlag > 0 {
-		s.p.drainTimeout = *drainFlag
-	}
-	t.Logf("%s: seed %d (rerun with -chaos.seed %d)", p.name, seed, seed)
-	t.Cleanup(s.dumpLogsOnFailure)
-
+	s := baseScenario(t, p)
 	s.cluster = bustest.StartCluster(t, 3)
-	s.fake = livechattest.New()
-	s.webhooks = s.generate()
-	s.flaky = newFlakyAPI(s.fake, rand.New(rand.NewPCG(seed, 0xfa11)), p.api429, p.api500, p.apiHang, 10*time.Second, s.start)
-	ts := httptest.NewServer(s.flaky)
-	t.Cleanup(func() {
-		s.flaky.Close()
-		ts.Close()
-	})
-	s.apiURL = ts.URL
-
-	nc, err := nats.Connect(s.cluster.URLs(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	s.js, err = jetstream.New(nc)
-	require.NoError(t, err)
+	s.natsURLs = s.cluster.URLs()
+	s.startAPI("127.0.0.1:0")
+	s.connect()
 
 	for i := range p.receivers {
 		s.receivers = append(s.receivers, s.startReceiver(fmt.Sprintf("receiver-%d", i+1)))
@@ -175,6 +166,62 @@ func newScenario(t *testing.T, p plan) *scenario {
 	}
 	s.waitConsumers()
 	return s
+}
+
+// baseScenario is a scenario of plan p before anything runs: its seed,
+// directory and random source.
+func baseScenario(t *testing.T, p plan) *scenario {
+	t.Helper()
+	seed := *seedFlag
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	s := &scenario{t: t, p: p, seed: seed, rng: rand.New(rand.NewPCG(seed, 0x5eed)), dir: t.TempDir(), start: time.Now()}
+	if *logDirFlag != "" {
+		s.dir = filepath.Join(*logDirFlag, fmt.Sprintf("%s-%d", t.Name(), seed))
+		require.NoError(t, os.MkdirAll(s.dir, 0o750))
+		t.Logf("%s: configuration and logs in %s", p.name, s.dir)
+	}
+	if *drainFlag > 0 {
+		s.p.drainTimeout = *drainFlag
+	}
+	t.Logf("%s: seed %d (rerun with -chaos.seed %d)", p.name, seed, seed)
+	t.Cleanup(s.dumpLogsOnFailure)
+	return s
+}
+
+// startAPI creates the chats and the webhooks, and serves the fake LiveChat
+// API behind flakyAPI on addr.
+func (s *scenario) startAPI(addr string) {
+	s.t.Helper()
+	p := s.p
+	s.fake = livechattest.New()
+	s.webhooks = s.generate()
+	s.flaky = newFlakyAPI(s.fake, rand.New(rand.NewPCG(s.seed, 0xfa11)), p.api429, p.api500, p.apiHang, 10*time.Second, s.start)
+	ts := httptest.NewUnstartedServer(s.flaky)
+	l, err := net.Listen("tcp", addr)
+	require.NoError(s.t, err)
+	ts.Listener.Close()
+	ts.Listener = l
+	ts.Start()
+	s.t.Cleanup(func() {
+		s.flaky.Close()
+		ts.Close()
+	})
+	s.apiURL = ts.URL
+}
+
+// connect opens the test's own connection to the NATS nodes, for checks.
+func (s *scenario) connect() {
+	s.t.Helper()
+	// Quick to notice a node that stopped answering (the partition test
+	// cuts one off): its requests go to another node soon.
+	nc, err := nats.Connect(s.natsURLs, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(true),
+		nats.PingInterval(time.Second), nats.MaxPingsOutstanding(3))
+	require.NoError(s.t, err)
+	s.t.Cleanup(nc.Close)
+	s.js, err = jetstream.New(nc)
+	require.NoError(s.t, err)
 }
 
 // generate builds the chats in the fake and the webhooks in the order they
@@ -288,7 +335,7 @@ rules_file: %q
 log:
   level: %s
   format: json
-`, httpAddr, s.cluster.URLs(), partitions, s.apiURL+"/"+replica, secret, s.p.ackWait, s.p.failoverAfter, rulesPath, *logLevelFlag)
+`, httpAddr, s.natsURLs, partitions, s.apiURL+"/"+replica, secret, s.p.ackWait, s.p.failoverAfter, rulesPath, *logLevelFlag)
 	path := filepath.Join(s.dir, name+".yaml")
 	must(os.WriteFile(path, []byte(cfg), 0o600))
 	return path
@@ -350,13 +397,17 @@ func (s *scenario) waitConsumers() {
 
 // run posts the webhooks at the planned rate while the faults happen, then
 // waits until the workers have finished every stored event.
-func (s *scenario) run() {
+func (s *scenario) run() { s.runWith(s.faults) }
+
+// runWith is run with other faults: faults runs in the test goroutine while
+// the webhooks are posted, and must return once posted is closed.
+func (s *scenario) runWith(faults func(posted <-chan struct{})) {
 	s.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	posted := make(chan struct{})
 	go func() { defer close(posted); s.post(ctx) }()
-	s.faults(posted)
+	faults(posted)
 	s.postTime = time.Since(s.start)
 
 	// Every replica runs again, then the workers drain what is stored.
@@ -512,14 +563,18 @@ var retryDelays = []time.Duration{500 * time.Millisecond, 1500 * time.Millisecon
 
 func (s *scenario) deliver(ctx context.Context, client *http.Client, w *webhook) {
 	send := func(receiver int) int {
-		url := "http://" + s.receivers[receiver%len(s.receivers)].Addr() + "/webhooks/livechat"
+		receiver %= len(s.receivers)
+		url := "http://" + s.receivers[receiver].Addr() + "/webhooks/livechat"
+		start := time.Now()
 		resp, err := client.Post(url, "application/json", bytes.NewReader(w.body))
 		if err != nil {
+			w.tries = append(w.tries, try{receiver: receiver, at: start, took: time.Since(start)})
 			s.postErrors.Add(1)
 			return 0
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+		w.tries = append(w.tries, try{receiver: receiver, at: start, took: time.Since(start), status: resp.StatusCode})
 		if resp.StatusCode != http.StatusOK {
 			s.non200.Add(1)
 		}

@@ -24,18 +24,35 @@ var (
 // replicas this way, as real processes it can kill with SIGKILL.
 const workerConfigEnv = "CHATWARDEN_CHAOS_WORKER_CONFIG"
 
+// roleEnv names the command such a process runs instead of `work` (the
+// partition test's receivers run `receive`).
+const roleEnv = "CHATWARDEN_CHAOS_ROLE"
+
+// natsNodeEnv, when set, makes the test binary run one NATS node as its
+// value (JSON) describes it (see natsNodeSpec): the partition test's nodes
+// are processes in their own network namespaces.
+const natsNodeEnv = "CHATWARDEN_CHAOS_NATS_NODE"
+
 func TestMain(m *testing.M) {
 	if path := os.Getenv(workerConfigEnv); path != "" {
 		os.Exit(runWorker(path))
 	}
+	if spec := os.Getenv(natsNodeEnv); spec != "" {
+		os.Exit(runNATSNode(spec))
+	}
 	os.Exit(m.Run())
 }
 
-// runWorker is what cmd/chatwarden's main does, for `work`.
+// runWorker is what cmd/chatwarden's main does, for `work` (or the command
+// roleEnv names).
 func runWorker(configPath string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return cli.ExitCode(cli.Run(ctx, []string{"work", "--config", configPath}, os.Getenv, os.Stdout, os.Stderr))
+	role := os.Getenv(roleEnv)
+	if role == "" {
+		role = "work"
+	}
+	return cli.ExitCode(cli.Run(ctx, []string{role, "--config", configPath}, os.Getenv, os.Stdout, os.Stderr))
 }
 
 // longForm reports whether the long form of the chaos test was asked for.

@@ -504,6 +504,9 @@ func (s *scenario) print(r *report) {
 		r.orderCalls, r.orderChats, r.orderViolations, r.violatingChats, r.overlaps)
 	fmt.Fprintf(&b, "  non-idempotent: send_event required %d, performed %d, repeated %d\n", r.sendExpected, r.sendDone+r.repeated, r.repeated)
 	fmt.Fprintf(&b, "  fault timeline: %s\n", strings.Join(s.timeline, "; "))
+	for _, line := range s.faultReport {
+		fmt.Fprintf(&b, "  %s\n", line)
+	}
 	reasons := make([]string, 0, len(r.deadReasons))
 	for k, n := range r.deadReasons {
 		reasons = append(reasons, fmt.Sprintf("%s %d", k, n))

@@ -56,6 +56,9 @@ type procWorker struct {
 	cmd       *exec.Cmd
 	exited    chan struct{}
 	exitErr   error
+
+	wrap []string // command prefix the process runs under (ip netns exec NS); none by default
+	role string   // the chatwarden command it runs: "work" by default
 }
 
 func newProcWorker(t *testing.T, index int, name string, configure func(start int) string, logPath, httpURL string) *procWorker {
@@ -138,8 +141,9 @@ func (w *procWorker) spawn() {
 	logf, err := os.OpenFile(w.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	require.NoError(w.t, err)
 	fmt.Fprintf(logf, "=== %s: start %d at %s\n", w.name, w.starts, time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), workerConfigEnv+"="+w.configure(w.starts))
+	args := append(append([]string(nil), w.wrap...), os.Args[0], "-test.run=^$")
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = append(os.Environ(), workerConfigEnv+"="+w.configure(w.starts), roleEnv+"="+w.role)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -59,8 +60,21 @@ import (
 //     plus 1s at most.
 //   - An acknowledgement is confirmed by the broker (sent again up to 4
 //     times) before the chat's next event runs, so an ack lost in a broker
-//     failover does not bring the event back after later ones; dead letters
-//     are stored before the chat moves on, retried in place until stored.
+//     failover does not bring the event back after later ones (when it is
+//     still not confirmed, the chat's later events are left to their
+//     redelivery, behind it); dead letters are stored before the chat moves
+//     on, retried in place until stored.
+//   - A replica that may have lost an event to another replica does not act
+//     on it: before an event starts, and before each retry, the runner
+//     checks that the broker surely still counts it as this replica's (its
+//     last keepalive confirmed by a round trip to the consumer less than
+//     three quarters of the ack wait ago) and that the broker did not pin
+//     the partition to another replica since it was delivered. If not (cut off from the broker,
+//     or the pin moved), the event and the rest of its chat's queue are left
+//     unacknowledged, so the broker's redelivery to the partition's owner is
+//     the one that runs, and the partition holds its later events as after
+//     a gap. A handler already running for such an event has its context
+//     cancelled (at the next keepalive round), so it starts no further call.
 type Runner struct {
 	cons    []jetstream.Consumer
 	group   string
@@ -89,6 +103,33 @@ type Runner struct {
 	waits       outageWaits
 }
 
+// probe asks every partition's consumer for its info every quarter of the
+// ack wait, so that each partition knows how far the broker had delivered
+// at recent times (see partition.observe).
+func (r *Runner) probe() {
+	t := time.NewTicker(max(r.ackWait/4, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-r.workCtx.Done():
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(r.workCtx, r.ackWait/3)
+		var wg sync.WaitGroup
+		for _, p := range r.parts {
+			wg.Go(func() {
+				sent := time.Now()
+				if info, err := p.c.Info(ctx); err == nil {
+					p.observe(sent, info)
+				}
+			})
+		}
+		wg.Wait()
+		cancel()
+	}
+}
+
 type job struct {
 	part    *partition // where it came from
 	msg     jetstream.Msg
@@ -96,6 +137,44 @@ type job struct {
 	ev      *event.Event
 	err     error // decoding error
 	settled bool  // no longer counted as running by its partition
+
+	pinGen int                     // the partition's pinGen when it was received (or handed over after a hold)
+	alive  atomic.Int64            // unix ns: since when the broker surely counts it as this replica's (see Runner.lost)
+	stop   context.CancelCauseFunc // while it is handled: cancels the handler's context (guarded by Runner.mu)
+}
+
+// errOwnershipLost cancels a handler whose event this replica may have lost
+// to another replica (see Runner.lost).
+var errOwnershipLost = errors.New("this worker may have lost the event to another replica")
+
+// newJob is msg as received by partition p at its pin generation pinGen;
+// p.mu is held. It is surely this replica's since the broker delivered it,
+// which is not when it is received: it may have been sent into a connection
+// that stalled (a partition), or waited in the client while deliveries were
+// held up, and arrive after the broker gave it to another replica. So it
+// counts from the last time the broker was seen not to have delivered it
+// yet (see partition.observe).
+func newJob(p *partition, msg jetstream.Msg, md *jetstream.MsgMetadata, pinGen int) *job {
+	j := &job{part: p, msg: msg, md: md, pinGen: pinGen}
+	if md != nil {
+		j.alive.Store(p.notDeliveredAt(md.Sequence.Consumer).UnixNano())
+	}
+	return j
+}
+
+// confirm records that a keepalive sent at sent reached the broker by
+// done (a round trip after it was answered then). It counts only when done
+// is within limit of the time the event was last surely this replica's:
+// a keepalive that arrives later (sent into a broken connection, delivered
+// once it heals) comes after the broker may have given the event to
+// another replica, and does not make it this replica's again.
+func (j *job) confirm(sent, done time.Time, limit time.Duration) {
+	for {
+		old := j.alive.Load()
+		if sent.UnixNano() <= old || done.Sub(time.Unix(0, old)) > limit || j.alive.CompareAndSwap(old, sent.UnixNano()) {
+			return
+		}
+	}
 }
 
 // settle stops counting j as running at its partition. It is called just
@@ -209,7 +288,8 @@ func (r *Runner) Start() error {
 	}
 	r.workCtx, r.hardStop = context.WithCancel(context.Background())
 	for _, c := range r.cons {
-		p := &partition{r: r, c: c, name: c.CachedInfo().Name}
+		// The consumer was just looked up: it had delivered so far.
+		p := &partition{r: r, c: c, name: c.CachedInfo().Name, seen: []seen{{sent: time.Now(), delivered: c.CachedInfo().Delivered.Consumer}}}
 		if err := p.consume(); err != nil {
 			for _, started := range r.parts {
 				started.stop()
@@ -220,6 +300,7 @@ func (r *Runner) Start() error {
 		r.parts = append(r.parts, p)
 	}
 	go r.keepAlive()
+	go r.probe()
 	if r.bal != nil && r.group != "" {
 		go r.balance()
 	}
@@ -306,9 +387,46 @@ type partition struct {
 	stopped  bool
 	started  bool   // the generation received a delivery
 	pin      string // the broker's pin id on the last delivery
+	pinGen   int    // counts the times this replica learnt that the broker pinned another replica
+	seen     []seen // the last answers of the consumer's info, in the order asked
 	holding  bool   // a takeover: holding deliveries until no other is pending
 	held     []*job
 	inflight int // handed over and not finished
+}
+
+// seen is what an answer of the consumer's info to a request sent at sent
+// said: the broker had delivered up to consumer sequence delivered.
+type seen struct {
+	sent      time.Time
+	delivered uint64
+}
+
+// seenKept is how many answers a partition keeps: at one every quarter of
+// the ack wait or more often, enough to date deliveries of the last two
+// ack waits.
+const seenKept = 32
+
+// observe records that the consumer's info, asked at sent, answered info.
+func (p *partition) observe(sent time.Time, info *jetstream.ConsumerInfo) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.seen = append(p.seen, seen{sent: sent, delivered: info.Delivered.Consumer})
+	if len(p.seen) > seenKept {
+		p.seen = p.seen[len(p.seen)-seenKept:]
+	}
+}
+
+// notDeliveredAt is the last time the broker was seen not to have made the
+// delivery with consumer sequence seq yet (the zero time when it was not):
+// the broker delivered it later; p.mu is held.
+func (p *partition) notDeliveredAt(seq uint64) time.Time {
+	var at time.Time
+	for _, s := range p.seen {
+		if s.delivered < seq && s.sent.After(at) {
+			at = s.sent
+		}
+	}
+	return at
 }
 
 // Takeover holding: how often the consumer's pending count is checked, and
@@ -352,7 +470,7 @@ func (p *partition) deliver(gen int, msg jetstream.Msg) {
 	if err != nil {
 		p.inflight++
 		p.mu.Unlock()
-		r.dispatch(&job{msg: msg, part: p}) // process terminates it
+		r.dispatch(newJob(p, msg, nil, 0)) // process terminates it
 		return
 	}
 	pin := msg.Headers().Get(pinIDHeader)
@@ -389,14 +507,15 @@ func (p *partition) deliver(gen int, msg jetstream.Msg) {
 			go p.awaitTakeover(gen, limit)
 		}
 	}
+	j := newJob(p, msg, md, p.pinGen)
 	if p.holding {
-		p.held = append(p.held, &job{msg: msg, md: md, part: p})
+		p.held = append(p.held, j)
 		p.mu.Unlock()
 		return
 	}
 	p.inflight++
 	p.mu.Unlock()
-	r.dispatch(&job{msg: msg, md: md, part: p})
+	r.dispatch(j)
 }
 
 // pinIDHeader is the header in which the broker names the pinned client.
@@ -412,6 +531,10 @@ func (p *partition) awaitTakeover(gen int, limit time.Duration) {
 	// waited: a poll found events pending elsewhere (or could not count
 	// them), so the hold did wait for something.
 	waited := false
+	// kept: the held events last kept alive, at keptAt; the next count the
+	// broker answers confirms that the keepalives reached it.
+	var kept []*job
+	var keptAt time.Time
 	for {
 		select {
 		case <-r.workCtx.Done():
@@ -422,8 +545,12 @@ func (p *partition) awaitTakeover(gen int, limit time.Duration) {
 		// Deliveries wait while the count is read, so none arrives
 		// between the broker's count and ours.
 		p.order.Lock()
+		asked := time.Now()
 		info, err := p.c.Info(ctx)
 		cancel()
+		if err == nil {
+			p.observe(asked, info)
+		}
 		p.mu.Lock()
 		if gen != p.gen || p.stopped || !p.holding {
 			p.mu.Unlock()
@@ -432,6 +559,11 @@ func (p *partition) awaitTakeover(gen int, limit time.Duration) {
 		}
 		others := -1
 		if err == nil {
+			done := time.Now()
+			for _, j := range kept {
+				j.confirm(keptAt, done, r.ownershipLimit())
+			}
+			kept = nil
 			others = info.NumAckPending - len(p.held) - p.inflight
 			if pinned := pinnedClient(info, r.group); p.pin != "" && pinned != "" && pinned != p.pin {
 				// The broker pinned the partition to another replica
@@ -442,6 +574,7 @@ func (p *partition) awaitTakeover(gen int, limit time.Duration) {
 				// delivery here, if any, starts a new hold.
 				held := p.takeHeld()
 				p.started = false
+				p.pinGen++ // what this replica still runs of the partition is not its own any more
 				p.mu.Unlock()
 				p.order.Unlock()
 				r.logger.Warn("the partition is pinned to another replica now: handing the held events back for the broker to redeliver there",
@@ -455,6 +588,9 @@ func (p *partition) awaitTakeover(gen int, limit time.Duration) {
 		if others <= 0 && err == nil || limit > 0 && time.Since(start) > limit {
 			held := p.takeHeld()
 			p.inflight += len(held)
+			for _, j := range held {
+				j.pinGen = p.pinGen // nothing of the partition is pending elsewhere: they are this pin's
+			}
 			p.mu.Unlock()
 			// At info only when the hold waited for something: the first
 			// delivery of every partition is held for one check that
@@ -480,6 +616,9 @@ func (p *partition) awaitTakeover(gen int, limit time.Duration) {
 		}
 		p.mu.Unlock()
 		p.order.Unlock()
+		if keep != nil {
+			kept, keptAt = keep, time.Now()
+		}
 		for _, j := range keep {
 			_ = j.msg.InProgress()
 		}
@@ -500,6 +639,36 @@ func (p *partition) takeHeld() []*job {
 	p.held = nil
 	slices.SortFunc(held, func(a, b *job) int { return cmp.Compare(a.md.Sequence.Stream, b.md.Sequence.Stream) })
 	return held
+}
+
+// noticePin records that the broker has pinned the partition to pinned: when
+// that is another replica (and not because this one released it to
+// balance), what this replica still holds of it was received under a pin it
+// lost.
+func (p *partition) noticePin(pinned string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if pinned != "" && p.pin != "" && pinned != p.pin && !p.paused && !p.stopped {
+		p.pinGen++
+	}
+}
+
+// holdAfterLoss makes the partition hold what it receives, as after a gap,
+// until no event of it is pending anywhere else (the events left
+// unacknowledged by abandon among them).
+// p.order is held.
+func (p *partition) holdAfterLoss() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped || p.holding {
+		return
+	}
+	p.holding = true
+	limit := time.Duration(0)
+	if p.pin == "" {
+		limit = p.r.unpinnedGapHoldLimit()
+	}
+	go p.awaitTakeover(p.gen, limit)
 }
 
 // finished is called (through job.settle) when an event handed over is about
@@ -571,8 +740,15 @@ func (r *Runner) chain(key string) {
 		j := r.chats[key][0]
 		r.mu.Unlock()
 		r.sem <- struct{}{}
-		r.process(j)
+		lost := r.lost(j)
+		if lost == "" {
+			lost = r.process(j)
+		}
 		<-r.sem
+		if lost != "" {
+			r.abandon(key, lost)
+			return
+		}
 		j.settle()
 		r.mu.Lock()
 		q := r.chats[key][1:]
@@ -588,7 +764,10 @@ func (r *Runner) chain(key string) {
 
 // keepAlive tells JetStream every third of the ack wait that the events this
 // replica holds (running, waiting for a slot, or behind an earlier event of
-// their chat) are in progress, each chat's in the order they came.
+// their chat) are in progress, each chat's in the order they came; then it
+// asks each of their partitions' consumers for its info, a round trip to the
+// broker after the keepalives: when it answers, they reached the broker, and
+// the events are surely this replica's for one more ack wait (see lost).
 func (r *Runner) keepAlive() {
 	t := time.NewTicker(r.ackWait / 3)
 	defer t.Stop()
@@ -598,17 +777,106 @@ func (r *Runner) keepAlive() {
 			return
 		case <-t.C:
 		}
+		sent := time.Now()
+		byPart := map[*partition][]*job{}
 		r.mu.Lock()
 		for _, q := range r.chats {
 			for _, j := range q {
 				_ = j.msg.InProgress()
+				byPart[j.part] = append(byPart[j.part], j)
+			}
+		}
+		r.mu.Unlock()
+		ctx, cancel := context.WithTimeout(r.workCtx, r.ackWait/3)
+		var wg sync.WaitGroup
+		for p, jobs := range byPart {
+			wg.Go(func() {
+				if info, err := p.c.Info(ctx); err == nil {
+					p.observe(sent, info)
+					p.noticePin(pinnedClient(info, r.group))
+					done := time.Now()
+					for _, j := range jobs {
+						j.confirm(sent, done, r.ownershipLimit())
+					}
+				}
+			})
+		}
+		wg.Wait()
+		cancel()
+		r.mu.Lock()
+		for _, q := range r.chats {
+			if j := q[0]; j.stop != nil && r.lost(j) != "" {
+				j.stop(errOwnershipLost)
 			}
 		}
 		r.mu.Unlock()
 	}
 }
 
-func (r *Runner) process(j *job) {
+// lost says why this replica may no longer act on j ("" when it may): the
+// broker may have given it to another replica because no keepalive of it
+// was confirmed for three quarters of the ack wait (this replica is cut off
+// from the broker, or too slow to keep it alive), or the partition was
+// pinned to another replica since it was received. In doubt it does not act: the broker
+// redelivers the event after the ack wait, to the partition's owner.
+func (r *Runner) lost(j *job) string {
+	if j.md == nil || j.err != nil {
+		return "" // terminated or dead-lettered without acting
+	}
+	if age := time.Since(time.Unix(0, j.alive.Load())); age > r.ownershipLimit() {
+		return fmt.Sprintf("no keepalive of it confirmed by the broker for %s (workers.ack_wait %s)", age.Round(time.Millisecond), r.ackWait)
+	}
+	p := j.part
+	p.mu.Lock()
+	moved := p.pinGen != j.pinGen
+	p.mu.Unlock()
+	if moved {
+		return "the broker pinned the partition to another replica since it was received"
+	}
+	return ""
+}
+
+// ownershipLimit is how long after the broker last surely counted an event
+// as this replica's the replica still acts on it: three quarters of the ack
+// wait, leaving a quarter for the event to start and the next keepalive to
+// arrive.
+func (r *Runner) ownershipLimit() time.Duration { return r.ackWait - r.ackWait/4 }
+
+// abandon drops the chat's queued events without acknowledging them (the
+// first one, whose ownership is in doubt for the reason why, and every one
+// behind it), and holds their partitions' later events as after a gap, so
+// that none of the chat's later events overtakes their redeliveries. A
+// chat's events all come from one partition.
+func (r *Runner) abandon(key, why string) {
+	r.mu.Lock()
+	p := r.chats[key][0].part // a chat's events all come from one partition
+	r.mu.Unlock()
+	// Holding, dropping and settling happen while no delivery is handed
+	// over and no hold counts what is pending: a hold counting the dropped
+	// events as running here would end too early.
+	p.order.Lock()
+	p.holdAfterLoss()
+	r.mu.Lock()
+	q := r.chats[key] // with what was dispatched meanwhile
+	delete(r.chats, key)
+	r.mu.Unlock()
+	for _, j := range q {
+		j.settle()
+	}
+	p.order.Unlock()
+	ev := q[0].ev
+	if ce := r.logger.Check(zapcore.WarnLevel, "this worker may have lost the chat's events to another replica: leaving them unacknowledged for the broker to redeliver to the partition's owner, and holding the partition's later events"); ce != nil {
+		fields := []zap.Field{zap.String("consumer", q[0].part.name), zap.String("reason", why), zap.Int("events", len(q))}
+		if ev != nil {
+			fields = append(fields, zap.String("event_id", ev.ID), zap.String("platform", ev.Platform), zap.String("chat_id", ev.ChatID))
+		}
+		ce.Write(fields...)
+	}
+}
+
+// process handles j: acknowledging, dead-lettering or handing it back. It
+// returns why it left j alone instead (see lost), "" when it did not.
+func (r *Runner) process(j *job) (lost string) {
 	var err error
 	md := j.md // parsed on delivery
 	if md == nil {
@@ -655,6 +923,16 @@ func (r *Runner) process(j *job) {
 		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attribute.String("chatwarden.event_id", ev.ID),
 			attribute.String("chatwarden.chat_id", ev.ChatID), attribute.Int64("chatwarden.delivery", int64(md.NumDelivered))))
 	defer span.End()
+	ctx, stop := context.WithCancelCause(ctx)
+	r.mu.Lock()
+	j.stop = stop
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		j.stop = nil
+		r.mu.Unlock()
+		stop(nil)
+	}()
 	// waits counts the tries after a wait for an unavailable platform,
 	// which spend no attempt but may repeat a call that reached it: the
 	// handler sees attempt+waits, so that a non-idempotent action checks
@@ -662,6 +940,9 @@ func (r *Runner) process(j *job) {
 	var waits uint64
 	for attempt := md.NumDelivered; ; attempt++ {
 		err = r.handler.Handle(WithAttempt(ctx, attempt+waits), ev)
+		if err != nil && context.Cause(ctx) == errOwnershipLost {
+			return cmp.Or(r.lost(j), errOwnershipLost.Error())
+		}
 		if err != nil {
 			span.AddEvent("attempt failed", trace.WithAttributes(attribute.Int64("attempt", int64(attempt)), attribute.String("error", err.Error())))
 		}
@@ -676,6 +957,9 @@ func (r *Runner) process(j *job) {
 				_ = j.msg.Nak()
 				return
 			}
+			if why := r.lost(j); why != "" {
+				return why
+			}
 			attempt--
 			waits++
 			continue
@@ -684,8 +968,13 @@ func (r *Runner) process(j *job) {
 		switch {
 		case err == nil:
 			j.settle()
-			r.ack(j.msg, log)
+			confirmed := r.ack(j.msg, log)
 			r.metrics.EventsProcessed.WithLabelValues(event.PlatformLabel(ev.Platform), event.ActionLabel(ev.Platform, ev.Action), metrics.OutcomeAck).Inc()
+			if !confirmed && r.workCtx.Err() == nil {
+				// It may come back: the chat's later events wait for
+				// that, left to their redelivery behind it.
+				return "the acknowledgement of the chat's previous event was not confirmed"
+			}
 			return
 		case permanent:
 			log(zapcore.WarnLevel, "permanent failure; dead-lettering the event", zap.Error(err))
@@ -715,6 +1004,9 @@ func (r *Runner) process(j *job) {
 			_ = j.msg.Nak()
 			return
 		}
+		if why := r.lost(j); why != "" {
+			return why
+		}
 	}
 }
 
@@ -731,19 +1023,21 @@ const (
 // event redelivered after later events of its chat were applied. If no
 // confirmation comes after ackAttempts, the event may be redelivered and
 // handled again, which rules tolerate (idempotent actions repeat harmlessly,
-// others are recorded in CHATWARDEN_DONE and skipped).
-func (r *Runner) ack(msg jetstream.Msg, log func(zapcore.Level, string, ...zap.Field)) {
+// others are recorded in CHATWARDEN_DONE and skipped); ack reports false
+// then, and the chat's later events are left to their redelivery (see
+// abandon), so that they do not run before it.
+func (r *Runner) ack(msg jetstream.Msg, log func(zapcore.Level, string, ...zap.Field)) (confirmed bool) {
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), ackConfirmTimeout)
 		err := msg.DoubleAck(ctx)
 		cancel()
 		if err == nil || errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
-			return
+			return true
 		}
 		if attempt == ackAttempts || r.workCtx.Err() != nil {
-			log(zapcore.WarnLevel, "acknowledging event not confirmed; it may be redelivered and handled again",
+			log(zapcore.WarnLevel, "acknowledging event not confirmed; it may be redelivered and handled again, so the chat's later events wait for their redelivery",
 				zap.Int("attempts", attempt), zap.Error(err))
-			return
+			return false
 		}
 		select {
 		case <-time.After(time.Duration(attempt) * 250 * time.Millisecond):
