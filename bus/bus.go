@@ -31,6 +31,11 @@ const maxPendingPublishes = 4096
 // publish went unanswered (see unanswered).
 const connCheckTimeout = 2 * time.Second
 
+// unansweredAfter is how long a publish waits for its acknowledgement
+// before the connection is checked (the publish goes on waiting): well
+// above a healthy broker's acknowledgement, even under load.
+const unansweredAfter = time.Second
+
 // embeddedMaxPayload is the largest message the embedded server accepts. It
 // is well above http.max_body_bytes' default so an event never hits it first.
 const embeddedMaxPayload = 8 << 20
@@ -68,6 +73,11 @@ type Bus struct {
 	// checkingConn is set while a publish that went unanswered has the
 	// connection checked (see checkConnection).
 	checkingConn atomic.Bool
+	// suspect is set while that round trip is pending: the connection may
+	// be cut off silently, so publishes and Ready fail at once meanwhile
+	// instead of waiting for an answer (for at most connCheckTimeout when
+	// the connection is fine after all).
+	suspect atomic.Bool
 }
 
 func newBus(logger *zap.Logger, partitions int) *Bus {
@@ -249,6 +259,9 @@ func (b *Bus) Publish(ctx context.Context, ev *event.Event) (duplicate bool, err
 	if b.Conn.Status() != nats.CONNECTED {
 		return false, ErrNotConnected
 	}
+	if b.suspect.Load() {
+		return false, fmt.Errorf("%w: the connection does not answer a round trip (checking)", ErrNotConnected)
+	}
 	probe, faulted, err := b.admit()
 	if err != nil {
 		return false, fmt.Errorf("publishing event %s: %w", ev.ID, err)
@@ -272,23 +285,32 @@ func (b *Bus) Publish(ctx context.Context, ev *event.Event) (duplicate bool, err
 	if err != nil {
 		return false, fmt.Errorf("publishing event %s to %s: %w", ev.ID, msg.Subject, err)
 	}
-	select {
-	case ack := <-f.Ok():
-		stored = true
-		return ack.Duplicate, nil
-	case err := <-f.Err():
-		if kind, full := b.storageError(err); full {
-			b.setFault(kind, err)
-			return false, fmt.Errorf("publishing event %s to %s: %w: %w", ev.ID, msg.Subject, ErrStorageFull, err)
+	// A publish unanswered for a while has the connection checked before
+	// its timeout, so that a silent cut is noticed early.
+	slow := time.NewTimer(unansweredAfter)
+	defer slow.Stop()
+	for {
+		select {
+		case <-slow.C:
+			b.unanswered()
+			continue
+		case ack := <-f.Ok():
+			stored = true
+			return ack.Duplicate, nil
+		case err := <-f.Err():
+			if kind, full := b.storageError(err); full {
+				b.setFault(kind, err)
+				return false, fmt.Errorf("publishing event %s to %s: %w: %w", ev.ID, msg.Subject, ErrStorageFull, err)
+			}
+			return false, fmt.Errorf("publishing event %s to %s: %w", ev.ID, msg.Subject, err)
+		case <-faulted: // the store failed meanwhile: no acknowledgement will come
+			return false, fmt.Errorf("publishing event %s to %s: %w", ev.ID, msg.Subject, b.storeErr())
+		case <-b.lost: // no acknowledgement will come
+			return false, fmt.Errorf("publishing event %s to %s: %w", ev.ID, msg.Subject, b.lostErr)
+		case <-ctx.Done():
+			b.unanswered()
+			return false, fmt.Errorf("publishing event %s to %s: no acknowledgement: %w", ev.ID, msg.Subject, ctx.Err())
 		}
-		return false, fmt.Errorf("publishing event %s to %s: %w", ev.ID, msg.Subject, err)
-	case <-faulted: // the store failed meanwhile: no acknowledgement will come
-		return false, fmt.Errorf("publishing event %s to %s: %w", ev.ID, msg.Subject, b.storeErr())
-	case <-b.lost: // no acknowledgement will come
-		return false, fmt.Errorf("publishing event %s to %s: %w", ev.ID, msg.Subject, b.lostErr)
-	case <-ctx.Done():
-		b.unanswered()
-		return false, fmt.Errorf("publishing event %s to %s: no acknowledgement: %w", ev.ID, msg.Subject, ctx.Err())
 	}
 }
 
@@ -307,8 +329,10 @@ func (b *Bus) unanswered() {
 	if !b.checkingConn.CompareAndSwap(false, true) {
 		return
 	}
+	b.suspect.Store(true)
 	go func() {
 		defer b.checkingConn.Store(false)
+		defer b.suspect.Store(false)
 		err := b.Conn.FlushTimeout(connCheckTimeout)
 		if err == nil || b.closed.Load() || b.Conn.Status() != nats.CONNECTED {
 			return
@@ -328,6 +352,9 @@ func (b *Bus) Ready(ctx context.Context) error {
 	if s := b.Conn.Status(); s != nats.CONNECTED {
 		return fmt.Errorf("%w: NATS connection is %s", ErrNotConnected, s)
 	}
+	if b.suspect.Load() {
+		return fmt.Errorf("%w: the connection does not answer a round trip (checking)", ErrNotConnected)
+	}
 	if err := b.storeErr(); err != nil {
 		return err
 	}
@@ -338,6 +365,9 @@ func (b *Bus) Ready(ctx context.Context) error {
 		return nil
 	}
 	if _, err := b.JS.Stream(ctx, EventsStream); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			b.unanswered() // a silent connection answers no request either
+		}
 		return fmt.Errorf("stream %s: %w", EventsStream, err)
 	}
 	b.readyMu.Lock()

@@ -191,14 +191,18 @@ func storedChats(t *testing.T, js jetstream.JetStream) map[string]int {
 
 // getJSON GETs url (with token as bearer when set) and decodes a JSON object
 // body, if any.
-func getJSON(t *testing.T, url, token string) (int, map[string]string) {
-	t.Helper()
+func getJSON(t require.TestingT, url, token string) (int, map[string]string) {
+	if h, ok := t.(interface{ Helper() }); ok {
+		h.Helper()
+	}
 	var body map[string]string
 	return getInto(t, url, token, &body), body
 }
 
-func getInto(t *testing.T, url, token string, v any) int {
-	t.Helper()
+func getInto(t require.TestingT, url, token string, v any) int {
+	if h, ok := t.(interface{ Helper() }); ok {
+		h.Helper()
+	}
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	require.NoError(t, err)
 	if token != "" {

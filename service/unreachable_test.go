@@ -31,10 +31,15 @@ func TestBrokerUnreachableAnswers503AtOnce(t *testing.T) {
 		cut func(srv *bustest.Server, p *blackhole)
 		// restore undoes it.
 		restore func(srv *bustest.Server, p *blackhole)
+		// readyzFirst: no webhook comes until /readyz has failed; the
+		// first one must then be refused at once too.
+		readyzFirst bool
 	}{
-		{"broker stopped", func(srv *bustest.Server, _ *blackhole) { srv.Stop() }, func(srv *bustest.Server, _ *blackhole) { srv.Restart() }},
+		{"broker stopped", func(srv *bustest.Server, _ *blackhole) { srv.Stop() }, func(srv *bustest.Server, _ *blackhole) { srv.Restart() }, false},
 		{"broker cut off by the network", func(_ *bustest.Server, p *blackhole) { p.cut.Store(true) },
-			func(_ *bustest.Server, p *blackhole) { p.cut.Store(false) }},
+			func(_ *bustest.Server, p *blackhole) { p.cut.Store(false) }, false},
+		{"broker cut off by the network, noticed by /readyz", func(_ *bustest.Server, p *blackhole) { p.cut.Store(true) },
+			func(_ *bustest.Server, p *blackhole) { p.cut.Store(false) }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -46,6 +51,18 @@ func TestBrokerUnreachableAnswers503AtOnce(t *testing.T) {
 			require.Equal(t, http.StatusOK, post(t, svc, deactivated("C-before")).StatusCode)
 
 			tt.cut(srv, proxy)
+			if tt.readyzFirst {
+				// A silent connection answers no request: /readyz finds
+				// out, and so the webhook after it is refused at once.
+				require.EventuallyWithT(t, func(c *assert.CollectT) {
+					code, _ := getJSON(c, "http://"+svc.Addr()+"/readyz", "")
+					assert.Equal(c, http.StatusServiceUnavailable, code)
+				}, 15*time.Second, 50*time.Millisecond)
+				start := time.Now()
+				resp := post(t, svc, deactivated("C-first"))
+				assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+				assert.Less(t, time.Since(start), 300*time.Millisecond, "the first webhook after /readyz failed is refused at once, not after http.publish_timeout (1s here)")
+			}
 			// Within a few seconds (a silent connection is found out by the
 			// first webhook that waits http.publish_timeout, 1s here),
 			// webhooks are refused at once.
