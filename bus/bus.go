@@ -365,7 +365,7 @@ func (b *Bus) Ready(ctx context.Context) error {
 		return nil
 	}
 	if _, err := b.JS.Stream(ctx, EventsStream); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
 			b.unanswered() // a silent connection answers no request either
 		}
 		return fmt.Errorf("stream %s: %w", EventsStream, err)
