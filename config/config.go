@@ -89,6 +89,8 @@ const (
 // workers.max_pending_rechecks: its default and upper bound.
 const (
 	DefaultMaxPendingRechecks = 100000
+	// DefaultHandlerTimeout is workers.handler_timeout.
+	DefaultHandlerTimeout = 2 * time.Minute
 	MaxMaxPendingRechecks     = 10000000
 )
 
@@ -187,6 +189,7 @@ func (c *Config) ApplyDefaults() {
 	setInt(&c.Workers.Concurrency, DefaultConcurrency)
 	setInt(&c.Workers.MaxAttempts, DefaultMaxAttempts)
 	setInt(&c.Workers.MaxPendingRechecks, DefaultMaxPendingRechecks)
+	setDuration(&c.Workers.HandlerTimeout, DefaultHandlerTimeout)
 	setDuration(&c.Workers.AckWait, DefaultAckWait)
 	setDuration(&c.Workers.FailoverAfter, DefaultFailoverAfter)
 	setDuration(&c.Workers.BackoffBase, DefaultBackoffBase)

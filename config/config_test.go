@@ -73,7 +73,7 @@ func TestDefault(t *testing.T) {
 	assert.Equal(t, RocketChat{RequestTimeout: 20 * time.Second}, c.RocketChat, "no settings but livechat.request_timeout's")
 
 	assert.Equal(t, Workers{Concurrency: 32, MaxAttempts: 8, AckWait: 10 * time.Second, FailoverAfter: 15 * time.Second,
-		BackoffBase: time.Second, BackoffMax: 5 * time.Minute, MaxPendingRechecks: DefaultMaxPendingRechecks}, c.Workers)
+		BackoffBase: time.Second, BackoffMax: 5 * time.Minute, MaxPendingRechecks: DefaultMaxPendingRechecks, HandlerTimeout: DefaultHandlerTimeout}, c.Workers)
 	assert.Equal(t, "", c.RulesFile, "no file: the built-in examples in dry run")
 	assert.Equal(t, Log{Level: "info", Format: "json"}, c.Log)
 }
@@ -173,7 +173,7 @@ admin: {addr: "0.0.0.0:9091", token: s3cret-admin-token-value, metrics_public: t
 		"org-2": {PAT: PAT{AccountID: "acc2", Token: "tok2"}},
 	}, c.LiveChat.Organizations)
 	assert.Equal(t, Workers{Concurrency: 4, MaxAttempts: 2, AckWait: 10 * time.Second, FailoverAfter: 15 * time.Second,
-		BackoffBase: 100 * time.Millisecond, BackoffMax: time.Second, DryRun: true, MaxPendingRechecks: DefaultMaxPendingRechecks}, c.Workers)
+		BackoffBase: 100 * time.Millisecond, BackoffMax: time.Second, DryRun: true, MaxPendingRechecks: DefaultMaxPendingRechecks, HandlerTimeout: DefaultHandlerTimeout}, c.Workers)
 	assert.Equal(t, Log{Level: "debug", Format: "console"}, c.Log)
 
 	cred, ok := c.LiveChat.CredentialsFor("org-1")

@@ -104,6 +104,7 @@ func (c *Config) Validate() error {
 	v.between("workers.concurrency", c.Workers.Concurrency, 1, MaxConcurrency)
 	v.between("workers.max_attempts", c.Workers.MaxAttempts, 1, MaxMaxAttempts)
 	v.between("workers.max_pending_rechecks", c.Workers.MaxPendingRechecks, 1, MaxMaxPendingRechecks)
+	v.positive("workers.handler_timeout", c.Workers.HandlerTimeout)
 	v.positive("workers.ack_wait", c.Workers.AckWait)
 	if c.Workers.FailoverAfter < 5*time.Second {
 		v.add("workers.failover_after", "must be at least 5s, got %s", c.Workers.FailoverAfter)

@@ -241,6 +241,8 @@ func TestValidate(t *testing.T) {
 			[]string{`workers.concurrency: must be between 1 and 10000, got 0`}},
 		{"max attempts negative", func(c *Config) { c.Workers.MaxAttempts = -1 },
 			[]string{`workers.max_attempts: must be between 1 and 1000, got -1`}},
+		{"handler timeout negative", func(c *Config) { c.Workers.HandlerTimeout = -time.Second },
+			[]string{`workers.handler_timeout: must be a positive duration, got -1s`}},
 		{"max pending rechecks negative", func(c *Config) { c.Workers.MaxPendingRechecks = -1 },
 			[]string{`workers.max_pending_rechecks: must be between 1 and 10000000, got -1`}},
 		{"ack wait zero", func(c *Config) { c.Workers.AckWait = 0 },

@@ -42,6 +42,10 @@ type Workers struct {
 	// and logged, and the rule does not act for it. Each pending re-check
 	// is a message in the events stream. 1..10000000. Default 100000.
 	MaxPendingRechecks int `yaml:"max_pending_rechecks"`
+	// HandlerTimeout bounds one attempt at an event's rules (enrichment,
+	// conditions, every step and API call); an attempt that runs out is a
+	// retryable failure. Default 2m.
+	HandlerTimeout time.Duration `yaml:"handler_timeout"`
 }
 
 // Breaker configures the circuit breaker in front of each platform API, one

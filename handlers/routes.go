@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/chatwarden/chatwarden/config"
 	"github.com/chatwarden/chatwarden/console"
 	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/metrics"
@@ -200,31 +201,33 @@ func NewAdmin(d Deps) *echo.Echo {
 // are configured.
 const metricsDisabled = "metrics need the admin token: set admin.token (and scrape with it as a bearer token), or admin.metrics_public: true for a scraper on a private network"
 
-// withDefaults fills the zero settings of d with their defaults.
+// withDefaults fills the zero settings of d with their defaults: the
+// configuration's, so that a Deps built by hand behaves as the default
+// configuration does.
 func withDefaults(d Deps) Deps {
 	if d.Logger == nil {
 		d.Logger = zap.NewNop()
 	}
 	if d.MaxBodyBytes <= 0 {
-		d.MaxBodyBytes = 1 << 20
+		d.MaxBodyBytes = config.DefaultMaxBodyBytes
 	}
 	if d.MaxInflightBytes < d.MaxBodyBytes {
-		d.MaxInflightBytes = max(64<<20, d.MaxBodyBytes)
+		d.MaxInflightBytes = max(config.DefaultMaxInflightBytes, d.MaxBodyBytes)
 	}
 	if d.MaxInflight <= 0 {
-		d.MaxInflight = 256
+		d.MaxInflight = config.DefaultMaxInflight
 	}
 	if d.PublishTimeout <= 0 {
-		d.PublishTimeout = 5 * time.Second
+		d.PublishTimeout = config.DefaultPublishTimeout
 	}
 	if d.Now == nil {
 		d.Now = time.Now
 	}
 	if d.BodyTimeout <= 0 {
-		d.BodyTimeout = 5 * time.Second
+		d.BodyTimeout = config.DefaultBodyTimeout
 	}
 	if d.MaxInflightPerIP <= 0 {
-		d.MaxInflightPerIP = 64
+		d.MaxInflightPerIP = config.DefaultMaxInflightPerIP
 	}
 	if d.MaxInflightBytesPerIP <= d.MaxBodyBytes {
 		d.MaxInflightBytesPerIP = max(d.MaxInflightBytes/4, d.MaxBodyBytes+1)

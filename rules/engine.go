@@ -424,9 +424,19 @@ func isClassified(err error) bool {
 	return errors.As(err, &pe) || errors.As(err, &re)
 }
 
+// auditFailureTimeout bounds writing the audit record of a failed attempt.
+const auditFailureTimeout = 5 * time.Second
+
 // auditFailure records a failed attempt; failing to record it is logged,
 // since the event is retried or dead-lettered anyway.
+//
+// The record is written even when ctx has ended (the attempt ran out of
+// workers.handler_timeout, or its call was cancelled): that failure is the
+// one most worth recording. The write keeps ctx's values (the attempt) and
+// gets auditFailureTimeout of its own.
 func (e *Engine) auditFailure(ctx context.Context, rec audit.Record) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditFailureTimeout)
+	defer cancel()
 	if err := e.record(ctx, rec); err != nil {
 		e.logger.Error("auditing a failure failed", zap.String("rule", rec.Rule), zap.Error(err))
 	}

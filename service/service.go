@@ -310,7 +310,7 @@ func (s *Service) startWorkers(ctx context.Context, o options, deadLetters *dlq.
 	if err != nil {
 		return err
 	}
-	h := consumer.Chain(engine, append([]consumer.Middleware{consumer.Recover(), consumer.Timeout(2 * time.Minute)}, sweeps...)...)
+	h := consumer.Chain(engine, append([]consumer.Middleware{consumer.Recover(), consumer.Timeout(s.cfg.Workers.HandlerTimeout)}, sweeps...)...)
 	workers, err := bus.ProvisionWorkersBucket(ctx, s.bus.JS, cfg.NATS.Replicas, s.logger)
 	if err != nil {
 		return err
