@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/rules"
 )
 
@@ -35,6 +36,14 @@ type Platform struct {
 	// Register refuses one that is not. Nil: the platform has no actions
 	// (it only receives webhooks).
 	Actions func() []rules.Action
+	// WebhookActions are the platform's documented webhook actions, for a
+	// platform other than LiveChat, HelpCrunch and Rocket.Chat (package
+	// event lists theirs): Register (the package function) gives them to
+	// event.RegisterWebhookActions, so that rules may name them in `on`,
+	// its steps are judged against the rule's `on` like the others', and
+	// metrics label its events. Nil: event knows the platform already, or
+	// it receives no webhooks.
+	WebhookActions []string
 }
 
 // validName is what a platform's Name may be: it is a rule file's prefix
@@ -45,6 +54,11 @@ var validName = regexp.MustCompile(`^[a-z][a-z0-9]*$`)
 func (p Platform) check() error {
 	if !validName.MatchString(p.Name) {
 		return fmt.Errorf("platform: name %q: want lower case letters and digits, starting with a letter", p.Name)
+	}
+	for _, a := range p.WebhookActions {
+		if a == "" || a == "*" {
+			return fmt.Errorf("platform %s: webhook action %q: want a name", p.Name, a)
+		}
 	}
 	if p.Actions == nil {
 		return nil
@@ -134,12 +148,21 @@ var registry = NewRegistry()
 // Default is the registry Register adds to: the platforms of the binary.
 func Default() *Registry { return registry }
 
-// Register adds p to the default registry. Like database/sql.Register, it
-// panics when p cannot be registered (see Registry.Register): call it from
-// the init function of p's adapter package.
+// Register adds p to the default registry, and p.WebhookActions to package
+// event (see event.RegisterWebhookActions). Like database/sql.Register, it
+// panics when p cannot be registered (see Registry.Register) or its webhook
+// actions refused: call it from the init function of p's adapter package.
 func Register(p Platform) {
+	if p.WebhookActions != nil && event.KnownPlatform(p.Name) {
+		panic(fmt.Errorf("platform %s: event knows its webhook actions already; leave WebhookActions nil", p.Name))
+	}
 	if err := registry.Register(p); err != nil {
 		panic(err)
+	}
+	if p.WebhookActions != nil {
+		if err := event.RegisterWebhookActions(p.Name, p.WebhookActions...); err != nil {
+			panic(err)
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/platform"
 	"github.com/chatwarden/chatwarden/rules"
 )
@@ -30,7 +31,8 @@ func actions(names ...string) func() []rules.Action {
 const registeredInInit = "testinit"
 
 func init() {
-	platform.Register(platform.Platform{Name: registeredInInit, Actions: actions(registeredInInit + ".ping")})
+	platform.Register(platform.Platform{Name: registeredInInit, Actions: actions(registeredInInit + ".ping"),
+		WebhookActions: []string{"opened", "closed"}})
 }
 
 func TestRegistryRegister(t *testing.T) {
@@ -48,6 +50,10 @@ func TestRegistryRegister(t *testing.T) {
 			wantErr: `platform acme: action "livechat.unpin" must be named acme.<action>`},
 		{name: "action named by the prefix alone", p: platform.Platform{Name: "acme", Actions: actions("acme.")},
 			wantErr: `action "acme." must be named acme.<action>`},
+		{name: "empty webhook action", p: platform.Platform{Name: "acme", WebhookActions: []string{"opened", ""}},
+			wantErr: `platform acme: webhook action "": want a name`},
+		{name: "wildcard webhook action", p: platform.Platform{Name: "acme", WebhookActions: []string{"*"}},
+			wantErr: `platform acme: webhook action "*": want a name`},
 		{name: "action defined twice", p: platform.Platform{Name: "acme", Actions: actions("acme.ping", "acme.ping")},
 			wantErr: `platform acme: action "acme.ping" is defined twice`},
 		{name: "action built without rules.Define",
@@ -124,6 +130,10 @@ func TestRegisterPanicsLikeDatabaseSQL(t *testing.T) {
 	}{
 		{name: "empty name", p: platform.Platform{}, wantPanic: `platform: name "": want lower case letters and digits, starting with a letter`},
 		{name: "registered twice", p: platform.Platform{Name: registeredInInit}, wantPanic: `platform: "testinit" is registered twice`},
+		{name: "webhook actions event knows", p: platform.Platform{Name: "livechat", WebhookActions: []string{"incoming_chat"}},
+			wantPanic: "platform livechat: event knows its webhook actions already; leave WebhookActions nil"},
+		{name: "empty webhook action", p: platform.Platform{Name: "testempty", WebhookActions: []string{""}},
+			wantPanic: `platform testempty: webhook action "": want a name`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -139,4 +149,13 @@ func TestRegisterPanicsLikeDatabaseSQL(t *testing.T) {
 		all = append(all, p.Name)
 	}
 	assert.Contains(t, all, registeredInInit)
+	_, ok = platform.Lookup("livechat")
+	assert.False(t, ok, "a refused platform is not registered")
+
+	// Its webhook actions reached package event: rules may name them in
+	// `on`, and metrics label them.
+	assert.True(t, event.KnownAction(registeredInInit, "opened"))
+	assert.False(t, event.KnownAction(registeredInInit, "opend"))
+	assert.Equal(t, registeredInInit, event.PlatformLabel(registeredInInit))
+	assert.Equal(t, "closed", event.ActionLabel(registeredInInit, "closed"))
 }
