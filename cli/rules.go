@@ -15,6 +15,7 @@ import (
 
 	"github.com/chatwarden/chatwarden/audit"
 	"github.com/chatwarden/chatwarden/livechat"
+	"github.com/chatwarden/chatwarden/platform"
 	"github.com/chatwarden/chatwarden/rules"
 	"github.com/chatwarden/chatwarden/rules/rulestest"
 )
@@ -61,7 +62,7 @@ chat's current state (` + "`enrich`" + ` and ` + "`if`" + `).`,
 			if allowUnknownActions {
 				opts = append(opts, rules.AllowUnknownActions())
 			}
-			set, err := rules.LoadFile(args[0], rules.DefaultActions(), rules.DefaultRegistry(), opts...)
+			set, err := rules.LoadFile(args[0], platform.Actions(), rules.DefaultRegistry(), opts...)
 			if err != nil {
 				return err
 			}
@@ -193,7 +194,7 @@ func (e *env) rulesTestRun(o *RulesTestOptions) error {
 			return fmt.Errorf("--chats %s: want a JSON array of chats: %w", o.ChatsPath, err)
 		}
 	}
-	set, err := rules.LoadFile(o.RulesFile, rules.DefaultActions(), rules.DefaultRegistry())
+	set, err := rules.LoadFile(o.RulesFile, platform.Actions(), rules.DefaultRegistry())
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/chatwarden/chatwarden/config"
+	"github.com/chatwarden/chatwarden/platform"
 	"github.com/chatwarden/chatwarden/rules"
 	"github.com/chatwarden/chatwarden/sweep"
 )
@@ -39,7 +40,7 @@ type sweptChat struct {
 func (e *env) sweepAuditQuery(cfg *config.Config, start time.Time) string {
 	q := "chatwarden audit --rule " + sweep.BuiltinRuleName + " --since " + sinceArg(start)
 	if cfg.RulesFile != "" {
-		if set, err := rules.LoadFile(cfg.RulesFile, rules.DefaultActions(), rules.DefaultRegistry(), rules.AllowUnknownActions()); err == nil && sweep.Overrides(set) {
+		if set, err := rules.LoadFile(cfg.RulesFile, platform.Actions(), rules.DefaultRegistry(), rules.AllowUnknownActions()); err == nil && sweep.Overrides(set) {
 			q = "chatwarden audit --platform livechat --since " + sinceArg(start)
 		}
 	}

@@ -1,6 +1,11 @@
 package event
 
-import "slices"
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+)
 
 // webhookActions are the documented webhook actions of each platform: the
 // one list the receivers, the platform packages and the metric labels
@@ -49,6 +54,65 @@ var webhookActions = map[string]map[string]bool{
 // sweep's; see package sweep), on the LiveChat platform.
 var internalActions = map[string]bool{"sweep_unassigned": true, "sweep_tick": true}
 
+// builtinPlatforms are the platforms listed in webhookActions above; others
+// come from RegisterWebhookActions.
+var builtinPlatforms = []string{LiveChat, HelpCrunch, RocketChat}
+
+// platformName is what a registered platform's name may be.
+var platformName = regexp.MustCompile(`^[a-z][a-z0-9]*$`)
+
+// RegisterWebhookActions adds a platform beyond LiveChat, HelpCrunch and
+// Rocket.Chat, with its documented webhook actions: rules may then name
+// them in `on` (KnownAction), and metrics label its events with the
+// platform and action instead of OtherLabel. It fails on a malformed or
+// already known platform name, or an empty action. It is meant for init
+// functions (package platform calls it from platform.Register): it is not
+// safe to call while events are being labelled or rules checked.
+func RegisterWebhookActions(platform string, actions ...string) error {
+	if !platformName.MatchString(platform) {
+		return fmt.Errorf("event: platform %q: want lower case letters and digits, starting with a letter", platform)
+	}
+	if _, known := webhookActions[platform]; known {
+		return fmt.Errorf("event: the webhook actions of platform %q are known already", platform)
+	}
+	set := make(map[string]bool, len(actions))
+	for _, a := range actions {
+		if a == "" || a == "*" {
+			return fmt.Errorf("event: platform %s: webhook action %q: want a name", platform, a)
+		}
+		set[a] = true
+	}
+	webhookActions[platform] = set
+	return nil
+}
+
+// KnownPlatform reports whether platform is LiveChat, HelpCrunch,
+// Rocket.Chat or one registered with RegisterWebhookActions.
+func KnownPlatform(platform string) bool {
+	_, ok := webhookActions[platform]
+	return ok
+}
+
+// Platforms lists the known platforms: LiveChat, HelpCrunch and Rocket.Chat,
+// then the registered ones sorted.
+func Platforms() []string {
+	var extra []string
+	for p := range webhookActions {
+		if !slices.Contains(builtinPlatforms, p) {
+			extra = append(extra, p)
+		}
+	}
+	slices.Sort(extra)
+	return append(slices.Clone(builtinPlatforms), extra...)
+}
+
+// PlatformList is Platforms for messages: "livechat, helpcrunch or
+// rocketchat".
+func PlatformList() string {
+	ps := Platforms()
+	return strings.Join(ps[:len(ps)-1], ", ") + " or " + ps[len(ps)-1]
+}
+
 // WebhookActions returns the documented webhook actions of platform (nil
 // for an unknown platform). The map is shared: do not modify it.
 func WebhookActions(platform string) map[string]bool { return webhookActions[platform] }
@@ -72,7 +136,8 @@ func ActionLabel(platform, action string) string {
 }
 
 // PlatformLabel is the metric label for a platform: one of LiveChat,
-// HelpCrunch and RocketChat, or OtherLabel.
+// HelpCrunch and RocketChat or a platform registered with
+// RegisterWebhookActions, or OtherLabel.
 func PlatformLabel(platform string) string {
 	if _, ok := webhookActions[platform]; ok {
 		return platform

@@ -51,10 +51,8 @@ func checkOn(s Spec, o loadOptions) ([]Warning, error) {
 		if !ok || platform == "" || action == "" {
 			return nil, fmt.Errorf("on: %q is not platform.action (e.g. livechat.chat_deactivated or livechat.*)", on)
 		}
-		switch platform {
-		case event.LiveChat, event.HelpCrunch, event.RocketChat:
-		default:
-			return nil, fmt.Errorf("on: unknown platform %q in %q (want livechat, helpcrunch or rocketchat)", platform, on)
+		if !event.KnownPlatform(platform) {
+			return nil, fmt.Errorf("on: unknown platform %q in %q (want %s)", platform, on, event.PlatformList())
 		}
 		if action == "*" || event.KnownAction(platform, action) {
 			continue
@@ -87,8 +85,8 @@ func suggestAction(platform, action string) string {
 // to another: its call would carry a chat id of the other platform, and
 // could only fail. A rule that says cross_platform: true (its step does not
 // use the event's chat, e.g. livechat.set_routing_status with an agent_id)
-// passes. Steps whose action has no platform prefix (custom actions, Go
-// handlers) are not judged.
+// passes. Steps whose action's prefix is not a known platform (see
+// event.KnownPlatform; custom actions, Go handlers) are not judged.
 func checkStepPlatform(s Spec, st StepSpec) error {
 	if s.CrossPlatform {
 		return nil
@@ -97,9 +95,7 @@ func checkStepPlatform(s Spec, st StepSpec) error {
 	if !ok {
 		return nil
 	}
-	switch stepPlatform {
-	case event.LiveChat, event.HelpCrunch, event.RocketChat:
-	default:
+	if !event.KnownPlatform(stepPlatform) {
 		return nil
 	}
 	for _, on := range s.On {

@@ -20,6 +20,7 @@ type RuleSet struct {
 	byName       map[string]*compiled
 	needsPayload bool
 	warnings     []Warning
+	actions      Actions // what the set was compiled with; an engine's default
 	// Source says where the rules came from (a path, or the built-in examples).
 	Source string
 }
@@ -63,7 +64,7 @@ func Compile(specs []Spec, actions Actions, handlers *Registry, opts ...LoadOpti
 	for _, opt := range opts {
 		opt(&o)
 	}
-	set := &RuleSet{byName: map[string]*compiled{}}
+	set := &RuleSet{byName: map[string]*compiled{}, actions: actions}
 	var problems []string
 	for _, s := range specs {
 		c, warns, err := compileRule(s, actions, handlers, o)
@@ -214,7 +215,7 @@ func (s *RuleSet) Only(name string) (*RuleSet, error) {
 		return nil, fmt.Errorf("no rule %q in %s (rules: %s)", name, s.Source, listOrNone(names))
 	}
 	return &RuleSet{rules: []*compiled{c}, byName: map[string]*compiled{name: c},
-		needsPayload: strings.Contains(c.spec.If, "payload"), Source: s.Source}, nil
+		needsPayload: strings.Contains(c.spec.If, "payload"), Source: s.Source, actions: s.actions}, nil
 }
 
 // Warnings lists, in file order, what loads but is probably a mistake:

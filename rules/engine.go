@@ -89,7 +89,10 @@ func WithDoneStore(d DoneStore) EngineOption { return func(e *Engine) { e.done =
 // WithClock sets the clock conditions see as now() (default time.Now).
 func WithClock(now func() time.Time) EngineOption { return func(e *Engine) { e.now = now } }
 
-// WithActions sets the available actions (default DefaultActions()).
+// WithActions sets the actions Go handlers' Call.Do can run (default: the
+// actions set was compiled with, so an engine runs the same actions as its
+// rule file's steps; DefaultActions() when set has none). A rule set
+// swapped in later does not change them.
 func WithActions(a Actions) EngineOption { return func(e *Engine) { e.actions = a } }
 
 // WithHandlers sets the Go handler registry (default DefaultRegistry()).
@@ -100,6 +103,9 @@ func NewEngine(set *RuleSet, clients Clients, aud Auditor, opts ...EngineOption)
 	e := &Engine{clients: clients, audit: aud, logger: zap.NewNop(), now: time.Now}
 	for _, o := range opts {
 		o(e)
+	}
+	if e.actions == nil && set != nil {
+		e.actions = set.actions
 	}
 	if e.actions == nil {
 		e.actions = DefaultActions()

@@ -12,6 +12,7 @@ import (
 	"github.com/chatwarden/chatwarden/consumer"
 	"github.com/chatwarden/chatwarden/examples"
 	"github.com/chatwarden/chatwarden/metrics"
+	"github.com/chatwarden/chatwarden/platform"
 	"github.com/chatwarden/chatwarden/rules"
 	"github.com/chatwarden/chatwarden/sweep"
 )
@@ -21,16 +22,17 @@ import (
 // version does not know is a warning here, not an error (see
 // rules.AllowUnknownActions): a service that ran yesterday's file keeps
 // starting, and a platform's new action can be used before chatwarden
-// lists it; `chatwarden rules check` is where it fails.
+// lists it; `chatwarden rules check` is where it fails. Steps may use the
+// actions of every registered platform (platform.Actions).
 func LoadRules(cfg *config.Config, handlers *rules.Registry) (set *rules.RuleSet, builtIn bool, err error) {
 	if handlers == nil {
 		handlers = rules.DefaultRegistry()
 	}
 	if cfg.RulesFile == "" {
-		set, err = rules.LoadBytes(examples.Rules, examples.RulesSource, rules.DefaultActions(), handlers)
+		set, err = rules.LoadBytes(examples.Rules, examples.RulesSource, platform.Actions(), handlers)
 		return set, true, err
 	}
-	set, err = rules.LoadFile(cfg.RulesFile, rules.DefaultActions(), handlers, rules.AllowUnknownActions())
+	set, err = rules.LoadFile(cfg.RulesFile, platform.Actions(), handlers, rules.AllowUnknownActions())
 	if err != nil {
 		return nil, false, fmt.Errorf("rules_file: %w", err)
 	}
@@ -39,7 +41,8 @@ func LoadRules(cfg *config.Config, handlers *rules.Registry) (set *rules.RuleSet
 
 // NewEngine builds the rules engine of a worker: the configured rules, the
 // platform clients, audit records, re-checks scheduled in JetStream and the
-// JetStream record of performed actions. With no rules_file it runs the
+// JetStream record of performed actions; Go handlers' c.Do runs the actions
+// of every registered platform. With no rules_file it runs the
 // built-in examples in dry run, and says so.
 func NewEngine(ctx context.Context, cfg *config.Config, b *bus.Bus, clients rules.Clients, logger *zap.Logger,
 	m *metrics.Metrics, handlers *rules.Registry) (*rules.Engine, error) {
@@ -63,7 +66,7 @@ func NewEngine(ctx context.Context, cfg *config.Config, b *bus.Bus, clients rule
 	opts := []rules.EngineOption{
 		rules.WithDryRun(dryRun), rules.WithLogger(logger), rules.WithMetrics(m),
 		rules.WithScheduler(rules.JetStreamScheduler{JS: b.JS, Partitions: b.Partitions(), MaxPending: cfg.Workers.MaxPendingRechecks}),
-		rules.WithDoneStore(rules.KVDoneStore{KV: kv}),
+		rules.WithDoneStore(rules.KVDoneStore{KV: kv}), rules.WithActions(platform.Actions()),
 	}
 	if handlers != nil {
 		opts = append(opts, rules.WithHandlers(handlers))
