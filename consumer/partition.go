@@ -351,8 +351,11 @@ func (o *ownership[T]) takeHeld() []T {
 func (o *ownership[T]) pause() { o.paused = true }
 
 // drained ends the generation pulled before a release: anything later to
-// its pulls is ignored (and redelivered).
-func (o *ownership[T]) drained() { o.gen++ }
+// its pulls, and anything held, is ignored (and redelivered).
+func (o *ownership[T]) drained() {
+	o.gen++
+	o.hold = nil // what it held is left to redelivery too
+}
 
 // resume starts a new generation of pulling after a pause, and returns it:
 // the sequence starts over and the first delivery is a takeover.
