@@ -23,7 +23,7 @@ type run struct {
 	hold int // the last hold started
 }
 
-type step interface{ play(r *run, i int) }
+type ownStep interface{ play(r *run, i int) }
 
 // recv delivers (consumer sequence cseq, stream sequence sseq, pin) at
 // t0+at to the machine's current generation (or gen when stale is set).
@@ -129,11 +129,11 @@ func TestOwnership(t *testing.T) {
 	}
 	cases := []struct {
 		name  string
-		steps []step
+		steps []ownStep
 	}{
 		{
 			name: "first delivery is held for one check, then released at once (routine, not waited)",
-			steps: []step{
+			steps: []ownStep{
 				recv{cseq: 1, sseq: 10, pin: "A", want: receiveHold, startsHold: true},
 				recv{cseq: 2, sseq: 11, pin: "A", want: receiveHold},
 				poll{at: takeoverPoll, a: pinned(2, 2), want: pollRelease, items: []uint64{10, 11}, others: 0},
@@ -142,7 +142,7 @@ func TestOwnership(t *testing.T) {
 		},
 		{
 			name: "takeover waits while events are pending elsewhere, releases in stream order once none is",
-			steps: []step{
+			steps: []ownStep{
 				recv{cseq: 5, sseq: 30, pin: "A", want: receiveHold, startsHold: true},
 				recv{cseq: 6, sseq: 20, pin: "A", want: receiveHold}, // a redelivery of an older event
 				poll{at: 200 * time.Millisecond, a: pinned(6, 3), want: pollWait, others: 1, waited: true},
@@ -151,7 +151,7 @@ func TestOwnership(t *testing.T) {
 		},
 		{
 			name: "a delivery made after the broker's answer does not count as local (no lock across the info call)",
-			steps: []step{
+			steps: []ownStep{
 				// Stream seq 1 is pending at another replica (delivered as cseq 1 there).
 				recv{cseq: 2, sseq: 2, pin: "A", want: receiveHold, startsHold: true},
 				// Arrives while the info call is on its way; the broker sent it after answering.
@@ -162,7 +162,7 @@ func TestOwnership(t *testing.T) {
 		},
 		{
 			name: "deliveries handed over and not settled count as local; settled ones as pending elsewhere",
-			steps: []step{
+			steps: []ownStep{
 				recv{cseq: 1, sseq: 1, pin: "A", want: receiveHold, startsHold: true},
 				poll{at: 200 * time.Millisecond, a: pinned(1, 1), want: pollRelease, items: []uint64{1}},
 				recv{cseq: 2, sseq: 2, pin: "A", want: receiveDispatch},
@@ -181,7 +181,7 @@ func TestOwnership(t *testing.T) {
 		},
 		{
 			name: "a gap holds the later deliveries until the lost ones are redelivered",
-			steps: []step{
+			steps: []ownStep{
 				recv{cseq: 1, sseq: 1, pin: "A", want: receiveHold, startsHold: true},
 				poll{at: 200 * time.Millisecond, a: pinned(1, 1), want: pollRelease, items: []uint64{1}},
 				recv{cseq: 4, sseq: 4, pin: "A", want: receiveHold, gap: 2, startsHold: true},
@@ -194,7 +194,7 @@ func TestOwnership(t *testing.T) {
 		},
 		{
 			name: "pinned holds have no limit; unanswered polls wait",
-			steps: []step{
+			steps: []ownStep{
 				recv{cseq: 1, sseq: 1, pin: "A", want: receiveHold, startsHold: true},
 				poll{at: time.Second, a: answer{}, want: pollWait, others: -1, waited: true},
 				poll{at: time.Hour, a: answer{}, want: pollWait, items: []uint64{1}, others: -1, waited: true, logWait: true},
@@ -202,7 +202,7 @@ func TestOwnership(t *testing.T) {
 		},
 		{
 			name: "an unpinned takeover hold ends at its limit even without answers",
-			steps: []step{
+			steps: []ownStep{
 				recv{cseq: 1, sseq: 1, want: receiveHold, startsHold: true},
 				poll{at: unpinnedHoldLimit, a: answer{}, want: pollWait, items: []uint64{1}, others: -1, waited: true},
 				poll{at: unpinnedHoldLimit + time.Millisecond, a: answer{}, want: pollRelease, items: []uint64{1}, others: -1, waited: true},
@@ -210,7 +210,7 @@ func TestOwnership(t *testing.T) {
 		},
 		{
 			name: "an unpinned gap hold lasts up to the pull expiry plus the ack wait plus 1s",
-			steps: []step{
+			steps: []ownStep{
 				recv{cseq: 1, sseq: 1, want: receiveHold, startsHold: true},
 				poll{at: 200 * time.Millisecond, a: answer{ok: true, pending: 1, delivered: 1}, want: pollRelease, items: []uint64{1}},
 				recv{at: time.Second, cseq: 3, sseq: 3, want: receiveHold, gap: 1, startsHold: true},
@@ -221,7 +221,7 @@ func TestOwnership(t *testing.T) {
 		},
 		{
 			name: "pinned to another replica while holding: hand back, lose the pin generation, hold again on the next delivery",
-			steps: []step{
+			steps: []ownStep{
 				recv{cseq: 1, sseq: 1, pin: "A", want: receiveHold, startsHold: true},
 				recv{cseq: 2, sseq: 2, pin: "A", want: receiveHold},
 				poll{at: 200 * time.Millisecond, a: answer{ok: true, pending: 3, delivered: 2, pinned: "B"}, want: pollHandBack, items: []uint64{1, 2}, others: -1},
@@ -232,7 +232,7 @@ func TestOwnership(t *testing.T) {
 		},
 		{
 			name: "a new pin on a delivery is a takeover",
-			steps: []step{
+			steps: []ownStep{
 				recv{cseq: 1, sseq: 1, pin: "A", want: receiveHold, startsHold: true},
 				poll{at: 200 * time.Millisecond, a: pinned(1, 1), want: pollRelease, items: []uint64{1}},
 				recv{cseq: 2, sseq: 2, pin: "C", want: receiveHold, startsHold: true},
@@ -241,7 +241,7 @@ func TestOwnership(t *testing.T) {
 		},
 		{
 			name: "the broker naming another pin makes what runs here lost, except while released to balance",
-			steps: []step{
+			steps: []ownStep{
 				recv{cseq: 1, sseq: 1, pin: "A", want: receiveHold, startsHold: true},
 				poll{at: 200 * time.Millisecond, a: pinned(1, 1), want: pollRelease, items: []uint64{1}},
 				notice{pinned: "A", pinGen: 0},
@@ -253,7 +253,7 @@ func TestOwnership(t *testing.T) {
 		},
 		{
 			name: "a gap while released to balance ends the generation: the rest is left to redelivery",
-			steps: []step{
+			steps: []ownStep{
 				recv{cseq: 1, sseq: 1, pin: "A", want: receiveHold, startsHold: true},
 				poll{at: 200 * time.Millisecond, a: pinned(1, 1), want: pollRelease, items: []uint64{1}},
 				do(func(o *ownership[uint64]) { o.pause() }),
@@ -266,7 +266,7 @@ func TestOwnership(t *testing.T) {
 		},
 		{
 			name: "after a release is drained and pulling resumes, the first delivery is a takeover and old generations are ignored",
-			steps: []step{
+			steps: []ownStep{
 				recv{cseq: 1, sseq: 1, pin: "A", want: receiveHold, startsHold: true},
 				do(func(o *ownership[uint64]) { o.pause(); o.drained() }),
 				// What was held is dropped with the generation, left to redelivery.
@@ -278,7 +278,7 @@ func TestOwnership(t *testing.T) {
 		},
 		{
 			name: "a hold after a loss starts once; stopped, nothing is received or released",
-			steps: []step{
+			steps: []ownStep{
 				recv{cseq: 1, sseq: 1, pin: "A", want: receiveHold, startsHold: true},
 				lossHold{starts: false}, // already holding
 				do(func(o *ownership[uint64]) { o.stop() }),
@@ -289,7 +289,7 @@ func TestOwnership(t *testing.T) {
 		},
 		{
 			name: "a superseded hold's poll is stale",
-			steps: []step{
+			steps: []ownStep{
 				recv{cseq: 1, sseq: 1, pin: "A", want: receiveHold, startsHold: true},
 				poll{at: 200 * time.Millisecond, a: pinned(1, 1), want: pollRelease, items: []uint64{1}},
 				lossHold{at: time.Second, starts: true},
@@ -299,7 +299,7 @@ func TestOwnership(t *testing.T) {
 		},
 		{
 			name: "held deliveries are kept alive every third of the ack wait, the wait logged every 10s",
-			steps: []step{
+			steps: []ownStep{
 				recv{cseq: 1, sseq: 1, pin: "A", want: receiveHold, startsHold: true},
 				poll{at: testAckWait / 3, a: pinned(1, 2), want: pollWait, others: 1, waited: true},
 				poll{at: testAckWait/3 + time.Millisecond, a: pinned(1, 2), want: pollWait, items: []uint64{1}, others: 1, waited: true},
@@ -310,7 +310,7 @@ func TestOwnership(t *testing.T) {
 		},
 		{
 			name: "a hold longer than a second counts as waited though its first poll released it",
-			steps: []step{
+			steps: []ownStep{
 				recv{cseq: 1, sseq: 1, pin: "A", want: receiveHold, startsHold: true},
 				poll{at: 1001 * time.Millisecond, a: pinned(1, 1), want: pollRelease, items: []uint64{1}, waited: true},
 			},

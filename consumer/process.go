@@ -1,12 +1,8 @@
 package consumer
 
 import (
-	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -20,139 +16,134 @@ import (
 	"github.com/chatwarden/chatwarden/tracing"
 )
 
-// process handles j: acknowledging, dead-lettering or handing it back. It
-// returns why it left j alone instead (see lost), "" when it did not.
+// handling is one delivered event as the runner's steps see it.
+type handling struct {
+	j  *job
+	md *jetstream.MsgMetadata
+	ev *event.Event // nil when undecodable
+	// attempt is the try number the handler sees (see Attempt).
+	attempt uint64
+	// log writes a line about the event; its fields are only built when
+	// the line is (most events log nothing).
+	log func(level zapcore.Level, msg string, fields ...zap.Field)
+	// lost says why this replica may no longer act on the event ("" when
+	// it may; see Runner.lost).
+	lost func() string
+}
+
+// step handles a delivered event. Its error tells process what to do: nil
+// acknowledge; *termination terminate; *lostError leave it unacknowledged
+// (this replica may have lost it); errHandBack or any other error hand it
+// back for redelivery.
+type step func(ctx context.Context, h *handling) error
+
+// errHandBack hands an event back to the broker for redelivery (stopping,
+// or behind an event of its chat handed back).
+var errHandBack = errors.New("handed back for redelivery")
+
+// lostError leaves an event unacknowledged: this replica may have lost it to
+// another replica, for the reason why.
+type lostError struct{ why string }
+
+func (e *lostError) Error() string { return "ownership lost: " + e.why }
+
+// steps is the runner's handling of an event, outermost first:
+//
+//	poison  dead-letters what the steps inside give up on, then terminates it (poison.go)
+//	admit   gives up undecodable and over-delivered events before any attempt (retry.go)
+//	traced  the event's span, and its cancellation when ownership is lost
+//	retry   in-place retries with backoff, outage waits without spending attempts (retry.go)
+//	run     the Handler (with its own middleware: recover, timeout, see Chain)
+//
+// The ownership checks (Runner.lost) stay where they guard: before each
+// start (chain), before each retry and after each outage wait (retry).
+func (r *Runner) steps() step {
+	rt := &retrier{maxAttempts: r.maxAttempts, backoff: r.backoff, metrics: r.metrics, stopping: r.workCtx,
+		waitOutage: r.waitOutage, handBack: r.waits.handBack}
+	return r.poison(r.admit(r.traced(rt.middleware(r.run))))
+}
+
+// run calls the handler for the event, at attempt h.attempt.
+func (r *Runner) run(ctx context.Context, h *handling) error {
+	return r.handler.Handle(WithAttempt(ctx, h.attempt), h.ev)
+}
+
+// traced runs the steps inside in the event's span (its name takes bounded
+// labels, as tracing backends index names; the attributes name the event),
+// with a context that keepAlive cancels when this replica may have lost
+// the event (errOwnershipLost).
+func (r *Runner) traced(next step) step {
+	return func(ctx context.Context, h *handling) error {
+		ev := h.ev
+		ctx, span := tracing.Tracer().Start(tracing.Extract(ctx, h.j.msg.Headers()),
+			"process "+event.PlatformLabel(ev.Platform)+"."+event.ActionLabel(ev.Platform, ev.Action),
+			trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attribute.String("chatwarden.event_id", ev.ID),
+				attribute.String("chatwarden.chat_id", ev.ChatID), attribute.Int64("chatwarden.delivery", int64(h.md.NumDelivered))))
+		defer span.End()
+		ctx, stop := context.WithCancelCause(ctx)
+		r.mu.Lock()
+		h.j.stop = stop
+		r.mu.Unlock()
+		defer func() {
+			r.mu.Lock()
+			h.j.stop = nil
+			r.mu.Unlock()
+			stop(nil)
+		}()
+		return next(ctx, h)
+	}
+}
+
+// process handles j through the steps and then only decides: acknowledge,
+// terminate or hand it back. It returns why it left j alone instead (see
+// lost), "" when it did not.
 func (r *Runner) process(j *job) (lost string) {
-	var err error
 	md := j.md // parsed on delivery
 	if md == nil {
-		md, err = j.msg.Metadata()
+		var err error
+		if md, err = j.msg.Metadata(); err != nil {
+			r.logger.Error("message without JetStream metadata; terminating it", zap.String("subject", j.msg.Subject()), zap.Error(err))
+			j.settle()
+			_ = j.msg.Term()
+			return ""
+		}
 	}
-	if err != nil {
-		r.logger.Error("message without JetStream metadata; terminating it", zap.String("subject", j.msg.Subject()), zap.Error(err))
+	h := &handling{j: j, md: md, ev: j.ev, lost: func() string { return r.lost(j) }}
+	h.log = func(level zapcore.Level, msg string, fields ...zap.Field) {
+		if ce := r.logger.Check(level, msg); ce != nil {
+			ev := h.ev
+			ce.Write(append([]zap.Field{zap.String("event_id", ev.ID), zap.String("platform", ev.Platform),
+				zap.String("action", ev.Action), zap.String("chat_id", ev.ChatID), zap.Uint64("delivery", md.NumDelivered)}, fields...)...)
+		}
+	}
+	err := r.pipeline(r.workCtx, h)
+	var le *lostError
+	var tm *termination
+	switch {
+	case err == nil:
 		j.settle()
-		_ = j.msg.Term()
-		return
-	}
-	if j.err != nil {
-		r.deadLetter(j, md, ReasonUndecodable, j.err)
-		return
-	}
-	ev := j.ev
-	if r.waits.behind(ev.Key()) {
-		// Stopping: an earlier event of the chat waiting for its platform
-		// was handed back; this one goes back behind it.
+		confirmed := r.ack(j.msg, h.log)
+		ev := h.ev
+		r.metrics.EventsProcessed.WithLabelValues(event.PlatformLabel(ev.Platform), event.ActionLabel(ev.Platform, ev.Action), metrics.OutcomeAck).Inc()
+		if !confirmed && r.workCtx.Err() == nil {
+			// It may come back: the chat's later events wait for that,
+			// left to their redelivery behind it.
+			return "the acknowledgement of the chat's previous event was not confirmed"
+		}
+		return ""
+	case errors.As(err, &le):
+		return le.why
+	case errors.As(err, &tm):
+		j.settle()
+		if terr := j.msg.TermWithReason(tm.reason); terr != nil {
+			tm.log.Warn(tm.failed, zap.Error(terr))
+		}
+		tm.done()
+		return ""
+	default: // errHandBack
 		j.settle()
 		_ = j.msg.Nak()
-		return
-	}
-	delivery := md.NumDelivered
-	// log writes a line about this event; its fields are only built when
-	// the line is (most events log nothing).
-	log := func(level zapcore.Level, msg string, fields ...zap.Field) {
-		if ce := r.logger.Check(level, msg); ce != nil {
-			ce.Write(append([]zap.Field{zap.String("event_id", ev.ID), zap.String("platform", ev.Platform),
-				zap.String("action", ev.Action), zap.String("chat_id", ev.ChatID), zap.Uint64("delivery", delivery)}, fields...)...)
-		}
-	}
-	if md.NumDelivered > r.maxAttempts {
-		r.deadLetter(j, md, ReasonExhausted, fmt.Errorf(
-			"delivered %d times, more than workers.max_attempts=%d (an earlier attempt crashed or timed out)",
-			md.NumDelivered, r.maxAttempts))
-		return
-	}
-
-	// The span name takes bounded labels (tracing backends index names);
-	// the attributes name the event.
-	ctx, span := tracing.Tracer().Start(tracing.Extract(r.workCtx, j.msg.Headers()),
-		"process "+event.PlatformLabel(ev.Platform)+"."+event.ActionLabel(ev.Platform, ev.Action),
-		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attribute.String("chatwarden.event_id", ev.ID),
-			attribute.String("chatwarden.chat_id", ev.ChatID), attribute.Int64("chatwarden.delivery", int64(md.NumDelivered))))
-	defer span.End()
-	ctx, stop := context.WithCancelCause(ctx)
-	r.mu.Lock()
-	j.stop = stop
-	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		j.stop = nil
-		r.mu.Unlock()
-		stop(nil)
-	}()
-	// waits counts the tries after a wait for an unavailable platform,
-	// which spend no attempt but may repeat a call that reached it: the
-	// handler sees attempt+waits, so that a non-idempotent action checks
-	// whether it already took effect.
-	var waits uint64
-	for attempt := md.NumDelivered; ; attempt++ {
-		err = r.handler.Handle(WithAttempt(ctx, attempt+waits), ev)
-		if err != nil && context.Cause(ctx) == errOwnershipLost {
-			return cmp.Or(r.lost(j), errOwnershipLost.Error())
-		}
-		if err != nil {
-			span.AddEvent("attempt failed", trace.WithAttributes(attribute.Int64("attempt", int64(attempt)), attribute.String("error", err.Error())))
-		}
-		if w, ok := waiter(err); ok {
-			// The platform is unavailable: wait for it without spending
-			// an attempt (the same attempt runs again).
-			log(zapcore.DebugLevel, "platform unavailable; the event waits, its attempts not spent", zap.Error(err))
-			r.metrics.EventsProcessed.WithLabelValues(event.PlatformLabel(ev.Platform), event.ActionLabel(ev.Platform, ev.Action), metrics.OutcomeWait).Inc()
-			if !r.waitOutage(w.Ready()) {
-				r.waits.handBack(ev.Key())
-				j.settle()
-				_ = j.msg.Nak()
-				return
-			}
-			if why := r.lost(j); why != "" {
-				return why
-			}
-			attempt--
-			waits++
-			continue
-		}
-		permanent, hint := Classify(err)
-		switch {
-		case err == nil:
-			j.settle()
-			confirmed := r.ack(j.msg, log)
-			r.metrics.EventsProcessed.WithLabelValues(event.PlatformLabel(ev.Platform), event.ActionLabel(ev.Platform, ev.Action), metrics.OutcomeAck).Inc()
-			if !confirmed && r.workCtx.Err() == nil {
-				// It may come back: the chat's later events wait for
-				// that, left to their redelivery behind it.
-				return "the acknowledgement of the chat's previous event was not confirmed"
-			}
-			return
-		case permanent:
-			log(zapcore.WarnLevel, "permanent failure; dead-lettering the event", zap.Error(err))
-			md.NumDelivered = attempt
-			r.deadLetter(j, md, ReasonPermanent, err)
-			return
-		case attempt >= r.maxAttempts:
-			log(zapcore.WarnLevel, "attempts exhausted; dead-lettering the event", zap.Error(err))
-			md.NumDelivered = attempt
-			r.deadLetter(j, md, ReasonExhausted, err)
-			return
-		case r.workCtx.Err() != nil:
-			// Shutting down: leave it for redelivery without counting a failure.
-			j.settle()
-			_ = j.msg.Nak()
-			return
-		}
-		delay := r.backoff.Delay(attempt, hint)
-		log(zapcore.InfoLevel, "retryable failure; retrying in place, later events of this chat wait",
-			zap.Duration("delay", delay), zap.Uint64("attempt", attempt), zap.Error(err))
-		r.metrics.Retries.WithLabelValues(event.PlatformLabel(ev.Platform)).Inc()
-		r.metrics.EventsProcessed.WithLabelValues(event.PlatformLabel(ev.Platform), event.ActionLabel(ev.Platform, ev.Action), metrics.OutcomeRetry).Inc()
-		select {
-		case <-time.After(delay):
-		case <-r.workCtx.Done():
-			j.settle()
-			_ = j.msg.Nak()
-			return
-		}
-		if why := r.lost(j); why != "" {
-			return why
-		}
+		return ""
 	}
 }
 
@@ -190,97 +181,4 @@ func (r *Runner) ack(msg jetstream.Msg, log func(zapcore.Level, string, ...zap.F
 		case <-r.workCtx.Done():
 		}
 	}
-}
-
-// storedEventJSON is the JSON of a stored event for its dead letter: the
-// event decompressed, or, when the message is not a readable event at all,
-// its bytes as a JSON string.
-func storedEventJSON(stored []byte) json.RawMessage {
-	if b, err := event.JSON(stored); err == nil && json.Valid(b) {
-		return b
-	}
-	b, _ := json.Marshal(strings.ToValidUTF8(string(stored), "\uFFFD"))
-	return b
-}
-
-// deadLetter stores the event in the dead-letter stream and terminates it.
-// If storing fails because the broker is unavailable, it is retried in
-// place (and handed back for redelivery on shutdown). If the sink refuses
-// the dead letter for a reason tied to the event (ErrDeadLetterRefused:
-// neither the full nor the reduced dead letter can be stored), the event is
-// terminated with an error log, so that it cannot hold its chat forever.
-func (r *Runner) deadLetter(j *job, md *jetstream.MsgMetadata, reason string, cause error) {
-	dl := &DeadLetter{
-		Event:     storedEventJSON(j.msg.Data()),
-		Subject:   j.msg.Subject(),
-		StreamSeq: md.Sequence.Stream,
-		StoredAt:  md.Timestamp,
-		Reason:    reason,
-		Error:     cause.Error(),
-		Attempts:  md.NumDelivered,
-		FailedAt:  time.Now().UTC(),
-		ID:        fmt.Sprintf("seq-%d", md.Sequence.Stream),
-	}
-	if j.ev != nil {
-		dl.ID, dl.Platform, dl.Action, dl.ChatID = j.ev.ID, j.ev.Platform, j.ev.Action, j.ev.ChatID
-	}
-	var pe *PermanentError
-	if errors.As(cause, &pe) {
-		dl.Cause = pe.Reason
-	}
-	var ae *ActionError
-	if errors.As(cause, &ae) {
-		dl.Rule, dl.Operation = ae.Rule, ae.Action
-	}
-	dl.Outage = reason == ReasonExhausted && isOutage(cause)
-	dl.AutoRetries = autoRetries(j.msg)
-	log := r.logger.With(zap.String("event_id", dl.ID), zap.String("platform", dl.Platform),
-		zap.String("action", dl.Action), zap.String("chat_id", dl.ChatID))
-	// Storing is retried in place, so the chat's later events keep waiting
-	// behind this one; only a shutdown hands it back for redelivery.
-	for attempt := uint64(1); ; attempt++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := r.dlq.DeadLetter(ctx, dl)
-		cancel()
-		if err == nil {
-			break
-		}
-		if errors.Is(err, ErrDeadLetterRefused) {
-			// Retrying would fail the same way: the event must not hold its
-			// chat forever. It stays in the events stream (retention).
-			j.settle()
-			if terr := j.msg.TermWithReason(reason + "; dead letter refused"); terr != nil {
-				log.Warn("terminating an event whose dead letter was refused failed; a redelivery will try again", zap.Error(terr))
-			}
-			r.metrics.EventsProcessed.WithLabelValues(event.PlatformLabel(dl.Platform), event.ActionLabel(dl.Platform, dl.Action), metrics.OutcomeTerminated).Inc()
-			log.Error("event given up without a dead letter: the broker refused both the dead letter and a reduced one; it stays in the events stream until its retention ends",
-				zap.Uint64("stream_seq", md.Sequence.Stream), zap.String("reason", reason), zap.String("cause", dl.Error), zap.Error(err))
-			return
-		}
-		if r.workCtx.Err() != nil {
-			log.Error("storing dead letter failed while stopping; the event will be redelivered", zap.Error(err))
-			j.settle()
-			_ = j.msg.Nak()
-			return
-		}
-		delay := min(r.backoff.Delay(attempt, 0), r.ackWait/3)
-		log.Error("storing dead letter failed; retrying in place, later events of this chat wait",
-			zap.Uint64("attempt", attempt), zap.Duration("delay", delay), zap.Error(err))
-		_ = j.msg.InProgress()
-		select {
-		case <-time.After(delay):
-		case <-r.workCtx.Done():
-		}
-	}
-	j.settle()
-	if err := j.msg.TermWithReason(reason); err != nil {
-		log.Warn("terminating dead-lettered event failed; a redelivery will dead-letter it again (deduplicated)", zap.Error(err))
-	}
-	platform := event.PlatformLabel(dl.Platform)
-	if dl.Platform == "" {
-		platform = "unknown" // undecodable
-	}
-	r.metrics.DeadLetters.WithLabelValues(platform, reason).Inc()
-	r.metrics.EventsProcessed.WithLabelValues(platform, event.ActionLabel(dl.Platform, dl.Action), metrics.OutcomeDeadLetter).Inc()
-	log.Warn("event dead-lettered", zap.String("reason", reason), zap.String("error", dl.Error))
 }

@@ -91,6 +91,7 @@ type Runner struct {
 	lastPullErr time.Time // guarded by mu
 	bal         *balancer // nil: no balancing
 	waits       outageWaits
+	pipeline    step // see steps
 }
 
 // Option configures a Runner.
@@ -190,6 +191,7 @@ func (r *Runner) Start() error {
 		r.pullOpts = append(r.pullOpts, jetstream.PullPriorityGroup(r.group))
 	}
 	r.workCtx, r.hardStop = context.WithCancel(context.Background())
+	r.pipeline = r.steps()
 	for _, c := range r.cons {
 		p := newPartition(r, c)
 		if err := p.consume(p.own.begin()); err != nil {
