@@ -65,6 +65,13 @@ import (
 //     the one that runs, and the partition holds its later events as after
 //     a gap. A handler already running for such an event has its context
 //     cancelled (at the next keepalive round), so it starts no further call.
+//
+// Where each part lives: pulling a partition and doing what its ownership
+// decides in puller.go, the ownership itself (pinned, holding for a takeover
+// or a gap, releasing, handing back) as a state machine without I/O in
+// partition.go, per-chat chains in chains.go, keepalives and the ownership
+// checks of running events in keepalive.go, the handling steps (Runner.steps)
+// in process.go, retry.go and poison.go, balancing in balance.go.
 type Runner struct {
 	cons    []jetstream.Consumer
 	group   string
