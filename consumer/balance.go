@@ -139,7 +139,7 @@ func (r *Runner) liveReplicas(ctx context.Context) (int, error) {
 // broker's pinned client is the one named on the last delivery here.
 func (p *partition) ownedNow(ctx context.Context, group string) bool {
 	p.mu.Lock()
-	pin, busy := p.pin, p.paused || p.stopped || p.holding
+	pin, busy := p.own.owner()
 	p.mu.Unlock()
 	if pin == "" || busy {
 		return false
@@ -155,11 +155,11 @@ func (p *partition) ownedNow(ctx context.Context, group string) bool {
 // it, and pulls it again as a stand-by after releaseStandby.
 func (p *partition) release(stream jetstream.Stream, group string) {
 	p.mu.Lock()
-	if p.stopped || p.paused || p.cc == nil {
+	if p.own.stopped || p.own.paused || p.cc == nil {
 		p.mu.Unlock()
 		return
 	}
-	p.paused = true
+	p.own.pause()
 	cc := p.cc
 	p.mu.Unlock()
 	cc.Drain() // what is buffered is still handed over
@@ -168,7 +168,7 @@ func (p *partition) release(stream jetstream.Stream, group string) {
 	case <-time.After(pullExpiry + time.Second):
 	}
 	p.mu.Lock()
-	p.gen++ // anything later to the drained pulls is ignored (and redelivered)
+	p.own.drained() // anything later to the drained pulls is ignored (and redelivered)
 	p.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	err := stream.UnpinConsumer(ctx, p.name, group)
@@ -178,7 +178,7 @@ func (p *partition) release(stream jetstream.Stream, group string) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.stopped {
+	if !p.own.stopped {
 		p.resume = time.AfterFunc(releaseStandby, p.restart)
 	}
 }
