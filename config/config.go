@@ -89,10 +89,11 @@ const (
 // workers.max_pending_rechecks: its default and upper bound.
 const (
 	DefaultMaxPendingRechecks = 100000
-	// DefaultHandlerTimeout is workers.handler_timeout.
-	DefaultHandlerTimeout = 2 * time.Minute
 	MaxMaxPendingRechecks     = 10000000
 )
+
+// DefaultHandlerTimeout is workers.handler_timeout.
+const DefaultHandlerTimeout = 2 * time.Minute
 
 const (
 	// ListenOff as nats.listen turns the embedded server's client listener
