@@ -241,14 +241,7 @@ func TestDemoFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var got *DemoOptions
-			var out, errb bytes.Buffer
-			e := &env{getenv: func(string) string { return "" }, stdout: &out, stderr: &errb}
-			cmd := newCmdDemo(e, func(o *DemoOptions) error { got = o; return nil })
-			cmd.SetArgs(tt.args)
-			cmd.SetOut(&out)
-			cmd.SetErr(&errb)
-			err := cmd.ExecuteContext(context.Background())
+			got, err := parseOptions(newCmdDemo, tt.args...)
 			assert.Equal(t, tt.wantCode, ExitCode(err), "err %v", err)
 			if tt.wantErr != "" {
 				assert.ErrorContains(t, err, tt.wantErr)

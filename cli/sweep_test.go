@@ -238,12 +238,8 @@ livechat: {api_url: %q, pat: {account_id: acc-1, token: pat-1}}
 // TestSweepOptions checks that the flags land in SweepOptions and that only
 // the given ones count as set (the others take the configuration).
 func TestSweepOptions(t *testing.T) {
-	var got *SweepOptions
-	var out bytes.Buffer
-	e := &env{getenv: func(string) string { return "" }, stdout: &out, stderr: &out}
-	cmd := newCmdSweepUnassigned(e, func(o *SweepOptions) error { got = o; return nil })
-	cmd.SetArgs([]string{"--dry-run", "--limit", "5", "--group", "2", "--group", "7", "--json", "--config", "x.yaml"})
-	require.NoError(t, cmd.ExecuteContext(context.Background()))
+	got, err := parseOptions(newCmdSweepUnassigned, "--dry-run", "--limit", "5", "--group", "2", "--group", "7", "--json", "--config", "x.yaml")
+	require.NoError(t, err)
 	require.NotNil(t, got)
 	assert.True(t, got.DryRun)
 	assert.True(t, got.JSON)

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"bytes"
-	"context"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -26,14 +24,7 @@ func TestWebhooksRegisterOptions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var got *WebhooksRegisterOptions
-			var out bytes.Buffer
-			e := &env{getenv: func(string) string { return "" }, stdout: &out, stderr: &out}
-			cmd := newCmdWebhooksRegister(e, func(o *WebhooksRegisterOptions) error { got = o; return nil })
-			cmd.SetArgs(tt.args)
-			cmd.SetOut(&out)
-			cmd.SetErr(&out)
-			err := cmd.ExecuteContext(context.Background())
+			got, err := parseOptions(newCmdWebhooksRegister, tt.args...)
 			assert.Equal(t, tt.wantCode, ExitCode(err), "err %v", err)
 			if tt.wantErr != "" {
 				assert.ErrorContains(t, err, tt.wantErr)
