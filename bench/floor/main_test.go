@@ -48,7 +48,9 @@ func TestFloorAppliesEveryWebhookOnce(t *testing.T) {
 	require.NoError(t, ln.Close())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, options{addr: addr, api: api.URL, handler: "call", ack: "double", workers: 4}) }()
+	go func() {
+		done <- run(ctx, options{addr: addr, api: api.URL, handler: "call", ack: "double", workers: 4})
+	}()
 	defer func() {
 		cancel()
 		require.NoError(t, <-done)
