@@ -95,6 +95,24 @@ const (
 // DefaultHandlerTimeout is workers.handler_timeout.
 const DefaultHandlerTimeout = 2 * time.Minute
 
+// Server timeouts of the two listeners, and the partition balancing period.
+const (
+	// DefaultReadTimeout is http.read_timeout and admin.read_timeout.
+	DefaultReadTimeout = 30 * time.Second
+	// DefaultWriteTimeout is http.write_timeout.
+	DefaultWriteTimeout = 30 * time.Second
+	// DefaultAdminWriteTimeout is admin.write_timeout: a CPU profile or an
+	// execution trace streams for up to its "seconds" (30 by default), so
+	// the admin listener allows that and some.
+	DefaultAdminWriteTimeout = 2 * time.Minute
+	// DefaultIdleTimeout is http.idle_timeout and admin.idle_timeout.
+	DefaultIdleTimeout = 2 * time.Minute
+	// DefaultBalanceEvery is workers.balance_every.
+	DefaultBalanceEvery = 10 * time.Second
+	// MinBalanceEvery is the shortest workers.balance_every accepted.
+	MinBalanceEvery = time.Second
+)
+
 const (
 	// ListenOff as nats.listen turns the embedded server's client listener
 	// off.
@@ -160,6 +178,12 @@ func (c *Config) ApplyDefaults() {
 	setInt(&c.HTTP.MaxConnsPerIP, DefaultMaxConnsPerIP)
 	setInt(&c.HTTP.MaxInflightPerIP, DefaultMaxInflightPerIP)
 	setInt(&c.HTTP.MaxConns, DefaultMaxConns)
+	setDuration(&c.HTTP.ReadTimeout, DefaultReadTimeout)
+	setDuration(&c.HTTP.WriteTimeout, DefaultWriteTimeout)
+	setDuration(&c.HTTP.IdleTimeout, DefaultIdleTimeout)
+	setDuration(&c.Admin.ReadTimeout, DefaultReadTimeout)
+	setDuration(&c.Admin.WriteTimeout, DefaultAdminWriteTimeout)
+	setDuration(&c.Admin.IdleTimeout, DefaultIdleTimeout)
 	setString(&c.OTel.ServiceName, "chatwarden")
 	if c.OTel.SampleRatio == 0 {
 		c.OTel.SampleRatio = 1
@@ -195,6 +219,7 @@ func (c *Config) ApplyDefaults() {
 	setDuration(&c.Workers.FailoverAfter, DefaultFailoverAfter)
 	setDuration(&c.Workers.BackoffBase, DefaultBackoffBase)
 	setDuration(&c.Workers.BackoffMax, DefaultBackoffMax)
+	setDuration(&c.Workers.BalanceEvery, DefaultBalanceEvery)
 
 	setDuration(&c.Sweep.OlderThan, DefaultSweepOlderThan)
 	setInt(&c.Sweep.Concurrency, DefaultSweepConcurrency)

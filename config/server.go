@@ -67,6 +67,18 @@ type Admin struct {
 	// MetricsPublic serves /metrics without the token, for a Prometheus
 	// scraping over a private network. Default false.
 	MetricsPublic bool `yaml:"metrics_public"`
+	// ReadTimeout bounds the time to read a whole request, body included
+	// (the server's ReadTimeout); the headers are bounded by
+	// http.header_timeout. Default 30s.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds the time from the end of a request's headers to
+	// the end of its answer (the server's WriteTimeout). A CPU profile or
+	// execution trace of /debug/pprof/ may last at most this long. Default
+	// 2m.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// IdleTimeout is how long a keep-alive connection may wait for its next
+	// request before it is closed (the server's IdleTimeout). Default 2m.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
 // AdminOff as admin.addr turns the admin listener off.
@@ -170,6 +182,18 @@ type HTTP struct {
 	// however many addresses connect; a platform's senders need a few
 	// hundred at most (see max_conns_per_ip). At least 1. Default 4096.
 	MaxConns int `yaml:"max_conns"`
+	// ReadTimeout bounds the time to read a whole request, body included
+	// (the server's ReadTimeout); webhooks' bodies are bounded sooner by
+	// BodyTimeout. Default 30s.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds the time from the end of a request's headers to
+	// the end of its answer (the server's WriteTimeout): past it the
+	// connection is closed without one. Keep it above PublishTimeout.
+	// Default 30s.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// IdleTimeout is how long a keep-alive connection may wait for its next
+	// request before it is closed (the server's IdleTimeout). Default 2m.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
 // TrustedProxyPrefixes is TrustedProxies parsed (a single address as a

@@ -33,6 +33,9 @@ func (c *Config) Validate() error {
 	v.positive("http.shutdown_timeout", c.HTTP.ShutdownTimeout)
 	v.positive("http.header_timeout", c.HTTP.HeaderTimeout)
 	v.positive("http.body_timeout", c.HTTP.BodyTimeout)
+	v.positive("http.read_timeout", c.HTTP.ReadTimeout)
+	v.positive("http.write_timeout", c.HTTP.WriteTimeout)
+	v.positive("http.idle_timeout", c.HTTP.IdleTimeout)
 	if c.HTTP.MaxConnsPerIP < 1 {
 		v.add("http.max_conns_per_ip", "must be at least 1, got %d", c.HTTP.MaxConnsPerIP)
 	}
@@ -112,6 +115,9 @@ func (c *Config) Validate() error {
 		v.add("workers.failover_after", "must be at least workers.ack_wait (%s), got %s: a replica taking over a partition would otherwise run a chat's later events before the earlier ones the dead replica held are redelivered",
 			c.Workers.AckWait, c.Workers.FailoverAfter)
 	}
+	if c.Workers.BalanceEvery < MinBalanceEvery {
+		v.add("workers.balance_every", "must be at least %s, got %s", MinBalanceEvery, c.Workers.BalanceEvery)
+	}
 	v.positive("workers.backoff_base", c.Workers.BackoffBase)
 	v.positive("workers.backoff_max", c.Workers.BackoffMax)
 	if c.Workers.BackoffBase > 0 && c.Workers.BackoffMax > 0 && c.Workers.BackoffMax < c.Workers.BackoffBase {
@@ -143,6 +149,9 @@ func (a *Admin) validate(v *validator) {
 	if a.Addr == AdminOff {
 		return
 	}
+	v.positive("admin.read_timeout", a.ReadTimeout)
+	v.positive("admin.write_timeout", a.WriteTimeout)
+	v.positive("admin.idle_timeout", a.IdleTimeout)
 	v.hostPort("admin.addr", a.Addr, `"127.0.0.1:9090"`)
 	if _, _, err := net.SplitHostPort(a.Addr); err == nil && a.Token == "" && !IsLoopbackAddr(a.Addr) {
 		v.add("admin.token", "required when admin.addr (%q) is not a loopback address: the admin API, console, metrics and profiler would face the network with no token; set admin.token (e.g. token: \"${CHATWARDEN_ADMIN_TOKEN}\", openssl rand -hex 32) or listen on 127.0.0.1", a.Addr)

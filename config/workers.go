@@ -46,6 +46,13 @@ type Workers struct {
 	// conditions, every step and API call); an attempt that runs out is a
 	// retryable failure. Default 2m.
 	HandlerTimeout time.Duration `yaml:"handler_timeout"`
+	// BalanceEvery is how often (jittered by ±25%) a worker replica checks
+	// that it owns no more than its share of the partitions (partitions
+	// divided by the live replicas, rounded up) and, if it owns more,
+	// releases one to a replica waiting for it. A replica started after the
+	// others gets its share within a few periods. At least 1s: each check
+	// asks the broker about every partition. Default 10s.
+	BalanceEvery time.Duration `yaml:"balance_every"`
 }
 
 // Breaker configures the circuit breaker in front of each platform API, one

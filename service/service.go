@@ -199,10 +199,10 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 	s.addr = ln.Addr().String()
 	// The connection caps guard the public listener; the admin one is
 	// private (loopback by default).
-	s.http = s.serve(capConns(ln, cfg.HTTP, s.metrics), handlers.New(deps), "http")
+	s.http = s.serve(capConns(ln, cfg.HTTP, s.metrics), handlers.New(deps), "http", publicTimeouts(cfg))
 	if adminLn != nil {
 		s.adminAt = adminLn.Addr().String()
-		s.admin = s.serve(adminLn, handlers.NewAdmin(deps), "admin")
+		s.admin = s.serve(adminLn, handlers.NewAdmin(deps), "admin", adminTimeouts(cfg))
 	}
 	go func() { // a connection closed for good is fatal: see bus.Bus.Lost
 		select {
@@ -219,21 +219,31 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 	return s, nil
 }
 
+// timeouts are an HTTP server's timeouts.
+type timeouts struct{ header, read, write, idle time.Duration }
+
+// publicTimeouts are the public listener's: http.header_timeout,
+// http.read_timeout, http.write_timeout, http.idle_timeout.
+func publicTimeouts(cfg *config.Config) timeouts {
+	return timeouts{cfg.HTTP.HeaderTimeout, cfg.HTTP.ReadTimeout, cfg.HTTP.WriteTimeout, cfg.HTTP.IdleTimeout}
+}
+
+// adminTimeouts are the admin listener's: http.header_timeout,
+// admin.read_timeout, admin.write_timeout, admin.idle_timeout.
+func adminTimeouts(cfg *config.Config) timeouts {
+	return timeouts{cfg.HTTP.HeaderTimeout, cfg.Admin.ReadTimeout, cfg.Admin.WriteTimeout, cfg.Admin.IdleTimeout}
+}
+
 // serve serves h on ln in the background; a failure other than a shutdown
 // is reported on Err. name is the listener's config section, for logs.
-func (s *Service) serve(ln net.Listener, h http.Handler, name string) *http.Server {
+func (s *Service) serve(ln net.Listener, h http.Handler, name string, t timeouts) *http.Server {
 	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: s.cfg.HTTP.HeaderTimeout,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: t.header,
+		ReadTimeout:       t.read,
+		WriteTimeout:      t.write,
+		IdleTimeout:       t.idle,
 		ErrorLog:          zap.NewStdLog(s.logger.Named(name)),
-	}
-	if name == "admin" {
-		// A CPU profile or execution trace streams for up to its "seconds"
-		// (30 by default): allow that and some.
-		srv.WriteTimeout = 2 * time.Minute
 	}
 	// Requests with both Content-Length and Transfer-Encoding: 400, closed.
 	ln = framing.Protect(srv, ln, s.logger.Named(name))
@@ -259,10 +269,6 @@ func capConns(ln net.Listener, h config.HTTP, m *metrics.Metrics) net.Listener {
 			return slices.ContainsFunc(trusted, func(p netip.Prefix) bool { return p.Contains(a) })
 		}))
 }
-
-// balanceEvery is how often a worker replica checks that it owns no more than
-// its share of the partitions (see consumer.WithBalancing).
-const balanceEvery = 10 * time.Second
 
 func (s *Service) startWorkers(ctx context.Context, o options, deadLetters *dlq.Store) error {
 	cfg := s.cfg
@@ -320,7 +326,7 @@ func (s *Service) startWorkers(ctx context.Context, o options, deadLetters *dlq.
 		return fmt.Errorf("opening stream %s: %w", bus.EventsStream, err)
 	}
 	r, err := consumer.New(cons, h, consumer.JetStreamDeadLetters{JS: s.bus.JS},
-		consumer.WithBalancing(workers, events, balanceEvery, bus.WorkerHeartbeat),
+		consumer.WithBalancing(workers, events, cfg.Workers.BalanceEvery, bus.WorkerHeartbeat),
 		consumer.WithLogger(s.logger), consumer.WithMetrics(s.metrics),
 		consumer.WithConcurrency(cfg.Workers.Concurrency), consumer.WithMaxAttempts(cfg.Workers.MaxAttempts),
 		consumer.WithAckWait(cfg.Workers.AckWait), consumer.WithPriorityGroup(bus.WorkerGroup),
