@@ -32,7 +32,11 @@ func sections() []section {
 		{"nats", func() (any, any, func() error) { s := &NATS{}; s.Provision(); return *s, Default().NATS, s.Validate },
 			func(c *Config) error { return c.NATS.Validate() },
 			func(c *Config) { c.NATS.Partitions = 2000 }, "nats.partitions: must be between 1 and 1024, got 2000"},
-		{"workers", func() (any, any, func() error) { s := &Workers{}; s.Provision(); return *s, Default().Workers, s.Validate },
+		{"workers", func() (any, any, func() error) {
+			s := &Workers{}
+			s.Provision()
+			return *s, Default().Workers, s.Validate
+		},
 			func(c *Config) error { return c.Workers.Validate() },
 			func(c *Config) { c.Workers.Concurrency = 0 }, "workers.concurrency: must be between 1 and 10000, got 0"},
 		{"sweep", func() (any, any, func() error) { s := &Sweep{}; s.Provision(); return *s, Default().Sweep, s.Validate },
@@ -51,7 +55,11 @@ func sections() []section {
 			func(c *Config) error { return c.Secrets.Validate() },
 			func(c *Config) { c.Secrets.Keys = []SecretKey{{ID: "k1", Key: "c2hvcnQ="}} },
 			"secrets.keys[0].key: key \"k1\": must be 32 bytes, base64-encoded, got 5 bytes (make a key with `openssl rand -base64 32`)"},
-		{"breaker", func() (any, any, func() error) { s := &Breaker{}; s.Provision(); return *s, Default().Breaker, s.Validate },
+		{"breaker", func() (any, any, func() error) {
+			s := &Breaker{}
+			s.Provision()
+			return *s, Default().Breaker, s.Validate
+		},
 			func(c *Config) error { return c.Breaker.Validate() },
 			func(c *Config) { c.Breaker.MinCalls = 0 }, "breaker.min_calls: must be between 1 and 1000000, got 0"},
 		{"dlq", func() (any, any, func() error) { s := &DLQ{}; s.Provision(); return *s, Default().DLQ, s.Validate },
