@@ -2,24 +2,29 @@ package config
 
 import (
 	"time"
+
+	"github.com/chatwarden/chatwarden/helpcrunch"
+	"github.com/chatwarden/chatwarden/livechat"
+	"github.com/chatwarden/chatwarden/livechat/oauth"
 )
 
-// Defaults of the platform sections. The other sections' defaults are in
-// their own files, next to the section and its Provision (http.go, nats.go,
+// Defaults of the platform sections; those the API clients also have are
+// theirs (one place each). The other sections' defaults are in their own
+// files, next to the section and its Provision (http.go, nats.go,
 // server.go, workers.go). A zero value in the file (or a key left out)
 // means "use the default".
 const (
-	DefaultLiveChatAPIURL   = "https://api.livechatinc.com"
-	DefaultLiveChatTimeout  = 20 * time.Second
-	DefaultAccountsURL      = "https://accounts.livechat.com"
-	DefaultHelpCrunchAPIURL = "https://api.helpcrunch.com"
+	DefaultLiveChatAPIURL   = livechat.DefaultBaseURL
+	DefaultLiveChatTimeout  = livechat.DefaultTimeout
+	DefaultAccountsURL      = oauth.DefaultAccountsURL
+	DefaultHelpCrunchAPIURL = helpcrunch.DefaultBaseURL
 	DefaultHelpCrunchMaxAge = 5 * time.Minute
 	// DefaultLiveChatInitialRate is livechat.initial_rate: requests a
 	// second a LiveChat client without a ceiling starts at.
-	DefaultLiveChatInitialRate = 20.0
+	DefaultLiveChatInitialRate = livechat.DefaultInitialRate
 	// DefaultHelpCrunchMaxRate is helpcrunch.max_rate: HelpCrunch's 120
 	// requests a minute.
-	DefaultHelpCrunchMaxRate = 2.0
+	DefaultHelpCrunchMaxRate = helpcrunch.DefaultRequestsPerMinute / 60.0
 )
 
 // RedactedValue is what Redacted puts in place of each secret.
