@@ -126,13 +126,13 @@ type HTTP struct {
 	// hundred at most (see max_conns_per_ip). At least 1. Default 4096.
 	MaxConns int `yaml:"max_conns"`
 	// ReadTimeout bounds the time to read a whole request, body included
-	// (the server's ReadTimeout); webhooks' bodies are bounded sooner by
-	// BodyTimeout. Default 30s.
+	// (the server's ReadTimeout); a webhook's body is bounded by BodyTimeout
+	// instead. Default 30s.
 	ReadTimeout time.Duration `yaml:"read_timeout"`
 	// WriteTimeout bounds the time from the end of a request's headers to
 	// the end of its answer (the server's WriteTimeout): past it the
-	// connection is closed without one. Keep it above PublishTimeout.
-	// Default 30s.
+	// connection is closed without one. Keep it above BodyTimeout plus
+	// PublishTimeout (a warning says so otherwise). Default 30s.
 	WriteTimeout time.Duration `yaml:"write_timeout"`
 	// IdleTimeout is how long a keep-alive connection may wait for its next
 	// request before it is closed (the server's IdleTimeout). Default 2m.
