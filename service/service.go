@@ -50,6 +50,24 @@ func (r Roles) configRole() config.Role {
 	}
 }
 
+// What the service decides by itself, not configuration keys.
+const (
+	// gaugeEvery is how often the gauges of pending dead letters and of
+	// the streams and consumers are brought up to date.
+	gaugeEvery = 5 * time.Second
+	// failedStartCleanup bounds the release of what a failed Start had
+	// started.
+	failedStartCleanup = 5 * time.Second
+	// autoRetryWithin bounds the retry of an outage's dead letters once its
+	// breaker closed (dlq.auto_retry); what is left stays for `dlq retry`.
+	autoRetryWithin = 2 * time.Minute
+)
+
+// maxAckPending is each partition consumer's limit of events delivered and
+// not yet acknowledged: four per worker (workers.concurrency), at least
+// 100.
+func maxAckPending(concurrency int) int { return max(100, 4*concurrency) }
+
 // Service is a running chatwarden process.
 type Service struct {
 	cfg      *config.Config
@@ -130,7 +148,7 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 	}
 	s.bus = b
 	fail := func(err error) (*Service, error) {
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		cctx, cancel := context.WithTimeout(context.Background(), failedStartCleanup)
 		defer cancel()
 		s.shutdown(cctx)
 		return nil, err
@@ -147,7 +165,7 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 	if err != nil {
 		return fail(err)
 	}
-	s.pending = deadLetters.WatchPending(s.metrics.DeadLettersPending, 5*time.Second)
+	s.pending = deadLetters.WatchPending(s.metrics.DeadLettersPending, gaugeEvery)
 
 	if roles.Work {
 		if err := s.startWorkers(ctx, o, deadLetters); err != nil {
@@ -155,7 +173,7 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 		}
 	}
 
-	s.streams = console.WatchStreams(b.JS, s.metrics, 5*time.Second, s.logger) // after the workers' consumers exist
+	s.streams = console.WatchStreams(b.JS, s.metrics, gaugeEvery, s.logger) // after the workers' consumers exist
 	cons, err := console.New(b.JS, b.Partitions(), console.WithDeadLetters(deadLetters), console.WithGatherer(s.metrics.Registry),
 		console.WithRules(s.rulesInForce(o.handlers)), console.WithLogger(s.logger), console.WithStore(b.StoreState),
 		console.WithBreakers(s.breakerStatuses))
@@ -275,7 +293,7 @@ func (s *Service) startWorkers(ctx context.Context, o options, deadLetters *dlq.
 	cons, err := bus.ProvisionWorkerConsumers(ctx, s.bus.JS, bus.ConsumerSettings{
 		Partitions:    cfg.NATS.Partitions,
 		AckWait:       cfg.Workers.AckWait,
-		MaxAckPending: max(100, 4*cfg.Workers.Concurrency),
+		MaxAckPending: maxAckPending(cfg.Workers.Concurrency),
 		PinnedTTL:     cfg.Workers.FailoverAfter,
 		Logger:        s.logger,
 	})
@@ -437,7 +455,7 @@ func (s *Service) shutdown(ctx context.Context) error {
 // (dlq.auto_retry) once its circuit breaker closed: at most
 // dlq.auto_retry_max of them, oldest first (see dlq.Store.AutoRetry).
 func (s *Service) autoRetry(deadLetters *dlq.Store, clients *Clients, platform, org string) {
-	ctx, cancel := context.WithTimeout(s.watchCtx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(s.watchCtx, autoRetryWithin)
 	defer cancel()
 	log := s.logger.With(zap.String("platform", platform), zap.String("org", org))
 	rep, err := deadLetters.AutoRetry(ctx, func(ev *event.Event) bool {
