@@ -105,7 +105,7 @@ func WithLogger(l *zap.Logger) Option {
 }
 
 // WithPartitions sets how many partitions event subjects are spread over
-// (nats.partitions); default 16.
+// (nats.partitions); default config.DefaultPartitions, 16.
 func WithPartitions(n int) Option {
 	return func(o *options) error {
 		if n < 1 {
@@ -147,7 +147,7 @@ func WithTCPToEmbedded() Option {
 // and reconnects are logged once each, not once per attempt. Publishes fail at
 // once while disconnected instead of being buffered.
 func Open(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error) {
-	o := options{logger: zap.NewNop(), partitions: 16, inProcess: true}
+	o := options{logger: zap.NewNop(), partitions: config.DefaultPartitions, inProcess: true}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err

@@ -66,6 +66,16 @@ func TestEmbeddedPublishDedupAndReady(t *testing.T) {
 	assert.Equal(t, time.Hour, info.Config.MaxAge)
 }
 
+// TestDefaultsAreTheConfigurations: a bus opened without WithPartitions
+// and with a zero nats section spreads events over the default
+// nats.partitions and names its connection the default nats.name; the
+// defaults live in one place, package config.
+func TestDefaultsAreTheConfigurations(t *testing.T) {
+	b := open(t, config.NATS{DataDir: t.TempDir(), Listen: "off"})
+	assert.Equal(t, config.Default().NATS.Partitions, b.Partitions(), "nats.partitions")
+	assert.Equal(t, config.Default().NATS.Name, b.Conn.Opts.Name, "nats.name")
+}
+
 func TestEmbeddedWithoutListener(t *testing.T) {
 	b := open(t, config.NATS{DataDir: t.TempDir(), Listen: "off"})
 	assert.Empty(t, b.ClientURL())

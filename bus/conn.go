@@ -40,7 +40,7 @@ func (b *Bus) connect(ctx context.Context, url string, opts []nats.Option) (*nat
 func (b *Bus) connOptions(cfg config.NATS) []nats.Option {
 	name := cfg.Name
 	if name == "" {
-		name = "chatwarden"
+		name = config.DefaultNATSName
 	}
 	log := b.logger
 	return []nats.Option{

@@ -79,7 +79,7 @@ var errNothingListening = errors.New("nothing listening")
 // dialListener connects to a running embedded server's listener. It returns
 // errNothingListening when no TCP connection can be made there.
 func dialListener(ctx context.Context, addr string, cfg config.NATS, opts []Option) (*Bus, error) {
-	o := options{logger: zap.NewNop(), partitions: 16}
+	o := options{logger: zap.NewNop(), partitions: config.DefaultPartitions}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err

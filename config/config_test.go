@@ -53,6 +53,10 @@ func TestDefault(t *testing.T) {
 	assert.False(t, c.Admin.MetricsPublic)
 	assert.Equal(t, 5*time.Second, c.HTTP.PublishTimeout)
 	assert.Equal(t, 20*time.Second, c.HTTP.ShutdownTimeout)
+	assert.Equal(t, []time.Duration{30 * time.Second, 30 * time.Second, 2 * time.Minute},
+		[]time.Duration{c.HTTP.ReadTimeout, c.HTTP.WriteTimeout, c.HTTP.IdleTimeout}, "http read, write and idle timeouts")
+	assert.Equal(t, []time.Duration{30 * time.Second, 2 * time.Minute, 2 * time.Minute},
+		[]time.Duration{c.Admin.ReadTimeout, c.Admin.WriteTimeout, c.Admin.IdleTimeout}, "admin read, write and idle timeouts")
 
 	assert.Empty(t, c.NATS.URL)
 	assert.True(t, c.NATS.Embedded())
@@ -73,7 +77,8 @@ func TestDefault(t *testing.T) {
 	assert.Equal(t, RocketChat{RequestTimeout: 20 * time.Second}, c.RocketChat, "no settings but livechat.request_timeout's")
 
 	assert.Equal(t, Workers{Concurrency: 32, MaxAttempts: 8, AckWait: 10 * time.Second, FailoverAfter: 15 * time.Second,
-		BackoffBase: time.Second, BackoffMax: 5 * time.Minute, MaxPendingRechecks: DefaultMaxPendingRechecks, HandlerTimeout: DefaultHandlerTimeout}, c.Workers)
+		BackoffBase: time.Second, BackoffMax: 5 * time.Minute, MaxPendingRechecks: DefaultMaxPendingRechecks, HandlerTimeout: DefaultHandlerTimeout,
+		BalanceEvery: 10 * time.Second}, c.Workers)
 	assert.Equal(t, "", c.RulesFile, "no file: the built-in examples in dry run")
 	assert.Equal(t, Log{Level: "info", Format: "json"}, c.Log)
 }
@@ -131,6 +136,9 @@ http:
   max_body_bytes: 2048
   publish_timeout: 1500ms
   shutdown_timeout: 1m
+  read_timeout: 7s
+  write_timeout: 8s
+  idle_timeout: 9s
 nats:
   url: nats://a:4222,nats://b:4222
   partitions: 64
@@ -149,17 +157,19 @@ livechat:
     org-1: {token: "fra:abc"}
     org-2: {pat: {account_id: acc2, token: tok2}}
   request_timeout: 3s
-workers: {concurrency: 4, max_attempts: 2, ack_wait: 10s, backoff_base: 100ms, backoff_max: 1s, dry_run: true}
+workers: {concurrency: 4, max_attempts: 2, ack_wait: 10s, backoff_base: 100ms, backoff_max: 1s, dry_run: true, balance_every: 3s}
 rules_file: /etc/chatwarden/rules.yaml
 log: {level: debug, format: console}
-admin: {addr: "0.0.0.0:9091", token: s3cret-admin-token-value, metrics_public: true}
+admin: {addr: "0.0.0.0:9091", token: s3cret-admin-token-value, metrics_public: true, read_timeout: 4s, write_timeout: 5m, idle_timeout: 6s}
 `), env())
 	require.NoError(t, err)
 
-	assert.Equal(t, Admin{Addr: "0.0.0.0:9091", Token: "s3cret-admin-token-value", MetricsPublic: true}, c.Admin)
+	assert.Equal(t, Admin{Addr: "0.0.0.0:9091", Token: "s3cret-admin-token-value", MetricsPublic: true,
+		ReadTimeout: 4 * time.Second, WriteTimeout: 5 * time.Minute, IdleTimeout: 6 * time.Second}, c.Admin)
 	assert.Equal(t, HTTP{Addr: "127.0.0.1:9000", MaxBodyBytes: 2048,
 		PublishTimeout: 1500 * time.Millisecond, ShutdownTimeout: time.Minute, MaxInflightBytes: 64 << 20, MaxInflight: 256,
-		HeaderTimeout: 5 * time.Second, BodyTimeout: 5 * time.Second, MaxConnsPerIP: 256, MaxInflightPerIP: 64, MaxConns: 4096}, c.HTTP)
+		HeaderTimeout: 5 * time.Second, BodyTimeout: 5 * time.Second, MaxConnsPerIP: 256, MaxInflightPerIP: 64, MaxConns: 4096,
+		ReadTimeout: 7 * time.Second, WriteTimeout: 8 * time.Second, IdleTimeout: 9 * time.Second}, c.HTTP)
 	assert.Equal(t, "nats://a:4222,nats://b:4222", c.NATS.URL)
 	assert.False(t, c.NATS.Embedded())
 	assert.Equal(t, 64, c.NATS.Partitions)
@@ -173,7 +183,8 @@ admin: {addr: "0.0.0.0:9091", token: s3cret-admin-token-value, metrics_public: t
 		"org-2": {PAT: PAT{AccountID: "acc2", Token: "tok2"}},
 	}, c.LiveChat.Organizations)
 	assert.Equal(t, Workers{Concurrency: 4, MaxAttempts: 2, AckWait: 10 * time.Second, FailoverAfter: 15 * time.Second,
-		BackoffBase: 100 * time.Millisecond, BackoffMax: time.Second, DryRun: true, MaxPendingRechecks: DefaultMaxPendingRechecks, HandlerTimeout: DefaultHandlerTimeout}, c.Workers)
+		BackoffBase: 100 * time.Millisecond, BackoffMax: time.Second, DryRun: true, MaxPendingRechecks: DefaultMaxPendingRechecks, HandlerTimeout: DefaultHandlerTimeout,
+		BalanceEvery: 3 * time.Second}, c.Workers)
 	assert.Equal(t, Log{Level: "debug", Format: "console"}, c.Log)
 
 	cred, ok := c.LiveChat.CredentialsFor("org-1")

@@ -19,6 +19,14 @@
 //     "off", not ""). Empty entries of livechat.webhook_secrets are dropped.
 //   - The result is validated; every problem is reported, each naming its key.
 //
+// Each section owns its defaults and checks, in its own file: its Default*
+// constants, Provision (sets the zero settings to those defaults, the one
+// place they are applied) and Validate (every problem, each naming its full
+// key). Config.Provision and Config.Validate run the sections' in order,
+// then the checks across sections. Components built without options (the
+// circuit breaker, the consumer runner, the bus, the HTTP handlers) take
+// their defaults from these constants, so a default is written once.
+//
 // Relative paths (rules_file, nats.data_dir, nats.creds_file, nats.tls.*)
 // are relative to the process's working directory, not to the config file.
 //

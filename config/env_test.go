@@ -66,6 +66,17 @@ func TestEnvironmentSetsKeys(t *testing.T) {
 				"CHATWARDEN_RULES_FILE", "CHATWARDEN_OTEL_SAMPLE_RATIO"},
 		},
 		{
+			name: "server timeouts and the balancing period",
+			env: []string{"CHATWARDEN_HTTP_IDLE_TIMEOUT", "45s", "CHATWARDEN_ADMIN_WRITE_TIMEOUT", "5m",
+				"CHATWARDEN_WORKERS_BALANCE_EVERY", "3s"},
+			check: func(t *testing.T, c *Config) {
+				assert.Equal(t, 45*time.Second, c.HTTP.IdleTimeout)
+				assert.Equal(t, 5*time.Minute, c.Admin.WriteTimeout)
+				assert.Equal(t, 3*time.Second, c.Workers.BalanceEvery)
+			},
+			wantVars: []string{"CHATWARDEN_HTTP_IDLE_TIMEOUT", "CHATWARDEN_WORKERS_BALANCE_EVERY", "CHATWARDEN_ADMIN_WRITE_TIMEOUT"},
+		},
+		{
 			name: "lists of numbers and addresses",
 			env:  []string{"CHATWARDEN_SWEEP_GROUPS", "1, 7", "CHATWARDEN_HTTP_TRUSTED_PROXIES", "10.0.0.0/8,192.168.1.1"},
 			check: func(t *testing.T, c *Config) {

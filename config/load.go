@@ -74,7 +74,7 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 //  3. Empty entries of livechat.webhook_secrets, and entries of
 //     secrets.keys with an empty key, are dropped (so an unset
 //     variable in the list adds no secret), and every zero value gets its
-//     default (see ApplyDefaults): 0, "" and a left-out key all mean "the
+//     default (see Provision): 0, "" and a left-out key all mean "the
 //     default".
 //  4. The result is validated (see Validate).
 //
@@ -149,7 +149,7 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 	if len(c.HTTP.TrustedProxies) == 0 {
 		c.HTTP.TrustedProxies = nil
 	}
-	c.ApplyDefaults()
+	c.Provision()
 	if err := c.Validate(); err != nil {
 		nameEnv(err, envVars)
 		return nil, err

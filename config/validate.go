@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/chatwarden/chatwarden/internal/sealed"
 )
 
 // Validate reports every problem of c, joined with errors.Join; each is a
@@ -20,51 +18,15 @@ import (
 // that durations are positive, that addresses are host:port and URLs
 // http(s), and that settings that go together are given together (a PAT
 // needs account_id and token; livechat.pat and livechat.token exclude each
-// other). Validate does not apply defaults: a zero setting that has one is
-// an error here; use Default or ApplyDefaults first.
+// other). Each section's own checks are its Validate's (HTTP.Validate,
+// NATS.Validate, ...), run here in the order of the sections; the checks
+// across sections follow. Validate does not apply defaults: a zero setting
+// that has one is an error here; use Default or Provision first.
 func (c *Config) Validate() error {
 	v := &validator{}
 
-	v.hostPort("http.addr", c.HTTP.Addr, `":8080" or "127.0.0.1:8080"`)
-	if c.HTTP.MaxBodyBytes < MinMaxBodyBytes {
-		v.add("http.max_body_bytes", "must be at least %d, got %d", MinMaxBodyBytes, c.HTTP.MaxBodyBytes)
-	}
-	v.positive("http.publish_timeout", c.HTTP.PublishTimeout)
-	v.positive("http.shutdown_timeout", c.HTTP.ShutdownTimeout)
-	v.positive("http.header_timeout", c.HTTP.HeaderTimeout)
-	v.positive("http.body_timeout", c.HTTP.BodyTimeout)
-	if c.HTTP.MaxConnsPerIP < 1 {
-		v.add("http.max_conns_per_ip", "must be at least 1, got %d", c.HTTP.MaxConnsPerIP)
-	}
-	if c.HTTP.MaxConns < 1 {
-		v.add("http.max_conns", "must be at least 1, got %d", c.HTTP.MaxConns)
-	}
-	if c.HTTP.MaxInflightPerIP < 1 {
-		v.add("http.max_inflight_per_ip", "must be at least 1, got %d", c.HTTP.MaxInflightPerIP)
-	}
-	for i, s := range c.HTTP.TrustedProxies {
-		if _, err := parsePrefix(s); err != nil {
-			v.add(fmt.Sprintf("http.trusted_proxies[%d]", i), "must be a CIDR such as 10.0.0.0/8 or an IP address, got %q", s)
-		}
-	}
-	if c.OTel.SampleRatio < 0 || c.OTel.SampleRatio > 1 {
-		v.add("otel.sample_ratio", "must be between 0 and 1, got %g", c.OTel.SampleRatio)
-	}
-	if c.OTel.Endpoint != "" {
-		if u, err := url.Parse(c.OTel.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			v.add("otel.endpoint", "must be an http(s) URL such as http://otel-collector:4318, got %q", c.OTel.Endpoint)
-		}
-	}
-	if c.HTTP.MaxInflight < 1 {
-		v.add("http.max_inflight", "must be at least 1, got %d", c.HTTP.MaxInflight)
-	}
-	if c.HTTP.MaxMemoryBytes != 0 && c.HTTP.MaxMemoryBytes < MinMemoryBudget {
-		v.add("http.max_memory_bytes", "must be 0 (no budget) or at least %d (64 MiB), got %d", MinMemoryBudget, c.HTTP.MaxMemoryBytes)
-	}
-	if c.HTTP.MaxInflightBytes < c.HTTP.MaxBodyBytes {
-		v.add("http.max_inflight_bytes", "must be at least http.max_body_bytes (%d), got %d", c.HTTP.MaxBodyBytes, c.HTTP.MaxInflightBytes)
-	}
-
+	c.HTTP.validate(v)
+	c.OTel.validate(v)
 	c.Admin.validate(v)
 	c.NATS.validate(v)
 	c.LiveChat.validate(v)
@@ -101,52 +63,13 @@ func (c *Config) Validate() error {
 		v.add("rocketchat.url", "required with rocketchat.user_id and rocketchat.auth_token")
 	}
 
-	v.between("workers.concurrency", c.Workers.Concurrency, 1, MaxConcurrency)
-	v.between("workers.max_attempts", c.Workers.MaxAttempts, 1, MaxMaxAttempts)
-	v.between("workers.max_pending_rechecks", c.Workers.MaxPendingRechecks, 1, MaxMaxPendingRechecks)
-	v.positive("workers.handler_timeout", c.Workers.HandlerTimeout)
-	v.positive("workers.ack_wait", c.Workers.AckWait)
-	if c.Workers.FailoverAfter < 5*time.Second {
-		v.add("workers.failover_after", "must be at least 5s, got %s", c.Workers.FailoverAfter)
-	} else if c.Workers.FailoverAfter < c.Workers.AckWait {
-		v.add("workers.failover_after", "must be at least workers.ack_wait (%s), got %s: a replica taking over a partition would otherwise run a chat's later events before the earlier ones the dead replica held are redelivered",
-			c.Workers.AckWait, c.Workers.FailoverAfter)
-	}
-	v.positive("workers.backoff_base", c.Workers.BackoffBase)
-	v.positive("workers.backoff_max", c.Workers.BackoffMax)
-	if c.Workers.BackoffBase > 0 && c.Workers.BackoffMax > 0 && c.Workers.BackoffMax < c.Workers.BackoffBase {
-		v.add("workers.backoff_max", "must be at least workers.backoff_base (%s), got %s", c.Workers.BackoffBase, c.Workers.BackoffMax)
-	}
-
+	c.Workers.validate(v)
 	c.Sweep.validate(v)
-
-	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
-	v.oneOf("log.format", c.Log.Format, "json", "console")
-
-	v.positive("breaker.window", c.Breaker.Window)
-	v.between("breaker.min_calls", c.Breaker.MinCalls, 1, MaxBreakerCalls)
-	if c.Breaker.FailureRatio <= 0 || c.Breaker.FailureRatio > 1 {
-		v.add("breaker.failure_ratio", "must be over 0 and at most 1, got %g", c.Breaker.FailureRatio)
-	}
-	v.between("breaker.consecutive_failures", c.Breaker.ConsecutiveFailures, 1, MaxBreakerCalls)
-	v.positive("breaker.probe_interval", c.Breaker.ProbeInterval)
-	v.positive("breaker.probe_max", c.Breaker.ProbeMax)
-	if c.Breaker.ProbeInterval > 0 && c.Breaker.ProbeMax > 0 && c.Breaker.ProbeMax < c.Breaker.ProbeInterval {
-		v.add("breaker.probe_max", "must be at least breaker.probe_interval (%s), got %s", c.Breaker.ProbeInterval, c.Breaker.ProbeMax)
-	}
-	v.between("dlq.auto_retry_max", c.DLQ.AutoRetryMax, 1, MaxDLQAutoRetryMax)
+	c.Log.validate(v)
+	c.Breaker.validate(v)
+	c.DLQ.validate(v)
 
 	return errors.Join(v.errs...)
-}
-
-func (a *Admin) validate(v *validator) {
-	if a.Addr == AdminOff {
-		return
-	}
-	v.hostPort("admin.addr", a.Addr, `"127.0.0.1:9090"`)
-	if _, _, err := net.SplitHostPort(a.Addr); err == nil && a.Token == "" && !IsLoopbackAddr(a.Addr) {
-		v.add("admin.token", "required when admin.addr (%q) is not a loopback address: the admin API, console, metrics and profiler would face the network with no token; set admin.token (e.g. token: \"${CHATWARDEN_ADMIN_TOKEN}\", openssl rand -hex 32) or listen on 127.0.0.1", a.Addr)
-	}
 }
 
 // IsLoopbackAddr reports whether host:port addr listens on loopback only:
@@ -162,142 +85,6 @@ func IsLoopbackAddr(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-func (s *Sweep) validate(v *validator) {
-	if s.Schedule != "" {
-		if err := CheckSchedule(s.Schedule); err != nil {
-			v.add("sweep.schedule", "%v", err)
-		}
-	}
-	v.positive("sweep.older_than", s.OlderThan)
-	if len(s.Groups) > MaxSweepGroups {
-		v.add("sweep.groups", "must list at most %d groups, got %d", MaxSweepGroups, len(s.Groups))
-	}
-	for i, g := range s.Groups {
-		if g < 0 {
-			v.add(fmt.Sprintf("sweep.groups[%d]", i), "must be a group id (0 or more), got %d", g)
-		}
-	}
-	if s.Limit < 0 {
-		v.add("sweep.limit", "must be 0 (no cap) or more, got %d", s.Limit)
-	}
-	v.between("sweep.concurrency", s.Concurrency, 1, MaxConcurrency)
-	if s.MaxRate < 0 || math.IsNaN(s.MaxRate) || math.IsInf(s.MaxRate, 0) {
-		v.add("sweep.max_rate", "must be 0 (no cap) or a positive number of chats per second, got %v", s.MaxRate)
-	}
-	v.positive("sweep.wait", s.Wait)
-}
-
-// CheckSchedule checks a sweep schedule as JetStream message schedules
-// accept it: "@every <duration>" of at least 1s, one of @yearly, @annually,
-// @monthly, @weekly, @daily, @midnight, @hourly, or a cron expression of 6
-// fields (second minute hour day-of-month month day-of-week). The fields of
-// a cron expression are checked by the server when the schedule is stored.
-func CheckSchedule(s string) error {
-	s = strings.TrimSpace(s)
-	if rest, ok := strings.CutPrefix(s, "@every "); ok {
-		d, err := time.ParseDuration(strings.TrimSpace(rest))
-		if err != nil {
-			return fmt.Errorf(`"@every" needs a duration such as 30m or 1h, got %q`, rest)
-		}
-		if d < time.Second {
-			return fmt.Errorf(`"@every" needs at least 1s, got %s`, d)
-		}
-		return nil
-	}
-	switch s {
-	case "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly":
-		return nil
-	}
-	if strings.HasPrefix(s, "@") {
-		return fmt.Errorf(`unknown schedule %q: use "@every 1h", @hourly, @daily, @weekly, @monthly, @yearly or a 6-field cron expression`, s)
-	}
-	if n := len(strings.Fields(s)); n != 6 {
-		return fmt.Errorf(`a cron expression needs 6 fields (second minute hour day-of-month month day-of-week, e.g. "0 0 * * * *"), got %d in %q`, n, s)
-	}
-	return nil
-}
-
-func (n *NATS) validate(v *validator) {
-	if n.URL != "" {
-		for u := range strings.SplitSeq(n.URL, ",") {
-			v.natsURL("nats.url", strings.TrimSpace(u))
-		}
-	}
-	if n.Listen != ListenOff {
-		if n.Listen == "" {
-			v.add("nats.listen", `must be host:port or "off"`)
-		} else {
-			v.hostPort("nats.listen", n.Listen, `"127.0.0.1:4222"`)
-		}
-	}
-	if n.Embedded() && n.DataDir == "" {
-		v.add("nats.data_dir", "must be set when nats.url is empty (embedded server)")
-	}
-	if _, _, err := net.SplitHostPort(n.Listen); err == nil && n.Embedded() && !IsLoopbackAddr(n.Listen) && n.User == "" && n.Token == "" {
-		v.add("nats.listen", "%s is not a loopback address: set nats.user and nats.password (or nats.token) so the embedded broker is not open to the network, or listen on 127.0.0.1", n.Listen)
-	}
-	v.between("nats.partitions", n.Partitions, 1, MaxPartitions)
-	v.between("nats.replicas", n.Replicas, 1, MaxReplicas)
-	if n.Embedded() && n.Replicas > 1 {
-		v.add("nats.replicas", "must be 1 with the embedded server (nats.url empty), got %d; replicas need a NATS cluster", n.Replicas)
-	}
-	v.positive("nats.duplicate_window", n.DuplicateWindow)
-	v.positive("nats.retention", n.Retention)
-	if n.DuplicateWindow > 0 && n.Retention > 0 && n.DuplicateWindow > n.Retention {
-		v.add("nats.duplicate_window", "must not exceed nats.retention (%s), got %s", n.Retention, n.DuplicateWindow)
-	}
-	if n.Password != "" && n.User == "" {
-		v.add("nats.password", "set without nats.user")
-	}
-	var methods []string
-	for key, set := range map[string]bool{"nats.creds_file": n.CredsFile != "", "nats.user": n.User != "", "nats.token": n.Token != ""} {
-		if set {
-			methods = append(methods, key)
-		}
-	}
-	if len(methods) > 1 {
-		slices.Sort(methods)
-		v.add(methods[0], "conflicts with %s: use one way to authenticate", strings.Join(methods[1:], " and "))
-	}
-	if (n.TLS.CertFile == "") != (n.TLS.KeyFile == "") {
-		if n.TLS.CertFile == "" {
-			v.add("nats.tls.cert_file", "required with nats.tls.key_file")
-		} else {
-			v.add("nats.tls.key_file", "required with nats.tls.cert_file")
-		}
-	}
-	if n.Name == "" {
-		v.add("nats.name", "must be set")
-	}
-	if n.MaxFileStoreBytes < 0 || (n.MaxFileStoreBytes > 0 && n.MaxFileStoreBytes < MinMaxFileStore) {
-		v.add("nats.max_file_store_bytes", "must be 0 (JetStream's default: 75%% of the free disk at start) or at least %d (1 MiB), got %d",
-			MinMaxFileStore, n.MaxFileStoreBytes)
-	}
-	if n.MinFreeDiskBytes < 0 {
-		v.add("nats.min_free_disk_bytes", "must not be negative (default %d, 256 MiB), got %d", DefaultMinFreeDisk, n.MinFreeDiskBytes)
-	}
-}
-
-func (s *Secrets) validate(v *validator) {
-	seen := map[string]int{}
-	for i, k := range s.Keys {
-		idKey, keyKey := fmt.Sprintf("secrets.keys[%d].id", i), fmt.Sprintf("secrets.keys[%d].key", i)
-		switch j, dup := seen[k.ID]; {
-		case k.ID == "":
-			v.add(idKey, "required: a short name stored with every value the key encrypts, e.g. \"k1\"")
-		case sealed.CheckID(k.ID) != nil:
-			v.add(idKey, "%v", sealed.CheckID(k.ID))
-		case dup:
-			v.add(idKey, "%q is also the id of secrets.keys[%d]: every key needs its own id", k.ID, j)
-		default:
-			seen[k.ID] = i
-		}
-		if _, err := sealed.DecodeKey(k.Key); err != nil {
-			v.add(keyKey, "key %q: %v", k.ID, err)
-		}
-	}
 }
 
 func (l *LiveChat) validate(v *validator) {
@@ -380,6 +167,14 @@ func validateCredentials(v *validator, prefix string, c Credentials, required bo
 
 // validator collects problems.
 type validator struct{ errs []error }
+
+// validateWith runs a section's checks alone: its problems joined, nil
+// when there is none.
+func validateWith(check func(*validator)) error {
+	v := &validator{}
+	check(v)
+	return errors.Join(v.errs...)
+}
 
 func (v *validator) add(key, format string, args ...any) {
 	v.errs = append(v.errs, fieldErr(key, 0, ErrInvalid, format, args...))

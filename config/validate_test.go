@@ -31,6 +31,13 @@ func TestValidate(t *testing.T) {
 				`http.max_inflight_per_ip: must be at least 1, got -1`}},
 		{"deadlines not positive", func(c *Config) { c.HTTP.HeaderTimeout, c.HTTP.BodyTimeout = 0, -time.Second },
 			[]string{`http.header_timeout: must be a positive duration, got 0s`, `http.body_timeout: must be a positive duration, got -1s`}},
+		{"server timeouts not positive", func(c *Config) { c.HTTP.ReadTimeout, c.HTTP.WriteTimeout, c.HTTP.IdleTimeout = 0, -time.Second, 0 },
+			[]string{`http.read_timeout: must be a positive duration, got 0s`, `http.write_timeout: must be a positive duration, got -1s`,
+				`http.idle_timeout: must be a positive duration, got 0s`}},
+		{"admin server timeouts not positive", func(c *Config) { c.Admin.ReadTimeout, c.Admin.WriteTimeout, c.Admin.IdleTimeout = -time.Second, 0, 0 },
+			[]string{`admin.read_timeout: must be a positive duration, got -1s`, `admin.write_timeout: must be a positive duration, got 0s`,
+				`admin.idle_timeout: must be a positive duration, got 0s`}},
+		{"admin server timeouts ignored with the admin listener off", func(c *Config) { c.Admin.Addr, c.Admin.WriteTimeout = AdminOff, 0 }, nil},
 		{"trusted proxies", func(c *Config) {
 			c.HTTP.TrustedProxies = []string{"10.0.0.0/8", "192.0.2.7", "::1/128", "10.0.0.0/33", "proxy"}
 		},
@@ -237,6 +244,9 @@ func TestValidate(t *testing.T) {
 			[]string{`rocketchat.url: required with rocketchat.user_id and rocketchat.auth_token`}},
 
 		// workers
+		{"balance_every below 1s", func(c *Config) { c.Workers.BalanceEvery = 999 * time.Millisecond },
+			[]string{`workers.balance_every: must be at least 1s, got 999ms`}},
+		{"balance_every 1s", func(c *Config) { c.Workers.BalanceEvery = time.Second }, nil},
 		{"concurrency zero", func(c *Config) { c.Workers.Concurrency = 0 },
 			[]string{`workers.concurrency: must be between 1 and 10000, got 0`}},
 		{"max attempts negative", func(c *Config) { c.Workers.MaxAttempts = -1 },

@@ -87,6 +87,10 @@ func (c *Config) WarningsFor(r Role) []string {
 	if work && c.Workers.DryRun {
 		add("workers.dry_run is true: every rule only records what it would do; no action is taken")
 	}
+	if need := c.HTTP.BodyTimeout + c.HTTP.PublishTimeout; recv && c.HTTP.WriteTimeout <= need {
+		add("http.write_timeout (%s) is not above http.body_timeout plus http.publish_timeout (%s): a webhook whose body and storing take that long is cut off without an answer, and its sender sends it again; raise http.write_timeout",
+			c.HTTP.WriteTimeout, need)
+	}
 	if c.Admin.Token != "" && len(c.Admin.Token) < minAdminTokenLen {
 		add("admin.token is shorter than %d characters: use a long random token (e.g. openssl rand -hex 32)", minAdminTokenLen)
 	}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 )
@@ -65,6 +66,13 @@ func TestWarnings(t *testing.T) {
 		{"short admin token", func(c *Config) { liveChat(c); c.Admin.Token = "admin" }, RoleAll,
 			[]string{"admin.token is shorter than 16 characters: use a long random token (e.g. openssl rand -hex 32)"}},
 		{"long admin token", func(c *Config) { liveChat(c); c.Admin.Token = "0123456789abcdef" }, RoleAll, nil},
+		{"write timeout not above body and publish timeouts", func(c *Config) { liveChat(c); c.HTTP.PublishTimeout = 25 * time.Second }, RoleAll,
+			[]string{"http.write_timeout (30s) is not above http.body_timeout plus http.publish_timeout (30s): a webhook whose body and storing take that long is cut off without an answer, and its sender sends it again; raise http.write_timeout"}},
+		{"write timeout not above body and publish timeouts, worker", func(c *Config) { liveChat(c); c.HTTP.PublishTimeout = 25 * time.Second }, RoleWorker, nil},
+		{"write timeout just above body and publish timeouts", func(c *Config) {
+			liveChat(c)
+			c.HTTP.PublishTimeout, c.HTTP.WriteTimeout = 25*time.Second, 30*time.Second+time.Millisecond
+		}, RoleAll, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

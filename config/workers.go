@@ -1,7 +1,36 @@
 package config
 
 import (
+	"fmt"
+	"math"
+	"strings"
 	"time"
+)
+
+// Defaults and limits of the workers section.
+const (
+	DefaultConcurrency   = 32
+	DefaultMaxAttempts   = 8
+	DefaultAckWait       = 10 * time.Second
+	DefaultFailoverAfter = 15 * time.Second
+	DefaultBackoffBase   = 1 * time.Second
+	DefaultBackoffMax    = 5 * time.Minute
+	// DefaultHandlerTimeout is workers.handler_timeout.
+	DefaultHandlerTimeout = 2 * time.Minute
+	// DefaultMaxPendingRechecks is workers.max_pending_rechecks.
+	DefaultMaxPendingRechecks = 100000
+	// DefaultBalanceEvery is workers.balance_every.
+	DefaultBalanceEvery = 10 * time.Second
+	// MinFailoverAfter is the shortest workers.failover_after accepted.
+	MinFailoverAfter = 5 * time.Second
+	// MinBalanceEvery is the shortest workers.balance_every accepted.
+	MinBalanceEvery = time.Second
+	// MaxConcurrency bounds workers.concurrency (and sweep.concurrency),
+	// MaxMaxAttempts workers.max_attempts, MaxMaxPendingRechecks
+	// workers.max_pending_rechecks.
+	MaxConcurrency        = 10000
+	MaxMaxAttempts        = 1000
+	MaxMaxPendingRechecks = 10000000
 )
 
 // Workers configures the workers that apply rules to stored events.
@@ -46,7 +75,70 @@ type Workers struct {
 	// conditions, every step and API call); an attempt that runs out is a
 	// retryable failure. Default 2m.
 	HandlerTimeout time.Duration `yaml:"handler_timeout"`
+	// BalanceEvery is how often (jittered by ±25%) a worker replica checks
+	// that it owns no more than its share of the partitions (partitions
+	// divided by the live replicas, rounded up) and, if it owns more,
+	// releases one to a replica waiting for it. A replica started after the
+	// others gets its share within a few periods. At least 1s: each check
+	// asks the broker about every partition. Default 10s.
+	BalanceEvery time.Duration `yaml:"balance_every"`
 }
+
+// Provision sets each zero setting of the workers section to its default;
+// settings already set are kept. It is the one place the section's
+// defaults are applied.
+func (w *Workers) Provision() {
+	setInt(&w.Concurrency, DefaultConcurrency)
+	setInt(&w.MaxAttempts, DefaultMaxAttempts)
+	setInt(&w.MaxPendingRechecks, DefaultMaxPendingRechecks)
+	setDuration(&w.HandlerTimeout, DefaultHandlerTimeout)
+	setDuration(&w.AckWait, DefaultAckWait)
+	setDuration(&w.FailoverAfter, DefaultFailoverAfter)
+	setDuration(&w.BackoffBase, DefaultBackoffBase)
+	setDuration(&w.BackoffMax, DefaultBackoffMax)
+	setDuration(&w.BalanceEvery, DefaultBalanceEvery)
+}
+
+// Validate reports every problem of the workers section, each a
+// *FieldError naming its key ("workers.concurrency: must be between 1 and
+// 10000, got 0"), joined with errors.Join; nil when there is none. It
+// applies no default.
+func (w *Workers) Validate() error { return validateWith(w.validate) }
+
+func (w *Workers) validate(v *validator) {
+	v.between("workers.concurrency", w.Concurrency, 1, MaxConcurrency)
+	v.between("workers.max_attempts", w.MaxAttempts, 1, MaxMaxAttempts)
+	v.between("workers.max_pending_rechecks", w.MaxPendingRechecks, 1, MaxMaxPendingRechecks)
+	v.positive("workers.handler_timeout", w.HandlerTimeout)
+	v.positive("workers.ack_wait", w.AckWait)
+	if w.FailoverAfter < MinFailoverAfter {
+		v.add("workers.failover_after", "must be at least %s, got %s", MinFailoverAfter, w.FailoverAfter)
+	} else if w.FailoverAfter < w.AckWait {
+		v.add("workers.failover_after", "must be at least workers.ack_wait (%s), got %s: a replica taking over a partition would otherwise run a chat's later events before the earlier ones the dead replica held are redelivered",
+			w.AckWait, w.FailoverAfter)
+	}
+	if w.BalanceEvery < MinBalanceEvery {
+		v.add("workers.balance_every", "must be at least %s, got %s", MinBalanceEvery, w.BalanceEvery)
+	}
+	v.positive("workers.backoff_base", w.BackoffBase)
+	v.positive("workers.backoff_max", w.BackoffMax)
+	if w.BackoffBase > 0 && w.BackoffMax > 0 && w.BackoffMax < w.BackoffBase {
+		v.add("workers.backoff_max", "must be at least workers.backoff_base (%s), got %s", w.BackoffBase, w.BackoffMax)
+	}
+}
+
+// Defaults and limits of the breaker section.
+const (
+	DefaultBreakerWindow        = 30 * time.Second
+	DefaultBreakerMinCalls      = 5
+	DefaultBreakerFailureRatio  = 0.5
+	DefaultBreakerConsecutive   = 5
+	DefaultBreakerProbeInterval = 5 * time.Second
+	DefaultBreakerProbeMax      = time.Minute
+	// MaxBreakerCalls bounds breaker.min_calls and
+	// breaker.consecutive_failures.
+	MaxBreakerCalls = 1000000
+)
 
 // Breaker configures the circuit breaker in front of each platform API, one
 // per platform and set of credentials (each LiveChat organization of
@@ -82,6 +174,45 @@ type Breaker struct {
 	ProbeMax time.Duration `yaml:"probe_max"`
 }
 
+// Provision sets each zero setting of the breaker section to its default;
+// settings already set are kept. It is the one place the section's
+// defaults are applied.
+func (b *Breaker) Provision() {
+	setDuration(&b.Window, DefaultBreakerWindow)
+	setInt(&b.MinCalls, DefaultBreakerMinCalls)
+	setFloat(&b.FailureRatio, DefaultBreakerFailureRatio)
+	setInt(&b.ConsecutiveFailures, DefaultBreakerConsecutive)
+	setDuration(&b.ProbeInterval, DefaultBreakerProbeInterval)
+	setDuration(&b.ProbeMax, DefaultBreakerProbeMax)
+}
+
+// Validate reports every problem of the breaker section, each a
+// *FieldError naming its key, joined with errors.Join; nil when there is
+// none. It applies no default.
+func (b *Breaker) Validate() error { return validateWith(b.validate) }
+
+func (b *Breaker) validate(v *validator) {
+	v.positive("breaker.window", b.Window)
+	v.between("breaker.min_calls", b.MinCalls, 1, MaxBreakerCalls)
+	if b.FailureRatio <= 0 || b.FailureRatio > 1 {
+		v.add("breaker.failure_ratio", "must be over 0 and at most 1, got %g", b.FailureRatio)
+	}
+	v.between("breaker.consecutive_failures", b.ConsecutiveFailures, 1, MaxBreakerCalls)
+	v.positive("breaker.probe_interval", b.ProbeInterval)
+	v.positive("breaker.probe_max", b.ProbeMax)
+	if b.ProbeInterval > 0 && b.ProbeMax > 0 && b.ProbeMax < b.ProbeInterval {
+		v.add("breaker.probe_max", "must be at least breaker.probe_interval (%s), got %s", b.ProbeInterval, b.ProbeMax)
+	}
+}
+
+// Defaults and limits of the dlq section.
+const (
+	DefaultDLQAutoRetry    = true
+	DefaultDLQAutoRetryMax = 1000
+	// MaxDLQAutoRetryMax bounds dlq.auto_retry_max.
+	MaxDLQAutoRetryMax = 1000000
+)
+
 // DLQ configures the dead letters' automatic handling.
 type DLQ struct {
 	// AutoRetry retries, when a platform's circuit breaker closes, the dead
@@ -94,8 +225,42 @@ type DLQ struct {
 	AutoRetryMax int `yaml:"auto_retry_max"`
 }
 
-// AutoRetryOn reports dlq.auto_retry (true unless set false).
-func (d DLQ) AutoRetryOn() bool { return d.AutoRetry == nil || *d.AutoRetry }
+// AutoRetryOn reports dlq.auto_retry (DefaultDLQAutoRetry unless set).
+func (d DLQ) AutoRetryOn() bool {
+	if d.AutoRetry == nil {
+		return DefaultDLQAutoRetry
+	}
+	return *d.AutoRetry
+}
+
+// Provision sets each unset setting of the dlq section to its default;
+// settings already set are kept. It is the one place the section's
+// defaults are applied.
+func (d *DLQ) Provision() {
+	if d.AutoRetry == nil {
+		on := DefaultDLQAutoRetry
+		d.AutoRetry = &on
+	}
+	setInt(&d.AutoRetryMax, DefaultDLQAutoRetryMax)
+}
+
+// Validate reports every problem of the dlq section, each a *FieldError
+// naming its key, joined with errors.Join; nil when there is none.
+func (d *DLQ) Validate() error { return validateWith(d.validate) }
+
+func (d *DLQ) validate(v *validator) {
+	v.between("dlq.auto_retry_max", d.AutoRetryMax, 1, MaxDLQAutoRetryMax)
+}
+
+// Defaults and limits of the sweep section.
+const (
+	DefaultSweepOlderThan   = 48 * time.Hour
+	DefaultSweepConcurrency = 64
+	DefaultSweepWait        = 2 * time.Minute
+	// MaxSweepGroups bounds the length of sweep.groups (list_archives
+	// accepts 200 group ids).
+	MaxSweepGroups = 200
+)
 
 // Sweep configures the backlog sweep: `chatwarden sweep livechat-unassigned`
 // (whose flags default to these settings) and, with Schedule, the sweeps
@@ -136,6 +301,81 @@ type Sweep struct {
 	Wait time.Duration `yaml:"wait"`
 }
 
+// Provision sets each zero setting of the sweep section to its default;
+// settings already set are kept. It is the one place the section's
+// defaults are applied.
+func (s *Sweep) Provision() {
+	setDuration(&s.OlderThan, DefaultSweepOlderThan)
+	setInt(&s.Concurrency, DefaultSweepConcurrency)
+	setDuration(&s.Wait, DefaultSweepWait)
+}
+
+// Validate reports every problem of the sweep section, each a *FieldError
+// naming its key, joined with errors.Join; nil when there is none. It
+// applies no default.
+func (s *Sweep) Validate() error { return validateWith(s.validate) }
+
+func (s *Sweep) validate(v *validator) {
+	if s.Schedule != "" {
+		if err := CheckSchedule(s.Schedule); err != nil {
+			v.add("sweep.schedule", "%v", err)
+		}
+	}
+	v.positive("sweep.older_than", s.OlderThan)
+	if len(s.Groups) > MaxSweepGroups {
+		v.add("sweep.groups", "must list at most %d groups, got %d", MaxSweepGroups, len(s.Groups))
+	}
+	for i, g := range s.Groups {
+		if g < 0 {
+			v.add(fmt.Sprintf("sweep.groups[%d]", i), "must be a group id (0 or more), got %d", g)
+		}
+	}
+	if s.Limit < 0 {
+		v.add("sweep.limit", "must be 0 (no cap) or more, got %d", s.Limit)
+	}
+	v.between("sweep.concurrency", s.Concurrency, 1, MaxConcurrency)
+	if s.MaxRate < 0 || math.IsNaN(s.MaxRate) || math.IsInf(s.MaxRate, 0) {
+		v.add("sweep.max_rate", "must be 0 (no cap) or a positive number of chats per second, got %v", s.MaxRate)
+	}
+	v.positive("sweep.wait", s.Wait)
+}
+
+// CheckSchedule checks a sweep schedule as JetStream message schedules
+// accept it: "@every <duration>" of at least 1s, one of @yearly, @annually,
+// @monthly, @weekly, @daily, @midnight, @hourly, or a cron expression of 6
+// fields (second minute hour day-of-month month day-of-week). The fields of
+// a cron expression are checked by the server when the schedule is stored.
+func CheckSchedule(s string) error {
+	s = strings.TrimSpace(s)
+	if rest, ok := strings.CutPrefix(s, "@every "); ok {
+		d, err := time.ParseDuration(strings.TrimSpace(rest))
+		if err != nil {
+			return fmt.Errorf(`"@every" needs a duration such as 30m or 1h, got %q`, rest)
+		}
+		if d < time.Second {
+			return fmt.Errorf(`"@every" needs at least 1s, got %s`, d)
+		}
+		return nil
+	}
+	switch s {
+	case "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly":
+		return nil
+	}
+	if strings.HasPrefix(s, "@") {
+		return fmt.Errorf(`unknown schedule %q: use "@every 1h", @hourly, @daily, @weekly, @monthly, @yearly or a 6-field cron expression`, s)
+	}
+	if n := len(strings.Fields(s)); n != 6 {
+		return fmt.Errorf(`a cron expression needs 6 fields (second minute hour day-of-month month day-of-week, e.g. "0 0 * * * *"), got %d in %q`, n, s)
+	}
+	return nil
+}
+
+// Defaults of the log section.
+const (
+	DefaultLogLevel  = "info"
+	DefaultLogFormat = "json"
+)
+
 // Log configures logging.
 type Log struct {
 	// Level is debug, info, warn or error. Default "info".
@@ -143,4 +383,21 @@ type Log struct {
 	// Format is json (one object per line) or console (for people).
 	// Default "json".
 	Format string `yaml:"format"`
+}
+
+// Provision sets each empty setting of the log section to its default;
+// settings already set are kept. It is the one place the section's
+// defaults are applied.
+func (l *Log) Provision() {
+	setString(&l.Level, DefaultLogLevel)
+	setString(&l.Format, DefaultLogFormat)
+}
+
+// Validate reports every problem of the log section, each a *FieldError
+// naming its key, joined with errors.Join; nil when there is none.
+func (l *Log) Validate() error { return validateWith(l.validate) }
+
+func (l *Log) validate(v *validator) {
+	v.oneOf("log.level", l.Level, "debug", "info", "warn", "error")
+	v.oneOf("log.format", l.Format, "json", "console")
 }

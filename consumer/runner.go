@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/chatwarden/chatwarden/config"
 	"github.com/chatwarden/chatwarden/metrics"
 )
 
@@ -137,8 +138,9 @@ func WithMaxAttempts(n int) Option {
 	}
 }
 
-// WithAckWait tells the runner the consumer's ack wait (default 30s), so it
-// sends in-progress signals in time.
+// WithAckWait tells the runner the consumer's ack wait (default 30s,
+// JetStream's for a consumer created without one), so it sends in-progress
+// signals in time.
 func WithAckWait(d time.Duration) Option {
 	return func(r *Runner) error {
 		if d <= 0 {
@@ -168,8 +170,8 @@ func New(cons []jetstream.Consumer, h Handler, dlq DeadLetterSink, opts ...Optio
 	}
 	r := &Runner{
 		cons: cons, handler: h, dlq: dlq,
-		logger: zap.NewNop(), concurrency: 32, maxAttempts: 8, ackWait: 30 * time.Second,
-		backoff: Backoff{Base: time.Second, Max: 5 * time.Minute},
+		logger: zap.NewNop(), concurrency: config.DefaultConcurrency, maxAttempts: config.DefaultMaxAttempts, ackWait: 30 * time.Second,
+		backoff: Backoff{}.withDefaults(),
 		chats:   map[string][]*job{},
 	}
 	for _, o := range opts {

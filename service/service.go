@@ -50,6 +50,24 @@ func (r Roles) configRole() config.Role {
 	}
 }
 
+// What the service decides by itself, not configuration keys.
+const (
+	// gaugeEvery is how often the gauges of pending dead letters and of
+	// the streams and consumers are brought up to date.
+	gaugeEvery = 5 * time.Second
+	// failedStartCleanup bounds the release of what a failed Start had
+	// started.
+	failedStartCleanup = 5 * time.Second
+	// autoRetryWithin bounds the retry of an outage's dead letters once its
+	// breaker closed (dlq.auto_retry); what is left stays for `dlq retry`.
+	autoRetryWithin = 2 * time.Minute
+)
+
+// maxAckPending is each partition consumer's limit of events delivered and
+// not yet acknowledged: four per worker (workers.concurrency), at least
+// 100.
+func maxAckPending(concurrency int) int { return max(100, 4*concurrency) }
+
 // Service is a running chatwarden process.
 type Service struct {
 	cfg      *config.Config
@@ -130,7 +148,7 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 	}
 	s.bus = b
 	fail := func(err error) (*Service, error) {
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		cctx, cancel := context.WithTimeout(context.Background(), failedStartCleanup)
 		defer cancel()
 		s.shutdown(cctx)
 		return nil, err
@@ -147,7 +165,7 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 	if err != nil {
 		return fail(err)
 	}
-	s.pending = deadLetters.WatchPending(s.metrics.DeadLettersPending, 5*time.Second)
+	s.pending = deadLetters.WatchPending(s.metrics.DeadLettersPending, gaugeEvery)
 
 	if roles.Work {
 		if err := s.startWorkers(ctx, o, deadLetters); err != nil {
@@ -155,7 +173,7 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 		}
 	}
 
-	s.streams = console.WatchStreams(b.JS, s.metrics, 5*time.Second, s.logger) // after the workers' consumers exist
+	s.streams = console.WatchStreams(b.JS, s.metrics, gaugeEvery, s.logger) // after the workers' consumers exist
 	cons, err := console.New(b.JS, b.Partitions(), console.WithDeadLetters(deadLetters), console.WithGatherer(s.metrics.Registry),
 		console.WithRules(s.rulesInForce(o.handlers)), console.WithLogger(s.logger), console.WithStore(b.StoreState),
 		console.WithBreakers(s.breakerStatuses))
@@ -199,10 +217,10 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 	s.addr = ln.Addr().String()
 	// The connection caps guard the public listener; the admin one is
 	// private (loopback by default).
-	s.http = s.serve(capConns(ln, cfg.HTTP, s.metrics), handlers.New(deps), "http")
+	s.http = s.serve(capConns(ln, cfg.HTTP, s.metrics), handlers.New(deps), "http", publicTimeouts(cfg))
 	if adminLn != nil {
 		s.adminAt = adminLn.Addr().String()
-		s.admin = s.serve(adminLn, handlers.NewAdmin(deps), "admin")
+		s.admin = s.serve(adminLn, handlers.NewAdmin(deps), "admin", adminTimeouts(cfg))
 	}
 	go func() { // a connection closed for good is fatal: see bus.Bus.Lost
 		select {
@@ -219,21 +237,31 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 	return s, nil
 }
 
+// timeouts are an HTTP server's timeouts.
+type timeouts struct{ header, read, write, idle time.Duration }
+
+// publicTimeouts are the public listener's: http.header_timeout,
+// http.read_timeout, http.write_timeout, http.idle_timeout.
+func publicTimeouts(cfg *config.Config) timeouts {
+	return timeouts{cfg.HTTP.HeaderTimeout, cfg.HTTP.ReadTimeout, cfg.HTTP.WriteTimeout, cfg.HTTP.IdleTimeout}
+}
+
+// adminTimeouts are the admin listener's: http.header_timeout,
+// admin.read_timeout, admin.write_timeout, admin.idle_timeout.
+func adminTimeouts(cfg *config.Config) timeouts {
+	return timeouts{cfg.HTTP.HeaderTimeout, cfg.Admin.ReadTimeout, cfg.Admin.WriteTimeout, cfg.Admin.IdleTimeout}
+}
+
 // serve serves h on ln in the background; a failure other than a shutdown
 // is reported on Err. name is the listener's config section, for logs.
-func (s *Service) serve(ln net.Listener, h http.Handler, name string) *http.Server {
+func (s *Service) serve(ln net.Listener, h http.Handler, name string, t timeouts) *http.Server {
 	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: s.cfg.HTTP.HeaderTimeout,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: t.header,
+		ReadTimeout:       t.read,
+		WriteTimeout:      t.write,
+		IdleTimeout:       t.idle,
 		ErrorLog:          zap.NewStdLog(s.logger.Named(name)),
-	}
-	if name == "admin" {
-		// A CPU profile or execution trace streams for up to its "seconds"
-		// (30 by default): allow that and some.
-		srv.WriteTimeout = 2 * time.Minute
 	}
 	// Requests with both Content-Length and Transfer-Encoding: 400, closed.
 	ln = framing.Protect(srv, ln, s.logger.Named(name))
@@ -260,16 +288,12 @@ func capConns(ln net.Listener, h config.HTTP, m *metrics.Metrics) net.Listener {
 		}))
 }
 
-// balanceEvery is how often a worker replica checks that it owns no more than
-// its share of the partitions (see consumer.WithBalancing).
-const balanceEvery = 10 * time.Second
-
 func (s *Service) startWorkers(ctx context.Context, o options, deadLetters *dlq.Store) error {
 	cfg := s.cfg
 	cons, err := bus.ProvisionWorkerConsumers(ctx, s.bus.JS, bus.ConsumerSettings{
 		Partitions:    cfg.NATS.Partitions,
 		AckWait:       cfg.Workers.AckWait,
-		MaxAckPending: max(100, 4*cfg.Workers.Concurrency),
+		MaxAckPending: maxAckPending(cfg.Workers.Concurrency),
 		PinnedTTL:     cfg.Workers.FailoverAfter,
 		Logger:        s.logger,
 	})
@@ -320,7 +344,7 @@ func (s *Service) startWorkers(ctx context.Context, o options, deadLetters *dlq.
 		return fmt.Errorf("opening stream %s: %w", bus.EventsStream, err)
 	}
 	r, err := consumer.New(cons, h, consumer.JetStreamDeadLetters{JS: s.bus.JS},
-		consumer.WithBalancing(workers, events, balanceEvery, bus.WorkerHeartbeat),
+		consumer.WithBalancing(workers, events, cfg.Workers.BalanceEvery, bus.WorkerHeartbeat),
 		consumer.WithLogger(s.logger), consumer.WithMetrics(s.metrics),
 		consumer.WithConcurrency(cfg.Workers.Concurrency), consumer.WithMaxAttempts(cfg.Workers.MaxAttempts),
 		consumer.WithAckWait(cfg.Workers.AckWait), consumer.WithPriorityGroup(bus.WorkerGroup),
@@ -431,7 +455,7 @@ func (s *Service) shutdown(ctx context.Context) error {
 // (dlq.auto_retry) once its circuit breaker closed: at most
 // dlq.auto_retry_max of them, oldest first (see dlq.Store.AutoRetry).
 func (s *Service) autoRetry(deadLetters *dlq.Store, clients *Clients, platform, org string) {
-	ctx, cancel := context.WithTimeout(s.watchCtx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(s.watchCtx, autoRetryWithin)
 	defer cancel()
 	log := s.logger.With(zap.String("platform", platform), zap.String("org", org))
 	rep, err := deadLetters.AutoRetry(ctx, func(ev *event.Event) bool {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/chatwarden/chatwarden/audit"
 	"github.com/chatwarden/chatwarden/bus"
+	"github.com/chatwarden/chatwarden/config"
 	"github.com/chatwarden/chatwarden/consumer"
 	"github.com/chatwarden/chatwarden/event"
 )
@@ -96,7 +97,7 @@ type tracked struct {
 type TrackerOption func(*Tracker)
 
 // WithIdle sets how long waits last without any decision before they fail
-// with ErrNoProgress (default 2m).
+// with ErrNoProgress (default sweep.wait's, 2m).
 func WithIdle(d time.Duration) TrackerOption {
 	return func(t *Tracker) {
 		if d > 0 {
@@ -109,7 +110,7 @@ func WithIdle(d time.Duration) TrackerOption {
 // action stored since since.
 func NewTracker(ctx context.Context, js jetstream.JetStream, platform, action string, since time.Time, opts ...TrackerOption) (*Tracker, error) {
 	t := &Tracker{
-		platform: platform, action: action, idle: 2 * time.Minute, now: time.Now,
+		platform: platform, action: action, idle: config.DefaultSweepWait, now: time.Now,
 		expected: map[string]*tracked{}, seen: map[string]*tracked{}, changed: make(chan struct{}),
 	}
 	for _, o := range opts {

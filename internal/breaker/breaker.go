@@ -22,6 +22,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/chatwarden/chatwarden/config"
 )
 
 // State is a breaker's state.
@@ -46,14 +48,15 @@ func (s State) String() string {
 	return fmt.Sprintf("state(%d)", int(s))
 }
 
-// Defaults of Settings.
+// Defaults of Settings: those of the breaker section of the configuration,
+// which are written in one place, package config.
 const (
-	DefaultWindow        = 30 * time.Second
-	DefaultMinCalls      = 5
-	DefaultFailureRatio  = 0.5
-	DefaultConsecutive   = 5
-	DefaultProbeInterval = 5 * time.Second
-	DefaultProbeMax      = time.Minute
+	DefaultWindow        = config.DefaultBreakerWindow
+	DefaultMinCalls      = config.DefaultBreakerMinCalls
+	DefaultFailureRatio  = config.DefaultBreakerFailureRatio
+	DefaultConsecutive   = config.DefaultBreakerConsecutive
+	DefaultProbeInterval = config.DefaultBreakerProbeInterval
+	DefaultProbeMax      = config.DefaultBreakerProbeMax
 )
 
 // Settings say when a breaker opens and how often it probes. Zero fields
