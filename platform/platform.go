@@ -12,11 +12,13 @@
 package platform
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/rules"
@@ -44,6 +46,26 @@ type Platform struct {
 	// metrics label its events. Nil: event knows the platform already, or
 	// it receives no webhooks.
 	WebhookActions []string
+	// Classify maps an error of the platform's client onto the runner's
+	// retry policy: retryable, outage or permanent (build it with
+	// rules.PlatformErrors.Classify). The engine applies it to errors the
+	// platform's actions return unclassified. Nil: those are retried.
+	Classify func(ctx context.Context, err error) error
+	// Chat describes what the platform's webhooks say about the chat (what
+	// a rule's chat.* sees without enrichment). Nil: the chat and thread
+	// ids.
+	Chat func(ev *event.Event, now time.Time) rules.ChatEnv
+	// Enrich fetches the chat's current state for `enrich: chat`, its
+	// error classified. Nil: the platform's rules see the webhook's data.
+	Enrich func(ctx context.Context, clients rules.Clients, ev *event.Event, now time.Time) (rules.ChatEnv, error)
+	// EnrichCall names Enrich's API call in the latency metric ("get_chat");
+	// default "enrich".
+	EnrichCall string
+}
+
+// Hooks is what the rule engine asks of p besides its actions.
+func (p Platform) Hooks() rules.PlatformHooks {
+	return rules.PlatformHooks{Classify: p.Classify, Chat: p.Chat, Enrich: p.Enrich, EnrichCall: p.EnrichCall}
 }
 
 // validName is what a platform's Name may be: it is a rule file's prefix
@@ -143,6 +165,16 @@ func (r *Registry) Actions() rules.Actions {
 	return set
 }
 
+// Hooks returns the engine hooks of every registered platform, by name
+// (for rules.WithPlatforms).
+func (r *Registry) Hooks() map[string]rules.PlatformHooks {
+	out := map[string]rules.PlatformHooks{}
+	for _, p := range r.All() {
+		out[p.Name] = p.Hooks()
+	}
+	return out
+}
+
 var registry = NewRegistry()
 
 // Default is the registry Register adds to: the platforms of the binary.
@@ -175,3 +207,7 @@ func All() []Platform { return registry.All() }
 // Actions returns the actions of every platform in the default registry:
 // what the service's rules can run (see service.LoadRules).
 func Actions() rules.Actions { return registry.Actions() }
+
+// Hooks returns the engine hooks of the default registry's platforms: what
+// an engine needs besides the actions (rules.WithPlatforms(platform.Hooks())).
+func Hooks() map[string]rules.PlatformHooks { return registry.Hooks() }

@@ -1,4 +1,4 @@
-package rules
+package rules_test
 
 import (
 	"context"
@@ -21,6 +21,8 @@ import (
 	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/livechat"
 	"github.com/chatwarden/chatwarden/livechat/livechattest"
+	lcp "github.com/chatwarden/chatwarden/platform/livechat"
+	. "github.com/chatwarden/chatwarden/rules"
 )
 
 func unassignedChat(id string) livechat.Chat {
@@ -243,7 +245,7 @@ func TestGoHandlers(t *testing.T) {
 		if !strings.HasSuffix(c.Chat.Customer.Email, "@example.com") {
 			return nil
 		}
-		if err := c.Do(ctx, "livechat.tag_thread", TagParams{Tag: "vip"}); err != nil {
+		if err := c.Do(ctx, "livechat.tag_thread", lcp.TagParams{Tag: "vip"}); err != nil {
 			return err
 		}
 		return c.Do(ctx, "livechat.send_event", map[string]any{"text": "VIP customer", "visibility": "agents"})

@@ -1,4 +1,4 @@
-package rules
+package rules_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/chatwarden/chatwarden/examples"
 	"github.com/chatwarden/chatwarden/livechat"
 	"github.com/chatwarden/chatwarden/livechat/livechattest"
+	. "github.com/chatwarden/chatwarden/rules"
 )
 
 // TestExampleRules runs examples/rules.yaml (with dry run off) over the

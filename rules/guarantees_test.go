@@ -1,4 +1,4 @@
-package rules
+package rules_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/chatwarden/chatwarden/consumer"
+	. "github.com/chatwarden/chatwarden/rules"
 )
 
 // flakyDone is a DoneStore whose reads fail while failing is set, as
@@ -92,7 +93,7 @@ func TestDryRunOfNonIdempotentActions(t *testing.T) {
 			set, err = LoadBytes([]byte(fmtRule("")), "test", DefaultActions(), NewRegistry())
 			require.NoError(t, err)
 			h.engine.Swap(set)
-			h.engine.dryRun = false
+			h.engine.SetDryRun(false)
 			require.NoError(t, h.engine.Handle(consumer.WithAttempt(context.Background(), 3), ev))
 			assert.Len(t, h.fake.CallsTo("send_event"), 1)
 			assert.Len(t, h.fake.CallsTo("transfer_chat"), 1)

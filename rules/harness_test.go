@@ -1,4 +1,4 @@
-package rules
+package rules_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/livechat"
 	"github.com/chatwarden/chatwarden/livechat/livechattest"
+	. "github.com/chatwarden/chatwarden/rules"
 	"github.com/chatwarden/chatwarden/samples"
 )
 
@@ -68,15 +69,17 @@ func (s *memScheduler) ScheduleRecheck(_ context.Context, ev *event.Event, at ti
 	return nil
 }
 
+// clientsFunc gives the LiveChat client of a tenant; the other platforms
+// have no credentials.
 type clientsFunc func(tenant string) (LiveChatAPI, error)
 
-func (f clientsFunc) LiveChat(tenant string) (LiveChatAPI, error) { return f(tenant) }
-
-func (f clientsFunc) HelpCrunch(string) (HelpCrunchAPI, error) {
-	return nil, NoCredentials("HelpCrunch", "not in this test")
-}
-
-func (f clientsFunc) RocketChat(string) (RocketChatAPI, error) {
+func (f clientsFunc) Client(platform, tenant string) (any, error) {
+	switch platform {
+	case event.LiveChat:
+		return f(tenant)
+	case event.HelpCrunch:
+		return nil, NoCredentials("HelpCrunch", "not in this test")
+	}
 	return nil, NoCredentials("Rocket.Chat", "not in this test")
 }
 
@@ -103,7 +106,7 @@ func newHarnessWithSet(t *testing.T, set *RuleSet, opts ...EngineOption) *harnes
 	t.Cleanup(stop)
 	client, err := livechat.New(livechat.PAT("acc", "tok"), livechat.WithBaseURL(url))
 	require.NoError(t, err)
-	opts = append([]EngineOption{WithScheduler(h.sched), WithClock(func() time.Time { return h.now })}, opts...)
+	opts = append([]EngineOption{WithScheduler(h.sched), WithClock(func() time.Time { return h.now }), WithPlatforms(shippedHooks())}, opts...)
 	h.engine = NewEngine(set, clientsFunc(func(string) (LiveChatAPI, error) { return client, nil }), h.audit, opts...)
 	return h
 }

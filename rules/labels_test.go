@@ -1,4 +1,4 @@
-package rules
+package rules_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/metrics"
+	. "github.com/chatwarden/chatwarden/rules"
 )
 
 // TestRechecksNamingUnknownRulesKeepMetricsBounded: re-check events

@@ -1,4 +1,4 @@
-package rules
+package rules_test
 
 import (
 	"context"
@@ -8,8 +8,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/chatwarden/chatwarden/consumer"
+	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/livechat"
 	"github.com/chatwarden/chatwarden/rocketchat"
+	. "github.com/chatwarden/chatwarden/rules"
 )
 
 // TestTransferIsFoundRatherThanRepeated: a transfer leaves no marker of
@@ -57,8 +59,9 @@ rules:
 				require.NoError(t, h.engine.Handle(consumer.WithAttempt(context.Background(), 1), ev))
 			}
 			if tt.meanwhile != nil {
-				api, err := h.engine.clients.LiveChat("")
+				raw, err := h.engine.Clients().Client(event.LiveChat, "")
 				require.NoError(t, err)
+				api := raw.(LiveChatAPI)
 				req := *tt.meanwhile
 				req.ChatID = "C1"
 				require.NoError(t, api.TransferChat(context.Background(), req))

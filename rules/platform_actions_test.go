@@ -1,4 +1,4 @@
-package rules
+package rules_test
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"github.com/chatwarden/chatwarden/helpcrunch/helpcrunchtest"
 	"github.com/chatwarden/chatwarden/rocketchat"
 	"github.com/chatwarden/chatwarden/rocketchat/rocketchattest"
+	. "github.com/chatwarden/chatwarden/rules"
 	"github.com/chatwarden/chatwarden/samples"
 )
 
@@ -28,22 +29,20 @@ type platformClients struct {
 	rc RocketChatAPI
 }
 
-func (p platformClients) LiveChat(string) (LiveChatAPI, error) {
+func (p platformClients) Client(platform, _ string) (any, error) {
+	switch platform {
+	case event.HelpCrunch:
+		if p.hc == nil {
+			return nil, NoCredentials("HelpCrunch", "set helpcrunch.api_key")
+		}
+		return p.hc, nil
+	case event.RocketChat:
+		if p.rc == nil {
+			return nil, NoCredentials("Rocket.Chat", "set rocketchat.url, rocketchat.user_id and rocketchat.auth_token")
+		}
+		return p.rc, nil
+	}
 	return nil, NoCredentials("LiveChat", "not in this test")
-}
-
-func (p platformClients) HelpCrunch(string) (HelpCrunchAPI, error) {
-	if p.hc == nil {
-		return nil, NoCredentials("HelpCrunch", "set helpcrunch.api_key")
-	}
-	return p.hc, nil
-}
-
-func (p platformClients) RocketChat(string) (RocketChatAPI, error) {
-	if p.rc == nil {
-		return nil, NoCredentials("Rocket.Chat", "set rocketchat.url, rocketchat.user_id and rocketchat.auth_token")
-	}
-	return p.rc, nil
 }
 
 var testNow = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
@@ -53,7 +52,8 @@ func newPlatformEngine(t *testing.T, rulesYAML string, clients Clients) (*Engine
 	set, err := LoadBytes([]byte(rulesYAML), "test", DefaultActions(), NewRegistry())
 	require.NoError(t, err)
 	aud := &memAudit{}
-	return NewEngine(set, clients, aud, WithClock(func() time.Time { return testNow }), WithScheduler(&memScheduler{})), aud
+	return NewEngine(set, clients, aud, WithClock(func() time.Time { return testNow }), WithScheduler(&memScheduler{}),
+		WithPlatforms(shippedHooks())), aud
 }
 
 func startHelpCrunch(t *testing.T) (*helpcrunchtest.Server, *helpcrunch.Client) {

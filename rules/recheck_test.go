@@ -1,4 +1,4 @@
-package rules
+package rules_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/chatwarden/chatwarden/bus/bustest"
 	"github.com/chatwarden/chatwarden/config"
 	"github.com/chatwarden/chatwarden/event"
+	. "github.com/chatwarden/chatwarden/rules"
 )
 
 // recheckBus is a one-partition bus on a new embedded server, its streams

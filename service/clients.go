@@ -373,33 +373,31 @@ func NewOAuthSource(cfg config.LiveChat, refreshToken, organization string, stor
 		oauth.WithLogger(logger))
 }
 
-// LiveChat implements rules.Clients: the organization's own client, else the
-// default one.
-func (cs *Clients) LiveChat(tenant string) (rules.LiveChatAPI, error) {
-	if c, ok := cs.liveChatByOrg[tenant]; ok {
-		return c, nil
+// Client implements rules.Clients: LiveChat's organization's own client,
+// else the default one; the HelpCrunch and Rocket.Chat clients.
+func (cs *Clients) Client(platform, tenant string) (any, error) {
+	switch platform {
+	case event.LiveChat:
+		if c, ok := cs.liveChatByOrg[tenant]; ok {
+			return c, nil
+		}
+		if cs.liveChatDefault != nil {
+			return cs.liveChatDefault, nil
+		}
+		return nil, fmt.Errorf("LiveChat organization %q: %w", tenant, rules.NoCredentials("LiveChat",
+			"set livechat.pat, livechat.token or livechat.oauth.refresh_token, or this organization in livechat.organizations"))
+	case event.HelpCrunch:
+		if cs.helpCrunch == nil {
+			return nil, rules.NoCredentials("HelpCrunch", "set helpcrunch.api_key")
+		}
+		return cs.helpCrunch, nil
+	case event.RocketChat:
+		if cs.rocketChat == nil {
+			return nil, rules.NoCredentials("Rocket.Chat", "set rocketchat.url, rocketchat.user_id and rocketchat.auth_token")
+		}
+		return cs.rocketChat, nil
 	}
-	if cs.liveChatDefault != nil {
-		return cs.liveChatDefault, nil
-	}
-	return nil, fmt.Errorf("LiveChat organization %q: %w", tenant, rules.NoCredentials("LiveChat",
-		"set livechat.pat, livechat.token or livechat.oauth.refresh_token, or this organization in livechat.organizations"))
-}
-
-// HelpCrunch implements rules.Clients.
-func (cs *Clients) HelpCrunch(string) (rules.HelpCrunchAPI, error) {
-	if cs.helpCrunch == nil {
-		return nil, rules.NoCredentials("HelpCrunch", "set helpcrunch.api_key")
-	}
-	return cs.helpCrunch, nil
-}
-
-// RocketChat implements rules.Clients.
-func (cs *Clients) RocketChat(string) (rules.RocketChatAPI, error) {
-	if cs.rocketChat == nil {
-		return nil, rules.NoCredentials("Rocket.Chat", "set rocketchat.url, rocketchat.user_id and rocketchat.auth_token")
-	}
-	return cs.rocketChat, nil
+	return nil, rules.NoCredentials(platform, "no client for this platform")
 }
 
 // LiveChatDefault is the client of the default credentials (nil when there
