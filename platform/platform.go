@@ -61,6 +61,11 @@ type Platform struct {
 	// EnrichCall names Enrich's API call in the latency metric ("get_chat");
 	// default "enrich".
 	EnrichCall string
+	// NewClients builds the platform's API clients (see ClientEnv); the
+	// service calls it once per process and gives its actions the result
+	// through rules.Clients (platform name, tenant). Nil: the platform has
+	// no client, and Client reports no credentials.
+	NewClients NewClientsFunc
 }
 
 // Hooks is what the rule engine asks of p besides its actions.

@@ -15,7 +15,8 @@ func init() { platform.Register(Platform()) }
 // Platform describes HelpCrunch: its name (event.HelpCrunch), its rule
 // actions (Actions) and error classification (Errors).
 func Platform() platform.Platform {
-	return platform.Platform{Name: event.HelpCrunch, Title: "HelpCrunch", Actions: Actions, Classify: Errors.Classify}
+	return platform.Platform{Name: event.HelpCrunch, Title: "HelpCrunch", Actions: Actions, Classify: Errors.Classify,
+		NewClients: NewClients}
 }
 
 // Client returns the HelpCrunch client (see rules.ClientAs).

@@ -15,7 +15,8 @@ func init() { platform.Register(Platform()) }
 // Platform describes Rocket.Chat: its name (event.RocketChat), its rule
 // actions (Actions) and error classification (Errors).
 func Platform() platform.Platform {
-	return platform.Platform{Name: event.RocketChat, Title: "Rocket.Chat", Actions: Actions, Classify: Errors.Classify}
+	return platform.Platform{Name: event.RocketChat, Title: "Rocket.Chat", Actions: Actions, Classify: Errors.Classify,
+		NewClients: NewClients}
 }
 
 // Client returns the Rocket.Chat client (see rules.ClientAs).
