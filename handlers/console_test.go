@@ -51,7 +51,9 @@ func consoleActions(t *testing.T) rules.Actions {
 	t.Helper()
 	noop := func(context.Context, *rules.Call, struct {
 		Tag string `json:"tag"`
-	}) error { return nil }
+	}) error {
+		return nil
+	}
 	acts, err := rules.NewActions(
 		rules.Define("livechat.unpin", "Unpin the chat.", true, func(context.Context, *rules.Call, rules.NoParams) error { return nil }),
 		rules.Define("livechat.tag_thread", "Tag the thread.", true, noop))
@@ -96,7 +98,7 @@ func newConsoleEnv(t *testing.T, token string) *consoleEnv {
 	require.NoError(t, err)
 	d := Deps{
 		Logger: zaptest.NewLogger(t), Metrics: m, Ready: b, Publisher: b,
-		Receive: true, LiveChatSecrets: []string{consoleSecret},
+		Receive: true, Receivers: receivers([]string{consoleSecret}, "", ""),
 		AdminToken: token, DeadLetters: store, Console: cons,
 	}
 	public, admin := httptest.NewServer(New(d)), httptest.NewServer(NewAdmin(d))

@@ -66,6 +66,10 @@ type Platform struct {
 	// through rules.Clients (platform name, tenant). Nil: the platform has
 	// no client, and Client reports no credentials.
 	NewClients NewClientsFunc
+	// NewReceiver builds the platform's webhook receiver (see Receiver),
+	// mounted at POST /webhooks/<Name>. Nil: the platform sends no
+	// webhooks (its rules run on other platforms' events, cross_platform).
+	NewReceiver NewReceiverFunc
 }
 
 // Hooks is what the rule engine asks of p besides its actions.

@@ -18,6 +18,7 @@ func TestAllRegistersTheShippedPlatforms(t *testing.T) {
 		names, titles = append(names, p.Name), append(titles, p.Title)
 		assert.NotNil(t, p.Classify, p.Name)
 		assert.NotNil(t, p.NewClients, p.Name)
+		assert.NotNil(t, p.NewReceiver, p.Name)
 		assert.Equal(t, p.Name == "livechat", p.Enrich != nil, p.Name)
 		assert.Equal(t, p.Name == "livechat", p.Chat != nil, p.Name)
 	}

@@ -16,7 +16,7 @@ func init() { platform.Register(Platform()) }
 // actions (Actions) and error classification (Errors).
 func Platform() platform.Platform {
 	return platform.Platform{Name: event.HelpCrunch, Title: "HelpCrunch", Actions: Actions, Classify: Errors.Classify,
-		NewClients: NewClients}
+		NewClients: NewClients, NewReceiver: newReceiver}
 }
 
 // Client returns the HelpCrunch client (see rules.ClientAs).

@@ -16,5 +16,5 @@ func init() { platform.Register(Platform()) }
 // (Enrich).
 func Platform() platform.Platform {
 	return platform.Platform{Name: event.LiveChat, Title: "LiveChat", Actions: Actions,
-		Classify: Errors.Classify, Chat: Chat, Enrich: Enrich, EnrichCall: "get_chat", NewClients: NewClients}
+		Classify: Errors.Classify, Chat: Chat, Enrich: Enrich, EnrichCall: "get_chat", NewClients: NewClients, NewReceiver: newReceiver}
 }
