@@ -129,6 +129,12 @@ type Config struct {
 	Breaker Breaker `yaml:"breaker"`
 	// DLQ configures what happens to dead letters by itself.
 	DLQ DLQ `yaml:"dlq"`
+	// Platforms holds the sections of the platforms registered beyond
+	// LiveChat, HelpCrunch and Rocket.Chat, by platform name
+	// (platforms.<name>; see Section and RegisterSection): each one's keys
+	// are the platform's own. A registered platform left out gets its
+	// defaults. Default none.
+	Platforms Sections `yaml:"platforms"`
 
 	// moved holds a warning for each setting read under its old name (see
 	// movedKeys); WarningsFor reports them.
@@ -216,6 +222,7 @@ func (c *Config) ApplyDefaults() {
 		c.DLQ.AutoRetry = &on
 	}
 	setInt(&c.DLQ.AutoRetryMax, DefaultDLQAutoRetryMax)
+	c.provisionSections()
 }
 
 func setString(p *string, def string) {

@@ -135,6 +135,7 @@ func (c *Config) Validate() error {
 		v.add("breaker.probe_max", "must be at least breaker.probe_interval (%s), got %s", c.Breaker.ProbeInterval, c.Breaker.ProbeMax)
 	}
 	v.between("dlq.auto_retry_max", c.DLQ.AutoRetryMax, 1, MaxDLQAutoRetryMax)
+	c.validateSections(v)
 
 	return errors.Join(v.errs...)
 }

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chatwarden/chatwarden/config"
 	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/rules"
 )
@@ -70,6 +71,14 @@ type Platform struct {
 	// mounted at POST /webhooks/<Name>. Nil: the platform sends no
 	// webhooks (its rules run on other platforms' events, cross_platform).
 	NewReceiver NewReceiverFunc
+	// Config returns a new, empty configuration section of the platform:
+	// platforms.<Name> in the file (see config.Section; a pointer to a
+	// struct with yaml tags, its defaults set by Provision and its keys
+	// checked by Validate). Register registers it with package config;
+	// NewClients and NewReceiver read the decoded one from
+	// cfg.Platforms[Name]. Nil: the platform has no section (LiveChat,
+	// HelpCrunch and Rocket.Chat keep their top-level ones).
+	Config func() config.Section
 }
 
 // Hooks is what the rule engine asks of p besides its actions.
@@ -189,8 +198,9 @@ var registry = NewRegistry()
 // Default is the registry Register adds to: the platforms of the binary.
 func Default() *Registry { return registry }
 
-// Register adds p to the default registry, and p.WebhookActions to package
-// event (see event.RegisterWebhookActions). Like database/sql.Register, it
+// Register adds p to the default registry, p.WebhookActions to package
+// event (see event.RegisterWebhookActions) and p.Config to package config
+// (config.RegisterSection). Like database/sql.Register, it
 // panics when p cannot be registered (see Registry.Register) or its webhook
 // actions refused: call it from the init function of p's adapter package.
 func Register(p Platform) {
@@ -199,6 +209,9 @@ func Register(p Platform) {
 	}
 	if err := registry.Register(p); err != nil {
 		panic(err)
+	}
+	if p.Config != nil {
+		config.RegisterSection(p.Name, p.Config)
 	}
 	if p.WebhookActions != nil {
 		if err := event.RegisterWebhookActions(p.Name, p.WebhookActions...); err != nil {

@@ -29,7 +29,9 @@ type Receiver struct{ secrets platform.Secrets }
 
 // NewReceiver accepts the secret keys secrets (several, for rotation); with
 // none, every webhook is refused with 401.
-func NewReceiver(secrets ...string) *Receiver { return &Receiver{secrets: platform.NewSecrets(secrets...)} }
+func NewReceiver(secrets ...string) *Receiver {
+	return &Receiver{secrets: platform.NewSecrets(secrets...)}
+}
 
 func newReceiver(cfg *config.Config) (platform.Receiver, error) {
 	return NewReceiver(cfg.LiveChat.WebhookSecrets...), nil
