@@ -121,7 +121,7 @@ func TestEngineAsksThePlatformsItWasGiven(t *testing.T) {
 			if tt.wantPermanent {
 				assert.Contains(t, err.Error(), "acme_refusal")
 			}
-			assert.Equal(t, tt.wantOutcomes, aud.byRule())
+			assert.Equal(t, tt.wantOutcomes, aud.ByRule())
 			assert.Equal(t, tt.wantEnriched, enriched)
 			assert.Equal(t, uint64(tt.wantEnriched), latencyCount(t, m, "get_conversation"))
 		})

@@ -133,7 +133,7 @@ func TestExampleRules(t *testing.T) {
 			}
 			ev := h.webhook(t, tt.action, "C1", tt.edit)
 			require.NoError(t, h.engine.Handle(context.Background(), ev))
-			assert.Equal(t, tt.want, h.audit.byRule())
+			assert.Equal(t, tt.want, h.audit.ByRule())
 			var calls []string
 			for _, c := range h.fake.Calls() {
 				if c.Action != "get_chat" {
@@ -141,7 +141,7 @@ func TestExampleRules(t *testing.T) {
 				}
 			}
 			assert.Equal(t, tt.calls, calls)
-			assert.Len(t, h.sched.evs, tt.resched)
+			assert.Len(t, h.rechecks(), tt.resched)
 			for rule, outcomes := range tt.want {
 				for _, o := range outcomes {
 					if o != "skipped" {

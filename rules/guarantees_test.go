@@ -86,7 +86,7 @@ func TestDryRunOfNonIdempotentActions(t *testing.T) {
 			assert.Empty(t, h.fake.CallsTo("send_event"))
 			assert.Empty(t, h.fake.CallsTo("transfer_chat"))
 			assert.Equal(t, []string{"dry_run:livechat.send_event", "dry_run:livechat.transfer_chat",
-				"dry_run:livechat.send_event", "dry_run:livechat.transfer_chat"}, h.audit.byRule()["note"])
+				"dry_run:livechat.send_event", "dry_run:livechat.transfer_chat"}, h.audit.ByRule()["note"])
 			assert.Zero(t, done.marks, "a dry run records nothing as done")
 
 			// The same rules without dry run act on the same event.

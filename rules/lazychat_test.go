@@ -31,7 +31,7 @@ func TestChatBuiltOnlyForRulesThatReadIt(t *testing.T) {
 			built, err := h.engine.ApplyFirstRule(context.Background(), ev, h.now)
 			require.NoError(t, err)
 			assert.Equal(t, tc.wantBuilt, built)
-			assert.Equal(t, []string{"acted:livechat.tag_thread"}, h.audit.byRule()["r"], "the rule acted either way")
+			assert.Equal(t, []string{"acted:livechat.tag_thread"}, h.audit.ByRule()["r"], "the rule acted either way")
 		})
 	}
 }

@@ -1,7 +1,6 @@
 package rules_test
 
 import (
-	"context"
 	"slices"
 	"time"
 
@@ -16,12 +15,8 @@ import (
 // adapter packages (rules itself imports none of them: see
 // TestRulesImportsNoPlatform).
 
-// The clients' interfaces the shipped actions need.
-type (
-	LiveChatAPI   = lcp.API
-	HelpCrunchAPI = hcp.API
-	RocketChatAPI = rcp.API
-)
+// LiveChatAPI is the client interface LiveChat's actions need.
+type LiveChatAPI = lcp.API
 
 // DefaultActions are the actions of the three shipped platforms.
 func DefaultActions() Actions {
@@ -38,13 +33,6 @@ func shippedHooks() map[string]PlatformHooks {
 		event.LiveChat: lcp.Platform().Hooks(), event.HelpCrunch: hcp.Platform().Hooks(), event.RocketChat: rcp.Platform().Hooks(),
 	}
 }
-
-// The shipped platforms' error classifications.
-var (
-	liveChatErr   = func(ctx context.Context, err error) error { return lcp.Errors.Classify(ctx, err) }
-	helpCrunchErr = func(ctx context.Context, err error) error { return hcp.Errors.Classify(ctx, err) }
-	rocketChatErr = func(ctx context.Context, err error) error { return rcp.Errors.Classify(ctx, err) }
-)
 
 // chatOf is what a rule sees of ev's chat without enrichment.
 func chatOf(ev *event.Event, now time.Time) ChatEnv {

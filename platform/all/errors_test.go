@@ -1,4 +1,4 @@
-package rules_test
+package all_test
 
 import (
 	"context"
