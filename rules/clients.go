@@ -5,9 +5,11 @@ import (
 	"fmt"
 )
 
-// ErrNoCredentials is returned by Clients when no credentials are configured
-// for the event's organization; actions cannot run until they are.
-var ErrNoCredentials = errors.New("no credentials configured for this organization (LiveChat: set livechat.pat, livechat.token or livechat.organizations)")
+// ErrNoCredentials is matched by the error Clients return when no
+// credentials are configured for the event's platform and organization;
+// actions cannot run until they are. Platforms say what to set with
+// NoCredentials.
+var ErrNoCredentials = errors.New("no credentials configured for this organization")
 
 // Clients gives the platform clients of an organization (event.Tenant), by
 // platform name (event.Platform). Client returns an error wrapping
