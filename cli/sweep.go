@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/chatwarden/chatwarden/config"
+	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/service"
 	"github.com/chatwarden/chatwarden/sweep"
 )
@@ -256,7 +257,7 @@ func sweepLister(ctx context.Context, cfg *config.Config, js jetstream.JetStream
 	if err != nil {
 		return nil, err
 	}
-	api, err := clients.LiveChat(org)
+	api, err := clients.Client(event.LiveChat, org)
 	if err != nil {
 		return nil, fmt.Errorf("sweep needs LiveChat credentials to list chats: %w", err)
 	}

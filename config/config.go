@@ -2,29 +2,27 @@ package config
 
 import (
 	"time"
-
-	"github.com/chatwarden/chatwarden/helpcrunch"
-	"github.com/chatwarden/chatwarden/livechat"
-	"github.com/chatwarden/chatwarden/livechat/oauth"
 )
 
-// Defaults of the platform sections; those the API clients also have are
-// theirs (one place each). The other sections' defaults are in their own
-// files, next to the section and its Provision (http.go, nats.go,
+// Defaults of the platform sections. Those the API clients also have are
+// held equal to the clients' constants by TestPlatformDefaultsAreTheClients
+// (config imports no platform package: rules, which reads config, must not
+// depend on any platform, see internal/layout). The other sections'
+// defaults are in their own files, next to the section and its Provision (http.go, nats.go,
 // server.go, workers.go). A zero value in the file (or a key left out)
 // means "use the default".
 const (
-	DefaultLiveChatAPIURL   = livechat.DefaultBaseURL
-	DefaultLiveChatTimeout  = livechat.DefaultTimeout
-	DefaultAccountsURL      = oauth.DefaultAccountsURL
-	DefaultHelpCrunchAPIURL = helpcrunch.DefaultBaseURL
+	DefaultLiveChatAPIURL   = "https://api.livechatinc.com"
+	DefaultLiveChatTimeout  = 20 * time.Second
+	DefaultAccountsURL      = "https://accounts.livechat.com"
+	DefaultHelpCrunchAPIURL = "https://api.helpcrunch.com"
 	DefaultHelpCrunchMaxAge = 5 * time.Minute
 	// DefaultLiveChatInitialRate is livechat.initial_rate: requests a
 	// second a LiveChat client without a ceiling starts at.
-	DefaultLiveChatInitialRate = livechat.DefaultInitialRate
+	DefaultLiveChatInitialRate = 20.0
 	// DefaultHelpCrunchMaxRate is helpcrunch.max_rate: HelpCrunch's 120
 	// requests a minute.
-	DefaultHelpCrunchMaxRate = helpcrunch.DefaultRequestsPerMinute / 60.0
+	DefaultHelpCrunchMaxRate = 2.0
 )
 
 // RedactedValue is what Redacted puts in place of each secret.
@@ -56,6 +54,12 @@ type Config struct {
 	Breaker Breaker `yaml:"breaker"`
 	// DLQ configures what happens to dead letters by itself.
 	DLQ DLQ `yaml:"dlq"`
+	// Platforms holds the sections of the platforms registered beyond
+	// LiveChat, HelpCrunch and Rocket.Chat, by platform name
+	// (platforms.<name>; see Section and RegisterSection): each one's keys
+	// are the platform's own. A registered platform left out gets its
+	// defaults. Default none.
+	Platforms Sections `yaml:"platforms"`
 
 	// moved holds a warning for each setting read under its old name (see
 	// movedKeys); WarningsFor reports them.
@@ -100,6 +104,7 @@ func (c *Config) Provision() {
 	c.Log.Provision()
 	c.Breaker.Provision()
 	c.DLQ.Provision()
+	c.provisionSections()
 }
 
 // ApplyDefaults is Provision, under the name it had first.

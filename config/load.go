@@ -233,6 +233,10 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 		w.duration(n, path)
 		return
 	}
+	if t == sectionsType {
+		w.sections(n, path)
+		return
+	}
 	switch t.Kind() {
 	case reflect.Struct:
 		w.structure(n, t, path)

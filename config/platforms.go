@@ -1,7 +1,17 @@
 package config
 
 import (
+	"errors"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/chatwarden/chatwarden/internal/textdist"
 )
 
 // LiveChat configures the LiveChat (text.com) platform: webhook verification
@@ -189,4 +199,198 @@ type RocketChat struct {
 	// the end of the answer. Default (and 0): livechat.request_timeout (20s
 	// unless set), which timed Rocket.Chat requests before this key existed.
 	RequestTimeout time.Duration `yaml:"request_timeout"`
+}
+
+// Section is the configuration section of a platform registered beyond
+// LiveChat, HelpCrunch and Rocket.Chat (whose sections are the top-level
+// livechat:, helpcrunch: and rocketchat:): platforms.<name> in the file, in
+// the manner of caddy's modules. The platform's adapter registers its type
+// (RegisterSection; package platform does it for Platform.Config); Parse
+// checks the section's keys against the type's yaml tags as strictly as
+// the rest of the file (unknown keys with "did you mean", types,
+// durations, ${VAR} expansion), decodes it, sets its defaults (Provision)
+// and validates it (Validate).
+type Section interface {
+	// Provision sets the defaults of the settings left out.
+	Provision()
+	// Validate reports every problem of the section, joined with
+	// errors.Join; errors made with SectionError name their key inside
+	// the section, and Validate reports them under
+	// platforms.<name>.<key>.
+	Validate() error
+}
+
+// Sections holds the platform sections by platform name (Config.Platforms).
+type Sections map[string]Section
+
+// sectionTypes are the registered sections' constructors by platform name.
+var sectionTypes = map[string]func() Section{}
+
+// sectionsType is the type of Config.Platforms, which the walk of Parse
+// treats by the registered types.
+var sectionsType = reflect.TypeFor[Sections]()
+
+// RegisterSection makes platforms.<name> a section of the configuration,
+// decoded into a new value from newSection: a pointer to a struct whose
+// fields have yaml tags. It panics when name is registered already or
+// newSection gives no such pointer. Call it from an init function; it is
+// not safe for use concurrent with Parse.
+func RegisterSection(name string, newSection func() Section) {
+	if _, dup := sectionTypes[name]; dup {
+		panic(fmt.Sprintf("config: section platforms.%s is registered twice", name))
+	}
+	if t := reflect.TypeOf(newSection()); t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		panic(fmt.Sprintf("config: section platforms.%s: want a pointer to a struct, got %v", name, t))
+	}
+	sectionTypes[name] = newSection
+}
+
+// SectionError is a problem with key (a path inside a platform's section,
+// e.g. "api_url" or "accounts[2].token") for Section.Validate to return;
+// Validate reports it as platforms.<name>.<key>.
+func SectionError(key, format string, args ...any) error {
+	return fieldErr(key, 0, ErrInvalid, format, args...)
+}
+
+// UnmarshalYAML decodes each platform's section into its registered type.
+// Parse has checked the keys against the types before (see
+// walker.sections).
+func (s *Sections) UnmarshalYAML(n *yaml.Node) error {
+	var raw map[string]yaml.Node
+	if err := n.Decode(&raw); err != nil {
+		return err
+	}
+	out := make(Sections, len(raw))
+	for name, node := range raw {
+		newSection, ok := sectionTypes[name]
+		if !ok {
+			return fmt.Errorf("platforms.%s: no platform registered by that name", name)
+		}
+		sec := newSection()
+		if err := node.Decode(sec); err != nil {
+			return fmt.Errorf("platforms.%s: %w", name, err)
+		}
+		out[name] = sec
+	}
+	*s = out
+	return nil
+}
+
+// sections checks platforms: each key must name a registered section, whose
+// settings are then walked like any other.
+func (w *walker) sections(n *yaml.Node, path string) {
+	if n.Kind != yaml.MappingNode {
+		w.fail(path, n.Line, ErrWrongType, "must be a mapping of platform names to their settings, got %s", describe(n))
+		return
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode || k.Tag == "!!merge" {
+			w.fail(path, k.Line, ErrWrongType, "keys must be platform names, got %s", describe(k))
+			continue
+		}
+		key := join(path, k.Value)
+		if first, dup := seen[k.Value]; dup {
+			w.fail(key, k.Line, ErrDuplicateKey, "given more than once (first on line %d)", first)
+			continue
+		}
+		seen[k.Value] = k.Line
+		newSection, ok := sectionTypes[k.Value]
+		if !ok {
+			names := slices.Sorted(maps.Keys(sectionTypes))
+			hint := "none has a section here"
+			if len(names) > 0 {
+				hint = "those with a section here: " + strings.Join(names, ", ")
+			}
+			best := textdist.Closest(k.Value, slices.Values(names))
+			if best != "" {
+				hint += fmt.Sprintf("; did you mean %q?", join(path, best))
+			}
+			w.fail(key, k.Line, ErrUnknownKey, "no platform registered by that name (%s)", hint)
+			continue
+		}
+		w.walk(v, reflect.TypeOf(newSection()).Elem(), key)
+	}
+}
+
+// provisionSections adds the registered sections the file leaves out and
+// sets every section's defaults.
+func (c *Config) provisionSections() {
+	if len(c.Platforms) == 0 {
+		c.Platforms = nil // empty and absent are the same
+	}
+	for name, newSection := range sectionTypes {
+		if _, ok := c.Platforms[name]; !ok {
+			if c.Platforms == nil {
+				c.Platforms = Sections{}
+			}
+			c.Platforms[name] = newSection()
+		}
+	}
+	for _, s := range c.Platforms {
+		if s != nil {
+			s.Provision()
+		}
+	}
+}
+
+// validateSections reports the problems each section's Validate finds,
+// under platforms.<name>.
+func (c *Config) validateSections(v *validator) {
+	for _, name := range slices.Sorted(maps.Keys(c.Platforms)) {
+		s := c.Platforms[name]
+		if s == nil {
+			continue
+		}
+		err := s.Validate()
+		if err == nil {
+			continue
+		}
+		errs := []error{err}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			errs = j.Unwrap()
+		}
+		for _, e := range errs {
+			if fe, ok := errors.AsType[*FieldError](e); ok {
+				v.errs = append(v.errs, &FieldError{Key: join("platforms."+name, fe.Key), Err: fe.Err})
+				continue
+			}
+			v.add("platforms."+name, "%v", e)
+		}
+	}
+}
+
+// redactSections returns copies of the sections with their secrets
+// replaced (see Config.Redacted): the string fields tagged secret:"true",
+// and the credentials inside the URLs of those tagged secret:"url".
+func redactSections(in Sections) Sections {
+	if in == nil {
+		return nil
+	}
+	out := make(Sections, len(in))
+	for name, s := range in {
+		v := reflect.ValueOf(s)
+		if s == nil || v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+			out[name] = s
+			continue
+		}
+		cp := reflect.New(v.Elem().Type())
+		cp.Elem().Set(v.Elem())
+		for _, f := range reflect.VisibleFields(cp.Elem().Type()) {
+			if f.Type.Kind() != reflect.String || !f.IsExported() {
+				continue
+			}
+			fv := cp.Elem().FieldByIndex(f.Index)
+			switch f.Tag.Get("secret") {
+			case "true":
+				p := fv.Addr().Interface().(*string)
+				redact(p)
+			case "url":
+				fv.SetString(redactURL(fv.String()))
+			}
+		}
+		out[name] = cp.Interface().(Section)
+	}
+	return out
 }

@@ -56,6 +56,7 @@ func (c *Config) Redacted() *Config {
 	for i := range r.Secrets.Keys {
 		redact(&r.Secrets.Keys[i].Key)
 	}
+	r.Platforms = redactSections(r.Platforms)
 	return &r
 }
 

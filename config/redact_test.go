@@ -57,6 +57,7 @@ var secretKeys = map[string]bool{
 	"otel.service_name":            false,
 	"otel.sample_ratio":            false,
 	"secrets.keys":                 true, // the key of each entry; see TestRedactedSecretsKeys
+	"platforms":                    true, // each section's fields tagged secret; see TestPlatformSections
 }
 
 func TestRedactedClassifiesEveryField(t *testing.T) {

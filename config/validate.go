@@ -68,6 +68,7 @@ func (c *Config) Validate() error {
 	c.Log.validate(v)
 	c.Breaker.validate(v)
 	c.DLQ.validate(v)
+	c.validateSections(v)
 
 	return errors.Join(v.errs...)
 }

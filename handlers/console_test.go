@@ -44,6 +44,23 @@ rules:
     dry_run: true
 `
 
+// consoleActions are the two actions consoleRulesYAML names, with
+// LiveChat's names and parameters: the console lists rules, it runs none
+// (handlers does not depend on the platform adapters).
+func consoleActions(t *testing.T) rules.Actions {
+	t.Helper()
+	noop := func(context.Context, *rules.Call, struct {
+		Tag string `json:"tag"`
+	}) error {
+		return nil
+	}
+	acts, err := rules.NewActions(
+		rules.Define("livechat.unpin", "Unpin the chat.", true, func(context.Context, *rules.Call, rules.NoParams) error { return nil }),
+		rules.Define("livechat.tag_thread", "Tag the thread.", true, noop))
+	require.NoError(t, err)
+	return acts
+}
+
 // consoleEnv is the receiver and the console over a real embedded NATS
 // server with the streams and the worker consumer provisioned (no workers
 // run: what they would record is written by the test).
@@ -71,7 +88,7 @@ func newConsoleEnv(t *testing.T, token string) *consoleEnv {
 	_, err = bus.ProvisionWorkerConsumers(ctx, b.JS, bus.ConsumerSettings{Partitions: 4, AckWait: 30 * time.Second, MaxAckPending: 100})
 	require.NoError(t, err)
 
-	set, err := rules.LoadBytes([]byte(consoleRulesYAML), "rules.yaml", rules.DefaultActions(), rules.NewRegistry())
+	set, err := rules.LoadBytes([]byte(consoleRulesYAML), "rules.yaml", consoleActions(t), rules.NewRegistry())
 	require.NoError(t, err)
 	store, err := dlq.New(b.JS)
 	require.NoError(t, err)
@@ -81,7 +98,7 @@ func newConsoleEnv(t *testing.T, token string) *consoleEnv {
 	require.NoError(t, err)
 	d := Deps{
 		Logger: zaptest.NewLogger(t), Metrics: m, Ready: b, Publisher: b,
-		Receive: true, LiveChatSecrets: []string{consoleSecret},
+		Receive: true, Receivers: receivers([]string{consoleSecret}, "", ""),
 		AdminToken: token, DeadLetters: store, Console: cons,
 	}
 	public, admin := httptest.NewServer(New(d)), httptest.NewServer(NewAdmin(d))

@@ -17,6 +17,8 @@ import (
 
 	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/metrics"
+	"github.com/chatwarden/chatwarden/platform"
+	hcp "github.com/chatwarden/chatwarden/platform/helpcrunch"
 	"github.com/chatwarden/chatwarden/samples"
 )
 
@@ -28,10 +30,10 @@ func newFreshTestServer(t *testing.T, maxAge time.Duration, now *atomic.Int64) *
 	ts := &testServer{pub: &fakePublisher{}, metrics: metrics.New(), logs: logs}
 	e := New(Deps{
 		Logger: zap.New(core), Metrics: ts.metrics, Publisher: ts.pub, Receive: true,
-		Ready:                readyFunc(func(context.Context) error { return nil }),
-		HelpCrunchSigningKey: hcKey, MaxBodyBytes: 1 << 20, PublishTimeout: time.Second,
-		Now:              func() time.Time { return time.Unix(0, now.Load()) },
-		HelpCrunchMaxAge: maxAge,
+		Ready:        readyFunc(func(context.Context) error { return nil }),
+		MaxBodyBytes: 1 << 20, PublishTimeout: time.Second,
+		Now:       func() time.Time { return time.Unix(0, now.Load()) },
+		Receivers: map[string]platform.Receiver{event.HelpCrunch: hcp.Receiver{SigningKey: hcKey, MaxAge: maxAge}},
 	})
 	ts.srv = httptest.NewServer(e)
 	t.Cleanup(ts.srv.Close)
@@ -71,7 +73,7 @@ func TestHelpCrunchWebhookFreshness(t *testing.T) {
 			body := samples.HelpCrunchAt("chat.closed", "542335", "evt-1", tt.createdAt, tt.lastAttemptAt)
 			resp, rb := ts.postHelpCrunch(t, body, samples.HelpCrunchSignature(body, hcKey))
 			require.Equal(t, tt.wantStatus, resp.StatusCode, "%s", rb)
-			stale := testutil.ToFloat64(ts.metrics.WebhooksRejected.WithLabelValues(event.HelpCrunch, reasonStale))
+			stale := testutil.ToFloat64(ts.metrics.WebhooksRejected.WithLabelValues(event.HelpCrunch, hcp.ReasonStale))
 			if tt.wantStatus == 200 {
 				assert.Len(t, ts.pub.published(), 1)
 				assert.Zero(t, stale)
@@ -82,7 +84,7 @@ func TestHelpCrunchWebhookFreshness(t *testing.T) {
 			var answer map[string]string
 			require.NoError(t, json.Unmarshal(rb, &answer))
 			assert.Contains(t, answer["error"], tt.wantErr)
-			logged := ts.logs.FilterMessage("webhook rejected").FilterField(zap.String("reason", reasonStale)).All()
+			logged := ts.logs.FilterMessage("webhook rejected").FilterField(zap.String("reason", hcp.ReasonStale)).All()
 			require.Len(t, logged, 1, "the reason is logged")
 		})
 	}
@@ -106,7 +108,7 @@ func TestHelpCrunchWebhookReplayAfterMaxAge(t *testing.T) {
 	assert.Len(t, ts.pub.published(), 1, "the replay is not stored")
 }
 
-// TestHelpCrunchWebhookFreshnessOff: Deps.HelpCrunchMaxAge 0 turns the check
+// TestHelpCrunchWebhookFreshnessOff: a HelpCrunch receiver with MaxAge 0 turns the check
 // off (serve always sets it from helpcrunch.max_age).
 func TestHelpCrunchWebhookFreshnessOff(t *testing.T) {
 	var clock atomic.Int64

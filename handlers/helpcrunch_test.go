@@ -37,8 +37,8 @@ func newPlatformTestServer(t *testing.T, hcSigningKey, rcWebhookToken string, ma
 	ts := &testServer{pub: &fakePublisher{}, metrics: metrics.New(), logs: logs}
 	e := New(Deps{
 		Logger: zap.New(core), Metrics: ts.metrics, Publisher: ts.pub, Receive: true,
-		Ready:                readyFunc(func(context.Context) error { return nil }),
-		HelpCrunchSigningKey: hcSigningKey, RocketChatWebhookToken: rcWebhookToken,
+		Ready:        readyFunc(func(context.Context) error { return nil }),
+		Receivers:    receivers(nil, hcSigningKey, rcWebhookToken),
 		MaxBodyBytes: maxBody, PublishTimeout: time.Second,
 		Now: func() time.Time { return time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC) },
 	})

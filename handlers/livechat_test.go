@@ -69,8 +69,8 @@ func newTestServer(t *testing.T, secrets []string, maxBody int64) *testServer {
 	ts := &testServer{pub: &fakePublisher{}, metrics: metrics.New(), logs: logs}
 	e := New(Deps{
 		Logger: zap.New(core), Metrics: ts.metrics, Publisher: ts.pub, Receive: true,
-		Ready:           readyFunc(func(context.Context) error { return nil }),
-		LiveChatSecrets: secrets, MaxBodyBytes: maxBody, PublishTimeout: time.Second,
+		Ready:     readyFunc(func(context.Context) error { return nil }),
+		Receivers: receivers(secrets, "", ""), MaxBodyBytes: maxBody, PublishTimeout: time.Second,
 		Now: func() time.Time { return time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC) },
 	})
 	ts.srv = httptest.NewServer(e)
@@ -333,8 +333,8 @@ func testOverload(t *testing.T, maxInflight int, bodies int64) {
 	m := metrics.New()
 	e := New(Deps{
 		Logger: zap.NewNop(), Metrics: m, Publisher: pub, Receive: true,
-		Ready:           readyFunc(func(context.Context) error { return nil }),
-		LiveChatSecrets: []string{"s3cret"}, MaxBodyBytes: int64(len(body)) + 100,
+		Ready:     readyFunc(func(context.Context) error { return nil }),
+		Receivers: receivers([]string{"s3cret"}, "", ""), MaxBodyBytes: int64(len(body)) + 100,
 		MaxInflightBytes: bodies*int64(len(body)) + 150, // room for two requests, not three
 		MaxInflight:      maxInflight,
 		PublishTimeout:   10 * time.Second,
@@ -399,9 +399,9 @@ func TestOverMemoryBudgetIsShed(t *testing.T) {
 	mem := &memoryFlag{}
 	srv := httptest.NewServer(New(Deps{
 		Logger: zap.NewNop(), Metrics: m, Publisher: pub, Receive: true,
-		Ready:           readyFunc(func(context.Context) error { return nil }),
-		LiveChatSecrets: []string{"s3cret"}, HelpCrunchSigningKey: "k", RocketChatWebhookToken: "tok",
-		Memory: mem,
+		Ready:     readyFunc(func(context.Context) error { return nil }),
+		Receivers: receivers([]string{"s3cret"}, "k", "tok"),
+		Memory:    mem,
 	}))
 	defer srv.Close()
 	post := func(path string, body []byte) (int, string, string) {

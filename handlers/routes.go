@@ -7,8 +7,10 @@ package handlers
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -20,6 +22,7 @@ import (
 	"github.com/chatwarden/chatwarden/console"
 	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/metrics"
+	"github.com/chatwarden/chatwarden/platform"
 )
 
 // Publisher stores an event durably; it returns only after the broker
@@ -46,15 +49,6 @@ type Deps struct {
 	// their own about missing secrets: the service logs
 	// config.WarningsFor once, only for the platforms configured.
 	Receive bool
-	// LiveChatSecrets are the accepted `secret_key` values (several, for
-	// rotation). With none, every LiveChat webhook is rejected with 401.
-	LiveChatSecrets []string
-	// HelpCrunchSigningKey verifies X-HelpCrunch-Signature (HMAC-SHA1 of the
-	// body). Empty: every HelpCrunch webhook is rejected with 401.
-	HelpCrunchSigningKey string
-	// RocketChatWebhookToken is compared with X-RocketChat-Livechat-Token.
-	// Empty: every Rocket.Chat webhook is rejected with 401.
-	RocketChatWebhookToken string
 	// MaxBodyBytes caps webhook bodies (413 beyond); default 1 MiB.
 	MaxBodyBytes int64
 	// MaxInflightBytes bounds the webhook bytes in flight, charged as they
@@ -84,12 +78,6 @@ type Deps struct {
 	// its page under /ui/; nil leaves both out.
 	Console Console
 
-	// HelpCrunchMaxAge refuses (401, reason "stale") HelpCrunch deliveries
-	// sent longer ago than this (see helpcrunch.Webhook.CheckFresh), so a
-	// captured delivery cannot be replayed later. 0 turns the check off;
-	// serve passes helpcrunch.max_age (default 5m).
-	HelpCrunchMaxAge time.Duration
-
 	// Liveness fails /healthz when the process cannot recover by itself
 	// (broker connection closed for good); nil: /healthz always answers 200.
 	Liveness Liveness
@@ -108,6 +96,11 @@ type Deps struct {
 	// TrustedProxies are the peers whose X-Forwarded-For / X-Real-IP name
 	// the client (http.trusted_proxies); none: the TCP peer is the client.
 	TrustedProxies []netip.Prefix
+	// Receivers are the platforms' webhook receivers by platform name, each
+	// mounted at POST /webhooks/<name> when Receive is on (the service
+	// passes those of every registered platform that has one; see
+	// platform.Receiver). A platform without one gets no route (404).
+	Receivers map[string]platform.Receiver
 }
 
 // MemoryGuard tells whether the process is over its memory budget
@@ -117,9 +110,9 @@ type MemoryGuard interface{ Over() bool }
 // New builds the public listener's routes (http.addr): the webhooks and the
 // probes, nothing else, because this port faces the internet.
 //
-//	POST /webhooks/livechat   LiveChat webhooks (when d.Receive)
-//	POST /webhooks/helpcrunch HelpCrunch webhooks (when d.Receive)
-//	POST /webhooks/rocketchat Rocket.Chat Omnichannel webhooks (when d.Receive)
+//	POST /webhooks/<platform> the platform's webhooks, for each of d.Receivers (when d.Receive):
+//	                          /webhooks/livechat, /webhooks/helpcrunch, /webhooks/rocketchat
+//	                          (Rocket.Chat Omnichannel) with the shipped platforms
 //	GET  /healthz             200 while the process can work (503: restart it)
 //	GET  /readyz              200 when the broker is connected and streams exist, else 503
 func New(d Deps) *echo.Echo {
@@ -129,9 +122,9 @@ func New(d Deps) *echo.Echo {
 	e.GET("/readyz", readyz(d.Ready))
 	if d.Receive {
 		shed := shedLoad(d)
-		e.POST("/webhooks/livechat", liveChatWebhook(d), shed)
-		e.POST("/webhooks/helpcrunch", helpCrunchWebhook(d), shed)
-		e.POST("/webhooks/rocketchat", rocketChatWebhook(d), shed)
+		for _, name := range slices.Sorted(maps.Keys(d.Receivers)) {
+			e.POST("/webhooks/"+name, webhook(name, d.Receivers[name], d), shed)
+		}
 	}
 	return e
 }

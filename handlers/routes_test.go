@@ -37,6 +37,7 @@ func get(t *testing.T, srv *httptest.Server, path, token string) (int, string) {
 func TestPublicAndAdminListenersServeSeparateRoutes(t *testing.T) {
 	d := Deps{
 		Logger: zaptest.NewLogger(t), Metrics: metrics.New(), Publisher: &fakePublisher{}, Receive: true,
+		Receivers:  receivers(nil, "", ""),
 		Ready:      readyFunc(func(context.Context) error { return nil }),
 		AdminToken: adminToken, DeadLetters: &fakeDeadLetters{},
 	}

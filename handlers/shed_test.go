@@ -74,8 +74,8 @@ func TestStalledBodiesHoldNoSlotAndOnlyTheirBytes(t *testing.T) {
 			pub := &fakePublisher{}
 			srv := httptest.NewServer(New(Deps{
 				Logger: zap.NewNop(), Metrics: m, Publisher: pub, Receive: true,
-				Ready:           readyFunc(func(context.Context) error { return nil }),
-				LiveChatSecrets: []string{"s3cret"}, MaxBodyBytes: min(1<<20, tc.budget),
+				Ready:     readyFunc(func(context.Context) error { return nil }),
+				Receivers: receivers([]string{"s3cret"}, "", ""), MaxBodyBytes: min(1<<20, tc.budget),
 				MaxInflightBytes: tc.budget, MaxInflight: 4, PublishTimeout: time.Second,
 			}))
 			t.Cleanup(srv.Close)
@@ -108,8 +108,8 @@ func TestBodyTimeout(t *testing.T) {
 	m := metrics.New()
 	srv := httptest.NewServer(New(Deps{
 		Logger: zap.NewNop(), Metrics: m, Publisher: &fakePublisher{}, Receive: true,
-		Ready:           readyFunc(func(context.Context) error { return nil }),
-		LiveChatSecrets: []string{"s3cret"}, BodyTimeout: 300 * time.Millisecond,
+		Ready:     readyFunc(func(context.Context) error { return nil }),
+		Receivers: receivers([]string{"s3cret"}, "", ""), BodyTimeout: 300 * time.Millisecond,
 	}))
 	t.Cleanup(srv.Close)
 	conn := stall(t, srv.Listener.Addr().String(), 1000, 10)
@@ -188,8 +188,8 @@ func TestInflightPerClientAddress(t *testing.T) {
 			core, logs := observer.New(zap.InfoLevel)
 			srv := httptest.NewServer(New(Deps{
 				Logger: zap.New(core), Metrics: m, Publisher: &fakePublisher{}, Receive: true,
-				Ready:           readyFunc(func(context.Context) error { return nil }),
-				LiveChatSecrets: []string{"s3cret"}, MaxInflightPerIP: 1, TrustedProxies: tc.trusted,
+				Ready:     readyFunc(func(context.Context) error { return nil }),
+				Receivers: receivers([]string{"s3cret"}, "", ""), MaxInflightPerIP: 1, TrustedProxies: tc.trusted,
 			}))
 			t.Cleanup(srv.Close)
 			stallFrom(t, srv.Listener.Addr().String(), "127.0.0.1", "X-Forwarded-For: 203.0.113.1\r\n", 1<<20, 1)
@@ -241,8 +241,8 @@ func TestInflightBytesPerClientAddress(t *testing.T) {
 	m := metrics.New()
 	srv := httptest.NewServer(New(Deps{
 		Logger: zap.NewNop(), Metrics: m, Publisher: &fakePublisher{}, Receive: true,
-		Ready:           readyFunc(func(context.Context) error { return nil }),
-		LiveChatSecrets: []string{"s3cret"}, MaxBodyBytes: 1 << 20, MaxInflightBytes: 8 << 20,
+		Ready:     readyFunc(func(context.Context) error { return nil }),
+		Receivers: receivers([]string{"s3cret"}, "", ""), MaxBodyBytes: 1 << 20, MaxInflightBytes: 8 << 20,
 		MaxInflightBytesPerIP: 1<<20 + 1,
 	}))
 	t.Cleanup(srv.Close)

@@ -1,8 +1,6 @@
 package handlers
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -18,14 +16,15 @@ import (
 
 	"github.com/chatwarden/chatwarden/bus"
 	"github.com/chatwarden/chatwarden/event"
+	"github.com/chatwarden/chatwarden/platform"
 	"github.com/chatwarden/chatwarden/tracing"
 )
 
 // Reasons a webhook is rejected (label "reason" of
 // chatwarden_webhooks_rejected_total).
 const (
-	reasonUnauthorized = "unauthorized"
-	reasonMalformed    = "malformed"
+	reasonUnauthorized = platform.ReasonUnauthorized
+	reasonMalformed    = platform.ReasonMalformed
 	reasonTooLarge     = "too_large"
 	reasonUnavailable  = "unavailable"
 	reasonBodyTimeout  = "body_timeout"
@@ -96,33 +95,6 @@ func readBody(r *http.Request, limit int64, charge func(n int64) bool) (body []b
 		return nil, true, nil
 	}
 	return body, false, nil
-}
-
-// secretSet compares a presented secret against several accepted ones in
-// constant time. Secrets are hashed first so the comparison does not leak
-// their lengths either.
-type secretSet [][sha256.Size]byte
-
-func newSecretSet(secrets []string) secretSet {
-	var s secretSet
-	for _, v := range secrets {
-		if v != "" {
-			s = append(s, sha256.Sum256([]byte(v)))
-		}
-	}
-	return s
-}
-
-func (s secretSet) match(presented string) bool {
-	if len(s) == 0 || presented == "" {
-		return false
-	}
-	h := sha256.Sum256([]byte(presented))
-	ok := 0
-	for i := range s {
-		ok |= subtle.ConstantTimeCompare(h[:], s[i][:])
-	}
-	return ok == 1
 }
 
 // receiver holds what every platform's webhook handler shares: rejecting with
@@ -275,13 +247,4 @@ func discardRest(c echo.Context) {
 		return
 	}
 	_, _ = io.CopyN(io.Discard, req.Body, discardLimit)
-}
-
-// clip shortens s to event.MaxFieldLen bytes for logging values that have not
-// been bounds-checked yet (say, of a webhook refused for its secret).
-func clip(s string) string {
-	if len(s) <= event.MaxFieldLen {
-		return s
-	}
-	return s[:event.MaxFieldLen] + "…"
 }

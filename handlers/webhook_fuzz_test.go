@@ -21,6 +21,10 @@ import (
 	"github.com/chatwarden/chatwarden/handlers"
 	"github.com/chatwarden/chatwarden/helpcrunch"
 	"github.com/chatwarden/chatwarden/metrics"
+	"github.com/chatwarden/chatwarden/platform"
+	hcp "github.com/chatwarden/chatwarden/platform/helpcrunch"
+	lcp "github.com/chatwarden/chatwarden/platform/livechat"
+	rcp "github.com/chatwarden/chatwarden/platform/rocketchat"
 	"github.com/chatwarden/chatwarden/rocketchat"
 	"github.com/chatwarden/chatwarden/samples"
 )
@@ -118,12 +122,14 @@ func newFzReceiver() *fzReceiver {
 	logger := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), r.logs, zap.DebugLevel))
 	r.e = handlers.New(handlers.Deps{
 		Logger: logger, Metrics: metrics.New(), Publisher: r.pub, Receive: true,
-		LiveChatSecrets:        []string{fzLiveChatSecret, fzLiveChatOldSecret},
-		HelpCrunchSigningKey:   fzHelpCrunchKey,
-		RocketChatWebhookToken: fzRocketChatToken,
-		MaxBodyBytes:           fzMaxBody,
-		PublishTimeout:         time.Second,
-		Now:                    func() time.Time { return fzNow },
+		Receivers: map[string]platform.Receiver{
+			event.LiveChat:   lcp.NewReceiver(fzLiveChatSecret, fzLiveChatOldSecret),
+			event.HelpCrunch: hcp.Receiver{SigningKey: fzHelpCrunchKey},
+			event.RocketChat: rcp.NewReceiver(fzRocketChatToken),
+		},
+		MaxBodyBytes:   fzMaxBody,
+		PublishTimeout: time.Second,
+		Now:            func() time.Time { return fzNow },
 	})
 	return r
 }

@@ -12,12 +12,15 @@
 package platform
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/chatwarden/chatwarden/config"
 	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/rules"
 )
@@ -44,6 +47,43 @@ type Platform struct {
 	// metrics label its events. Nil: event knows the platform already, or
 	// it receives no webhooks.
 	WebhookActions []string
+	// Classify maps an error of the platform's client onto the runner's
+	// retry policy: retryable, outage or permanent (build it with
+	// rules.PlatformErrors.Classify). The engine applies it to errors the
+	// platform's actions return unclassified. Nil: those are retried.
+	Classify func(ctx context.Context, err error) error
+	// Chat describes what the platform's webhooks say about the chat (what
+	// a rule's chat.* sees without enrichment). Nil: the chat and thread
+	// ids.
+	Chat func(ev *event.Event, now time.Time) rules.ChatEnv
+	// Enrich fetches the chat's current state for `enrich: chat`, its
+	// error classified. Nil: the platform's rules see the webhook's data.
+	Enrich func(ctx context.Context, clients rules.Clients, ev *event.Event, now time.Time) (rules.ChatEnv, error)
+	// EnrichCall names Enrich's API call in the latency metric ("get_chat");
+	// default "enrich".
+	EnrichCall string
+	// NewClients builds the platform's API clients (see ClientEnv); the
+	// service calls it once per process and gives its actions the result
+	// through rules.Clients (platform name, tenant). Nil: the platform has
+	// no client, and Client reports no credentials.
+	NewClients NewClientsFunc
+	// NewReceiver builds the platform's webhook receiver (see Receiver),
+	// mounted at POST /webhooks/<Name>. Nil: the platform sends no
+	// webhooks (its rules run on other platforms' events, cross_platform).
+	NewReceiver NewReceiverFunc
+	// Config returns a new, empty configuration section of the platform:
+	// platforms.<Name> in the file (see config.Section; a pointer to a
+	// struct with yaml tags, its defaults set by Provision and its keys
+	// checked by Validate). Register registers it with package config;
+	// NewClients and NewReceiver read the decoded one from
+	// cfg.Platforms[Name]. Nil: the platform has no section (LiveChat,
+	// HelpCrunch and Rocket.Chat keep their top-level ones).
+	Config func() config.Section
+}
+
+// Hooks is what the rule engine asks of p besides its actions.
+func (p Platform) Hooks() rules.PlatformHooks {
+	return rules.PlatformHooks{Classify: p.Classify, Chat: p.Chat, Enrich: p.Enrich, EnrichCall: p.EnrichCall}
 }
 
 // validName is what a platform's Name may be: it is a rule file's prefix
@@ -143,13 +183,24 @@ func (r *Registry) Actions() rules.Actions {
 	return set
 }
 
+// Hooks returns the engine hooks of every registered platform, by name
+// (for rules.WithPlatforms).
+func (r *Registry) Hooks() map[string]rules.PlatformHooks {
+	out := map[string]rules.PlatformHooks{}
+	for _, p := range r.All() {
+		out[p.Name] = p.Hooks()
+	}
+	return out
+}
+
 var registry = NewRegistry()
 
 // Default is the registry Register adds to: the platforms of the binary.
 func Default() *Registry { return registry }
 
-// Register adds p to the default registry, and p.WebhookActions to package
-// event (see event.RegisterWebhookActions). Like database/sql.Register, it
+// Register adds p to the default registry, p.WebhookActions to package
+// event (see event.RegisterWebhookActions) and p.Config to package config
+// (config.RegisterSection). Like database/sql.Register, it
 // panics when p cannot be registered (see Registry.Register) or its webhook
 // actions refused: call it from the init function of p's adapter package.
 func Register(p Platform) {
@@ -158,6 +209,9 @@ func Register(p Platform) {
 	}
 	if err := registry.Register(p); err != nil {
 		panic(err)
+	}
+	if p.Config != nil {
+		config.RegisterSection(p.Name, p.Config)
 	}
 	if p.WebhookActions != nil {
 		if err := event.RegisterWebhookActions(p.Name, p.WebhookActions...); err != nil {
@@ -175,3 +229,7 @@ func All() []Platform { return registry.All() }
 // Actions returns the actions of every platform in the default registry:
 // what the service's rules can run (see service.LoadRules).
 func Actions() rules.Actions { return registry.Actions() }
+
+// Hooks returns the engine hooks of the default registry's platforms: what
+// an engine needs besides the actions (rules.WithPlatforms(platform.Hooks())).
+func Hooks() map[string]rules.PlatformHooks { return registry.Hooks() }

@@ -5,9 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/chatwarden/chatwarden/event"
 )
@@ -150,15 +150,8 @@ func (a Actions) Names() []string {
 	return out
 }
 
-// DefaultActions are the actions every engine has: the LiveChat, HelpCrunch
-// and Rocket.Chat ones.
-func DefaultActions() Actions {
-	a, err := NewActions(slices.Concat(LiveChatActions(), HelpCrunchActions(), RocketChatActions())...)
-	if err != nil {
-		panic(err)
-	}
-	return a
-}
+// NoParams is the parameter type of actions that take none.
+type NoParams struct{}
 
 // Call is what an action or a Go handler receives: the event, the chat as
 // the rule saw it, the platform clients, and Do to run other actions with
@@ -183,8 +176,14 @@ func (c *Call) IdempotencyKey() string { return c.actionKey }
 // Clients returns the platform clients for the event's organization.
 func (c *Call) Clients() Clients { return c.engine.clients }
 
-// LiveChat returns the LiveChat client for the event's organization.
-func (c *Call) LiveChat() (LiveChatAPI, error) { return c.engine.clients.LiveChat(c.Event.Tenant) }
+// Client returns the client of platform for the event's organization (see
+// Clients; ClientAs asserts its type).
+func (c *Call) Client(platform string) (any, error) {
+	return c.engine.clients.Client(platform, c.Event.Tenant)
+}
+
+// Now is the engine's clock (WithClock; default time.Now).
+func (c *Call) Now() time.Time { return c.engine.now() }
 
 // ChatID is the chat the actions act on: the event's, or the enriched chat's.
 func (c *Call) ChatID() string {

@@ -1,4 +1,4 @@
-package rules
+package rules_test
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/chatwarden/chatwarden/livechat"
+	. "github.com/chatwarden/chatwarden/rules"
 	"github.com/chatwarden/chatwarden/samples"
 )
 
@@ -47,14 +48,14 @@ func BenchmarkConditions(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	chat := newChatEnv(chatFromEvent(ev), now, false)
-	env := &Env{Event: newEventEnv(ev, now, false), Chat: chat, Now: func() time.Time { return now }}
+	chat := chatOf(ev, now)
+	env := &Env{Event: NewEventEnv(ev, now, false), Chat: chat, Now: func() time.Time { return now }}
 	matched := 0
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		for _, r := range set.rules {
-			ok, err := r.eval(env)
+		for _, r := range set.CompiledRules() {
+			ok, err := r.Eval(env)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -64,7 +65,7 @@ func BenchmarkConditions(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(b.N*len(set.rules))/b.Elapsed().Seconds(), "conditions/s")
+	b.ReportMetric(float64(b.N*len(set.CompiledRules()))/b.Elapsed().Seconds(), "conditions/s")
 	if matched == 0 {
 		b.Fatal("no condition matched: the benchmark measures nothing realistic")
 	}
@@ -79,6 +80,6 @@ func BenchmarkEventSetup(b *testing.B) {
 	ev, _, _ := livechat.ParseWebhook(body, now)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		_ = &Env{Event: newEventEnv(ev, now, false), Chat: newChatEnv(chatFromEvent(ev), now, false)}
+		_ = &Env{Event: NewEventEnv(ev, now, false), Chat: chatOf(ev, now)}
 	}
 }

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -64,6 +65,8 @@ type Engine struct {
 	dryRun   bool
 	now      func() time.Time
 	handlers *Registry
+	// platforms are the platforms' hooks by name (WithPlatforms).
+	platforms map[string]PlatformHooks
 }
 
 // EngineOption configures an Engine.
@@ -91,7 +94,7 @@ func WithClock(now func() time.Time) EngineOption { return func(e *Engine) { e.n
 
 // WithActions sets the actions Go handlers' Call.Do can run (default: the
 // actions set was compiled with, so an engine runs the same actions as its
-// rule file's steps; DefaultActions() when set has none). A rule set
+// rule file's steps; none when set is nil). A rule set
 // swapped in later does not change them.
 func WithActions(a Actions) EngineOption { return func(e *Engine) { e.actions = a } }
 
@@ -108,7 +111,7 @@ func NewEngine(set *RuleSet, clients Clients, aud Auditor, opts ...EngineOption)
 		e.actions = set.actions
 	}
 	if e.actions == nil {
-		e.actions = DefaultActions()
+		e.actions = Actions{}
 	}
 	if e.handlers == nil {
 		e.handlers = DefaultRegistry()
@@ -209,23 +212,19 @@ func worst(errs []error) error {
 // event) or from the webhook itself.
 func (e *Engine) chat(ctx context.Context, enrich string, st *evaluation) (ChatEnv, error) {
 	ev := st.ev
+	hooks := e.platforms[ev.Platform]
 	wantFetch := enrich == "chat" || (enrich == "properties" && !hasChatProperties(ev))
-	if wantFetch && ev.Platform == event.LiveChat && ev.ChatID != "" {
+	if wantFetch && hooks.Enrich != nil && ev.ChatID != "" {
 		if !st.fetched {
 			st.fetched = true
-			api, err := e.clients.LiveChat(ev.Tenant)
+			start := time.Now()
+			env, err := hooks.Enrich(ctx, e.clients, ev, st.now)
+			e.metrics.ActionLatency.WithLabelValues(event.PlatformLabel(ev.Platform), cmp.Or(hooks.EnrichCall, "enrich")).Observe(time.Since(start).Seconds())
 			if err != nil {
-				st.fetchErr = consumer.Permanent("no credentials", err)
+				st.fetchErr = err
 			} else {
-				start := time.Now()
-				c, err := api.GetChat(ctx, ev.ChatID, "")
-				e.metrics.ActionLatency.WithLabelValues(event.LiveChat, "get_chat").Observe(time.Since(start).Seconds())
-				if err != nil {
-					st.fetchErr = liveChatErr(ctx, fmt.Errorf("fetching chat %s: %w", ev.ChatID, err))
-				} else {
-					env := newChatEnv(c, st.now, true)
-					st.enriched = &env
-				}
+				env.Enriched = true
+				st.enriched = &env
 			}
 		}
 		if st.fetchErr != nil {
@@ -234,7 +233,10 @@ func (e *Engine) chat(ctx context.Context, enrich string, st *evaluation) (ChatE
 		return *st.enriched, nil
 	}
 	if st.base == nil {
-		env := newChatEnv(chatFromEvent(ev), st.now, false)
+		env := ChatEnv{ID: ev.ChatID, ThreadID: ev.ThreadID}
+		if hooks.Chat != nil {
+			env = hooks.Chat(ev, st.now)
+		}
 		st.base = &env
 	}
 	return *st.base, nil
@@ -380,6 +382,7 @@ func (e *Engine) runStep(ctx context.Context, c *Call, s step) error {
 	if check := s.performedCheck(); !s.action.Idempotent && check != nil && consumer.Attempt(ctx) > 1 {
 		performed, err := check(ctx, &ac)
 		if err != nil {
+			err = e.classifyFor(ctx, s.action.Name, err)
 			if permanent, _ := consumer.Classify(err); !permanent && !isClassified(err) {
 				err = consumer.Retry(err, 0)
 			}
@@ -394,7 +397,7 @@ func (e *Engine) runStep(ctx context.Context, c *Call, s step) error {
 		}
 	}
 	start := time.Now()
-	err := s.prepared.run(ctx, &ac)
+	err := e.classifyFor(ctx, s.action.Name, s.prepared.run(ctx, &ac))
 	e.metrics.ActionLatency.WithLabelValues(event.PlatformLabel(ev.Platform), s.action.Name).Observe(time.Since(start).Seconds())
 	if err != nil {
 		if permanent, _ := consumer.Classify(err); !permanent && !isClassified(err) && ctx.Err() == nil {

@@ -1,4 +1,4 @@
-package rules
+package rules_test
 
 import (
 	"context"
@@ -21,6 +21,9 @@ import (
 	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/livechat"
 	"github.com/chatwarden/chatwarden/livechat/livechattest"
+	lcp "github.com/chatwarden/chatwarden/platform/livechat"
+	. "github.com/chatwarden/chatwarden/rules"
+	"github.com/chatwarden/chatwarden/rules/enginetest"
 )
 
 func unassignedChat(id string) livechat.Chat {
@@ -60,9 +63,9 @@ func TestDelayedRuleRechecksAgainstFreshState(t *testing.T) {
 			h.fake.AddChat(unassignedChat("C1"))
 			ev := h.webhook(t, "incoming_chat", "C1", nil)
 			require.NoError(t, h.engine.Handle(context.Background(), ev))
-			require.Len(t, h.sched.evs, 1)
-			re := h.sched.evs[0]
-			assert.Equal(t, h.now.Add(48*time.Hour), h.sched.at[0])
+			require.Len(t, h.rechecks(), 1)
+			re := h.rechecks()[0]
+			assert.Equal(t, h.now.Add(48*time.Hour), h.recheckTimes()[0])
 			assert.Equal(t, event.SourceRecheck, re.Source)
 			assert.Equal(t, "unpin-later", re.Recheck.Rule)
 			assert.Equal(t, ev.ID, re.Recheck.OriginID)
@@ -72,9 +75,9 @@ func TestDelayedRuleRechecksAgainstFreshState(t *testing.T) {
 			tt.change(h)
 			h.now = h.now.Add(48 * time.Hour)
 			require.NoError(t, h.engine.Handle(context.Background(), re))
-			assert.Len(t, h.sched.evs, 1, "a re-check does not schedule another")
+			assert.Len(t, h.rechecks(), 1, "a re-check does not schedule another")
 			assert.Equal(t, tt.wantUnpin, len(h.fake.CallsTo("update_chat_properties")) == 1)
-			outcomes := h.audit.byRule()["unpin-later"]
+			outcomes := h.audit.ByRule()["unpin-later"]
 			assert.Equal(t, []string{"scheduled", tt.wantLast}, outcomes)
 		})
 	}
@@ -87,8 +90,8 @@ func TestRecheckOfARemovedRuleIsSkipped(t *testing.T) {
 	other, err := LoadBytes([]byte("rules:\n  - name: other\n    on: livechat.chat_deactivated\n    then: [{livechat.unpin: {}}]\n"), "t", DefaultActions(), NewRegistry())
 	require.NoError(t, err)
 	h.engine.Swap(other)
-	require.NoError(t, h.engine.Handle(context.Background(), h.sched.evs[0]))
-	recs := h.audit.records()
+	require.NoError(t, h.engine.Handle(context.Background(), h.rechecks()[0]))
+	recs := h.audit.Records()
 	assert.Equal(t, audit.Skipped, recs[len(recs)-1].Outcome)
 	assert.Contains(t, recs[len(recs)-1].Reason, "no longer in the rule file")
 	assert.Empty(t, h.fake.CallsTo("update_chat_properties"))
@@ -112,7 +115,7 @@ rules:
 	assert.Len(t, h.fake.CallsTo("tag_thread"), 3, "idempotent: may repeat")
 	assert.Equal(t, []string{"acted:livechat.send_event", "acted:livechat.tag_thread",
 		"skipped:livechat.send_event", "acted:livechat.tag_thread",
-		"skipped:livechat.send_event", "acted:livechat.tag_thread"}, h.audit.byRule()["note"])
+		"skipped:livechat.send_event", "acted:livechat.tag_thread"}, h.audit.ByRule()["note"])
 }
 
 func TestDryRun(t *testing.T) {
@@ -142,8 +145,8 @@ rules:
 			h.fake.AddChat(unassignedChat("C1"))
 			require.NoError(t, h.engine.Handle(context.Background(), h.webhook(t, "chat_deactivated", "C1", nil)))
 			assert.Len(t, h.fake.CallsTo("update_chat_properties"), tt.wantCalls)
-			assert.Equal(t, []string{tt.want}, h.audit.byRule()["unpin"])
-			rec := h.audit.records()[0]
+			assert.Equal(t, []string{tt.want}, h.audit.ByRule()["unpin"])
+			rec := h.audit.Records()[0]
 			assert.JSONEq(t, `{}`, string(rec.Params))
 		})
 	}
@@ -159,7 +162,7 @@ rules:
 	h.fake.AddChat(unassignedChat("C1"))
 	require.NoError(t, h.engine.Handle(context.Background(), h.webhook(t, "chat_deactivated", "C1", nil)))
 	assert.Len(t, h.fake.CallsTo("get_chat"), 1)
-	assert.Equal(t, map[string][]string{"a": {"acted:livechat.tag_thread"}, "b": {"acted:livechat.tag_thread"}, "c": {"skipped"}}, h.audit.byRule())
+	assert.Equal(t, map[string][]string{"a": {"acted:livechat.tag_thread"}, "b": {"acted:livechat.tag_thread"}, "c": {"skipped"}}, h.audit.ByRule())
 }
 
 func TestPropertiesEnrichmentUsesAdditionalData(t *testing.T) {
@@ -170,7 +173,7 @@ rules:
 	h.fake.AddChat(unassignedChat("C1"))
 	require.NoError(t, h.engine.Handle(context.Background(), h.webhook(t, "chat_properties_updated", "C1", nil)))
 	assert.Empty(t, h.fake.CallsTo("get_chat"), "additional_data.chat_properties is enough")
-	assert.Equal(t, []string{"acted:livechat.deactivate_chat"}, h.audit.byRule()["p"])
+	assert.Equal(t, []string{"acted:livechat.deactivate_chat"}, h.audit.ByRule()["p"])
 }
 
 func TestTagWithoutThreadUsesTheLatestThread(t *testing.T) {
@@ -201,8 +204,8 @@ rules:
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, "fails", ae.Rule)
 	assert.Equal(t, "livechat.unpin", ae.Action)
-	assert.Equal(t, []string{"acted:livechat.tag_thread"}, h.audit.byRule()["works"])
-	assert.Equal(t, []string{"failed:livechat.unpin"}, h.audit.byRule()["fails"])
+	assert.Equal(t, []string{"acted:livechat.tag_thread"}, h.audit.ByRule()["works"])
+	assert.Equal(t, []string{"failed:livechat.unpin"}, h.audit.ByRule()["fails"])
 }
 
 func TestRetryableFailureWinsAndCarriesTheHint(t *testing.T) {
@@ -243,7 +246,7 @@ func TestGoHandlers(t *testing.T) {
 		if !strings.HasSuffix(c.Chat.Customer.Email, "@example.com") {
 			return nil
 		}
-		if err := c.Do(ctx, "livechat.tag_thread", TagParams{Tag: "vip"}); err != nil {
+		if err := c.Do(ctx, "livechat.tag_thread", lcp.TagParams{Tag: "vip"}); err != nil {
 			return err
 		}
 		return c.Do(ctx, "livechat.send_event", map[string]any{"text": "VIP customer", "visibility": "agents"})
@@ -272,7 +275,7 @@ rules:
 		"vip:C1:t.anderson@example.com", "vip-step:C1:t.anderson@example.com"}, seen)
 	assert.Len(t, h.fake.CallsTo("send_event"), 2, "once per rule, not again on redelivery")
 	assert.Equal(t, []string{"acted:livechat.tag_thread", "acted:livechat.send_event", "acted:livechat.tag_thread", "skipped:livechat.send_event"},
-		h.audit.byRule()["vip"])
+		h.audit.ByRule()["vip"])
 
 	bad, err := LoadBytes([]byte("rules:\n  - {name: b, on: livechat.incoming_chat, handler: broken}\n"), "t", DefaultActions(), reg)
 	require.NoError(t, err)
@@ -293,9 +296,9 @@ func TestMustRegisterPanicsOnDuplicates(t *testing.T) {
 func TestAuditWriteFailures(t *testing.T) {
 	h := newHarness(t, []byte("rules:\n  - {name: a, on: livechat.chat_deactivated, then: [{livechat.tag_thread: {tag: x}}]}\n"))
 	h.fake.AddChat(unassignedChat("C1"))
-	h.audit.fail = 2
+	h.audit.FailNext(2)
 	require.NoError(t, h.engine.Handle(context.Background(), h.webhook(t, "chat_deactivated", "C1", nil)), "retried in place")
-	h.audit.fail = 100
+	h.audit.FailNext(100)
 	err := h.engine.Handle(context.Background(), h.webhook(t, "chat_deactivated", "C1", nil))
 	permanent, _ := consumer.Classify(err)
 	require.Error(t, err)
@@ -310,7 +313,7 @@ func TestExpressionRuntimeErrorIsPermanent(t *testing.T) {
 	require.Error(t, err)
 	permanent, _ := consumer.Classify(err)
 	assert.True(t, permanent)
-	assert.Equal(t, []string{"failed"}, h.audit.byRule()["a"])
+	assert.Equal(t, []string{"failed"}, h.audit.ByRule()["a"])
 }
 
 func TestWatchReloadsAndRefusesBrokenFiles(t *testing.T) {
@@ -347,10 +350,7 @@ func TestWatchReloadsAndRefusesBrokenFiles(t *testing.T) {
 
 // forgetfulDone loses every record: as a worker that died after the action
 // and before recording it.
-type forgetfulDone struct{}
-
-func (forgetfulDone) IsDone(context.Context, string) (bool, error) { return false, nil }
-func (forgetfulDone) MarkDone(context.Context, string) error       { return nil }
+type forgetfulDone = enginetest.ForgetfulDone
 
 func TestSentEventIsFoundRatherThanSentAgain(t *testing.T) {
 	const rule = `
@@ -383,10 +383,10 @@ rules:
 			sends := h.fake.CallsTo("send_event")
 			require.Len(t, sends, tt.wantSends)
 			assert.Contains(t, string(sends[0].Body), `"custom_id":"chatwarden-`, "the sent event carries its key")
-			outcomes := h.audit.byRule()["note"]
+			outcomes := h.audit.ByRule()["note"]
 			assert.Equal(t, tt.wantLast+":livechat.send_event", outcomes[len(outcomes)-1])
 			if tt.wantLast == "skipped" {
-				recs := h.audit.records()
+				recs := h.audit.Records()
 				assert.Contains(t, recs[len(recs)-1].Reason, "found on the platform")
 			}
 		})
@@ -436,7 +436,7 @@ rules:
 			got, err := json.Marshal(body.Event)
 			require.NoError(t, err)
 			assert.JSONEq(t, tt.wantEvent, string(got))
-			assert.Equal(t, []string{"acted:livechat.send_event"}, h.audit.byRule()["note"])
+			assert.Equal(t, []string{"acted:livechat.send_event"}, h.audit.ByRule()["note"])
 		})
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/chatwarden/chatwarden/event"
-	"github.com/chatwarden/chatwarden/livechat"
 )
 
 // Env is what a rule's `if` expression sees. Field names are the
@@ -86,79 +85,8 @@ func newEventEnv(ev *event.Event, now time.Time, decode bool) EventEnv {
 	return e
 }
 
-// chatFromEvent builds what the webhook itself says about the chat:
-// incoming_chat carries the whole chat; additional_data.chat_properties
-// carries current properties; otherwise only the ids are known.
-func chatFromEvent(ev *event.Event) *livechat.Chat {
-	c := &livechat.Chat{ID: ev.ChatID}
-	if ev.Platform == event.LiveChat && ev.Action == "incoming_chat" {
-		var p struct {
-			Chat livechat.Chat `json:"chat"`
-		}
-		if json.Unmarshal(ev.Payload, &p) == nil && p.Chat.ID != "" {
-			c = &p.Chat
-		}
-	}
-	if len(ev.AdditionalData) > 0 {
-		var ad struct {
-			ChatProperties livechat.Properties `json:"chat_properties"`
-		}
-		if json.Unmarshal(ev.AdditionalData, &ad) == nil && ad.ChatProperties != nil {
-			c.Properties = ad.ChatProperties
-		}
-	}
-	if c.Thread == nil && ev.ThreadID != "" {
-		c.Thread = &livechat.Thread{ID: ev.ThreadID}
-	}
-	return c
-}
-
-// newChatEnv describes c at time now.
-func newChatEnv(c *livechat.Chat, now time.Time, enriched bool) ChatEnv {
-	e := ChatEnv{
-		ID: c.ID, Active: c.Active(), Unassigned: c.Unassigned(), Pinned: c.Pinned(),
-		Properties: c.Properties, GroupIDs: c.GroupIDs(), Enriched: enriched,
-	}
-	for _, u := range c.Users {
-		ue := UserEnv{ID: u.ID, Type: u.Type, Name: u.Name, Email: u.Email, Present: u.Present}
-		e.Users = append(e.Users, ue)
-		switch u.Type {
-		case livechat.UserAgent:
-			e.Agents = append(e.Agents, ue)
-		case livechat.UserCustomer:
-			if e.Customer.ID == "" {
-				e.Customer = ue
-			}
-		}
-	}
-	if t := c.Thread; t != nil {
-		e.ThreadID = t.ID
-		e.ThreadProperties = t.Properties
-		e.Tags = t.Tags
-		e.CreatedAt = t.CreatedAt
-		for _, ev := range t.Events {
-			if ev.Type == "message" || ev.Type == "file" || ev.Type == "rich_message" {
-				if ev.CreatedAt.After(e.LastMessageAt) {
-					e.LastMessageAt = ev.CreatedAt
-				}
-			}
-			if e.CreatedAt.IsZero() || (!ev.CreatedAt.IsZero() && ev.CreatedAt.Before(e.CreatedAt)) {
-				e.CreatedAt = ev.CreatedAt
-			}
-		}
-	}
-	if !e.CreatedAt.IsZero() {
-		e.Age = now.Sub(e.CreatedAt)
-		e.Idle = e.Age
-	}
-	if !e.LastMessageAt.IsZero() {
-		e.Idle = now.Sub(e.LastMessageAt)
-	}
-	return e
-}
-
-// payloadString reads a top-level string field of a JSON payload.
-func payloadString(payload json.RawMessage, field string) (string, bool) {
+// PayloadString reads a top-level string field of a JSON payload.
+func PayloadString(payload json.RawMessage, field string) (string, bool) {
 	var m map[string]json.RawMessage
 	if json.Unmarshal(payload, &m) != nil {
 		return "", false

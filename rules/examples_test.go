@@ -1,4 +1,4 @@
-package rules
+package rules_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/chatwarden/chatwarden/examples"
 	"github.com/chatwarden/chatwarden/livechat"
 	"github.com/chatwarden/chatwarden/livechat/livechattest"
+	. "github.com/chatwarden/chatwarden/rules"
 )
 
 // TestExampleRules runs examples/rules.yaml (with dry run off) over the
@@ -132,7 +133,7 @@ func TestExampleRules(t *testing.T) {
 			}
 			ev := h.webhook(t, tt.action, "C1", tt.edit)
 			require.NoError(t, h.engine.Handle(context.Background(), ev))
-			assert.Equal(t, tt.want, h.audit.byRule())
+			assert.Equal(t, tt.want, h.audit.ByRule())
 			var calls []string
 			for _, c := range h.fake.Calls() {
 				if c.Action != "get_chat" {
@@ -140,7 +141,7 @@ func TestExampleRules(t *testing.T) {
 				}
 			}
 			assert.Equal(t, tt.calls, calls)
-			assert.Len(t, h.sched.evs, tt.resched)
+			assert.Len(t, h.rechecks(), tt.resched)
 			for rule, outcomes := range tt.want {
 				for _, o := range outcomes {
 					if o != "skipped" {

@@ -1,4 +1,4 @@
-package rules
+package rules_test
 
 import (
 	"os"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/livechat"
+	. "github.com/chatwarden/chatwarden/rules"
 	"github.com/chatwarden/chatwarden/samples"
 )
 
@@ -141,9 +142,9 @@ func FuzzLoadBytes(f *testing.F) {
 		if err != nil || !reflect.DeepEqual(again.Rules(), infos) {
 			t.Fatalf("loading the same file again: %v", err)
 		}
-		for _, c := range set.rules {
+		for _, c := range set.CompiledRules() {
 			for _, env := range envs {
-				_, _ = c.eval(env) // a runtime error is the rule's; a panic is ours
+				_, _ = c.Eval(env) // a runtime error is the rule's; a panic is ours
 			}
 		}
 	})
@@ -192,8 +193,8 @@ func FuzzCompileCondition(f *testing.F) {
 			t.Fatalf("%d rules compiled from one", set.Len())
 		}
 		for _, env := range envs {
-			ok1, err1 := set.rules[0].eval(env)
-			ok2, err2 := set.rules[0].eval(env)
+			ok1, err1 := set.CompiledRules()[0].Eval(env)
+			ok2, err2 := set.CompiledRules()[0].Eval(env)
 			if ok1 != ok2 || (err1 == nil) != (err2 == nil) {
 				t.Fatalf("the same condition on the same event: %v/%v then %v/%v", ok1, err1, ok2, err2)
 			}
@@ -212,11 +213,11 @@ func fzEnvs(f *testing.F) []*Env {
 		if err != nil {
 			f.Fatal(err)
 		}
-		out = append(out, &Env{Event: newEventEnv(ev, now, true), Chat: newChatEnv(chatFromEvent(ev), now, false),
+		out = append(out, &Env{Event: NewEventEnv(ev, now, true), Chat: chatOf(ev, now),
 			Now: func() time.Time { return now }})
 	}
 	empty := &event.Event{Platform: event.HelpCrunch, Action: "chat.new"}
-	out = append(out, &Env{Event: newEventEnv(empty, now, true), Chat: newChatEnv(chatFromEvent(empty), now, false),
+	out = append(out, &Env{Event: NewEventEnv(empty, now, true), Chat: chatOf(empty, now),
 		Now: func() time.Time { return now }})
 	return out
 }

@@ -1,4 +1,4 @@
-package rules
+package rules_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/chatwarden/chatwarden/consumer"
+	. "github.com/chatwarden/chatwarden/rules"
 )
 
 // flakyDone is a DoneStore whose reads fail while failing is set, as
@@ -85,14 +86,14 @@ func TestDryRunOfNonIdempotentActions(t *testing.T) {
 			assert.Empty(t, h.fake.CallsTo("send_event"))
 			assert.Empty(t, h.fake.CallsTo("transfer_chat"))
 			assert.Equal(t, []string{"dry_run:livechat.send_event", "dry_run:livechat.transfer_chat",
-				"dry_run:livechat.send_event", "dry_run:livechat.transfer_chat"}, h.audit.byRule()["note"])
+				"dry_run:livechat.send_event", "dry_run:livechat.transfer_chat"}, h.audit.ByRule()["note"])
 			assert.Zero(t, done.marks, "a dry run records nothing as done")
 
 			// The same rules without dry run act on the same event.
 			set, err = LoadBytes([]byte(fmtRule("")), "test", DefaultActions(), NewRegistry())
 			require.NoError(t, err)
 			h.engine.Swap(set)
-			h.engine.dryRun = false
+			h.engine.SetDryRun(false)
 			require.NoError(t, h.engine.Handle(consumer.WithAttempt(context.Background(), 3), ev))
 			assert.Len(t, h.fake.CallsTo("send_event"), 1)
 			assert.Len(t, h.fake.CallsTo("transfer_chat"), 1)

@@ -1,83 +1,50 @@
-package rules
+package rules_test
 
 import (
-	"context"
 	"encoding/json"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/chatwarden/chatwarden/audit"
 	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/livechat"
 	"github.com/chatwarden/chatwarden/livechat/livechattest"
+	. "github.com/chatwarden/chatwarden/rules"
+	"github.com/chatwarden/chatwarden/rules/enginetest"
 	"github.com/chatwarden/chatwarden/samples"
 )
 
-// memAudit is an in-memory Auditor.
-type memAudit struct {
-	mu   sync.Mutex
-	recs []audit.Record
-	fail int
-}
+// memAudit and memScheduler are the engine's in-memory audit and
+// scheduler.
+type (
+	memAudit     = enginetest.Audit
+	memScheduler = enginetest.Scheduler
+)
 
-func (m *memAudit) Write(_ context.Context, r audit.Record) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.fail > 0 {
-		m.fail--
-		return context.DeadlineExceeded
-	}
-	m.recs = append(m.recs, r)
-	return nil
-}
-
-func (m *memAudit) records() []audit.Record {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]audit.Record(nil), m.recs...)
-}
-
-// byRule returns the outcomes per rule ("acted:livechat.unpin", "skipped", ...).
-func (m *memAudit) byRule() map[string][]string {
-	out := map[string][]string{}
-	for _, r := range m.records() {
-		o := r.Outcome
-		if r.Operation != "" {
-			o += ":" + r.Operation
-		}
-		out[r.Rule] = append(out[r.Rule], o)
-	}
-	return out
-}
-
-// memScheduler records scheduled re-checks.
-type memScheduler struct {
-	mu  sync.Mutex
-	evs []*event.Event
-	at  []time.Time
-}
-
-func (s *memScheduler) ScheduleRecheck(_ context.Context, ev *event.Event, at time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.evs = append(s.evs, ev)
-	s.at = append(s.at, at)
-	return nil
-}
-
+// clientsFunc gives the LiveChat client of a tenant; the other platforms
+// have no credentials.
 type clientsFunc func(tenant string) (LiveChatAPI, error)
 
-func (f clientsFunc) LiveChat(tenant string) (LiveChatAPI, error) { return f(tenant) }
-
-func (f clientsFunc) HelpCrunch(string) (HelpCrunchAPI, error) {
-	return nil, NoCredentials("HelpCrunch", "not in this test")
+func (f clientsFunc) Client(platform, tenant string) (any, error) {
+	switch platform {
+	case event.LiveChat:
+		return f(tenant)
+	case event.HelpCrunch:
+		return nil, NoCredentials("HelpCrunch", "not in this test")
+	}
+	return nil, NoCredentials("Rocket.Chat", "not in this test")
 }
 
-func (f clientsFunc) RocketChat(string) (RocketChatAPI, error) {
-	return nil, NoCredentials("Rocket.Chat", "not in this test")
+// rechecks are the re-check events scheduled so far, recheckTimes when.
+func (h *harness) rechecks() []*event.Event {
+	evs, _ := h.sched.Scheduled()
+	return evs
+}
+
+func (h *harness) recheckTimes() []time.Time {
+	_, at := h.sched.Scheduled()
+	return at
 }
 
 type harness struct {
@@ -103,7 +70,7 @@ func newHarnessWithSet(t *testing.T, set *RuleSet, opts ...EngineOption) *harnes
 	t.Cleanup(stop)
 	client, err := livechat.New(livechat.PAT("acc", "tok"), livechat.WithBaseURL(url))
 	require.NoError(t, err)
-	opts = append([]EngineOption{WithScheduler(h.sched), WithClock(func() time.Time { return h.now })}, opts...)
+	opts = append([]EngineOption{WithScheduler(h.sched), WithClock(func() time.Time { return h.now }), WithPlatforms(shippedHooks())}, opts...)
 	h.engine = NewEngine(set, clientsFunc(func(string) (LiveChatAPI, error) { return client, nil }), h.audit, opts...)
 	return h
 }

@@ -1,4 +1,4 @@
-package rules
+package rules_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/metrics"
+	. "github.com/chatwarden/chatwarden/rules"
 )
 
 // TestRechecksNamingUnknownRulesKeepMetricsBounded: re-check events
@@ -28,7 +29,7 @@ func TestRechecksNamingUnknownRulesKeepMetricsBounded(t *testing.T) {
 		}
 		require.NoError(t, h.engine.Handle(context.Background(), ev))
 	}
-	assert.Len(t, h.audit.records(), 200, "every re-check is still audited under its own rule name")
+	assert.Len(t, h.audit.Records(), 200, "every re-check is still audited under its own rule name")
 	assert.Equal(t, 1, testutil.CollectAndCount(m.RuleDecisions))
 	assert.Equal(t, 200.0, testutil.ToFloat64(m.RuleDecisions.WithLabelValues(event.OtherLabel, "skipped")))
 	assert.LessOrEqual(t, testutil.CollectAndCount(m.Actions), 2)

@@ -1,4 +1,4 @@
-package rules
+package rules_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/metrics"
+	. "github.com/chatwarden/chatwarden/rules"
 )
 
 const latencyRules = `

@@ -1,4 +1,4 @@
-package rules
+package rules_test
 
 import (
 	"context"
@@ -28,10 +28,10 @@ func TestChatBuiltOnlyForRulesThatReadIt(t *testing.T) {
 			h.fake.AddChat(unassignedChat("C1"))
 			ev := h.webhook(t, "incoming_chat", "C1", nil)
 			require.NotEmpty(t, ev.ThreadID)
-			st := &evaluation{ev: ev, now: h.now, eventEnv: newEventEnv(ev, h.now, false)}
-			require.NoError(t, h.engine.apply(context.Background(), h.engine.set.Load().rules[0], st))
-			assert.Equal(t, tc.wantBuilt, st.base != nil || st.enriched != nil)
-			assert.Equal(t, []string{"acted:livechat.tag_thread"}, h.audit.byRule()["r"], "the rule acted either way")
+			built, err := h.engine.ApplyFirstRule(context.Background(), ev, h.now)
+			require.NoError(t, err)
+			assert.Equal(t, tc.wantBuilt, built)
+			assert.Equal(t, []string{"acted:livechat.tag_thread"}, h.audit.ByRule()["r"], "the rule acted either way")
 		})
 	}
 }

@@ -1,4 +1,4 @@
-package rules
+package rules_test
 
 import (
 	"context"
@@ -8,8 +8,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/chatwarden/chatwarden/consumer"
+	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/livechat"
-	"github.com/chatwarden/chatwarden/rocketchat"
+	. "github.com/chatwarden/chatwarden/rules"
 )
 
 // TestTransferIsFoundRatherThanRepeated: a transfer leaves no marker of
@@ -57,19 +58,20 @@ rules:
 				require.NoError(t, h.engine.Handle(consumer.WithAttempt(context.Background(), 1), ev))
 			}
 			if tt.meanwhile != nil {
-				api, err := h.engine.clients.LiveChat("")
+				raw, err := h.engine.Clients().Client(event.LiveChat, "")
 				require.NoError(t, err)
+				api := raw.(LiveChatAPI)
 				req := *tt.meanwhile
 				req.ChatID = "C1"
 				require.NoError(t, api.TransferChat(context.Background(), req))
 			}
 			require.NoError(t, h.engine.Handle(consumer.WithAttempt(context.Background(), tt.attempt), ev))
 			assert.Len(t, h.fake.CallsTo("transfer_chat"), tt.wantTransfers)
-			outcomes := h.audit.byRule()["route"]
+			outcomes := h.audit.ByRule()["route"]
 			require.NotEmpty(t, outcomes)
 			assert.Equal(t, tt.wantLast+":livechat.transfer_chat", outcomes[len(outcomes)-1])
 			if tt.wantLast == "skipped" {
-				recs := h.audit.records()
+				recs := h.audit.Records()
 				assert.Contains(t, recs[len(recs)-1].Reason, "found on the platform")
 			}
 		})
@@ -93,63 +95,4 @@ rules:
 	err := h.engine.Handle(consumer.WithAttempt(context.Background(), 2), h.webhook(t, "incoming_event", "C1", nil))
 	require.Error(t, err)
 	assert.Len(t, h.fake.CallsTo("transfer_chat"), 1, "not found, so tried")
-}
-
-// TestForwardIsFoundRatherThanRepeated: the same for rocketchat.forward,
-// by the room's agent or department.
-func TestForwardIsFoundRatherThanRepeated(t *testing.T) {
-	const room = "ROOM1"
-	tests := []struct {
-		name         string
-		then         string
-		firstRun     bool
-		meanwhile    *rocketchat.ForwardRequest
-		attempt      uint64
-		wantForwards int
-		wantLast     string
-	}{
-		{"department: redelivered after a crash before the record: found, not repeated",
-			`rocketchat.forward: {department_id: D2}`, true, nil, 2, 1, "skipped"},
-		{"department: first delivery: forwarded without looking",
-			`rocketchat.forward: {department_id: D2}`, false, nil, 1, 1, "acted"},
-		{"department: redelivered but never forwarded: forwarded",
-			`rocketchat.forward: {department_id: D2}`, false, nil, 2, 1, "acted"},
-		{"agent: redelivered after a crash before the record: found, not repeated",
-			`rocketchat.forward: {user_id: agent-2}`, true, nil, 2, 1, "skipped"},
-		{"agent: forwarded to someone else meanwhile: forwarded again",
-			`rocketchat.forward: {user_id: agent-2}`, true, &rocketchat.ForwardRequest{UserID: "agent-3"}, 2, 3, "acted"},
-		{"agent: redelivered but never forwarded: forwarded",
-			`rocketchat.forward: {user_id: agent-2}`, false, nil, 2, 1, "acted"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			fake, client := startRocketChat(t)
-			fake.AddRoom(rocketchat.Room{ID: room, Open: true, Visitor: &rocketchat.Visitor{ID: "VIS1"},
-				ServedBy: &rocketchat.UserRef{ID: "agent-1"}, DepartmentID: "D1"})
-			set, err := LoadBytes([]byte(`
-rules:
-  - name: fwd
-    on: [rocketchat.LivechatSessionTaken]
-    then:
-      - `+tt.then+`
-`), "test", DefaultActions(), NewRegistry())
-			require.NoError(t, err)
-			aud := &memAudit{}
-			engine := NewEngine(set, platformClients{rc: client}, aud, WithScheduler(&memScheduler{}), WithDoneStore(forgetfulDone{}))
-			ev := rocketChatEvent(t, "LivechatSessionTaken", room)
-			if tt.firstRun {
-				require.NoError(t, engine.Handle(consumer.WithAttempt(context.Background(), 1), ev))
-			}
-			if tt.meanwhile != nil {
-				req := *tt.meanwhile
-				req.RoomID = room
-				require.NoError(t, client.ForwardRoom(context.Background(), req))
-			}
-			require.NoError(t, engine.Handle(consumer.WithAttempt(context.Background(), tt.attempt), ev))
-			assert.Len(t, fake.CallsTo(rocketchat.PathForwardRoom), tt.wantForwards)
-			outcomes := aud.byRule()["fwd"]
-			require.NotEmpty(t, outcomes)
-			assert.Equal(t, tt.wantLast+":rocketchat.forward", outcomes[len(outcomes)-1])
-		})
-	}
 }

@@ -1,4 +1,4 @@
-package rules
+package rules_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/chatwarden/chatwarden/bus/bustest"
 	"github.com/chatwarden/chatwarden/config"
 	"github.com/chatwarden/chatwarden/event"
+	. "github.com/chatwarden/chatwarden/rules"
 )
 
 // recheckBus is a one-partition bus on a new embedded server, its streams
@@ -116,7 +117,7 @@ func TestPendingRechecksAreCapped(t *testing.T) {
 	h := newHarness(t, []byte(delayedRule), WithScheduler(s))
 	h.fake.AddChat(unassignedChat("C9"))
 	require.NoError(t, h.engine.Handle(ctx, h.webhook(t, "incoming_chat", "C9", nil)), "not retried")
-	recs := h.audit.records()
+	recs := h.audit.Records()
 	require.Len(t, recs, 1)
 	assert.Equal(t, audit.Skipped, recs[0].Outcome)
 	assert.Contains(t, recs[0].Reason, "too many pending re-checks")

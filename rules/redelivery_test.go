@@ -44,18 +44,6 @@ func (a *auditLog) outcomes() []string {
 	return out
 }
 
-type oneClient struct{ c *livechat.Client }
-
-func (o oneClient) LiveChat(string) (rules.LiveChatAPI, error) { return o.c, nil }
-
-func (o oneClient) HelpCrunch(string) (rules.HelpCrunchAPI, error) {
-	return nil, rules.NoCredentials("HelpCrunch", "not in this test")
-}
-
-func (o oneClient) RocketChat(string) (rules.RocketChatAPI, error) {
-	return nil, rules.NoCredentials("Rocket.Chat", "not in this test")
-}
-
 // worker is one worker "process": its own NATS connection, runner and engine.
 type worker struct {
 	bus    *bus.Bus
@@ -74,7 +62,8 @@ func startWorker(t *testing.T, url string, client *livechat.Client, set *rules.R
 	kv, err := bus.ProvisionDoneBucket(ctx, b.JS, 1, nil)
 	require.NoError(t, err)
 	w := &worker{bus: b, audit: &auditLog{}}
-	engine := rules.NewEngine(set, oneClient{client}, w.audit, rules.WithDoneStore(rules.KVDoneStore{KV: kv}))
+	engine := rules.NewEngine(set, rules.ClientMap{event.LiveChat: client}, w.audit, rules.WithDoneStore(rules.KVDoneStore{KV: kv}),
+		rules.WithPlatforms(shippedHooks()))
 	h := consumer.Chain(engine, mw)
 	w.runner, err = consumer.New(cons, h, consumer.JetStreamDeadLetters{JS: b.JS}, consumer.WithAckWait(time.Second),
 		consumer.WithPriorityGroup(bus.WorkerGroup),
@@ -109,7 +98,7 @@ rules:
     on: [livechat.chat_deactivated]
     then:
       - livechat.send_event: {text: "closed while unassigned", visibility: agents}
-`), "t", rules.DefaultActions(), rules.NewRegistry())
+`), "t", DefaultActions(), rules.NewRegistry())
 	require.NoError(t, err)
 
 	var first *worker

@@ -1,4 +1,4 @@
-package rules
+package rules_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/chatwarden/chatwarden/metrics"
+	. "github.com/chatwarden/chatwarden/rules"
 )
 
 func TestReloadCountsOutcomes(t *testing.T) {

@@ -66,7 +66,7 @@ func NewEngine(ctx context.Context, cfg *config.Config, b *bus.Bus, clients rule
 	opts := []rules.EngineOption{
 		rules.WithDryRun(dryRun), rules.WithLogger(logger), rules.WithMetrics(m),
 		rules.WithScheduler(rules.JetStreamScheduler{JS: b.JS, Partitions: b.Partitions(), MaxPending: cfg.Workers.MaxPendingRechecks}),
-		rules.WithDoneStore(rules.KVDoneStore{KV: kv}), rules.WithActions(platform.Actions()),
+		rules.WithDoneStore(rules.KVDoneStore{KV: kv}), rules.WithActions(platform.Actions()), rules.WithPlatforms(platform.Hooks()),
 	}
 	if handlers != nil {
 		opts = append(opts, rules.WithHandlers(handlers))
@@ -86,7 +86,7 @@ func sweepMiddleware(ctx context.Context, cfg *config.Config, b *bus.Bus, client
 	if err != nil {
 		return nil, err
 	}
-	builtin := rules.NewEngine(set, clients, audit.Writer{JS: b.JS}, rules.WithActions(engine.Actions()),
+	builtin := rules.NewEngine(set, clients, audit.Writer{JS: b.JS}, rules.WithActions(engine.Actions()), rules.WithPlatforms(platform.Hooks()),
 		rules.WithDryRun(cfg.Workers.DryRun || cfg.RulesFile == ""), rules.WithLogger(logger), rules.WithMetrics(m))
 	sc := cfg.Sweep
 	done, err := sweep.ApplySchedule(ctx, b.JS, b.Partitions(), sweep.Schedule{Spec: sc.Schedule, MaxRate: sc.MaxRate,

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/chatwarden/chatwarden/config"
+	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/helpcrunch"
 	"github.com/chatwarden/chatwarden/helpcrunch/helpcrunchtest"
 	"github.com/chatwarden/chatwarden/livechat"
@@ -30,7 +31,7 @@ func TestLiveChatRatesFromConfiguration(t *testing.T) {
 	cs, err := NewClients(context.Background(), cfg, nil, nil, nil)
 	require.NoError(t, err)
 	rates := func(tenant string) livechat.AdaptiveConfig {
-		api, err := cs.LiveChat(tenant)
+		api, err := cs.Client(event.LiveChat, tenant)
 		require.NoError(t, err)
 		lim, ok := api.(*livechat.Client).RateLimiter().(*livechat.AdaptiveLimiter)
 		require.True(t, ok, "an adaptive limiter paces every client")
@@ -82,10 +83,11 @@ func TestPlatformRateCeilings(t *testing.T) {
 			cfg.RocketChat.URL, cfg.RocketChat.UserID, cfg.RocketChat.AuthToken, cfg.RocketChat.MaxRate = rcURL, "u", "tok", tc.rocketChat
 			cs, err := NewClients(context.Background(), cfg, nil, nil, nil)
 			require.NoError(t, err)
-			hc, err := cs.HelpCrunch("")
+			hcAny, err := cs.Client(event.HelpCrunch, "")
 			require.NoError(t, err)
-			rc, err := cs.RocketChat("")
+			rcAny, err := cs.Client(event.RocketChat, "")
 			require.NoError(t, err)
+			hc, rc := hcAny.(*helpcrunch.Client), rcAny.(*rocketchat.Client)
 
 			second := func(call func(ctx context.Context) error) error {
 				require.NoError(t, call(context.Background()), "the first call has its slot")

@@ -6,7 +6,6 @@ package service
 import (
 	"github.com/chatwarden/chatwarden/tracing"
 
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -180,10 +179,14 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 	if err != nil {
 		return fail(err)
 	}
+	receivers, err := Receivers(cfg)
+	if err != nil {
+		return fail(err)
+	}
 	deps := handlers.Deps{
 		Logger: s.logger, Metrics: s.metrics, Ready: b, Publisher: b, Liveness: b,
 		Receive:          roles.Receive,
-		LiveChatSecrets:  cfg.LiveChat.WebhookSecrets,
+		Receivers:        receivers,
 		MaxBodyBytes:     cfg.HTTP.MaxBodyBytes,
 		MaxInflightBytes: cfg.HTTP.MaxInflightBytes,
 		MaxInflight:      cfg.HTTP.MaxInflight,
@@ -194,12 +197,9 @@ func Start(ctx context.Context, cfg *config.Config, roles Roles, opts ...Option)
 		DeadLetters:      deadLetters,
 		Console:          cons,
 
-		HelpCrunchSigningKey:   cfg.HelpCrunch.SigningKey,
-		RocketChatWebhookToken: cfg.RocketChat.WebhookToken,
-		HelpCrunchMaxAge:       cmp.Or(cfg.HelpCrunch.MaxAge, config.DefaultHelpCrunchMaxAge), // never off
-		BodyTimeout:            cfg.HTTP.BodyTimeout,
-		MaxInflightPerIP:       cfg.HTTP.MaxInflightPerIP,
-		TrustedProxies:         cfg.HTTP.TrustedProxyPrefixes(),
+		BodyTimeout:      cfg.HTTP.BodyTimeout,
+		MaxInflightPerIP: cfg.HTTP.MaxInflightPerIP,
+		TrustedProxies:   cfg.HTTP.TrustedProxyPrefixes(),
 	}
 	// Both listeners are bound before either serves, so a port in use
 	// fails the start instead of leaving half a service.

@@ -11,7 +11,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/chatwarden/chatwarden/config"
+	"github.com/chatwarden/chatwarden/event"
+	"github.com/chatwarden/chatwarden/helpcrunch"
 	"github.com/chatwarden/chatwarden/internal/apiclient/apiclienttest"
+	"github.com/chatwarden/chatwarden/rocketchat"
 	"github.com/chatwarden/chatwarden/service"
 )
 
@@ -27,10 +30,11 @@ func TestPlatformRequestTimeouts(t *testing.T) {
 	cfg.RocketChat = config.RocketChat{URL: url, UserID: "u1", AuthToken: "tok", RequestTimeout: 200 * time.Millisecond}
 	cs, err := service.NewClients(t.Context(), cfg, nil, nil, nil)
 	require.NoError(t, err)
-	hc, err := cs.HelpCrunch("")
+	hcAny, err := cs.Client(event.HelpCrunch, "")
 	require.NoError(t, err)
-	rc, err := cs.RocketChat("")
+	rcAny, err := cs.Client(event.RocketChat, "")
 	require.NoError(t, err)
+	hc, rc := hcAny.(*helpcrunch.Client), rcAny.(*rocketchat.Client)
 
 	calls := map[string]func(context.Context) error{
 		"helpcrunch": func(ctx context.Context) error { _, err := hc.Unassign(ctx, 1); return err },

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/chatwarden/chatwarden/config"
+	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/internal/apiclient/apiclienttest"
 	"github.com/chatwarden/chatwarden/rocketchat"
 	"github.com/chatwarden/chatwarden/rocketchat/rocketchattest"
@@ -32,8 +33,9 @@ func TestPlatformClientsReuseConnections(t *testing.T) {
 	cfg.RocketChat = config.RocketChat{URL: url, UserID: "u1", AuthToken: "tok"}
 	cs, err := service.NewClients(t.Context(), cfg, nil, nil, nil)
 	require.NoError(t, err)
-	rc, err := cs.RocketChat("")
+	rcAny, err := cs.Client(event.RocketChat, "")
 	require.NoError(t, err)
+	rc := rcAny.(*rocketchat.Client)
 
 	failed := apiclienttest.Hammer(workers, calls, func() error {
 		_, err := rc.GetRoom(t.Context(), "R1")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/chatwarden/chatwarden/consumer"
 	"github.com/chatwarden/chatwarden/event"
+	"github.com/chatwarden/chatwarden/platform"
 	"github.com/chatwarden/chatwarden/rules"
 )
 
@@ -33,11 +34,12 @@ const BuiltinRules = `rules:
       - livechat.unpin: {}
 `
 
-// BuiltinRuleSet compiles BuiltinRules with actions (rules.DefaultActions()
-// when nil).
+// BuiltinRuleSet compiles BuiltinRules with actions (when nil,
+// platform.Actions(): those of the registered platforms, which must include
+// LiveChat's).
 func BuiltinRuleSet(actions rules.Actions) (*rules.RuleSet, error) {
 	if actions == nil {
-		actions = rules.DefaultActions()
+		actions = platform.Actions()
 	}
 	return rules.LoadBytes([]byte(BuiltinRules), BuiltinRulesSource, actions, rules.NewRegistry())
 }

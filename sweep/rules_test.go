@@ -16,6 +16,8 @@ import (
 	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/livechat"
 	"github.com/chatwarden/chatwarden/livechat/livechattest"
+	"github.com/chatwarden/chatwarden/platform"
+	_ "github.com/chatwarden/chatwarden/platform/all"
 	"github.com/chatwarden/chatwarden/rules"
 	"github.com/chatwarden/chatwarden/service"
 	"github.com/chatwarden/chatwarden/sweep"
@@ -101,7 +103,7 @@ func TestBuiltinRule(t *testing.T) {
 			fake := livechattest.New()
 			fake.AddChat(unassigned("C1", tt.age))
 			aud := &memAudit{}
-			engine := rules.NewEngine(set, clientsOf(t, fake), aud, rules.WithDryRun(tt.dryRun))
+			engine := rules.NewEngine(set, clientsOf(t, fake), aud, rules.WithDryRun(tt.dryRun), rules.WithPlatforms(platform.Hooks()))
 			ev := sweptEvent(t, fake, "C1", tt.olderThan)
 			if tt.meanwhile != nil {
 				c, _ := fake.Chat("C1")
@@ -134,7 +136,7 @@ func TestOverrides(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			set, err := rules.LoadBytes([]byte(tt.yaml), "test", rules.DefaultActions(), rules.NewRegistry())
+			set, err := rules.LoadBytes([]byte(tt.yaml), "test", platform.Actions(), rules.NewRegistry())
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, sweep.Overrides(set))
 		})
@@ -167,7 +169,7 @@ func TestWithBuiltinRule(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			set, err := rules.LoadBytes([]byte(tt.rulesYAML), "test", rules.DefaultActions(), rules.NewRegistry())
+			set, err := rules.LoadBytes([]byte(tt.rulesYAML), "test", platform.Actions(), rules.NewRegistry())
 			require.NoError(t, err)
 			var gotNext, gotBuiltin bool
 			next := consumer.HandlerFunc(func(context.Context, *event.Event) error { gotNext = true; return tt.nextErr })

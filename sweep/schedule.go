@@ -15,7 +15,6 @@ import (
 	"github.com/chatwarden/chatwarden/consumer"
 	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/livechat"
-	"github.com/chatwarden/chatwarden/rules"
 )
 
 // TickBudget bounds one scheduled sweep (below the workers' 2-minute limit
@@ -152,10 +151,11 @@ func ApplySchedule(ctx context.Context, js jetstream.JetStream, partitions int, 
 	return "unchanged", err
 }
 
-// Clients gives the LiveChat client of an organization (tenant ""
-// the default one); rules.Clients is one.
+// Clients gives the platform clients of an organization (tenant "" the
+// default one); rules.Clients is one. Ticks uses LiveChat's, which must be
+// a Lister.
 type Clients interface {
-	LiveChat(tenant string) (rules.LiveChatAPI, error)
+	Client(platform, tenant string) (any, error)
 }
 
 // Ticks is the consumer middleware that runs a scheduled sweep when its
@@ -191,7 +191,7 @@ func runTick(ctx context.Context, clients Clients, pub Publisher, logger *zap.Lo
 	if err := s.Params.Check(); err != nil {
 		return consumer.Permanent("validation", fmt.Errorf("sweep tick %s: %w", ev.ID, err))
 	}
-	api, err := clients.LiveChat(s.Params.Tenant)
+	api, err := clients.Client(event.LiveChat, s.Params.Tenant)
 	if err != nil {
 		return consumer.Permanent("no credentials", fmt.Errorf("scheduled sweep: %w", err))
 	}

@@ -181,9 +181,14 @@ func (m *memPublisher) Publish(_ context.Context, ev *event.Event) (bool, error)
 	return dup, nil
 }
 
-type clientsFunc func(tenant string) (rules.LiveChatAPI, error)
+type clientsFunc func(tenant string) (any, error)
 
-func (f clientsFunc) LiveChat(tenant string) (rules.LiveChatAPI, error) { return f(tenant) }
+func (f clientsFunc) Client(platform, tenant string) (any, error) {
+	if platform != event.LiveChat {
+		return nil, rules.NoCredentials(platform, "not in this test")
+	}
+	return f(tenant)
+}
 
 func TestTicks(t *testing.T) {
 	tick := func(s sweep.Schedule) *event.Event {
@@ -218,7 +223,7 @@ func TestTicks(t *testing.T) {
 			if tt.fail != nil {
 				fake.FailNext("list_archives", 100, *tt.fail)
 			}
-			clients := clientsFunc(func(string) (rules.LiveChatAPI, error) {
+			clients := clientsFunc(func(string) (any, error) {
 				if tt.noCredentials {
 					return nil, rules.ErrNoCredentials
 				}

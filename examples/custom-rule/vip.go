@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/chatwarden/chatwarden/platform/livechat"
 	"github.com/chatwarden/chatwarden/rules"
 )
 
@@ -28,13 +29,13 @@ func (v VIPFirst) Apply(ctx context.Context, c *rules.Call) error {
 			return nil // already there
 		}
 	}
-	if err := c.Do(ctx, "livechat.tag_thread", rules.TagParams{Tag: "vip"}); err != nil {
+	if err := c.Do(ctx, "livechat.tag_thread", livechat.TagParams{Tag: "vip"}); err != nil {
 		return err
 	}
-	if err := c.Do(ctx, "livechat.transfer_chat", rules.TransferParams{GroupID: &v.Group}); err != nil {
+	if err := c.Do(ctx, "livechat.transfer_chat", livechat.TransferParams{GroupID: &v.Group}); err != nil {
 		return err
 	}
-	return c.Do(ctx, "livechat.send_event", rules.SendEventParams{
+	return c.Do(ctx, "livechat.send_event", livechat.SendEventParams{
 		Text: "VIP customer (" + c.Chat.Customer.Email + "): moved to the VIP group.", Visibility: "agents",
 	})
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/chatwarden/chatwarden/audit"
 	"github.com/chatwarden/chatwarden/bus"
 	"github.com/chatwarden/chatwarden/event"
+	"github.com/chatwarden/chatwarden/platform"
 	"github.com/chatwarden/chatwarden/rules"
 )
 
@@ -60,6 +61,9 @@ type Deps struct {
 	Rules *rules.RuleSet
 	// Clients are the platform clients actions call. Required.
 	Clients rules.Clients
+	// Platforms are the platforms' engine hooks (error classification,
+	// enrichment); default platform.Hooks(), the registered platforms'.
+	Platforms map[string]rules.PlatformHooks
 	// Done keeps the idempotency records shared with the workers. Required.
 	Done rules.DoneStore
 	// MaxPendingRechecks caps scheduled re-checks (workers.max_pending_rechecks).
@@ -104,10 +108,13 @@ func Run(ctx context.Context, d Deps, p Params) (Result, error) {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
+	if d.Platforms == nil {
+		d.Platforms = platform.Hooks()
+	}
 	counter := &countingAuditor{next: audit.Writer{JS: d.JS}}
 	engine := rules.NewEngine(d.Rules, d.Clients, counter, rules.WithLogger(logger), rules.WithDryRun(p.DryRun),
 		rules.WithScheduler(rules.JetStreamScheduler{JS: d.JS, Partitions: d.Partitions, MaxPending: d.MaxPendingRechecks}),
-		rules.WithDoneStore(d.Done))
+		rules.WithDoneStore(d.Done), rules.WithPlatforms(d.Platforms))
 
 	res := Result{Buckets: map[string]int{}, Errors: map[string]int{}, Rules: engine.Rules().Len()}
 	start := p.Since

@@ -15,9 +15,12 @@ import (
 	"github.com/chatwarden/chatwarden/bus"
 	"github.com/chatwarden/chatwarden/bus/bustest"
 	"github.com/chatwarden/chatwarden/config"
+	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/internal/replay"
 	"github.com/chatwarden/chatwarden/livechat"
 	"github.com/chatwarden/chatwarden/livechat/livechattest"
+	"github.com/chatwarden/chatwarden/platform"
+	_ "github.com/chatwarden/chatwarden/platform/all"
 	"github.com/chatwarden/chatwarden/rules"
 	"github.com/chatwarden/chatwarden/samples"
 )
@@ -30,17 +33,6 @@ const unpinRule = `rules:
     then:
       - livechat.unpin: {}
 `
-
-// liveChatOnly gives the one LiveChat client to every tenant.
-type liveChatOnly struct{ c *livechat.Client }
-
-func (o liveChatOnly) LiveChat(string) (rules.LiveChatAPI, error) { return o.c, nil }
-func (o liveChatOnly) HelpCrunch(string) (rules.HelpCrunchAPI, error) {
-	return nil, rules.NoCredentials("HelpCrunch", "not in this test")
-}
-func (o liveChatOnly) RocketChat(string) (rules.RocketChatAPI, error) {
-	return nil, rules.NoCredentials("Rocket.Chat", "not in this test")
-}
 
 // TestRun stores four events (an unpinnable chat, an assigned one, an
 // action no rule listens to, a chat whose unpin the API refuses) and
@@ -79,9 +71,9 @@ func TestRun(t *testing.T) {
 	require.NoError(t, err)
 	path := filepath.Join(t.TempDir(), "rules.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(unpinRule), 0o600))
-	set, err := rules.LoadFile(path, rules.DefaultActions(), rules.DefaultRegistry())
+	set, err := rules.LoadFile(path, platform.Actions(), rules.DefaultRegistry())
 	require.NoError(t, err)
-	deps := replay.Deps{JS: b.JS, Partitions: b.Partitions(), Rules: set, Clients: liveChatOnly{client},
+	deps := replay.Deps{JS: b.JS, Partitions: b.Partitions(), Rules: set, Clients: rules.ClientMap{event.LiveChat: client},
 		Done: rules.KVDoneStore{KV: kv}, Logger: zaptest.NewLogger(t)}
 
 	tests := []struct {

@@ -12,6 +12,8 @@ import (
 	"github.com/chatwarden/chatwarden/internal/webhooks"
 	"github.com/chatwarden/chatwarden/livechat"
 	"github.com/chatwarden/chatwarden/livechat/livechattest"
+	"github.com/chatwarden/chatwarden/platform"
+	_ "github.com/chatwarden/chatwarden/platform/all"
 	"github.com/chatwarden/chatwarden/rules"
 )
 
@@ -39,7 +41,7 @@ func loadRules(t *testing.T, text string) *rules.RuleSet {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "rules.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(text), 0o600))
-	set, err := rules.LoadFile(path, rules.DefaultActions(), rules.DefaultRegistry(), rules.AllowUnknownActions())
+	set, err := rules.LoadFile(path, platform.Actions(), rules.DefaultRegistry(), rules.AllowUnknownActions())
 	require.NoError(t, err)
 	return set
 }

@@ -1,5 +1,6 @@
-// Package helpcrunch registers HelpCrunch with the platform registry: importing it
-// (platform/all does) makes the helpcrunch.* rule actions available to the
+// Package helpcrunch registers HelpCrunch with the platform registry:
+// importing it (platform/all does) makes the helpcrunch.* rule actions and
+// the classification of the helpcrunch client's errors available to the
 // service's rules.
 package helpcrunch
 
@@ -11,8 +12,12 @@ import (
 
 func init() { platform.Register(Platform()) }
 
-// Platform describes HelpCrunch: its name (event.HelpCrunch) and its rule actions
-// (rules.HelpCrunchActions).
+// Platform describes HelpCrunch: its name (event.HelpCrunch), its rule
+// actions (Actions) and error classification (Errors).
 func Platform() platform.Platform {
-	return platform.Platform{Name: event.HelpCrunch, Title: "HelpCrunch", Actions: rules.HelpCrunchActions}
+	return platform.Platform{Name: event.HelpCrunch, Title: "HelpCrunch", Actions: Actions, Classify: Errors.Classify,
+		NewClients: NewClients, NewReceiver: newReceiver}
 }
+
+// Client returns the HelpCrunch client (see rules.ClientAs).
+func Client(c *rules.Call) (API, error) { return rules.ClientAs[API](c, event.HelpCrunch) }

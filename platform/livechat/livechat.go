@@ -1,18 +1,20 @@
-// Package livechat registers LiveChat with the platform registry: importing it
-// (platform/all does) makes the livechat.* rule actions available to the
-// service's rules.
+// Package livechat registers LiveChat with the platform registry: importing
+// it (platform/all does) makes the livechat.* rule actions, the
+// classification of the livechat client's errors and `enrich: chat`
+// (get_chat) available to the service's rules.
 package livechat
 
 import (
 	"github.com/chatwarden/chatwarden/event"
 	"github.com/chatwarden/chatwarden/platform"
-	"github.com/chatwarden/chatwarden/rules"
 )
 
 func init() { platform.Register(Platform()) }
 
-// Platform describes LiveChat: its name (event.LiveChat) and its rule actions
-// (rules.LiveChatActions).
+// Platform describes LiveChat: its name (event.LiveChat), its rule actions
+// (Actions), error classification (Errors), chat (Chat) and enrichment
+// (Enrich).
 func Platform() platform.Platform {
-	return platform.Platform{Name: event.LiveChat, Title: "LiveChat", Actions: rules.LiveChatActions}
+	return platform.Platform{Name: event.LiveChat, Title: "LiveChat", Actions: Actions,
+		Classify: Errors.Classify, Chat: Chat, Enrich: Enrich, EnrichCall: "get_chat", NewClients: NewClients, NewReceiver: newReceiver}
 }

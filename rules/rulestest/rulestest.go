@@ -22,6 +22,7 @@ import (
 	"github.com/chatwarden/chatwarden/internal/yamlline"
 	"github.com/chatwarden/chatwarden/livechat"
 	"github.com/chatwarden/chatwarden/livechat/livechattest"
+	lcplatform "github.com/chatwarden/chatwarden/platform/livechat"
 	"github.com/chatwarden/chatwarden/rules"
 )
 
@@ -194,7 +195,8 @@ func RunFile(ctx context.Context, set *rules.RuleSet, path string, p Params) (*R
 	}
 	rec := &recorder{}
 	engine := rules.NewEngine(set, LiveChatOnly{client}, rec, rules.WithClock(func() time.Time { return p.Now }),
-		rules.WithScheduler(noScheduler{}))
+		rules.WithScheduler(noScheduler{}),
+		rules.WithPlatforms(map[string]rules.PlatformHooks{event.LiveChat: lcplatform.Platform().Hooks()}))
 	res := &Result{Event: ev, HandleErr: engine.Handle(ctx, ev), Records: rec.recs, Calls: fake.Calls(),
 		Outcomes: map[string]string{}, ExpectationFile: ExpectationName(path)}
 	for _, r := range rec.recs {
@@ -239,21 +241,17 @@ func (r *recorder) Write(_ context.Context, rec audit.Record) error {
 // LiveChatOnly is rules.Clients with one LiveChat client for every
 // organization and no HelpCrunch or Rocket.Chat credentials: `rules test`
 // runs LiveChat webhooks only.
-type LiveChatOnly struct{ Client *livechat.Client }
+type LiveChatOnly struct{ API *livechat.Client }
 
 var _ rules.Clients = LiveChatOnly{}
 
-// LiveChat implements rules.Clients.
-func (o LiveChatOnly) LiveChat(string) (rules.LiveChatAPI, error) { return o.Client, nil }
-
-// HelpCrunch implements rules.Clients: there are no HelpCrunch credentials.
-func (o LiveChatOnly) HelpCrunch(string) (rules.HelpCrunchAPI, error) {
-	return nil, rules.NoCredentials("HelpCrunch", "rules test runs LiveChat webhooks only")
-}
-
-// RocketChat implements rules.Clients: there are no Rocket.Chat credentials.
-func (o LiveChatOnly) RocketChat(string) (rules.RocketChatAPI, error) {
-	return nil, rules.NoCredentials("Rocket.Chat", "rules test runs LiveChat webhooks only")
+// Client implements rules.Clients: the LiveChat client; other platforms
+// have no credentials.
+func (o LiveChatOnly) Client(platform, _ string) (any, error) {
+	if platform == event.LiveChat {
+		return o.API, nil
+	}
+	return nil, rules.NoCredentials(platform, "rules test runs LiveChat webhooks only")
 }
 
 // noScheduler accepts re-checks without scheduling them: offline, a delayed

@@ -13,6 +13,8 @@ import (
 	"github.com/chatwarden/chatwarden/audit"
 	"github.com/chatwarden/chatwarden/livechat"
 	"github.com/chatwarden/chatwarden/livechat/livechattest"
+	"github.com/chatwarden/chatwarden/platform"
+	_ "github.com/chatwarden/chatwarden/platform/all"
 	"github.com/chatwarden/chatwarden/rules"
 	"github.com/chatwarden/chatwarden/rules/rulestest"
 	"github.com/chatwarden/chatwarden/samples"
@@ -38,7 +40,7 @@ func TestRunFile(t *testing.T) {
 	dir := t.TempDir()
 	rulesPath := filepath.Join(dir, "rules.yaml")
 	require.NoError(t, os.WriteFile(rulesPath, []byte(ruleFile), 0o600))
-	set, err := rules.LoadFile(rulesPath, rules.DefaultActions(), rules.DefaultRegistry())
+	set, err := rules.LoadFile(rulesPath, platform.Actions(), rules.DefaultRegistry())
 	require.NoError(t, err)
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	pinned := livechattest.UnassignedChat("C1", now.Add(-72*time.Hour))
@@ -102,7 +104,7 @@ func TestRunFile(t *testing.T) {
 
 func TestRunFileErrors(t *testing.T) {
 	dir := t.TempDir()
-	set, err := rules.LoadFile("../../examples/rules.yaml", rules.DefaultActions(), rules.DefaultRegistry())
+	set, err := rules.LoadFile("../../examples/rules.yaml", platform.Actions(), rules.DefaultRegistry())
 	require.NoError(t, err)
 	junk := filepath.Join(dir, "junk.json")
 	require.NoError(t, os.WriteFile(junk, []byte(`{"nope": true}`), 0o600))

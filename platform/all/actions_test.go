@@ -1,4 +1,4 @@
-package rules
+package all_test
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"github.com/chatwarden/chatwarden/helpcrunch/helpcrunchtest"
 	"github.com/chatwarden/chatwarden/rocketchat"
 	"github.com/chatwarden/chatwarden/rocketchat/rocketchattest"
+	. "github.com/chatwarden/chatwarden/rules"
 	"github.com/chatwarden/chatwarden/samples"
 )
 
@@ -28,22 +29,20 @@ type platformClients struct {
 	rc RocketChatAPI
 }
 
-func (p platformClients) LiveChat(string) (LiveChatAPI, error) {
+func (p platformClients) Client(platform, _ string) (any, error) {
+	switch platform {
+	case event.HelpCrunch:
+		if p.hc == nil {
+			return nil, NoCredentials("HelpCrunch", "set helpcrunch.api_key")
+		}
+		return p.hc, nil
+	case event.RocketChat:
+		if p.rc == nil {
+			return nil, NoCredentials("Rocket.Chat", "set rocketchat.url, rocketchat.user_id and rocketchat.auth_token")
+		}
+		return p.rc, nil
+	}
 	return nil, NoCredentials("LiveChat", "not in this test")
-}
-
-func (p platformClients) HelpCrunch(string) (HelpCrunchAPI, error) {
-	if p.hc == nil {
-		return nil, NoCredentials("HelpCrunch", "set helpcrunch.api_key")
-	}
-	return p.hc, nil
-}
-
-func (p platformClients) RocketChat(string) (RocketChatAPI, error) {
-	if p.rc == nil {
-		return nil, NoCredentials("Rocket.Chat", "set rocketchat.url, rocketchat.user_id and rocketchat.auth_token")
-	}
-	return p.rc, nil
 }
 
 var testNow = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
@@ -53,7 +52,8 @@ func newPlatformEngine(t *testing.T, rulesYAML string, clients Clients) (*Engine
 	set, err := LoadBytes([]byte(rulesYAML), "test", DefaultActions(), NewRegistry())
 	require.NoError(t, err)
 	aud := &memAudit{}
-	return NewEngine(set, clients, aud, WithClock(func() time.Time { return testNow }), WithScheduler(&memScheduler{})), aud
+	return NewEngine(set, clients, aud, WithClock(func() time.Time { return testNow }), WithScheduler(&memScheduler{}),
+		WithPlatforms(shippedHooks())), aud
 }
 
 func startHelpCrunch(t *testing.T) (*helpcrunchtest.Server, *helpcrunch.Client) {
@@ -140,7 +140,7 @@ rules:
 			assert.JSONEq(t, tt.wantBody, string(calls[0].Body))
 			got, _ := fake.Chat(chat)
 			tt.check(t, got)
-			recs := aud.byRule()["r"]
+			recs := aud.ByRule()["r"]
 			require.Len(t, recs, 1)
 			assert.Regexp(t, `^acted:helpcrunch\.`, recs[0])
 		})
@@ -261,7 +261,7 @@ rules:
 			if tt.check != nil {
 				tt.check(t, fake)
 			}
-			require.Len(t, aud.byRule()["r"], 1)
+			require.Len(t, aud.ByRule()["r"], 1)
 		})
 	}
 }
@@ -325,7 +325,7 @@ rules:
       - rocketchat.close_room: {}
 `, platformClients{rc: client})
 	require.NoError(t, engine.Handle(context.Background(), rocketChatEvent(t, "LivechatSession", "ROOM1")))
-	assert.Equal(t, []string{"acted:rocketchat.close_room"}, aud.byRule()["r"])
+	assert.Equal(t, []string{"acted:rocketchat.close_room"}, aud.ByRule()["r"])
 }
 
 func TestPlatformActionParameters(t *testing.T) {
@@ -399,7 +399,7 @@ rules:
 	require.NoError(t, engine.Handle(context.Background(), ev))
 	require.NoError(t, engine.Handle(context.Background(), ev))
 	assert.Len(t, fake.CallsTo(rocketchat.PathForwardRoom), 1)
-	assert.Equal(t, []string{"acted:rocketchat.forward", "skipped:rocketchat.forward"}, aud.byRule()["r"])
+	assert.Equal(t, []string{"acted:rocketchat.forward", "skipped:rocketchat.forward"}, aud.ByRule()["r"])
 }
 
 // A snooze that would already be over (an old event replayed) does nothing.
@@ -417,7 +417,7 @@ rules:
 	ev.ReceivedAt = testNow.Add(-2 * time.Hour)
 	require.NoError(t, engine.Handle(context.Background(), ev))
 	assert.Empty(t, fake.Calls())
-	assert.Equal(t, []string{"acted:helpcrunch.snooze"}, aud.byRule()["r"])
+	assert.Equal(t, []string{"acted:helpcrunch.snooze"}, aud.ByRule()["r"])
 }
 
 // Conditions of other platforms see the chat id and the payload.
@@ -438,5 +438,64 @@ rules:
 	p["status"] = "closed"
 	ev.Payload, _ = json.Marshal(p)
 	require.NoError(t, engine.Handle(context.Background(), ev))
-	assert.Equal(t, []string{"acted:helpcrunch.unassign"}, aud.byRule()["r"])
+	assert.Equal(t, []string{"acted:helpcrunch.unassign"}, aud.ByRule()["r"])
+}
+
+// TestForwardIsFoundRatherThanRepeated: the same for rocketchat.forward,
+// by the room's agent or department.
+func TestForwardIsFoundRatherThanRepeated(t *testing.T) {
+	const room = "ROOM1"
+	tests := []struct {
+		name         string
+		then         string
+		firstRun     bool
+		meanwhile    *rocketchat.ForwardRequest
+		attempt      uint64
+		wantForwards int
+		wantLast     string
+	}{
+		{"department: redelivered after a crash before the record: found, not repeated",
+			`rocketchat.forward: {department_id: D2}`, true, nil, 2, 1, "skipped"},
+		{"department: first delivery: forwarded without looking",
+			`rocketchat.forward: {department_id: D2}`, false, nil, 1, 1, "acted"},
+		{"department: redelivered but never forwarded: forwarded",
+			`rocketchat.forward: {department_id: D2}`, false, nil, 2, 1, "acted"},
+		{"agent: redelivered after a crash before the record: found, not repeated",
+			`rocketchat.forward: {user_id: agent-2}`, true, nil, 2, 1, "skipped"},
+		{"agent: forwarded to someone else meanwhile: forwarded again",
+			`rocketchat.forward: {user_id: agent-2}`, true, &rocketchat.ForwardRequest{UserID: "agent-3"}, 2, 3, "acted"},
+		{"agent: redelivered but never forwarded: forwarded",
+			`rocketchat.forward: {user_id: agent-2}`, false, nil, 2, 1, "acted"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake, client := startRocketChat(t)
+			fake.AddRoom(rocketchat.Room{ID: room, Open: true, Visitor: &rocketchat.Visitor{ID: "VIS1"},
+				ServedBy: &rocketchat.UserRef{ID: "agent-1"}, DepartmentID: "D1"})
+			set, err := LoadBytes([]byte(`
+rules:
+  - name: fwd
+    on: [rocketchat.LivechatSessionTaken]
+    then:
+      - `+tt.then+`
+`), "test", DefaultActions(), NewRegistry())
+			require.NoError(t, err)
+			aud := &memAudit{}
+			engine := NewEngine(set, platformClients{rc: client}, aud, WithScheduler(&memScheduler{}), WithDoneStore(forgetfulDone{}))
+			ev := rocketChatEvent(t, "LivechatSessionTaken", room)
+			if tt.firstRun {
+				require.NoError(t, engine.Handle(consumer.WithAttempt(context.Background(), 1), ev))
+			}
+			if tt.meanwhile != nil {
+				req := *tt.meanwhile
+				req.RoomID = room
+				require.NoError(t, client.ForwardRoom(context.Background(), req))
+			}
+			require.NoError(t, engine.Handle(consumer.WithAttempt(context.Background(), tt.attempt), ev))
+			assert.Len(t, fake.CallsTo(rocketchat.PathForwardRoom), tt.wantForwards)
+			outcomes := aud.ByRule()["fwd"]
+			require.NotEmpty(t, outcomes)
+			assert.Equal(t, tt.wantLast+":rocketchat.forward", outcomes[len(outcomes)-1])
+		})
+	}
 }

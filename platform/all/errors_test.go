@@ -1,4 +1,4 @@
-package rules
+package all_test
 
 import (
 	"context"
@@ -13,13 +13,14 @@ import (
 	"github.com/chatwarden/chatwarden/helpcrunch"
 	"github.com/chatwarden/chatwarden/livechat"
 	"github.com/chatwarden/chatwarden/rocketchat"
+	. "github.com/chatwarden/chatwarden/rules"
 )
 
 // TestPlatformErrorClassification: each platform's errors map onto the
 // runner's policy: retryable with the platform's hint, or permanent with a
 // reason named after the platform's error type or the HTTP status.
 func TestPlatformErrorClassification(t *testing.T) {
-	noCreds := &noCredentialsError{platform: "helpcrunch", hint: "helpcrunch.api_key"}
+	noCreds := NoCredentials("helpcrunch", "helpcrunch.api_key")
 	canceled, cancel := context.WithCancel(context.Background())
 	cancel()
 	for _, tc := range []struct {

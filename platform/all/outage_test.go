@@ -1,4 +1,4 @@
-package rules
+package all_test
 
 import (
 	"context"

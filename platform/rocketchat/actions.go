@@ -1,4 +1,4 @@
-package rules
+package rocketchat
 
 import (
 	"context"
@@ -8,53 +8,54 @@ import (
 	"strings"
 
 	"github.com/chatwarden/chatwarden/consumer"
-	"github.com/chatwarden/chatwarden/rocketchat"
+	rc "github.com/chatwarden/chatwarden/rocketchat"
+	"github.com/chatwarden/chatwarden/rules"
 )
 
-// RocketChatAPI is what the rocketchat.* actions need from a client
-// (*rocketchat.Client implements it).
-type RocketChatAPI interface {
-	CloseRoom(ctx context.Context, req rocketchat.CloseRoomRequest) (alreadyClosed bool, err error)
-	ForwardRoom(ctx context.Context, req rocketchat.ForwardRequest) error
+// API is what the rc.* actions need from a client
+// (*rc.Client implements it).
+type API interface {
+	CloseRoom(ctx context.Context, req rc.CloseRoomRequest) (alreadyClosed bool, err error)
+	ForwardRoom(ctx context.Context, req rc.ForwardRequest) error
 	ReturnToQueue(ctx context.Context, roomID, departmentID string) (returned bool, err error)
-	GetRoom(ctx context.Context, roomID string) (*rocketchat.Room, error)
+	GetRoom(ctx context.Context, roomID string) (*rc.Room, error)
 	SetRoomTags(ctx context.Context, roomID, visitorID string, tags []string) error
 }
 
-var _ RocketChatAPI = (*rocketchat.Client)(nil)
+var _ API = (*rc.Client)(nil)
 
 // rocketChatErr maps a Rocket.Chat error onto the runner's retry policy with
 // the rocketchat package's one decision function. Permanent failures are
 // named by Rocket.Chat's error type when there is one (error-room-closed,
 // error-comment-is-required, invalid-params, ...), else by the HTTP status.
 func rocketChatErr(ctx context.Context, err error) error {
-	return classify(ctx, err, rocketChatErrors)
+	return Errors.Classify(ctx, err)
 }
 
-var rocketChatErrors = platformErrors{retryable: rocketchat.IsRetryable, retryAfter: rocketchat.RetryAfter,
-	status: func(err error) int {
-		if ae, ok := errors.AsType[*rocketchat.APIError](err); ok {
+var Errors = rules.PlatformErrors{Retryable: rc.IsRetryable, RetryAfter: rc.RetryAfter,
+	Status: func(err error) int {
+		if ae, ok := errors.AsType[*rc.APIError](err); ok {
 			return ae.StatusCode
 		}
 		return 0
 	},
-	reason: func(err error) string {
-		if errors.Is(err, rocketchat.ErrInvalidArgument) {
+	Reason: func(err error) string {
+		if errors.Is(err, rc.ErrInvalidArgument) {
 			return "validation"
 		}
-		if ae, ok := errors.AsType[*rocketchat.APIError](err); ok {
+		if ae, ok := errors.AsType[*rc.APIError](err); ok {
 			if ae.Type != "" {
 				return ae.Type
 			}
-			return statusReason(ae.StatusCode)
+			return rules.StatusReason(ae.StatusCode)
 		}
 		return ""
 	}}
 
 // withRocketChat runs f with the Rocket.Chat client and the event's room id,
 // and classifies its error.
-func withRocketChat(ctx context.Context, c *Call, f func(api RocketChatAPI, roomID string) error) error {
-	api, err := c.engine.clients.RocketChat(c.Event.Tenant)
+func withRocketChat(ctx context.Context, c *rules.Call, f func(api API, roomID string) error) error {
+	api, err := Client(c)
 	if err != nil {
 		return consumer.Permanent("no credentials", err)
 	}
@@ -70,9 +71,9 @@ func withRocketChat(ctx context.Context, c *Call, f func(api RocketChatAPI, room
 // department (and served by the target agent too, when both are given). A
 // later attempt then does not forward it again (a forward leaves no marker
 // of ours to look for).
-func forwarded(ctx context.Context, c *Call, p RocketChatForwardParams) (bool, error) {
+func forwarded(ctx context.Context, c *rules.Call, p ForwardParams) (bool, error) {
 	var done bool
-	err := withRocketChat(ctx, c, func(api RocketChatAPI, roomID string) error {
+	err := withRocketChat(ctx, c, func(api API, roomID string) error {
 		room, err := api.GetRoom(ctx, roomID)
 		if err != nil {
 			return err
@@ -88,8 +89,8 @@ func forwarded(ctx context.Context, c *Call, p RocketChatForwardParams) (bool, e
 	return done, err
 }
 
-// RocketChatCloseParams for rocketchat.close_room.
-type RocketChatCloseParams struct {
+// CloseParams for rocketchat.close_room.
+type CloseParams struct {
 	// Comment is the closing comment; required by workspaces with "Request
 	// comment when closing conversation" on.
 	Comment string `json:"comment,omitempty"`
@@ -98,20 +99,20 @@ type RocketChatCloseParams struct {
 	// GenerateTranscriptPDF asks Rocket.Chat for a PDF transcript.
 	GenerateTranscriptPDF bool `json:"generate_transcript_pdf,omitempty"`
 	// TranscriptEmail sends the visitor a transcript: {email, subject}.
-	TranscriptEmail *RocketChatTranscript `json:"transcript_email,omitempty"`
+	TranscriptEmail *Transcript `json:"transcript_email,omitempty"`
 	// ForceClose closes even when close hooks fail (only when the workspace
 	// allows it).
 	ForceClose bool `json:"force_close,omitempty"`
 }
 
-// RocketChatTranscript is where to email the transcript.
-type RocketChatTranscript struct {
+// Transcript is where to email the transcript.
+type Transcript struct {
 	Email   string `json:"email"`
 	Subject string `json:"subject"`
 }
 
-// Validate implements Validator.
-func (p *RocketChatCloseParams) Validate() error {
+// Validate implements rules.Validator.
+func (p *CloseParams) Validate() error {
 	if err := checkTags(p.Tags, false); err != nil {
 		return err
 	}
@@ -121,37 +122,37 @@ func (p *RocketChatCloseParams) Validate() error {
 	return nil
 }
 
-// RocketChatForwardParams for rocketchat.forward: an agent or a department.
-type RocketChatForwardParams struct {
+// ForwardParams for rocketchat.forward: an agent or a department.
+type ForwardParams struct {
 	UserID       string `json:"user_id,omitempty"`
 	DepartmentID string `json:"department_id,omitempty"`
 	Comment      string `json:"comment,omitempty"`
 }
 
-// Validate implements Validator.
-func (p *RocketChatForwardParams) Validate() error {
+// Validate implements rules.Validator.
+func (p *ForwardParams) Validate() error {
 	if (p.UserID == "") == (p.DepartmentID == "") {
 		return errors.New("give exactly one of user_id or department_id")
 	}
 	return nil
 }
 
-// RocketChatQueueParams for rocketchat.return_to_queue.
-type RocketChatQueueParams struct {
+// QueueParams for rocketchat.return_to_queue.
+type QueueParams struct {
 	// DepartmentID, when set, is the queue to return the room to.
 	DepartmentID string `json:"department_id,omitempty"`
 }
 
-// RocketChatTagParams for rocketchat.tag.
-type RocketChatTagParams struct {
+// TagParams for rocketchat.tag.
+type TagParams struct {
 	// Tags to add to the room's tags.
 	Tags []string `json:"tags"`
 	// Replace makes Tags the room's only tags.
 	Replace bool `json:"replace,omitempty"`
 }
 
-// Validate implements Validator.
-func (p *RocketChatTagParams) Validate() error { return checkTags(p.Tags, true) }
+// Validate implements rules.Validator.
+func (p *TagParams) Validate() error { return checkTags(p.Tags, true) }
 
 func checkTags(tags []string, required bool) error {
 	if required && len(tags) == 0 {
@@ -165,39 +166,39 @@ func checkTags(tags []string, required bool) error {
 	return nil
 }
 
-// RocketChatActions are the rocketchat.* actions. They act on the event's
+// Actions are the rc.* actions. They act on the event's
 // room (the webhook's _id).
-func RocketChatActions() []Action {
-	return []Action{
-		Define("rocketchat.close_room", "Close the room (livechat/room.closeByUser); an already closed room counts as done.", true,
-			func(ctx context.Context, c *Call, p RocketChatCloseParams) error {
-				return withRocketChat(ctx, c, func(api RocketChatAPI, roomID string) error {
-					req := rocketchat.CloseRoomRequest{RoomID: roomID, Comment: p.Comment, Tags: p.Tags,
+func Actions() []rules.Action {
+	return []rules.Action{
+		rules.Define("rocketchat.close_room", "Close the room (livechat/room.closeByUser); an already closed room counts as done.", true,
+			func(ctx context.Context, c *rules.Call, p CloseParams) error {
+				return withRocketChat(ctx, c, func(api API, roomID string) error {
+					req := rc.CloseRoomRequest{RoomID: roomID, Comment: p.Comment, Tags: p.Tags,
 						GenerateTranscriptPDF: p.GenerateTranscriptPDF, ForceClose: p.ForceClose}
 					if t := p.TranscriptEmail; t != nil {
-						req.TranscriptEmail = &rocketchat.TranscriptEmail{SendToVisitor: true, Email: t.Email, Subject: t.Subject}
+						req.TranscriptEmail = &rc.TranscriptEmail{SendToVisitor: true, Email: t.Email, Subject: t.Subject}
 					}
 					_, err := api.CloseRoom(ctx, req)
 					return err
 				})
 			}),
-		DefineChecked("rocketchat.forward", "Forward the room to an agent (user_id) or a department (department_id). Not repeated on redelivery.",
-			func(ctx context.Context, c *Call, p RocketChatForwardParams) error {
-				return withRocketChat(ctx, c, func(api RocketChatAPI, roomID string) error {
-					return api.ForwardRoom(ctx, rocketchat.ForwardRequest{RoomID: roomID, UserID: p.UserID,
+		rules.DefineChecked("rocketchat.forward", "Forward the room to an agent (user_id) or a department (department_id). Not repeated on redelivery.",
+			func(ctx context.Context, c *rules.Call, p ForwardParams) error {
+				return withRocketChat(ctx, c, func(api API, roomID string) error {
+					return api.ForwardRoom(ctx, rc.ForwardRequest{RoomID: roomID, UserID: p.UserID,
 						DepartmentID: p.DepartmentID, Comment: p.Comment})
 				})
 			}, forwarded),
-		Define("rocketchat.return_to_queue", "Take the room from its agent and put it back in the queue (optionally of department_id); a room already queued is left as it is.", true,
-			func(ctx context.Context, c *Call, p RocketChatQueueParams) error {
-				return withRocketChat(ctx, c, func(api RocketChatAPI, roomID string) error {
+		rules.Define("rocketchat.return_to_queue", "Take the room from its agent and put it back in the queue (optionally of department_id); a room already queued is left as it is.", true,
+			func(ctx context.Context, c *rules.Call, p QueueParams) error {
+				return withRocketChat(ctx, c, func(api API, roomID string) error {
 					_, err := api.ReturnToQueue(ctx, roomID, p.DepartmentID)
 					return err
 				})
 			}),
-		Define("rocketchat.tag", "Add tags to the room (replace: true makes them its only tags); reads the room first and changes nothing when the tags are already there.", true,
-			func(ctx context.Context, c *Call, p RocketChatTagParams) error {
-				return withRocketChat(ctx, c, func(api RocketChatAPI, roomID string) error {
+		rules.Define("rocketchat.tag", "Add tags to the room (replace: true makes them its only tags); reads the room first and changes nothing when the tags are already there.", true,
+			func(ctx context.Context, c *rules.Call, p TagParams) error {
+				return withRocketChat(ctx, c, func(api API, roomID string) error {
 					room, err := api.GetRoom(ctx, roomID)
 					if err != nil {
 						return err

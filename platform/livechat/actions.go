@@ -1,4 +1,4 @@
-package rules
+package livechat
 
 import (
 	"cmp"
@@ -10,69 +10,41 @@ import (
 	"slices"
 
 	"github.com/chatwarden/chatwarden/consumer"
-	"github.com/chatwarden/chatwarden/livechat"
+	lc "github.com/chatwarden/chatwarden/livechat"
+	"github.com/chatwarden/chatwarden/rules"
 )
 
-// ErrNoCredentials is returned by Clients when no credentials are configured
-// for the event's organization; actions cannot run until they are.
-var ErrNoCredentials = errors.New("no credentials configured for this organization (LiveChat: set livechat.pat, livechat.token or livechat.organizations)")
-
-// LiveChatAPI is what LiveChat actions and enrichment need from a client.
-type LiveChatAPI interface {
-	GetChat(ctx context.Context, chatID, threadID string) (*livechat.Chat, error)
-	UpdateChatProperties(ctx context.Context, chatID string, props livechat.Properties) error
+// API is what LiveChat actions and enrichment need from a client.
+type API interface {
+	GetChat(ctx context.Context, chatID, threadID string) (*lc.Chat, error)
+	UpdateChatProperties(ctx context.Context, chatID string, props lc.Properties) error
 	DeleteChatProperties(ctx context.Context, chatID string, props map[string][]string) error
 	DeactivateChat(ctx context.Context, chatID string, ignoreRequesterPresence bool) error
-	TransferChat(ctx context.Context, req livechat.TransferChatRequest) error
+	TransferChat(ctx context.Context, req lc.TransferChatRequest) error
 	TagThread(ctx context.Context, chatID, threadID, tag string) error
 	UntagThread(ctx context.Context, chatID, threadID, tag string) error
-	SendEvent(ctx context.Context, chatID string, ev livechat.OutgoingEvent) (string, error)
+	SendEvent(ctx context.Context, chatID string, ev lc.OutgoingEvent) (string, error)
 	SetRoutingStatus(ctx context.Context, agentID, status string) error
 }
-
-// Clients gives the platform clients of an organization (event.Tenant). Each
-// method returns an error wrapping ErrNoCredentials when the platform has no
-// credentials for that tenant. HelpCrunch and Rocket.Chat events carry no
-// tenant (one account or workspace per configuration), so implementations
-// usually ignore it there.
-type Clients interface {
-	LiveChat(tenant string) (LiveChatAPI, error)
-	HelpCrunch(tenant string) (HelpCrunchAPI, error)
-	RocketChat(tenant string) (RocketChatAPI, error)
-}
-
-// NoCredentials returns an error that matches ErrNoCredentials and says, in
-// its text, which platform lacks credentials and what to set, e.g.
-// NoCredentials("HelpCrunch", "set helpcrunch.api_key").
-func NoCredentials(platform, hint string) error {
-	return &noCredentialsError{platform: platform, hint: hint}
-}
-
-type noCredentialsError struct{ platform, hint string }
-
-func (e *noCredentialsError) Error() string {
-	return "no " + e.platform + " credentials configured (" + e.hint + ")"
-}
-
-func (e *noCredentialsError) Is(target error) bool { return target == ErrNoCredentials }
 
 // liveChatErr maps a LiveChat error onto the runner's retry policy with the
 // livechat package's one decision function.
 func liveChatErr(ctx context.Context, err error) error {
-	return classify(ctx, err, liveChatErrors)
+	return Errors.Classify(ctx, err)
 }
 
-// liveChatErrors: permanent failures are named by LiveChat's error type
-// (validation, not_found, chat_inactive, ...).
-var liveChatErrors = platformErrors{retryable: livechat.IsRetryable, retryAfter: livechat.RetryAfter,
-	status: func(err error) int {
-		if ae, ok := errors.AsType[*livechat.APIError](err); ok {
+// Errors is what the livechat client package says about its errors:
+// permanent failures are named by LiveChat's error type (validation,
+// not_found, chat_inactive, ...).
+var Errors = rules.PlatformErrors{Retryable: lc.IsRetryable, RetryAfter: lc.RetryAfter,
+	Status: func(err error) int {
+		if ae, ok := errors.AsType[*lc.APIError](err); ok {
 			return ae.StatusCode
 		}
 		return 0
 	},
-	reason: func(err error) string {
-		if ae, ok := errors.AsType[*livechat.APIError](err); ok {
+	Reason: func(err error) string {
+		if ae, ok := errors.AsType[*lc.APIError](err); ok {
 			return ae.Type
 		}
 		return ""
@@ -80,8 +52,8 @@ var liveChatErrors = platformErrors{retryable: livechat.IsRetryable, retryAfter:
 
 // withLiveChat runs f with the event organization's LiveChat client and
 // classifies its error.
-func withLiveChat(ctx context.Context, c *Call, f func(api LiveChatAPI, chatID string) error) error {
-	api, err := c.LiveChat()
+func withLiveChat(ctx context.Context, c *rules.Call, f func(api API, chatID string) error) error {
+	api, err := Client(c)
 	if err != nil {
 		return consumer.Permanent("no credentials", err)
 	}
@@ -94,7 +66,7 @@ func withLiveChat(ctx context.Context, c *Call, f func(api LiveChatAPI, chatID s
 
 // threadOf returns the thread to act on: the event's, or the chat's latest
 // (fetched when the event does not name one).
-func threadOf(ctx context.Context, c *Call, api LiveChatAPI, chatID string) (string, error) {
+func threadOf(ctx context.Context, c *rules.Call, api API, chatID string) (string, error) {
 	if id := c.ThreadID(); id != "" {
 		return id, nil
 	}
@@ -108,15 +80,12 @@ func threadOf(ctx context.Context, c *Call, api LiveChatAPI, chatID string) (str
 	return chat.Thread.ID, nil
 }
 
-// NoParams is the parameter type of actions that take none.
-type NoParams struct{}
-
 // UpdatePropertiesParams: properties to write, {namespace: {name: value}}.
 type UpdatePropertiesParams struct {
-	Properties livechat.Properties `json:"properties"`
+	Properties lc.Properties `json:"properties"`
 }
 
-// Validate implements Validator.
+// Validate implements rules.Validator.
 func (p *UpdatePropertiesParams) Validate() error {
 	if len(p.Properties) == 0 {
 		return errors.New("properties: required, e.g. {routing: {pinned: false}}")
@@ -129,7 +98,7 @@ type DeletePropertiesParams struct {
 	Properties map[string][]string `json:"properties"`
 }
 
-// Validate implements Validator.
+// Validate implements rules.Validator.
 func (p *DeletePropertiesParams) Validate() error {
 	if len(p.Properties) == 0 {
 		return errors.New("properties: required, e.g. {my_ns: [flag]}")
@@ -152,7 +121,7 @@ type TransferParams struct {
 	IgnoreRequesterPresence  *bool    `json:"ignore_requester_presence,omitempty"`
 }
 
-// Validate implements Validator.
+// Validate implements rules.Validator.
 func (p *TransferParams) Validate() error {
 	if (p.GroupID == nil) == (len(p.AgentIDs) == 0) {
 		return errors.New("give exactly one of group_id or agent_ids")
@@ -165,7 +134,7 @@ type TagParams struct {
 	Tag string `json:"tag"`
 }
 
-// Validate implements Validator.
+// Validate implements rules.Validator.
 func (p *TagParams) Validate() error {
 	if p.Tag == "" {
 		return errors.New("tag: required")
@@ -191,7 +160,7 @@ type SendEventParams struct {
 // livechat.send_event sends when the rule names none.
 const DefaultSystemMessageType = "chatwarden.note"
 
-// Validate implements Validator.
+// Validate implements rules.Validator.
 func (p *SendEventParams) Validate() error {
 	if p.Text == "" {
 		return errors.New("text: required")
@@ -206,7 +175,7 @@ func (p *SendEventParams) Validate() error {
 	default:
 		return fmt.Errorf("visibility: want all or agents, got %q", p.Visibility)
 	}
-	if p.SystemMessageType != "" && p.Type != livechat.EventSystemMessage {
+	if p.SystemMessageType != "" && p.Type != lc.EventSystemMessage {
 		return fmt.Errorf("system_message_type: only for type system_message, got type %q", p.Type)
 	}
 	return nil
@@ -219,10 +188,10 @@ type RoutingStatusParams struct {
 	Status  string `json:"status"`
 }
 
-// Validate implements Validator.
+// Validate implements rules.Validator.
 func (p *RoutingStatusParams) Validate() error {
 	switch p.Status {
-	case livechat.RoutingAcceptingChats, livechat.RoutingNotAcceptingChats, livechat.RoutingOffline:
+	case lc.RoutingAcceptingChats, lc.RoutingNotAcceptingChats, lc.RoutingOffline:
 		return nil
 	}
 	return fmt.Errorf("status: want accepting_chats, not_accepting_chats or offline, got %q", p.Status)
@@ -235,53 +204,53 @@ func boolOr(p *bool, def bool) bool {
 	return *p
 }
 
-// LiveChatActions are the livechat.* actions.
-func LiveChatActions() []Action {
-	return []Action{
-		Define("livechat.unpin", "Unpin the chat: update_chat_properties {routing: {pinned: false}}, taking it out of the Unassigned list.", true,
-			func(ctx context.Context, c *Call, _ NoParams) error {
-				return withLiveChat(ctx, c, func(api LiveChatAPI, chatID string) error {
-					return api.UpdateChatProperties(ctx, chatID, livechat.Properties{"routing": {"pinned": false}})
+// Actions are the lc.* actions.
+func Actions() []rules.Action {
+	return []rules.Action{
+		rules.Define("livechat.unpin", "Unpin the chat: update_chat_properties {routing: {pinned: false}}, taking it out of the Unassigned list.", true,
+			func(ctx context.Context, c *rules.Call, _ rules.NoParams) error {
+				return withLiveChat(ctx, c, func(api API, chatID string) error {
+					return api.UpdateChatProperties(ctx, chatID, lc.Properties{"routing": {"pinned": false}})
 				})
 			}),
-		Define("livechat.update_chat_properties", "Write chat properties.", true,
-			func(ctx context.Context, c *Call, p UpdatePropertiesParams) error {
-				return withLiveChat(ctx, c, func(api LiveChatAPI, chatID string) error {
+		rules.Define("livechat.update_chat_properties", "Write chat properties.", true,
+			func(ctx context.Context, c *rules.Call, p UpdatePropertiesParams) error {
+				return withLiveChat(ctx, c, func(api API, chatID string) error {
 					return api.UpdateChatProperties(ctx, chatID, p.Properties)
 				})
 			}),
-		Define("livechat.delete_chat_properties", "Delete chat properties.", true,
-			func(ctx context.Context, c *Call, p DeletePropertiesParams) error {
-				return withLiveChat(ctx, c, func(api LiveChatAPI, chatID string) error {
+		rules.Define("livechat.delete_chat_properties", "Delete chat properties.", true,
+			func(ctx context.Context, c *rules.Call, p DeletePropertiesParams) error {
+				return withLiveChat(ctx, c, func(api API, chatID string) error {
 					return api.DeleteChatProperties(ctx, chatID, p.Properties)
 				})
 			}),
-		Define("livechat.deactivate_chat", "Close the chat's active thread (an already inactive chat counts as done).", true,
-			func(ctx context.Context, c *Call, p DeactivateParams) error {
-				return withLiveChat(ctx, c, func(api LiveChatAPI, chatID string) error {
+		rules.Define("livechat.deactivate_chat", "Close the chat's active thread (an already inactive chat counts as done).", true,
+			func(ctx context.Context, c *rules.Call, p DeactivateParams) error {
+				return withLiveChat(ctx, c, func(api API, chatID string) error {
 					err := api.DeactivateChat(ctx, chatID, boolOr(p.IgnoreRequesterPresence, true))
-					if errors.Is(err, livechat.ErrChatInactive) {
+					if errors.Is(err, lc.ErrChatInactive) {
 						return nil
 					}
 					return err
 				})
 			}),
-		DefineChecked("livechat.transfer_chat", "Transfer the chat to a group or to agents. Not repeated on redelivery.",
-			func(ctx context.Context, c *Call, p TransferParams) error {
-				return withLiveChat(ctx, c, func(api LiveChatAPI, chatID string) error {
-					req := livechat.TransferChatRequest{ChatID: chatID, IgnoreAgentsAvailability: p.IgnoreAgentsAvailability,
+		rules.DefineChecked("livechat.transfer_chat", "Transfer the chat to a group or to agents. Not repeated on redelivery.",
+			func(ctx context.Context, c *rules.Call, p TransferParams) error {
+				return withLiveChat(ctx, c, func(api API, chatID string) error {
+					req := lc.TransferChatRequest{ChatID: chatID, IgnoreAgentsAvailability: p.IgnoreAgentsAvailability,
 						IgnoreRequesterPresence: boolOr(p.IgnoreRequesterPresence, true)}
 					if p.GroupID != nil {
-						req.Target = livechat.ToGroups(*p.GroupID)
+						req.Target = lc.ToGroups(*p.GroupID)
 					} else {
-						req.Target = livechat.ToAgents(p.AgentIDs...)
+						req.Target = lc.ToAgents(p.AgentIDs...)
 					}
 					return api.TransferChat(ctx, req)
 				})
 			}, transferred),
-		Define("livechat.tag_thread", "Tag the thread of the event (or the chat's latest thread).", true,
-			func(ctx context.Context, c *Call, p TagParams) error {
-				return withLiveChat(ctx, c, func(api LiveChatAPI, chatID string) error {
+		rules.Define("livechat.tag_thread", "Tag the thread of the event (or the chat's latest thread).", true,
+			func(ctx context.Context, c *rules.Call, p TagParams) error {
+				return withLiveChat(ctx, c, func(api API, chatID string) error {
 					thread, err := threadOf(ctx, c, api, chatID)
 					if err != nil {
 						return err
@@ -289,9 +258,9 @@ func LiveChatActions() []Action {
 					return api.TagThread(ctx, chatID, thread, p.Tag)
 				})
 			}),
-		Define("livechat.untag_thread", "Remove a tag from the thread of the event (or the chat's latest thread).", true,
-			func(ctx context.Context, c *Call, p TagParams) error {
-				return withLiveChat(ctx, c, func(api LiveChatAPI, chatID string) error {
+		rules.Define("livechat.untag_thread", "Remove a tag from the thread of the event (or the chat's latest thread).", true,
+			func(ctx context.Context, c *rules.Call, p TagParams) error {
+				return withLiveChat(ctx, c, func(api API, chatID string) error {
 					thread, err := threadOf(ctx, c, api, chatID)
 					if err != nil {
 						return err
@@ -299,29 +268,29 @@ func LiveChatActions() []Action {
 					return api.UntagThread(ctx, chatID, thread, p.Tag)
 				})
 			}),
-		Define("livechat.send_event", "Send a message or system message to the chat; visibility agents makes an internal note. Not repeated on redelivery.", false,
-			func(ctx context.Context, c *Call, p SendEventParams) error {
-				return withLiveChat(ctx, c, func(api LiveChatAPI, chatID string) error {
-					ev := livechat.OutgoingEvent{Type: p.Type, Text: p.Text, Visibility: p.Visibility, CustomID: sentEventID(c)}
+		rules.Define("livechat.send_event", "Send a message or system message to the chat; visibility agents makes an internal note. Not repeated on redelivery.", false,
+			func(ctx context.Context, c *rules.Call, p SendEventParams) error {
+				return withLiveChat(ctx, c, func(api API, chatID string) error {
+					ev := lc.OutgoingEvent{Type: p.Type, Text: p.Text, Visibility: p.Visibility, CustomID: sentEventID(c)}
 					if ev.Type == "" {
-						ev.Type = livechat.EventMessage
+						ev.Type = lc.EventMessage
 					}
-					if ev.Type == livechat.EventSystemMessage {
+					if ev.Type == lc.EventSystemMessage {
 						ev.SystemMessageType = cmp.Or(p.SystemMessageType, DefaultSystemMessageType)
 					}
 					_, err := api.SendEvent(ctx, chatID, ev)
 					return err
 				})
 			}).WithPerformedCheck(sentEventFound),
-		Define("livechat.set_routing_status", "Set an agent's routing status (accepting_chats, not_accepting_chats, offline).", true,
-			func(ctx context.Context, c *Call, p RoutingStatusParams) error {
-				api, err := c.LiveChat()
+		rules.Define("livechat.set_routing_status", "Set an agent's routing status (accepting_chats, not_accepting_chats, offline).", true,
+			func(ctx context.Context, c *rules.Call, p RoutingStatusParams) error {
+				api, err := Client(c)
 				if err != nil {
 					return consumer.Permanent("no credentials", err)
 				}
 				agent := p.AgentID
 				if agent == "" {
-					if id, ok := payloadString(c.Event.Payload, "agent_id"); ok {
+					if id, ok := rules.PayloadString(c.Event.Payload, "agent_id"); ok {
 						agent = id
 					}
 				}
@@ -336,7 +305,7 @@ func LiveChatActions() []Action {
 // sentEventID is the custom_id livechat.send_event gives the event it
 // sends: derived from the action's idempotency key, so a redelivery can find
 // it (at most 64 characters).
-func sentEventID(c *Call) string {
+func sentEventID(c *rules.Call) string {
 	if c.IdempotencyKey() == "" {
 		return ""
 	}
@@ -348,9 +317,9 @@ func sentEventID(c *Call) string {
 // livechat.transfer_chat puts it: active and in the target group alone, or
 // with one of the target agents present in it. A later attempt then does
 // not transfer it again (a transfer leaves no marker of ours to look for).
-func transferred(ctx context.Context, c *Call, p TransferParams) (bool, error) {
+func transferred(ctx context.Context, c *rules.Call, p TransferParams) (bool, error) {
 	var done bool
-	err := withLiveChat(ctx, c, func(api LiveChatAPI, chatID string) error {
+	err := withLiveChat(ctx, c, func(api API, chatID string) error {
 		chat, err := api.GetChat(ctx, chatID, "")
 		if err != nil {
 			return err
@@ -364,7 +333,7 @@ func transferred(ctx context.Context, c *Call, p TransferParams) (bool, error) {
 			return nil
 		}
 		for _, u := range chat.Users {
-			if u.Type == livechat.UserAgent && u.Present && slices.Contains(p.AgentIDs, u.ID) {
+			if u.Type == lc.UserAgent && u.Present && slices.Contains(p.AgentIDs, u.ID) {
 				done = true
 			}
 		}
@@ -375,8 +344,8 @@ func transferred(ctx context.Context, c *Call, p TransferParams) (bool, error) {
 
 // sentEventFound reports whether the chat's latest thread already holds the
 // event livechat.send_event sends for this event, rule and step.
-func sentEventFound(ctx context.Context, c *Call) (bool, error) {
-	api, err := c.LiveChat()
+func sentEventFound(ctx context.Context, c *rules.Call) (bool, error) {
+	api, err := Client(c)
 	if err != nil {
 		return false, consumer.Permanent("no credentials", err)
 	}
