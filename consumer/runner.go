@@ -189,9 +189,17 @@ func New(cons []jetstream.Consumer, h Handler, dlq DeadLetterSink, opts ...Optio
 // pin well within the consumers' PinnedTTL even when idle.
 const pullExpiry = 5 * time.Second
 
+// minPullBatch is the fewest events one pull request asks a partition for.
+// The client asks again when half of them have arrived, so a pull request
+// costs the broker a round trip per minPullBatch/2 events at most, not per
+// one or two (2 x concurrency / partitions is 4 with the defaults). What
+// arrives is dispatched at once and kept alive while it waits for a worker
+// (keepAlive), and the consumers' max ack pending bounds it.
+const minPullBatch = 32
+
 // Start begins pulling and handling events in the background. Stop ends it.
 func (r *Runner) Start() error {
-	batch := max(1, 2*r.concurrency/len(r.cons))
+	batch := max(minPullBatch, 2*r.concurrency/len(r.cons))
 	r.pullOpts = []jetstream.PullConsumeOpt{jetstream.PullMaxMessages(batch), jetstream.PullExpiry(pullExpiry),
 		jetstream.ConsumeErrHandler(r.pullError)}
 	if r.group != "" {

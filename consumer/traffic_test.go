@@ -1,0 +1,66 @@
+package consumer_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/chatwarden/chatwarden/bus"
+	"github.com/chatwarden/chatwarden/bus/bustest"
+	"github.com/chatwarden/chatwarden/config"
+)
+
+// TestBrokerTrafficPerEvent counts, on the wire, what the workers send the
+// broker for a backlog of events: exactly one acknowledgement per event, and
+// pull requests in batches (at most one per 8 events; asking for 2 x
+// concurrency / partitions = 4 at a time, as before, took one per 3).
+func TestBrokerTrafficPerEvent(t *testing.T) {
+	const events = 400
+	srv := bustest.Start(t)
+	sniff, err := nats.Connect(srv.URL())
+	require.NoError(t, err)
+	defer sniff.Close()
+	var pulls, acks atomic.Int64
+	_, err = sniff.Subscribe("$JS.API.CONSUMER.MSG.NEXT."+bus.EventsStream+".>", func(*nats.Msg) { pulls.Add(1) })
+	require.NoError(t, err)
+	_, err = sniff.Subscribe("$JS.ACK.>", func(m *nats.Msg) {
+		if bytes.HasPrefix(m.Data, []byte("+ACK")) {
+			acks.Add(1)
+		}
+	})
+	require.NoError(t, err)
+	require.NoError(t, sniff.Flush())
+
+	ctx := context.Background()
+	pub, err := bus.Open(ctx, config.NATS{URL: srv.URL()}, bus.WithPartitions(partitions), bus.WithLogger(zaptest.NewLogger(t)))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pub.Close(context.Background()) })
+	require.NoError(t, bus.ProvisionStreams(ctx, pub.JS, bus.StreamSettings{Partitions: partitions, DuplicateWindow: time.Minute, Retention: time.Hour}))
+	for i := range events {
+		publish(t, pub, fmt.Sprintf("chat-%d", i), 1)
+	}
+
+	a := newApplied()
+	startReplica(t, srv.URL(), a.handler("r1", nil))
+	// Bounded by events: every event applied and acknowledged (the limit
+	// only guards a hang; 400 events take well under a second).
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		a.mu.Lock()
+		n := len(a.done)
+		a.mu.Unlock()
+		assert.Equal(c, events, n)
+		assert.EqualValues(c, events, acks.Load())
+	}, 60*time.Second, 20*time.Millisecond)
+	require.NoError(t, sniff.Flush())
+	assert.EqualValues(t, events, acks.Load(), "one acknowledgement per event")
+	assert.LessOrEqual(t, pulls.Load(), int64(events/8), "pull requests for %d events", events)
+	t.Logf("%d events: %d pull requests, %d acknowledgements", events, pulls.Load(), acks.Load())
+}
