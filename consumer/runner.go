@@ -99,6 +99,9 @@ type Runner struct {
 	bal         *balancer // nil: no balancing
 	waits       outageWaits
 	pipeline    step // see steps
+	// idle hands a chat's chain to a goroutine that ran one before and
+	// waits for the next (see chainer).
+	idle chan string
 }
 
 // Option configures a Runner.
@@ -170,7 +173,7 @@ func New(cons []jetstream.Consumer, h Handler, dlq DeadLetterSink, opts ...Optio
 		cons: cons, handler: h, dlq: dlq,
 		logger: zap.NewNop(), concurrency: 32, maxAttempts: 8, ackWait: 30 * time.Second,
 		backoff: Backoff{Base: time.Second, Max: 5 * time.Minute},
-		chats:   map[string][]*job{},
+		chats:   map[string][]*job{}, idle: make(chan string),
 	}
 	for _, o := range opts {
 		if err := o(r); err != nil {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +18,8 @@ import (
 	"github.com/chatwarden/chatwarden/bus"
 	"github.com/chatwarden/chatwarden/bus/bustest"
 	"github.com/chatwarden/chatwarden/config"
+	"github.com/chatwarden/chatwarden/consumer"
+	"github.com/chatwarden/chatwarden/event"
 )
 
 // TestBrokerTrafficPerEvent counts, on the wire, what the workers send the
@@ -63,4 +67,40 @@ func TestBrokerTrafficPerEvent(t *testing.T) {
 	assert.EqualValues(t, events, acks.Load(), "one acknowledgement per event")
 	assert.LessOrEqual(t, pulls.Load(), int64(events/8), "pull requests for %d events", events)
 	t.Logf("%d events: %d pull requests, %d acknowledgements", events, pulls.Load(), acks.Load())
+}
+
+// goroutineID is the id of the calling goroutine, from its stack header
+// ("goroutine 42 [running]:").
+func goroutineID() string {
+	buf := make([]byte, 64)
+	buf = buf[:runtime.Stack(buf, false)]
+	return string(bytes.Fields(buf)[1])
+}
+
+// TestChainsReuseGoroutines: chats whose events come one after another are
+// handled on a few goroutines that each grew their stack once, not on a new
+// one per chat. (A few, not one: an event may arrive while the goroutine
+// that handled the previous one is still acknowledging it.)
+func TestChainsReuseGoroutines(t *testing.T) {
+	const chats = 30
+	srv := bustest.Start(t)
+	var mu sync.Mutex
+	ids := map[string]bool{}
+	var handled atomic.Int64
+	h := consumer.HandlerFunc(func(context.Context, *event.Event) error {
+		mu.Lock()
+		ids[goroutineID()] = true
+		mu.Unlock()
+		handled.Add(1)
+		return nil
+	})
+	rep := startReplica(t, srv.URL(), h)
+	for i := range chats {
+		publish(t, rep.bus, fmt.Sprintf("chat-%d", i), 1)
+		// Bounded by events: the next is published once this one is handled.
+		require.EventuallyWithT(t, func(c *assert.CollectT) { assert.EqualValues(c, i+1, handled.Load()) }, 30*time.Second, time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	assert.LessOrEqual(t, len(ids), chats/3, "goroutines that handled %d chats one after another", chats)
 }
