@@ -254,7 +254,10 @@ func hasChatProperties(ev *event.Event) bool {
 }
 
 func (e *Engine) apply(ctx context.Context, r *compiled, st *evaluation) (err error) {
-	ctx, span := tracing.Tracer().Start(ctx, "rule "+r.spec.Name, trace.WithAttributes(attribute.String("chatwarden.rule", r.spec.Name)))
+	span := trace.SpanFromContext(ctx) // a no-op one when tracing is off
+	if tracing.Enabled() {
+		ctx, span = tracing.Tracer().Start(ctx, "rule "+r.spec.Name, trace.WithAttributes(attribute.String("chatwarden.rule", r.spec.Name)))
+	}
 	defer func() {
 		if err != nil {
 			span.SetStatus(codes.Error, err.Error())

@@ -78,6 +78,13 @@ func Install(tp trace.TracerProvider) {
 // installed: Install was called (tracing is on).
 var installed atomic.Bool
 
+// Enabled reports whether tracing is on (Install was called). Hot paths
+// start their spans only then: with tracing off, building a span's name and
+// attributes and the global tracer's no-op span cost allocations on every
+// webhook and event for nothing; trace.SpanFromContext gives them a no-op
+// span to use instead.
+func Enabled() bool { return installed.Load() }
+
 // Inject writes ctx's trace context into NATS message headers.
 func Inject(ctx context.Context, h nats.Header) {
 	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(h))
