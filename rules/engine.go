@@ -16,6 +16,7 @@ import (
 	"github.com/chatwarden/chatwarden/audit"
 	"github.com/chatwarden/chatwarden/consumer"
 	"github.com/chatwarden/chatwarden/event"
+	"github.com/chatwarden/chatwarden/livechat"
 	"github.com/chatwarden/chatwarden/metrics"
 	"github.com/chatwarden/chatwarden/tracing"
 )
@@ -147,6 +148,9 @@ type evaluation struct {
 	enriched *ChatEnv // fetched from the API
 	fetchErr error
 	fetched  bool
+
+	props     livechat.Properties // see properties
+	propsRead bool
 }
 
 // Handle implements consumer.Handler.
@@ -215,7 +219,7 @@ func worst(errs []error) error {
 // event) or from the webhook itself.
 func (e *Engine) chat(ctx context.Context, enrich string, st *evaluation) (ChatEnv, error) {
 	ev := st.ev
-	wantFetch := enrich == "chat" || (enrich == "properties" && !hasChatProperties(ev))
+	wantFetch := enrich == "chat" || (enrich == "properties" && len(st.properties()) == 0)
 	if wantFetch && ev.Platform == event.LiveChat && ev.ChatID != "" {
 		if !st.fetched {
 			st.fetched = true
@@ -240,17 +244,20 @@ func (e *Engine) chat(ctx context.Context, enrich string, st *evaluation) (ChatE
 		return *st.enriched, nil
 	}
 	if st.base == nil {
-		env := newChatEnv(chatFromEvent(ev), st.now, false)
+		env := newChatEnv(chatFromEventWith(ev, st.properties()), st.now, false)
 		st.base = &env
 	}
 	return *st.base, nil
 }
 
-func hasChatProperties(ev *event.Event) bool {
-	var ad struct {
-		ChatProperties json.RawMessage `json:"chat_properties"`
+// properties are the chat properties the event carries, decoded once per
+// event (every rule with enrich: properties asks, and the chat built from
+// the event uses them).
+func (st *evaluation) properties() livechat.Properties {
+	if !st.propsRead {
+		st.propsRead, st.props = true, eventProperties(st.ev)
 	}
-	return len(ev.AdditionalData) > 0 && json.Unmarshal(ev.AdditionalData, &ad) == nil && len(ad.ChatProperties) > 2
+	return st.props
 }
 
 func (e *Engine) apply(ctx context.Context, r *compiled, st *evaluation) (err error) {

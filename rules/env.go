@@ -2,6 +2,7 @@ package rules
 
 import (
 	"encoding/json"
+	"sync/atomic"
 	"time"
 
 	"github.com/chatwarden/chatwarden/event"
@@ -81,31 +82,56 @@ func newEventEnv(ev *event.Event, now time.Time, decode bool) EventEnv {
 		e.Age = now.Sub(ev.ReceivedAt)
 	}
 	if decode && len(ev.Payload) > 0 {
-		_ = json.Unmarshal(ev.Payload, &e.Payload)
+		_ = decodeJSON(ev.Payload, &e.Payload)
 	}
 	return e
+}
+
+// jsonDecodes counts the decodes of an event's JSON (payload, additional
+// data) by the rules, so that tests can tell each part is decoded once per
+// event however many rules read it.
+var jsonDecodes atomic.Int64
+
+// decodeJSON is json.Unmarshal of a part of an event, counted.
+func decodeJSON(data []byte, v any) error {
+	jsonDecodes.Add(1)
+	return json.Unmarshal(data, v)
+}
+
+// eventProperties are the chat's current properties the webhook carries
+// (additional_data.chat_properties), nil when it carries none.
+func eventProperties(ev *event.Event) livechat.Properties {
+	if len(ev.AdditionalData) == 0 {
+		return nil
+	}
+	var ad struct {
+		ChatProperties livechat.Properties `json:"chat_properties"`
+	}
+	if decodeJSON(ev.AdditionalData, &ad) != nil {
+		return nil
+	}
+	return ad.ChatProperties
 }
 
 // chatFromEvent builds what the webhook itself says about the chat:
 // incoming_chat carries the whole chat; additional_data.chat_properties
 // carries current properties; otherwise only the ids are known.
-func chatFromEvent(ev *event.Event) *livechat.Chat {
+func chatFromEvent(ev *event.Event) *livechat.Chat { return chatFromEventWith(ev, eventProperties(ev)) }
+
+// chatFromEventWith is chatFromEvent with the event's properties decoded
+// already (see evaluation.properties).
+func chatFromEventWith(ev *event.Event, props livechat.Properties) *livechat.Chat {
 	c := &livechat.Chat{ID: ev.ChatID}
 	if ev.Platform == event.LiveChat && ev.Action == "incoming_chat" {
 		var p struct {
 			Chat livechat.Chat `json:"chat"`
 		}
-		if json.Unmarshal(ev.Payload, &p) == nil && p.Chat.ID != "" {
+		if decodeJSON(ev.Payload, &p) == nil && p.Chat.ID != "" {
 			c = &p.Chat
 		}
 	}
-	if len(ev.AdditionalData) > 0 {
-		var ad struct {
-			ChatProperties livechat.Properties `json:"chat_properties"`
-		}
-		if json.Unmarshal(ev.AdditionalData, &ad) == nil && ad.ChatProperties != nil {
-			c.Properties = ad.ChatProperties
-		}
+	if props != nil {
+		c.Properties = props
 	}
 	if c.Thread == nil && ev.ThreadID != "" {
 		c.Thread = &livechat.Thread{ID: ev.ThreadID}
