@@ -64,12 +64,59 @@ const writeTimeout = 5 * time.Second
 // Write stores rec and waits for JetStream's acknowledgement, at most
 // writeTimeout (5s) or until ctx ends.
 func (w Writer) Write(ctx context.Context, rec Record) error {
+	msg, err := message(&rec)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	if _, err := w.JS.PublishMsg(ctx, msg, jetstream.WithExpectStream(bus.AuditStream)); err != nil {
+		return fmt.Errorf("storing audit record for event %s, rule %s: %w", rec.EventID, rec.Rule, err)
+	}
+	return nil
+}
+
+// WriteAsync sends rec without waiting for it to be stored; wait waits for
+// JetStream's acknowledgement (at most writeTimeout, 5s, or until its ctx
+// ends) and says whether the record was stored. Records sent one after
+// another are stored while the caller goes on, and their waits then take
+// about one round trip together instead of one each. The record counts as
+// stored only once wait returned nil.
+func (w Writer) WriteAsync(rec Record) (wait func(ctx context.Context) error, err error) {
+	msg, err := message(&rec)
+	if err != nil {
+		return nil, err
+	}
+	f, err := w.JS.PublishMsgAsync(msg, jetstream.WithExpectStream(bus.AuditStream), jetstream.WithStallWait(writeTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("storing audit record for event %s, rule %s: %w", rec.EventID, rec.Rule, err)
+	}
+	return func(ctx context.Context) error {
+		t := time.NewTimer(writeTimeout)
+		defer t.Stop()
+		select {
+		case <-f.Ok():
+			return nil
+		case err := <-f.Err():
+			return fmt.Errorf("storing audit record for event %s, rule %s: %w", rec.EventID, rec.Rule, err)
+		case <-t.C:
+			return fmt.Errorf("storing audit record for event %s, rule %s: no acknowledgement within %s", rec.EventID, rec.Rule, writeTimeout)
+		case <-ctx.Done():
+			return fmt.Errorf("storing audit record for event %s, rule %s: %w", rec.EventID, rec.Rule, ctx.Err())
+		}
+	}, nil
+}
+
+// message is rec as stored, with the message id that makes a repeated
+// write of the same decision a duplicate (a failed attempt's record is kept
+// per attempt); rec.Time is set to now when unset.
+func message(rec *Record) (*nats.Msg, error) {
 	if rec.Time.IsZero() {
 		rec.Time = time.Now().UTC()
 	}
 	data, err := json.Marshal(rec)
 	if err != nil {
-		return fmt.Errorf("encoding audit record for event %s: %w", rec.EventID, err)
+		return nil, fmt.Errorf("encoding audit record for event %s: %w", rec.EventID, err)
 	}
 	id := fmt.Sprintf("%s|%s|%s|%s", event.Token(rec.EventID), rec.Rule, rec.Operation, rec.Outcome)
 	if rec.Outcome == Failed {
@@ -77,12 +124,7 @@ func (w Writer) Write(ctx context.Context, rec Record) error {
 	}
 	msg := &nats.Msg{Subject: rec.Subject(), Data: data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, id)
-	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
-	defer cancel()
-	if _, err := w.JS.PublishMsg(ctx, msg, jetstream.WithExpectStream(bus.AuditStream)); err != nil {
-		return fmt.Errorf("storing audit record for event %s, rule %s: %w", rec.EventID, rec.Rule, err)
-	}
-	return nil
+	return msg, nil
 }
 
 // Query selects records to read.

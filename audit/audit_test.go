@@ -81,3 +81,57 @@ func TestChatsWithLookalikeOrLongIDsKeepSeparateTimelines(t *testing.T) {
 	assert.Len(t, all, len(chats))
 	assert.Equal(t, nats.CONNECTED, nc.Status())
 }
+
+// TestWriteAsync: records sent one after another without waiting are each
+// stored once their wait returns nil (and a repeat of one, as after a
+// redelivery, is a duplicate, read back once); a record the audit stream
+// does not store (here: no stream at all) makes its wait fail, so the
+// caller does not count it stored.
+func TestWriteAsync(t *testing.T) {
+	tests := []struct {
+		name      string
+		provision bool
+	}{
+		{"stored", true},
+		{"no audit stream", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := bustest.Start(t)
+			nc, err := nats.Connect(srv.URL())
+			require.NoError(t, err)
+			defer nc.Close()
+			js, err := jetstream.New(nc)
+			require.NoError(t, err)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if tt.provision {
+				require.NoError(t, bus.ProvisionStreams(ctx, js, bus.StreamSettings{Partitions: 1, DuplicateWindow: time.Minute, Retention: time.Hour}))
+			}
+			w := audit.Writer{JS: js}
+			var waits []func(context.Context) error
+			for _, rule := range []string{"a", "b", "c", "a"} {
+				wait, err := w.WriteAsync(audit.Record{EventID: "e1", Platform: "livechat", ChatID: "C1", Rule: rule, Outcome: audit.Acted})
+				require.NoError(t, err)
+				waits = append(waits, wait)
+			}
+			for _, wait := range waits {
+				if tt.provision {
+					assert.NoError(t, wait(ctx))
+				} else {
+					assert.Error(t, wait(ctx))
+				}
+			}
+			if !tt.provision {
+				return
+			}
+			recs, err := audit.Read(ctx, js, audit.Query{ChatID: "C1"})
+			require.NoError(t, err)
+			var rules []string
+			for _, r := range recs {
+				rules = append(rules, r.Rule)
+			}
+			assert.Equal(t, []string{"a", "b", "c"}, rules)
+		})
+	}
+}

@@ -277,10 +277,13 @@ func (b *Bus) Publish(ctx context.Context, ev *event.Event) (duplicate bool, err
 	msg := &nats.Msg{Subject: ev.Subject(b.partitions), Data: data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, ev.ID)
 	msg.Header.Set(jetstream.ExpectedStreamHeader, EventsStream)
-	ctx, span := tracing.Tracer().Start(ctx, "publish "+EventsStream, trace.WithSpanKind(trace.SpanKindProducer),
-		trace.WithAttributes(attribute.String("messaging.destination.name", msg.Subject), attribute.String("chatwarden.event_id", ev.ID)))
-	defer span.End()
-	tracing.Inject(ctx, msg.Header)
+	if tracing.Enabled() {
+		var span trace.Span
+		ctx, span = tracing.Tracer().Start(ctx, "publish "+EventsStream, trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(attribute.String("messaging.destination.name", msg.Subject), attribute.String("chatwarden.event_id", ev.ID)))
+		defer span.End()
+		tracing.Inject(ctx, msg.Header)
+	}
 	f, err := b.JS.PublishMsgAsync(msg, jetstream.WithStallWait(100*time.Millisecond))
 	if err != nil {
 		return false, fmt.Errorf("publishing event %s to %s: %w", ev.ID, msg.Subject, err)

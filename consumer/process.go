@@ -74,12 +74,15 @@ func (r *Runner) run(ctx context.Context, h *handling) error {
 // the event (errOwnershipLost).
 func (r *Runner) traced(next step) step {
 	return func(ctx context.Context, h *handling) error {
-		ev := h.ev
-		ctx, span := tracing.Tracer().Start(tracing.Extract(ctx, h.j.msg.Headers()),
-			"process "+event.PlatformLabel(ev.Platform)+"."+event.ActionLabel(ev.Platform, ev.Action),
-			trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attribute.String("chatwarden.event_id", ev.ID),
-				attribute.String("chatwarden.chat_id", ev.ChatID), attribute.Int64("chatwarden.delivery", int64(h.md.NumDelivered))))
-		defer span.End()
+		if tracing.Enabled() {
+			ev := h.ev
+			var span trace.Span
+			ctx, span = tracing.Tracer().Start(tracing.Extract(ctx, h.j.msg.Headers()),
+				"process "+event.PlatformLabel(ev.Platform)+"."+event.ActionLabel(ev.Platform, ev.Action),
+				trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attribute.String("chatwarden.event_id", ev.ID),
+					attribute.String("chatwarden.chat_id", ev.ChatID), attribute.Int64("chatwarden.delivery", int64(h.md.NumDelivered))))
+			defer span.End()
+		}
 		ctx, stop := context.WithCancelCause(ctx)
 		r.mu.Lock()
 		h.j.stop = stop

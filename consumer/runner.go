@@ -100,6 +100,9 @@ type Runner struct {
 	bal         *balancer // nil: no balancing
 	waits       outageWaits
 	pipeline    step // see steps
+	// idle hands a chat's chain to a goroutine that ran one before and
+	// waits for the next (see chainer).
+	idle chan string
 }
 
 // Option configures a Runner.
@@ -172,7 +175,7 @@ func New(cons []jetstream.Consumer, h Handler, dlq DeadLetterSink, opts ...Optio
 		cons: cons, handler: h, dlq: dlq,
 		logger: zap.NewNop(), concurrency: config.DefaultConcurrency, maxAttempts: config.DefaultMaxAttempts, ackWait: 30 * time.Second,
 		backoff: Backoff{}.withDefaults(),
-		chats:   map[string][]*job{},
+		chats:   map[string][]*job{}, idle: make(chan string),
 	}
 	for _, o := range opts {
 		if err := o(r); err != nil {
@@ -193,6 +196,13 @@ const pullExpiry = 5 * time.Second
 
 // Start begins pulling and handling events in the background. Stop ends it.
 func (r *Runner) Start() error {
+	// Each pull asks for 2 x concurrency / partitions events (4 with the
+	// defaults; the client asks again when half have arrived). Larger
+	// batches would save pull requests (1 per 16 events with 32) but keep
+	// more events waiting in this client: under CPU starvation their ack
+	// wait ran out unconfirmed and the chaos test saw order violations
+	// after takeovers (ownership.poll counts this replica's stale copies as
+	// local), so the batch stays small until that count excludes them.
 	batch := max(1, 2*r.concurrency/len(r.cons))
 	r.pullOpts = []jetstream.PullConsumeOpt{jetstream.PullMaxMessages(batch), jetstream.PullExpiry(pullExpiry),
 		jetstream.ConsumeErrHandler(r.pullError)}

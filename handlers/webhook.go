@@ -136,9 +136,12 @@ func (r *receiver) reject(c echo.Context, status int, reason, msg string, fields
 func (r *receiver) store(c echo.Context, ev *event.Event) error {
 	ctx, cancel := contextWithTimeout(c, r.d.PublishTimeout)
 	defer cancel()
-	ctx, span := tracing.Tracer().Start(ctx, "webhook "+r.platform+"."+event.ActionLabel(r.platform, ev.Action), trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(attribute.String("chatwarden.event_id", ev.ID), attribute.String("chatwarden.chat_id", ev.ChatID),
-			attribute.String("chatwarden.platform", r.platform), attribute.String("chatwarden.action", ev.Action)))
+	span := trace.SpanFromContext(ctx) // a no-op one when tracing is off
+	if tracing.Enabled() {
+		ctx, span = tracing.Tracer().Start(ctx, "webhook "+r.platform+"."+event.ActionLabel(r.platform, ev.Action), trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("chatwarden.event_id", ev.ID), attribute.String("chatwarden.chat_id", ev.ChatID),
+				attribute.String("chatwarden.platform", r.platform), attribute.String("chatwarden.action", ev.Action)))
+	}
 	defer span.End()
 	start := time.Now()
 	dup, err := r.d.Publisher.Publish(ctx, ev)

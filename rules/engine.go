@@ -178,11 +178,17 @@ func (e *Engine) Handle(ctx context.Context, ev *event.Event) error {
 	}
 	now := e.now()
 	st := &evaluation{ev: ev, now: now, eventEnv: newEventEnv(ev, now, set.needsPayload)}
+	ctx, sent := e.collectRecords(ctx)
 	var errs []error
 	for _, r := range rules {
 		if err := e.apply(ctx, r, st); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	// Handle returns (and the event is acknowledged) only once every
+	// decision about it is stored.
+	if err := e.awaitRecords(ctx, sent); err != nil {
+		errs = append(errs, err)
 	}
 	return worst(errs)
 }
@@ -242,6 +248,8 @@ func (e *Engine) chat(ctx context.Context, enrich string, st *evaluation) (ChatE
 	return *st.base, nil
 }
 
+// hasChatProperties reports whether the webhook carries the chat's current
+// properties (additional_data.chat_properties, not empty).
 func hasChatProperties(ev *event.Event) bool {
 	var ad struct {
 		ChatProperties json.RawMessage `json:"chat_properties"`
@@ -250,7 +258,10 @@ func hasChatProperties(ev *event.Event) bool {
 }
 
 func (e *Engine) apply(ctx context.Context, r *compiled, st *evaluation) (err error) {
-	ctx, span := tracing.Tracer().Start(ctx, "rule "+r.spec.Name, trace.WithAttributes(attribute.String("chatwarden.rule", r.spec.Name)))
+	span := trace.SpanFromContext(ctx) // a no-op one when tracing is off
+	if tracing.Enabled() {
+		ctx, span = tracing.Tracer().Start(ctx, "rule "+r.spec.Name, trace.WithAttributes(attribute.String("chatwarden.rule", r.spec.Name)))
+	}
 	defer func() {
 		if err != nil {
 			span.SetStatus(codes.Error, err.Error())
@@ -431,61 +442,4 @@ func isClassified(err error) bool {
 	var pe *consumer.PermanentError
 	var re *consumer.RetryableError
 	return errors.As(err, &pe) || errors.As(err, &re)
-}
-
-// auditFailureTimeout bounds writing the audit record of a failed attempt.
-const auditFailureTimeout = 5 * time.Second
-
-// auditFailure records a failed attempt; failing to record it is logged,
-// since the event is retried or dead-lettered anyway.
-//
-// The record is written even when ctx has ended (the attempt ran out of
-// workers.handler_timeout, or its call was cancelled): that failure is the
-// one most worth recording. The write keeps ctx's values (the attempt) and
-// gets auditFailureTimeout of its own.
-func (e *Engine) auditFailure(ctx context.Context, rec audit.Record) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditFailureTimeout)
-	defer cancel()
-	if err := e.record(ctx, rec); err != nil {
-		e.logger.Error("auditing a failure failed", zap.String("rule", rec.Rule), zap.Error(err))
-	}
-}
-
-// record counts, logs and stores rec, retrying the write briefly: a decision
-// that cannot be recorded makes the event retry.
-func (e *Engine) record(ctx context.Context, rec audit.Record) error {
-	op := rec.Operation
-	if op == "" {
-		op = "rule"
-	}
-	// Labels come from bounded sets only: the platform's, and rule names
-	// of the rule file (a re-check names its rule in the stored event,
-	// which may name anything).
-	rule := rec.Rule
-	if _, ok := e.set.Load().byName[rule]; !ok {
-		rule = event.OtherLabel
-	}
-	e.metrics.Actions.WithLabelValues(event.PlatformLabel(rec.Platform), op, rec.Outcome).Inc()
-	e.metrics.RuleDecisions.WithLabelValues(rule, rec.Outcome).Inc()
-	if ce := e.logger.Check(zap.InfoLevel, "rule decision"); ce != nil {
-		ce.Write(zap.String("rule", rec.Rule), zap.String("event_id", rec.EventID), zap.String("platform", rec.Platform),
-			zap.String("action", rec.Action), zap.String("chat_id", rec.ChatID), zap.String("operation", rec.Operation),
-			zap.String("outcome", rec.Outcome), zap.String("reason", rec.Reason), zap.String("error", rec.Error))
-	}
-	if rec.Time.IsZero() {
-		rec.Time = e.now().UTC()
-	}
-	rec.Attempt = consumer.Attempt(ctx)
-	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		if err = e.audit.Write(ctx, rec); err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return consumer.Retry(fmt.Errorf("writing audit record: %w", err), 0)
-		case <-time.After(time.Duration(attempt+1) * 200 * time.Millisecond):
-		}
-	}
-	return consumer.Retry(fmt.Errorf("writing audit record: %w", err), 0)
 }

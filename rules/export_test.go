@@ -36,3 +36,6 @@ func (e *Engine) SetDryRun(on bool) { e.dryRun = on }
 
 // Clients are the engine's clients.
 func (e *Engine) Clients() Clients { return e.clients }
+
+// SetAuditor replaces the engine's auditor.
+func (e *Engine) SetAuditor(a Auditor) { e.audit = a }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -66,11 +67,23 @@ func Setup(ctx context.Context, cfg config.OTel) (shutdown func(context.Context)
 }
 
 // Install makes tp the global tracer provider and turns on W3C trace
-// context propagation (tests install an in-memory provider this way).
+// context propagation (tests install an in-memory provider this way). From
+// then on Transport traces each call.
 func Install(tp trace.TracerProvider) {
 	otel.SetTracerProvider(tp)
 	otel.SetTextMapPropagator(propagation.TraceContext{})
+	installed.Store(true)
 }
+
+// installed: Install was called (tracing is on).
+var installed atomic.Bool
+
+// Enabled reports whether tracing is on (Install was called). Hot paths
+// start their spans only then: with tracing off, building a span's name and
+// attributes and the global tracer's no-op span cost allocations on every
+// webhook and event for nothing; trace.SpanFromContext gives them a no-op
+// span to use instead.
+func Enabled() bool { return installed.Load() }
 
 // Inject writes ctx's trace context into NATS message headers.
 func Inject(ctx context.Context, h nats.Header) {
@@ -84,13 +97,28 @@ func Extract(ctx context.Context, h nats.Header) context.Context {
 }
 
 // Transport wraps an HTTP transport so each platform API call is a span
-// (with the W3C traceparent sent along). base nil means
+// (with the W3C traceparent sent along) once tracing is on (Install);
+// until then a call goes straight to base, not through otelhttp, whose
+// span and metric attributes cost about a tenth of a worker's CPU per
+// action even when nothing records them. base nil means
 // http.DefaultTransport.
 func Transport(base http.RoundTripper) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	return otelhttp.NewTransport(base, otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+	return &transport{base: base, traced: otelhttp.NewTransport(base, otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
 		return "API " + r.Method + " " + r.URL.Path
-	}))
+	}))}
+}
+
+// transport is Transport's: traced when tracing is on, base otherwise.
+type transport struct {
+	base, traced http.RoundTripper
+}
+
+func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if installed.Load() {
+		return t.traced.RoundTrip(r)
+	}
+	return t.base.RoundTrip(r)
 }

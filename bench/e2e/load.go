@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"slices"
 	"sync"
@@ -48,13 +49,21 @@ func (r *result) latencies(s *sink) []time.Duration {
 	return out
 }
 
+// offer offers webhooks at rate for d on conns connections; rate 0 offers
+// them as fast as the connections are answered (saturation), each due when
+// it is sent, until d has passed.
 func (g *generator) offer(ctx context.Context, prefix string, rate int, d time.Duration, conns int) *result {
-	total := int(d.Seconds() * float64(rate))
-	interval := time.Second / time.Duration(rate)
+	total := math.MaxInt
+	var interval time.Duration
+	if rate > 0 {
+		total = int(d.Seconds() * float64(rate))
+		interval = time.Second / time.Duration(rate)
+	}
 	res := &result{accepted: map[string]time.Time{}}
 	var mu sync.Mutex
 	var next atomic.Int64
 	start := time.Now()
+	end := start.Add(d)
 	var wg sync.WaitGroup
 	for range conns {
 		wg.Add(1)
@@ -62,10 +71,13 @@ func (g *generator) offer(ctx context.Context, prefix string, rate int, d time.D
 			defer wg.Done()
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= total || ctx.Err() != nil {
+				if i >= total || ctx.Err() != nil || rate == 0 && time.Now().After(end) {
 					return
 				}
 				due := start.Add(time.Duration(i) * interval)
+				if rate == 0 {
+					due = time.Now()
+				}
 				if wait := time.Until(due); wait > 0 {
 					time.Sleep(wait)
 				}

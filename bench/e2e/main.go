@@ -15,6 +15,11 @@
 // reports (bucket-resolution estimates from its /metrics).
 //
 //	go build -o /tmp/cwe2e ./bench/e2e && /tmp/cwe2e -rate 1000 -duration 10s
+//
+// With -rate 0 it offers webhooks as fast as they are answered (as
+// ../shared/bench/compare does with wrk) and applied/s tells the throughput
+// at saturation: the measured phase's actions over the time from its start
+// to the last of them.
 package main
 
 import (
@@ -74,7 +79,7 @@ type options struct {
 func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("e2e", flag.ContinueOnError)
 	var o options
-	fs.IntVar(&o.rate, "rate", 1000, "webhooks offered per second")
+	fs.IntVar(&o.rate, "rate", 1000, "webhooks offered per second; 0 offers them as fast as they are answered (saturation: see applied/s)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured phase (at most 5m)")
 	fs.DurationVar(&o.warmup, "warmup", 3*time.Second, "offered at the same rate before measuring, not counted")
 	fs.IntVar(&o.conns, "conns", 64, "connections offering the webhooks")
@@ -83,8 +88,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if o.rate <= 0 || o.conns <= 0 || o.duration <= 0 || o.duration > 5*time.Minute || o.warmup < 0 {
-		return errors.New("-rate and -conns must be positive, -duration in (0, 5m], -warmup not negative")
+	if o.rate < 0 || o.conns <= 0 || o.duration <= 0 || o.duration > 5*time.Minute || o.warmup < 0 {
+		return errors.New("-rate must not be negative, -conns positive, -duration in (0, 5m], -warmup not negative")
 	}
 
 	sink := newSink()
@@ -138,10 +143,19 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 
-	fmt.Fprintf(out, "end to end: chatwarden serve, one rule (livechat.tag_thread on incoming_chat), %d webhooks/s offered for %s on %d connections\n",
-		o.rate, o.duration, o.conns)
+	offered := fmt.Sprintf("%d webhooks/s offered", o.rate)
+	if o.rate == 0 {
+		offered = "webhooks offered as fast as answered"
+	}
+	fmt.Fprintf(out, "end to end: chatwarden serve, one rule (livechat.tag_thread on incoming_chat), %s for %s on %d connections\n",
+		offered, o.duration, o.conns)
 	fmt.Fprintf(out, "offered   %d\naccepted  %d (other answers %d, errors %d)\napplied   %d of the accepted (waited %s after the load)\n",
 		res.offered, len(res.accepted), res.rejected, res.errors, applied, time.Since(loadEnd).Round(time.Millisecond))
+	if last, ok := sink.last(res.acceptedChats()); ok && applied > 0 {
+		took := last.Sub(start)
+		fmt.Fprintf(out, "applied/s %.0f (%d applied of the measured phase / %s from its start to the last action; accepted/s %.0f)\n",
+			float64(applied)/took.Seconds(), applied, took.Round(time.Millisecond), float64(len(res.accepted))/loadEnd.Sub(start).Seconds())
+	}
 	lat := res.latencies(sink)
 	fmt.Fprintf(out, "webhook due -> action at the API:  p50 %s  p90 %s  p99 %s  max %s  (%d measured)\n",
 		pct(lat, 50), pct(lat, 90), pct(lat, 99), pct(lat, 100), len(lat))

@@ -32,6 +32,7 @@ func TestE2ESmoke(t *testing.T) {
 	assert.Regexp(t, regexp.MustCompile(`(?m)^offered\s+100$`), out.String())
 	assert.Regexp(t, regexp.MustCompile(`(?m)^accepted\s+100 \(other answers 0, errors 0\)$`), out.String())
 	assert.Regexp(t, regexp.MustCompile(`(?m)^applied\s+100 of the accepted`), out.String())
+	assert.Regexp(t, regexp.MustCompile(`(?m)^applied/s \d+ \(100 applied of the measured phase`), out.String())
 	assert.Regexp(t, regexp.MustCompile(`webhook due -> action at the API:\s+p50 \S+\s+p90 \S+\s+p99 \S+\s+max \S+\s+\(100 measured\)`), out.String())
 	assert.Regexp(t, regexp.MustCompile(`chatwarden_webhook_to_action_seconds .*\(100 observed\)`), out.String())
 }

@@ -84,3 +84,16 @@ func (s *sink) waitFor(ctx context.Context, chats []string, drain time.Duration)
 		}
 	}
 }
+
+// last is when the latest action of chats arrived (false: none did).
+func (s *sink) last(chats []string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var last time.Time
+	for _, c := range chats {
+		if t, ok := s.arrived[c]; ok && t.After(last) {
+			last = t
+		}
+	}
+	return last, !last.IsZero()
+}
