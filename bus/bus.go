@@ -270,9 +270,21 @@ func (b *Bus) Publish(ctx context.Context, ev *event.Event) (duplicate bool, err
 	if probe {
 		defer func() { b.probed(stored) }()
 	}
-	data, err := ev.Encode()
+	buf := storedBufs.Get().(*[]byte)
+	data, err := ev.AppendEncoded((*buf)[:0])
 	if err != nil {
+		storedBufs.Put(buf)
 		return false, fmt.Errorf("encoding event %s: %w", ev.ID, err)
+	}
+	// The client copies data into its write buffer as it publishes; the
+	// future keeps it only to publish again while the stream has no
+	// leader. Once the broker has answered, it is free for the next event;
+	// on the other paths it stays with the future.
+	release := func() {
+		if cap(data) <= maxPooledStored {
+			*buf = data[:0]
+			storedBufs.Put(buf)
+		}
 	}
 	msg := &nats.Msg{Subject: ev.Subject(b.partitions), Data: data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, ev.ID)
@@ -299,8 +311,10 @@ func (b *Bus) Publish(ctx context.Context, ev *event.Event) (duplicate bool, err
 			continue
 		case ack := <-f.Ok():
 			stored = true
+			release()
 			return ack.Duplicate, nil
 		case err := <-f.Err():
+			release()
 			if kind, full := b.storageError(err); full {
 				b.setFault(kind, err)
 				return false, fmt.Errorf("publishing event %s to %s: %w: %w", ev.ID, msg.Subject, ErrStorageFull, err)
@@ -316,6 +330,13 @@ func (b *Bus) Publish(ctx context.Context, ev *event.Event) (duplicate bool, err
 		}
 	}
 }
+
+// storedBufs keeps the buffers of events' stored forms across publishes.
+var storedBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledStored bounds a pooled buffer: an occasional large event does
+// not pin its buffer.
+const maxPooledStored = 64 << 10
 
 // unanswered follows up a publish the broker did not acknowledge in time:
 // the embedded server's store is checked at once (a store that failed a

@@ -15,6 +15,7 @@ import (
 
 	"github.com/chatwarden/chatwarden/bus"
 	"github.com/chatwarden/chatwarden/config"
+	"github.com/chatwarden/chatwarden/internal/gctune"
 	"github.com/chatwarden/chatwarden/service"
 )
 
@@ -44,6 +45,11 @@ func serveCmd(e *env, name, short string, receive, work bool) *cobra.Command {
 				return err
 			}
 			defer func() { _ = logger.Sync() }()
+			gc, err := gctune.FromEnv(e.getenv)
+			if err != nil {
+				return err
+			}
+			defer gctune.Start(gc, logger)()
 			if vars := cfg.EnvOverrides(); len(vars) > 0 {
 				logger.Info("settings from the environment, over the configuration file", zap.Strings("variables", vars))
 			}

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -218,40 +219,54 @@ const (
 	compressThreshold = 512
 )
 
-// encodeScratch holds Encode's intermediate JSON and compressed forms, so
-// that the only allocation per event is the stored form itself.
-type encodeScratch struct{ json, compressed []byte }
+// jsonScratch holds AppendEncoded's intermediate JSON, so that a caller that
+// reuses its buffer allocates nothing per event.
+type jsonScratch struct{ b []byte }
 
-var encodeScratches = sync.Pool{New: func() any { return new(encodeScratch) }}
+var jsonScratches = sync.Pool{New: func() any { return new(jsonScratch) }}
 
 // maxPooledScratch bounds the buffers kept for reuse: an occasional huge
 // event does not pin its buffers.
 const maxPooledScratch = 64 << 10
 
 // Encode returns the stored form of e (see Marshal and compressedMark), in
-// a newly allocated slice sized to it (its scratch buffers are reused).
+// a newly allocated slice sized to it.
 func (e *Event) Encode() ([]byte, error) {
-	sc := encodeScratches.Get().(*encodeScratch)
-	defer func() {
-		if cap(sc.json) <= maxPooledScratch && cap(sc.compressed) <= maxPooledScratch {
-			encodeScratches.Put(sc)
-		}
-	}()
-	b, err := e.appendJSON(sc.json[:0])
-	sc.json = b
+	b, err := e.AppendEncoded(nil)
 	if err != nil {
 		return nil, err
 	}
+	return bytes.Clone(b), nil
+}
+
+// AppendEncoded appends the stored form of e (see Encode) to dst and
+// returns the extended buffer; dst's spare capacity is used, so a caller
+// that keeps its buffers (the bus pools them across publishes) allocates
+// nothing for the event.
+func (e *Event) AppendEncoded(dst []byte) ([]byte, error) {
+	sc := jsonScratches.Get().(*jsonScratch)
+	defer func() {
+		if cap(sc.b) <= maxPooledScratch {
+			jsonScratches.Put(sc)
+		}
+	}()
+	b, err := e.appendJSON(sc.b[:0])
+	sc.b = b
+	if err != nil {
+		return dst, err
+	}
 	if len(b) < compressThreshold {
-		return bytes.Clone(b), nil
+		return append(dst, b...), nil
 	}
-	if need := 1 + s2.MaxEncodedLen(len(b)); cap(sc.compressed) < need {
-		sc.compressed = make([]byte, need)
+	maxLen := s2.MaxEncodedLen(len(b))
+	if maxLen < 0 {
+		return dst, fmt.Errorf("event %s: %d bytes of JSON are too many to compress", e.ID, len(b))
 	}
-	c := sc.compressed[:cap(sc.compressed)]
-	c[0] = compressedMark
-	n := len(s2.Encode(c[1:], b))
-	return bytes.Clone(c[:1+n]), nil
+	start := len(dst)
+	dst = slices.Grow(dst, 1+maxLen)
+	dst = append(dst, compressedMark)
+	n := len(s2.Encode(dst[start+1:cap(dst)], b))
+	return dst[:start+1+n], nil
 }
 
 // MaxDecodedLen bounds the size of a compressed stored event once

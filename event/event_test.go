@@ -236,3 +236,37 @@ func TestJSONRefusesCompressionBombs(t *testing.T) {
 	_, err = Unmarshal(append([]byte{compressedMark}, huge...))
 	assert.Error(t, err)
 }
+
+// TestAppendEncoded: the stored form appended after what dst holds is
+// Encode's, in both stored forms, and a reused buffer costs no allocation.
+func TestAppendEncoded(t *testing.T) {
+	big := json.RawMessage(`{"chat":{"id":"C1","text":"` + strings.Repeat("hello ", 200) + `"}}`)
+	for _, tc := range []struct {
+		name string
+		ev   Event
+	}{
+		{"small, stored as JSON", Event{ID: "e1", Platform: LiveChat, Action: "chat_deactivated", ChatID: "C1", Source: SourceWebhook, Payload: json.RawMessage(`{"chat_id":"C1"}`)}},
+		{"large, stored compressed", Event{ID: "e2", Platform: LiveChat, Action: "incoming_chat", ChatID: "C1", Source: SourceWebhook, Payload: big}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want, err := tc.ev.Encode()
+			require.NoError(t, err)
+			got, err := tc.ev.AppendEncoded([]byte("prefix"))
+			require.NoError(t, err)
+			assert.Equal(t, append([]byte("prefix"), want...), got)
+			back, err := Unmarshal(got[len("prefix"):])
+			require.NoError(t, err)
+			assert.Equal(t, tc.ev.ID, back.ID)
+
+			if raceEnabled {
+				return // sync.Pool drops items at random under -race
+			}
+			buf := make([]byte, 0, 4096)
+			allocs := testing.AllocsPerRun(50, func() {
+				buf, err = tc.ev.AppendEncoded(buf[:0])
+			})
+			require.NoError(t, err)
+			assert.Zero(t, allocs, "a buffer with room is reused")
+		})
+	}
+}

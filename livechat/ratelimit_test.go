@@ -147,7 +147,9 @@ func TestAdaptiveLimiter(t *testing.T) {
 		},
 		{
 			name: "a cut goes to 90% of the accepted rate",
-			cfg:  livechat.AdaptiveConfig{MaxRate: 100},
+			// Decrease 0.5, so that the check holds while the accepted rate
+			// is above 56/s: a loaded machine paces the 30 calls below 100/s.
+			cfg: livechat.AdaptiveConfig{MaxRate: 100, Decrease: 0.5},
 			run: func(t *testing.T, l *livechat.AdaptiveLimiter) {
 				for range 30 {
 					acquire(t, l, 1)[0](nil) // accepted at about 100/s
@@ -158,7 +160,7 @@ func TestAdaptiveLimiter(t *testing.T) {
 			},
 			check: func(t *testing.T, s livechat.LimiterStats) {
 				assert.Equal(t, uint64(1), s.Decreases)
-				assert.Greater(t, s.Rate, 80.0, "less of a cut than Decrease")
+				assert.Greater(t, s.Rate, 50.0, "less of a cut than Decrease")
 				assert.LessOrEqual(t, s.Rate, 90.0)
 			},
 		},

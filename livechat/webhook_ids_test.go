@@ -1,6 +1,7 @@
 package livechat
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -29,18 +30,25 @@ func TestWebhookIDs(t *testing.T) {
 		{"chat_deactivated", "chat_deactivated", `{"chat_id":"C1","thread_id":"T1","chat_id":"C4"}`, "C4", "T1"},
 		{"chat_deactivated, nested ids are not top-level ones", "chat_deactivated", `{"x":{"chat_id":"C1"}}`, "", ""},
 		{"escaped id", "chat_deactivated", `{"chat_id":"C\u0031"}`, "C1", ""},
+		{"escaped key", "chat_deactivated", `{"chat_\u0069d":"C5","thread_id":"T5"}`, "C5", "T5"},
+		{"duplicate payload: the last one, whole", "chat_deactivated", `{"chat_id":"C1"},"payload":{"thread_id":"T9"}`, "", "T9"},
+		{"ids of another action's place are not read", "chat_deactivated", `{"chat":{"id":"C1"},"active_chat":{"chat_id":"C2"}}`, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			chat, thread := webhookIDs(tc.action, []byte(tc.payload))
+			sc, ok := scanWebhook([]byte(`{"action":"` + tc.action + `","payload":` + tc.payload + `}`))
+			if !assert.True(t, ok, "valid JSON") {
+				return
+			}
+			chat, thread := sc.ids(tc.action)
 			assert.Equal(t, tc.chat, chat, "chat id")
 			assert.Equal(t, tc.thread, thread, "thread id")
 		})
 	}
 }
 
-// TestTooDeep checks the nesting limit on both sides of maxDepth, and that
-// brackets inside strings do not count.
-func TestTooDeep(t *testing.T) {
+// TestNestingLimit checks encoding/json's nesting limit on both sides of
+// maxDepth, and that brackets inside strings do not count.
+func TestNestingLimit(t *testing.T) {
 	nest := func(n int) []byte {
 		b := make([]byte, 0, 2*n+1)
 		for range n {
@@ -52,18 +60,38 @@ func TestTooDeep(t *testing.T) {
 		}
 		return b
 	}
-	assert.False(t, tooDeep(nest(maxDepth)), "at the limit")
-	assert.True(t, tooDeep(nest(maxDepth+1)), "one past the limit")
+	valid := func(b []byte) bool {
+		_, ok := scanWebhook(b)
+		assert.Equal(t, json.Valid(b), ok, "as encoding/json judges it")
+		return ok
+	}
+	assert.True(t, valid(nest(maxDepth)), "at the limit")
+	assert.False(t, valid(nest(maxDepth+1)), "one past the limit")
 	many := append([]byte(`{"s":"`), make([]byte, 2*maxDepth)...)
 	for i := len(`{"s":"`); i < len(many); i++ {
 		many[i] = '['
 	}
 	many = append(many, `"}`...)
-	assert.False(t, tooDeep(many), "brackets in a string")
+	assert.True(t, valid(many), "brackets in a string")
 	flat := []byte("[")
 	for range maxDepth + 5 {
 		flat = append(flat, "[],"...)
 	}
 	flat = append(flat, "[]]"...)
-	assert.False(t, tooDeep(flat), "many brackets, shallow")
+	assert.True(t, valid(flat), "many brackets, shallow")
+}
+
+// TestScanIsEncodingJSONsValid: what the one-pass scan accepts is what
+// json.Valid accepts, on the grammar's corners.
+func TestScanIsEncodingJSONsValid(t *testing.T) {
+	for _, body := range []string{
+		``, ` `, `{}`, ` {} `, `{}x`, `{"a":1}`, `{"a":1,}`, `{,}`, `{"a"}`, `{"a":}`, `{a:1}`, `[]`, `[1,]`, `[,1]`,
+		`0`, `-0`, `01`, `-`, `1.`, `1.5`, `.5`, `1e5`, `1E+5`, `1e-05`, `1e`, `1e+`, `-1.5e3`, `+1`,
+		`true`, `tru`, `false`, `null`, `nul`, `NaN`, `"a"`, `"a`, `"\u00e9"`, `"\u00g9"`, `"\u00e"`, `"\x"`, `"\/"`,
+		"\"tab\there\"", "\"a\x7fb\"", "\"\xff\xfe\"", `"\"`, `"\\"`, `{"a":"b"} {"c":"d"}`, "{\"a\":1}\x00",
+		`{"a":[{"b":[1,2,{"c":null}]}]}`, `{"action":"x","payload":{"chat_id":"C"}}`, "\t{\n\"a\"\r:\t1\n}\n",
+	} {
+		_, ok := scanWebhook([]byte(body))
+		assert.Equal(t, json.Valid([]byte(body)), ok, "%q", body)
+	}
 }
