@@ -23,6 +23,11 @@ type job struct {
 	pinGen int                     // the partition's pinGen when it was received (or handed over after a hold)
 	alive  atomic.Int64            // unix ns: since when the broker surely counts it as this replica's (see Runner.lost)
 	stop   context.CancelCauseFunc // while it is handled: cancels the handler's context (guarded by Runner.mu)
+	// freeSlot gives back the concurrency slot the chain took for j (once;
+	// later calls do nothing). process calls it when only the broker's
+	// confirmation of j's ack is left to wait for: that wait holds the
+	// chat's next event, not a slot other chats' handlers could use.
+	freeSlot func()
 }
 
 // settle stops counting j as running at its partition. It is called just
@@ -94,11 +99,18 @@ func (r *Runner) chain(key string) {
 		j := r.chats[key][0]
 		r.mu.Unlock()
 		r.sem <- struct{}{}
+		held := true
+		j.freeSlot = func() {
+			if held {
+				held = false
+				<-r.sem
+			}
+		}
 		lost := r.lost(j)
 		if lost == "" {
 			lost = r.process(j)
 		}
-		<-r.sem
+		j.freeSlot()
 		if lost != "" {
 			r.abandon(key, lost)
 			return

@@ -118,7 +118,9 @@ func WithMetrics(m *metrics.Metrics) Option {
 	return func(r *Runner) error { r.metrics = m; return nil }
 }
 
-// WithConcurrency sets how many events are handled at once (default 32).
+// WithConcurrency sets how many events' handlers run at once (default 32).
+// An event whose handler is done waits for the broker's confirmation of its
+// ack without a slot (its chat's next event waits for it).
 func WithConcurrency(n int) Option {
 	return func(r *Runner) error {
 		if n < 1 {
