@@ -14,7 +14,8 @@ applied webhook) against, in this order:
   cw           chatwarden serve, one tag_thread rule (compare's configuration).
   peer         Redpanda Connect in + out with its own nats-server (compare's), when installed.
 
-ROUNDS=N repeats the list N times (default 1) and prints each run and the medians. Run it from the
+ROUNDS=N repeats the list N times (default 1) and prints each run and the medians; KINDS=cw,peer
+measures only those. Run it from the
 project's root after ../shared/bench/install-tools.sh:  python3 bench/vsfloor.py
 127.0.0.1 only, bounded (each phase at most DUR + 8 s of load and 90 s of drain), stops by itself.
 """
@@ -219,6 +220,8 @@ def main():
         kinds.append("peer")
     else:
         print("vsfloor: no peer at %s or no nats-server: measuring without it" % PEER_BIN)
+    if os.environ.get("KINDS"):  # e.g. KINDS=cw to time one build against another
+        kinds = [k for k in os.environ["KINDS"].split(",") if k in kinds]
     build()
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     print("end to end beside the floor, commit %s, %d round(s), wrk -c64, %d s measured each" % (rev, ROUNDS, DUR))
@@ -234,6 +237,8 @@ def main():
     print("medians:")
     for k in kinds:
         print("   %-12s applied/s %7.0f   CPU us/applied %7.1f" % (k, med[k]["aps"], med[k]["us"]))
+    if "cw" not in med or "floor-call" not in med:
+        return 0
     cw, fc = med["cw"], med["floor-call"]
     print("cw vs floor-call: applied/s %.2fx, CPU/applied %.2fx" % (cw["aps"] / fc["aps"], cw["us"] / fc["us"]))
     if "peer" in med:
