@@ -362,15 +362,25 @@ func mergeSources(v *yaml.Node) []*yaml.Node {
 }
 
 func (w *walker) mapping(n *yaml.Node, t reflect.Type, path string) {
+	w.members(n, path, "a mapping (key: value)", "plain text", func(key string, _, v *yaml.Node) {
+		w.walk(v, t.Elem(), key)
+	})
+}
+
+// members checks that n is a mapping (mustBe says what it must be) whose
+// keys are plain scalars (keysMustBe) given once each, failing with the
+// line of what is not, and calls each with every other member and its
+// key's path.
+func (w *walker) members(n *yaml.Node, path, mustBe, keysMustBe string, each func(key string, k, v *yaml.Node)) {
 	if n.Kind != yaml.MappingNode {
-		w.fail(path, n.Line, ErrWrongType, "must be a mapping (key: value), got %s", describe(n))
+		w.fail(path, n.Line, ErrWrongType, "must be %s, got %s", mustBe, describe(n))
 		return
 	}
 	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Kind != yaml.ScalarNode || k.Tag == "!!merge" {
-			w.fail(path, k.Line, ErrWrongType, "keys must be plain text, got %s", describe(k))
+			w.fail(path, k.Line, ErrWrongType, "keys must be %s, got %s", keysMustBe, describe(k))
 			continue
 		}
 		key := join(path, k.Value)
@@ -379,7 +389,7 @@ func (w *walker) mapping(n *yaml.Node, t reflect.Type, path string) {
 			continue
 		}
 		seen[k.Value] = k.Line
-		w.walk(v, t.Elem(), key)
+		each(key, k, v)
 	}
 }
 

@@ -279,23 +279,7 @@ func (s *Sections) UnmarshalYAML(n *yaml.Node) error {
 // sections checks platforms: each key must name a registered section, whose
 // settings are then walked like any other.
 func (w *walker) sections(n *yaml.Node, path string) {
-	if n.Kind != yaml.MappingNode {
-		w.fail(path, n.Line, ErrWrongType, "must be a mapping of platform names to their settings, got %s", describe(n))
-		return
-	}
-	seen := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if k.Kind != yaml.ScalarNode || k.Tag == "!!merge" {
-			w.fail(path, k.Line, ErrWrongType, "keys must be platform names, got %s", describe(k))
-			continue
-		}
-		key := join(path, k.Value)
-		if first, dup := seen[k.Value]; dup {
-			w.fail(key, k.Line, ErrDuplicateKey, "given more than once (first on line %d)", first)
-			continue
-		}
-		seen[k.Value] = k.Line
+	w.members(n, path, "a mapping of platform names to their settings", "platform names", func(key string, k, v *yaml.Node) {
 		newSection, ok := sectionTypes[k.Value]
 		if !ok {
 			names := slices.Sorted(maps.Keys(sectionTypes))
@@ -308,10 +292,10 @@ func (w *walker) sections(n *yaml.Node, path string) {
 				hint += fmt.Sprintf("; did you mean %q?", join(path, best))
 			}
 			w.fail(key, k.Line, ErrUnknownKey, "no platform registered by that name (%s)", hint)
-			continue
+			return
 		}
 		w.walk(v, reflect.TypeOf(newSection()).Elem(), key)
-	}
+	})
 }
 
 // provisionSections adds the registered sections the file leaves out and
