@@ -35,8 +35,9 @@ const (
 
 // Workers configures the workers that apply rules to stored events.
 type Workers struct {
-	// Concurrency is how many events are processed at once (distinct chats;
-	// one chat's events are always processed in order). Default 32.
+	// Concurrency is how many events' rules run at once (distinct chats;
+	// one chat's events are always processed in order). A handled event
+	// waiting for the broker to confirm its ack holds no slot. Default 32.
 	Concurrency int `yaml:"concurrency"`
 	// MaxAttempts is how many times a retryable failure is tried before the
 	// event goes to the dead-letter stream. Default 8.
