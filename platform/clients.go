@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/chatwarden/chatwarden/rules"
+
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
@@ -53,3 +55,23 @@ type ClientEnv struct {
 // configuration that cannot work (a malformed credential), not on missing
 // credentials, which its Clients.Client reports per call.
 type NewClientsFunc func(ctx context.Context, env ClientEnv) (Clients, error)
+
+// Single is the Clients of a platform with one account per configuration:
+// c for every tenant, behind the DefaultOrg breaker. Without credentials,
+// pass a nil c: Client then answers rules.NoCredentials(title, hint), hint
+// saying what to set.
+func Single(c any, title, hint string) Clients { return single{c: c, title: title, hint: hint} }
+
+type single struct {
+	c           any
+	title, hint string
+}
+
+func (s single) Client(string) (any, error) {
+	if s.c == nil {
+		return nil, rules.NoCredentials(s.title, s.hint)
+	}
+	return s.c, nil
+}
+
+func (single) BreakerOrg(string) string { return DefaultOrg }

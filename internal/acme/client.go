@@ -71,17 +71,11 @@ var Errors = rules.PlatformErrors{
 	},
 }
 
-// clients is Acme's one client (one account per configuration).
-type clients struct{ c *Client }
-
-func (cs clients) Client(string) (any, error) {
-	if cs.c == nil {
-		return nil, rules.NoCredentials("Acme Chat", "set platforms.acme.url and platforms.acme.token")
-	}
-	return cs.c, nil
-}
-
-func (clients) BreakerOrg(string) string { return platform.DefaultOrg }
+// What Acme's rule steps are told without credentials.
+const (
+	title         = "Acme Chat"
+	noCredentials = "set platforms.acme.url and platforms.acme.token"
+)
 
 // NewClients builds the client of platforms.acme (platform.Platform.NewClients):
 // its HTTP client from the service, with the section's timeout, behind the
@@ -89,7 +83,8 @@ func (clients) BreakerOrg(string) string { return platform.DefaultOrg }
 func NewClients(_ context.Context, env platform.ClientEnv) (platform.Clients, error) {
 	cfg := configOf(env.Config)
 	if cfg.Token == "" {
-		return clients{}, nil
+		return platform.Single(nil, title, noCredentials), nil
 	}
-	return clients{c: &Client{url: cfg.URL, token: cfg.Token, hc: env.HTTP(cfg.RequestTimeout)(platform.DefaultOrg)}}, nil
+	c := &Client{url: cfg.URL, token: cfg.Token, hc: env.HTTP(cfg.RequestTimeout)(platform.DefaultOrg)}
+	return platform.Single(c, title, noCredentials), nil
 }

@@ -7,31 +7,16 @@ import (
 
 	hc "github.com/chatwarden/chatwarden/helpcrunch"
 	"github.com/chatwarden/chatwarden/platform"
-	"github.com/chatwarden/chatwarden/rules"
 )
 
-// Clients is HelpCrunch's one client, for helpcrunch.api_key, paced to
-// helpcrunch.max_rate (default the documented 120 requests a minute). Its
-// events carry no tenant.
-type Clients struct{ c *hc.Client }
-
-// Client implements platform.Clients.
-func (cs Clients) Client(string) (any, error) {
-	if cs.c == nil {
-		return nil, rules.NoCredentials("HelpCrunch", "set helpcrunch.api_key")
-	}
-	return cs.c, nil
-}
-
-// BreakerOrg implements platform.Clients: platform.DefaultOrg.
-func (Clients) BreakerOrg(string) string { return platform.DefaultOrg }
-
-// NewClients builds the client of env.Config.HelpCrunch
-// (platform.Platform.NewClients); none without helpcrunch.api_key.
+// NewClients builds HelpCrunch's one client (platform.Platform.NewClients)
+// for helpcrunch.api_key, paced to helpcrunch.max_rate (default the
+// documented 120 requests a minute); none without the key. Its events carry
+// no tenant.
 func NewClients(_ context.Context, env platform.ClientEnv) (platform.Clients, error) {
 	cfg := env.Config.HelpCrunch
 	if cfg.APIKey == "" {
-		return Clients{}, nil
+		return platform.Single(nil, "HelpCrunch", "set helpcrunch.api_key"), nil
 	}
 	c, err := hc.New(cfg.APIKey, hc.WithBaseURL(cfg.APIURL),
 		hc.WithHTTPClient(env.HTTP(cfg.RequestTimeout)(platform.DefaultOrg)), hc.WithLogger(env.Logger),
@@ -39,7 +24,7 @@ func NewClients(_ context.Context, env platform.ClientEnv) (platform.Clients, er
 	if err != nil {
 		return nil, fmt.Errorf("building the HelpCrunch client: %w", err)
 	}
-	return Clients{c: c}, nil
+	return platform.Single(c, "HelpCrunch", "set helpcrunch.api_key"), nil
 }
 
 // perMinute turns a rate a second into whole requests a minute, at least
