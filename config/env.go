@@ -1,6 +1,7 @@
 package config
 
 import (
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -29,9 +30,27 @@ type envKey struct {
 
 // envKeys are the keys settable from the environment, in the order of
 // Config's fields: every setting of a single value (text, number, boolean,
-// duration) or list of values, at any depth. Maps (livechat.organizations)
-// and lists of mappings (secrets.keys) are not: they are set in the file.
-var envKeys = sync.OnceValue(func() []envKey { return collectEnvKeys(configType, nil) })
+// duration) or list of values, at any depth, then those of the registered
+// platforms' sections (platforms.<name>.<key>, by platform name; a
+// platform's name has no underscore, so CHATWARDEN_PLATFORMS_ACME_TOKEN is
+// platforms.acme.token). Maps (livechat.organizations) and lists of
+// mappings (secrets.keys) are not: they are set in the file.
+func envKeys() []envKey {
+	keys := configEnvKeys()
+	for _, name := range slices.Sorted(maps.Keys(sectionTypes)) {
+		t := reflect.TypeOf(sectionTypes[name]())
+		if t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t.Kind() == reflect.Struct {
+			keys = append(keys, collectEnvKeys(t, []string{"platforms", name})...)
+		}
+	}
+	return keys
+}
+
+// configEnvKeys are envKeys of Config's own fields.
+var configEnvKeys = sync.OnceValue(func() []envKey { return collectEnvKeys(configType, nil) })
 
 func collectEnvKeys(t reflect.Type, path []string) []envKey {
 	var out []envKey
