@@ -23,11 +23,20 @@ type job struct {
 	pinGen int                     // the partition's pinGen when it was received (or handed over after a hold)
 	alive  atomic.Int64            // unix ns: since when the broker surely counts it as this replica's (see Runner.lost)
 	stop   context.CancelCauseFunc // while it is handled: cancels the handler's context (guarded by Runner.mu)
-	// freeSlot gives back the concurrency slot the chain took for j (once;
-	// later calls do nothing). process calls it when only the broker's
-	// confirmation of j's ack is left to wait for: that wait holds the
-	// chat's next event, not a slot other chats' handlers could use.
-	freeSlot func()
+	// holdsSlot: j's chain holds a concurrency slot for it (see
+	// Runner.freeSlot). Only that chain reads and writes it.
+	holdsSlot bool
+}
+
+// freeSlot gives back the concurrency slot j's chain took for it, once.
+// process calls it when only the broker's confirmation of j's ack is left
+// to wait for: that wait holds the chat's next event, not a slot other
+// chats' handlers could use.
+func (r *Runner) freeSlot(j *job) {
+	if j.holdsSlot {
+		j.holdsSlot = false
+		<-r.sem
+	}
 }
 
 // settle stops counting j as running at its partition. It is called just
@@ -99,18 +108,12 @@ func (r *Runner) chain(key string) {
 		j := r.chats[key][0]
 		r.mu.Unlock()
 		r.sem <- struct{}{}
-		held := true
-		j.freeSlot = func() {
-			if held {
-				held = false
-				<-r.sem
-			}
-		}
+		j.holdsSlot = true
 		lost := r.lost(j)
 		if lost == "" {
 			lost = r.process(j)
 		}
-		j.freeSlot()
+		r.freeSlot(j)
 		if lost != "" {
 			r.abandon(key, lost)
 			return

@@ -125,9 +125,7 @@ func (r *Runner) process(j *job) (lost string) {
 	switch {
 	case err == nil:
 		j.settle()
-		if j.freeSlot != nil {
-			j.freeSlot() // the handler is done; the ack's round trip needs no slot
-		}
+		r.freeSlot(j) // the handler is done; the ack's round trip needs no slot
 		confirmed := r.ack(j.msg, h.log)
 		ev := h.ev
 		r.metrics.EventsProcessed.WithLabelValues(event.PlatformLabel(ev.Platform), event.ActionLabel(ev.Platform, ev.Action), metrics.OutcomeAck).Inc()

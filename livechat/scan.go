@@ -71,14 +71,9 @@ type scan struct {
 	spans [nFields]valueSpan
 }
 
-// scanWebhook validates body and records the fields; ok is false when body
-// is not valid JSON (or nests deeper than maxDepth).
-func scanWebhook(body []byte) (s *scan, ok bool) {
-	s = new(scan)
-	return s, s.run(body)
-}
-
-// run is scanWebhook into s (which may live on the caller's stack).
+// run validates body and records the fields in s (which may live on the
+// caller's stack); it is false when body is not valid JSON (or nests deeper
+// than maxDepth).
 func (s *scan) run(body []byte) bool {
 	*s = scan{b: body}
 	s.space()

@@ -95,3 +95,9 @@ func TestScanIsEncodingJSONsValid(t *testing.T) {
 		assert.Equal(t, json.Valid([]byte(body)), ok, "%q", body)
 	}
 }
+
+// scanWebhook is a scan of body, and whether it is valid JSON.
+func scanWebhook(body []byte) (*scan, bool) {
+	s := new(scan)
+	return s, s.run(body)
+}
