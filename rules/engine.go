@@ -67,6 +67,8 @@ type Engine struct {
 	handlers *Registry
 	// platforms are the platforms' hooks by name (WithPlatforms).
 	platforms map[string]PlatformHooks
+	// carriesProperties is hasChatProperties; tests count its calls.
+	carriesProperties func(*event.Event) bool
 }
 
 // EngineOption configures an Engine.
@@ -103,7 +105,7 @@ func WithHandlers(r *Registry) EngineOption { return func(e *Engine) { e.handler
 
 // NewEngine builds an engine running set.
 func NewEngine(set *RuleSet, clients Clients, aud Auditor, opts ...EngineOption) *Engine {
-	e := &Engine{clients: clients, audit: aud, logger: zap.NewNop(), now: time.Now}
+	e := &Engine{clients: clients, audit: aud, logger: zap.NewNop(), now: time.Now, carriesProperties: hasChatProperties}
 	for _, o := range opts {
 		o(e)
 	}
@@ -150,6 +152,19 @@ type evaluation struct {
 	enriched *ChatEnv // fetched from the API
 	fetchErr error
 	fetched  bool
+	// props: whether the webhook carries the chat's properties, once
+	// propsKnown (asked once per event, not per rule).
+	props, propsKnown bool
+}
+
+// eventCarriesProperties reports whether the event carries the chat's current
+// properties, reading its additional data at most once per event however
+// many rules with enrich: properties ask.
+func (e *Engine) eventCarriesProperties(st *evaluation) bool {
+	if !st.propsKnown {
+		st.props, st.propsKnown = e.carriesProperties(st.ev), true
+	}
+	return st.props
 }
 
 // Handle implements consumer.Handler.
@@ -219,7 +234,7 @@ func worst(errs []error) error {
 func (e *Engine) chat(ctx context.Context, enrich string, st *evaluation) (ChatEnv, error) {
 	ev := st.ev
 	hooks := e.platforms[ev.Platform]
-	wantFetch := enrich == "chat" || (enrich == "properties" && !hasChatProperties(ev))
+	wantFetch := enrich == "chat" || (enrich == "properties" && !e.eventCarriesProperties(st))
 	if wantFetch && hooks.Enrich != nil && ev.ChatID != "" {
 		if !st.fetched {
 			st.fetched = true

@@ -39,3 +39,12 @@ func (e *Engine) Clients() Clients { return e.clients }
 
 // SetAuditor replaces the engine's auditor.
 func (e *Engine) SetAuditor(a Auditor) { e.audit = a }
+
+// CountPropertiesChecks makes the engine count how often it reads an
+// event's additional data for chat properties.
+func (e *Engine) CountPropertiesChecks() *int {
+	n := new(int)
+	check := e.carriesProperties
+	e.carriesProperties = func(ev *event.Event) bool { *n++; return check(ev) }
+	return n
+}
