@@ -30,10 +30,18 @@ type ownership[T any] struct {
 	pin      string // the broker's pin id on the last delivery
 	pinGen   int    // counts the times this replica learnt that the broker pinned another replica
 	guard    gapGuard
-	seen     []seen         // the last answers of the consumer's info, in the order asked
-	hold     *hold[T]       // nil: not holding
-	holds    int            // ids of the holds started
-	inflight map[uint64]int // consumer sequences of the deliveries handed over and not settled
+	seen     []seen            // the last answers of the consumer's info, in the order asked
+	hold     *hold[T]          // nil: not holding
+	holds    int               // ids of the holds started
+	inflight map[uint64]flight // by consumer sequence: the deliveries handed over and not settled
+}
+
+// flight is a delivery handed over and not settled: n copies (of one
+// consumer sequence; more than one only for sequence 0, deliveries without
+// metadata) of the stream's message streamSeq (0: unknown).
+type flight struct {
+	n         int
+	streamSeq uint64
 }
 
 // hold is a holding of deliveries until no other is pending.
@@ -78,7 +86,7 @@ const holdLogEvery = 10 * time.Second
 // newOwnership is the state of a partition whose consumer had delivered up
 // to consumer sequence delivered when asked at now.
 func newOwnership[T any](ackWait time.Duration, now time.Time, delivered uint64) *ownership[T] {
-	return &ownership[T]{ackWait: ackWait, seen: []seen{{sent: now, delivered: delivered}}, inflight: map[uint64]int{}}
+	return &ownership[T]{ackWait: ackWait, seen: []seen{{sent: now, delivered: delivered}}, inflight: map[uint64]flight{}}
 }
 
 // unpinnedGapHoldLimit is how long a partition without a pin (no priority
@@ -160,7 +168,7 @@ func (o *ownership[T]) receive(gen int, now time.Time, d delivery, item T) recei
 		rc.action = receiveHold
 		return rc
 	}
-	o.inflight[d.consumerSeq]++
+	o.handOver(d.consumerSeq, d.streamSeq)
 	rc.action = receiveDispatch
 	return rc
 }
@@ -168,7 +176,15 @@ func (o *ownership[T]) receive(gen int, now time.Time, d delivery, item T) recei
 // receiveUnreadable records a delivery without metadata, dispatched at once
 // (to be terminated): it counts as in flight until settled (as consumer
 // sequence 0).
-func (o *ownership[T]) receiveUnreadable() { o.inflight[0]++ }
+func (o *ownership[T]) receiveUnreadable() { o.handOver(0, 0) }
+
+// handOver counts a delivery as in flight until settled.
+func (o *ownership[T]) handOver(consumerSeq, streamSeq uint64) {
+	f := o.inflight[consumerSeq]
+	f.n++
+	f.streamSeq = streamSeq
+	o.inflight[consumerSeq] = f
+}
 
 func (o *ownership[T]) startHold(now time.Time, limit time.Duration) int {
 	o.holds++
@@ -193,9 +209,12 @@ func (o *ownership[T]) holdAfterLoss(now time.Time) int {
 // settle records that a delivery handed over is about to be acknowledged,
 // dead-lettered or handed back: it no longer counts as in flight here.
 func (o *ownership[T]) settle(consumerSeq uint64) {
-	if o.inflight[consumerSeq]--; o.inflight[consumerSeq] <= 0 {
+	f := o.inflight[consumerSeq]
+	if f.n--; f.n <= 0 {
 		delete(o.inflight, consumerSeq)
+		return
 	}
+	o.inflight[consumerSeq] = f
 }
 
 // observe records that the consumer's info, asked at sent, said the broker
@@ -279,7 +298,10 @@ type verdict[T any] struct {
 // answered (consumer sequence up to a.delivered) are counted here: one that
 // arrives after the answer is not in its count. One that the broker counted
 // and that arrives after the answer counts as elsewhere, so the hold waits a
-// little longer rather than ending early.
+// little longer rather than ending early. The broker counts messages, not
+// deliveries: a message this replica has twice (a copy still running whose
+// ack wait ran out, and its redelivery) counts as one here, or the hold
+// would take a message pending elsewhere for local and end early.
 func (o *ownership[T]) poll(id int, now time.Time, a answer) verdict[T] {
 	h := o.hold
 	if o.stopped || h == nil || h.id != id {
@@ -299,23 +321,28 @@ func (o *ownership[T]) poll(id int, now time.Time, a answer) verdict[T] {
 			o.pinGen++ // what this replica still runs of the partition is not its own any more
 			return v
 		}
-		local := 0
+		local := make(map[uint64]struct{}, len(h.held)+len(o.inflight))
+		unknown := 0 // deliveries without metadata: each a message of its own
 		for _, d := range h.held {
 			if d.consumerSeq <= a.delivered {
-				local++
+				local[d.streamSeq] = struct{}{}
 			}
 		}
-		for seq, n := range o.inflight {
-			if seq <= a.delivered {
-				local += n
+		for seq, f := range o.inflight {
+			switch {
+			case seq > a.delivered:
+			case f.streamSeq == 0:
+				unknown += f.n
+			default:
+				local[f.streamSeq] = struct{}{}
 			}
 		}
-		v.others = a.pending - local
+		v.others = a.pending - len(local) - unknown
 	}
 	if a.ok && v.others <= 0 || h.limit > 0 && now.Sub(h.since) > h.limit {
 		v.waited = h.waited || now.Sub(h.since) > time.Second
 		for _, d := range h.held {
-			o.inflight[d.consumerSeq]++
+			o.handOver(d.consumerSeq, d.streamSeq)
 		}
 		v.action, v.items, v.pinGen = pollRelease, o.takeHeld(), o.pinGen
 		return v

@@ -180,6 +180,23 @@ func TestOwnership(t *testing.T) {
 			},
 		},
 		{
+			name: "a message here twice (a copy whose ack wait ran out, still running, and its redelivery) counts once against the broker's pending",
+			steps: []ownStep{
+				recv{cseq: 1, sseq: 1, pin: "A", want: receiveHold, startsHold: true},
+				poll{at: 200 * time.Millisecond, a: pinned(1, 1), want: pollRelease, items: []uint64{1}},
+				recv{cseq: 2, sseq: 2, pin: "A", want: receiveDispatch},
+				lossHold{at: time.Second, starts: true},
+				recv{cseq: 3, sseq: 2, pin: "A", want: receiveHold},
+				// 1 and 2 are here (2 twice); a third message is pending elsewhere.
+				poll{at: 1200 * time.Millisecond, a: pinned(3, 3), want: pollWait, others: 1, waited: true},
+				poll{at: 1400 * time.Millisecond, a: pinned(3, 2), want: pollRelease, items: []uint64{2}, others: 0, waited: true},
+				settle{cseq: 2},
+				lossHold{at: 2 * time.Second, starts: true},
+				// Settled here: 2's redelivery runs, the settled copy no longer counts.
+				poll{at: 2200 * time.Millisecond, a: pinned(3, 3), want: pollWait, others: 1, waited: true},
+			},
+		},
+		{
 			name: "a gap holds the later deliveries until the lost ones are redelivered",
 			steps: []ownStep{
 				recv{cseq: 1, sseq: 1, pin: "A", want: receiveHold, startsHold: true},
