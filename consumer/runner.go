@@ -203,7 +203,7 @@ func (r *Runner) Start() error {
 	// batches save pull requests (1 per 16 events with 32) but keep more
 	// events waiting in this client, where under CPU starvation their ack
 	// wait runs out and they are redelivered while still here (a hold
-	// counts such a message once since session 11; counting it twice let
+	// counts such a message once, see ownership.poll; counting it twice let
 	// the chaos test see order violations with 32). In alternating
 	// saturation runs of bench/e2e, 32 gave no measurable gain (1,474-1,849
 	// applied/s against 1,762-1,855 with 4), so the batch stays small.
