@@ -15,45 +15,19 @@ compare builds by the medians of several rounds.
 Run from the project's root after ../shared/bench/install-tools.sh (wrk, nats-server).
 127.0.0.1 only, bounded (ROUNDS x 3 x SECS seconds of load), stops by itself.
 """
-import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-BENCH = os.path.normpath(os.path.join(os.getcwd(), "..", "shared", "bench"))
+from benchutil import BENCH, SECRET, BenchError, cpu, port, wrk
+
 NATS = os.path.expanduser("~/go/bin/nats-server")
-SECRET = "lc_whsec_7Qm2Vx9Kp4Rt8Ny3Zb6Hd1Jf5Ls0Wc"  # the one in the shared incoming_chat.json
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def cpu(proc):
-    """User + system CPU seconds of proc so far."""
-    f = open("/proc/%d/stat" % proc.pid).read().rsplit(")", 1)[1].split()
-    return (int(f[11]) + int(f[12])) / TICK
-
-
-def wrk(url, prefix, secs):
-    env = {**os.environ, "BODY_FILE": os.path.join(BENCH, "incoming_chat.json"), "ID_PREFIX": prefix}
-    r = subprocess.run(["wrk", "-t2", "-c64", "-d%ds" % secs, "-s", os.path.join(BENCH, "post_chat.lua"), url],
-                       cwd=BENCH, env=env, capture_output=True, text=True, timeout=secs + 60)
-    for line in r.stdout.splitlines():
-        if line.startswith("WRKJSON "):
-            return json.loads(line[8:])
-    sys.exit("wrk gave no result for %s: %s" % (url, (r.stdout + r.stderr)[-300:]))
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 def main():
@@ -101,7 +75,9 @@ def main():
             for i, k in enumerate(order):
                 proc, url = t[k]
                 c0 = cpu(proc)
-                x = wrk(url, "rABrab"[i + 3 * (r % 2)] + str(r), secs)
+                # A letter of its own for every phase (post_chat.lua uses the first): a
+                # repeated chat id would be a duplicate, answered without being stored.
+                x = wrk(url, LETTERS[(3 * r + i) % len(LETTERS)], secs)
                 ok = x["requests"] - x["non2xx"]
                 okps, us = ok / (x["duration_us"] / 1e6), 1e6 * (cpu(proc) - c0) / max(ok, 1)
                 res[k].append((okps, us))
@@ -113,6 +89,8 @@ def main():
         for k in ("A", "B"):
             per_round = ", ".join("%.2f" % (res[k][i][1] / res["ref"][i][1]) for i in range(rounds))
             print("%s / ref: CPU %.2f  (per round: %s)" % (k, statistics.median(b for _, b in res[k]) / ref_us, per_round))
+    except BenchError as e:
+        sys.exit("abrecv: %s" % e)
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)

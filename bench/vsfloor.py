@@ -29,31 +29,21 @@ import sys
 import tempfile
 import time
 import urllib.request
-import json
+
+from benchutil import BENCH, SECRET, BenchError, cpu, port, wrk
 
 CHECKOUT = os.getcwd()
-BENCH = os.path.normpath(os.path.join(CHECKOUT, "..", "shared", "bench"))
 W = tempfile.mkdtemp(prefix="cw-vsfloor-")
 DUR = int(os.environ.get("DUR", "10"))
 ROUNDS = int(os.environ.get("ROUNDS", "1"))
 PEER_BIN = os.environ.get("PEER_BIN", "/tmp/bench-bin/redpanda-connect")
 NATS = shutil.which("nats-server") or os.path.expanduser("~/go/bin/nats-server")
-SECRET = "lc_whsec_7Qm2Vx9Kp4Rt8Ny3Zb6Hd1Jf5Ls0Wc"  # the one in the shared incoming_chat.json
-TICK = os.sysconf("SC_CLK_TCK")
 procs = []
 
 
 def die(msg):
     print("vsfloor: " + msg)
     sys.exit(1)
-
-
-def port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def start(name, argv, env=None):
@@ -72,17 +62,6 @@ def stop(p):
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
-
-
-def cpu(*ps):
-    total = 0.0
-    for p in ps:
-        try:
-            f = open("/proc/%d/stat" % p.pid).read().rsplit(")", 1)[1].split()
-            total += (int(f[11]) + int(f[12])) / TICK
-        except OSError:
-            pass
-    return total
 
 
 def get(url, timeout=2):
@@ -108,16 +87,6 @@ def wait_up(url, p, what, timeout=60):
             return
         time.sleep(0.2)
     die("%s not ready in %ds" % (what, timeout))
-
-
-def wrk(url, prefix, seconds):
-    env = {**os.environ, "BODY_FILE": os.path.join(BENCH, "incoming_chat.json"), "ID_PREFIX": prefix}
-    r = subprocess.run(["wrk", "-t2", "-c64", "-d%ds" % seconds, "-s", os.path.join(BENCH, "post_chat.lua"), url],
-                       cwd=BENCH, env=env, capture_output=True, text=True, timeout=seconds + 60)
-    for line in r.stdout.splitlines():
-        if line.startswith("WRKJSON "):
-            return json.loads(line[8:])
-    die("wrk gave no result for %s: %s" % (url, (r.stdout + r.stderr)[-200:]))
 
 
 def count(url):
@@ -256,6 +225,8 @@ if __name__ == "__main__":
     code = 1
     try:
         code = main()
+    except BenchError as e:
+        print("vsfloor: %s" % e)
     finally:
         for x in procs:
             stop(x)
