@@ -202,11 +202,13 @@ func (r *Runner) Start() error {
 	// defaults; the client asks again when half have arrived). Larger
 	// batches save pull requests (1 per 16 events with 32) but keep more
 	// events waiting in this client, where under CPU starvation their ack
-	// wait runs out and they are redelivered while still here (a hold
-	// counts such a message once, see ownership.poll; counting it twice let
-	// the chaos test see order violations with 32). In alternating
-	// saturation runs of bench/e2e, 32 gave no measurable gain (1,474-1,849
-	// applied/s against 1,762-1,855 with 4), so the batch stays small.
+	// wait runs out and they are redelivered while still here. With 32 the
+	// chaos test once saw order violations after takeovers, at a time when
+	// a hold counted such a message twice (see ownership.poll, which now
+	// counts it once); 32 has not been through the chaos test since. In
+	// alternating saturation runs of bench/e2e, 32 gave no measurable gain
+	// (1,474-1,849 applied/s against 1,762-1,855 with 4), so the batch
+	// stays small.
 	batch := max(1, 2*r.concurrency/len(r.cons))
 	r.pullOpts = []jetstream.PullConsumeOpt{jetstream.PullMaxMessages(batch), jetstream.PullExpiry(pullExpiry),
 		jetstream.ConsumeErrHandler(r.pullError)}
