@@ -49,11 +49,7 @@ func TestWriteGivesUpWhenNoAcknowledgementComes(t *testing.T) {
 // breaking the connection.
 func TestChatsWithLookalikeOrLongIDsKeepSeparateTimelines(t *testing.T) {
 	srv := bustest.Start(t)
-	nc, err := nats.Connect(srv.URL())
-	require.NoError(t, err)
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	nc, js := srv.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	require.NoError(t, bus.ProvisionStreams(ctx, js, bus.StreamSettings{Partitions: 1, DuplicateWindow: time.Minute, Retention: time.Hour}))
@@ -98,11 +94,7 @@ func TestWriteAsync(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := bustest.Start(t)
-			nc, err := nats.Connect(srv.URL())
-			require.NoError(t, err)
-			defer nc.Close()
-			js, err := jetstream.New(nc)
-			require.NoError(t, err)
+			_, js := srv.Connect(t)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			if tt.provision {

@@ -126,12 +126,7 @@ func (f *formingCluster) CreateOrUpdateKeyValue(ctx context.Context, cfg jetstre
 // provisioned as the streams are: retried while the cluster forms, with one
 // warning and one line when ready, naming the bucket.
 func TestBucketsWaitForAFormingClusterAndSaySo(t *testing.T) {
-	srv := bustest.Start(t)
-	nc, err := nats.Connect(srv.URL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	_, js := bustest.Start(t).Connect(t)
 	for _, tc := range []struct {
 		bucket    string
 		provision func(context.Context, jetstream.JetStream, int, *zap.Logger) (jetstream.KeyValue, error)

@@ -20,11 +20,7 @@ import (
 // the others, and the connection stays up.
 func TestTokensAreValidForTheBroker(t *testing.T) {
 	srv := bustest.Start(t)
-	nc, err := nats.Connect(srv.URL())
-	require.NoError(t, err)
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	nc, js := srv.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "TOKENS"})

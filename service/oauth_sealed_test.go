@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
@@ -59,11 +57,7 @@ func TestOAuthTokensAreEncryptedAtRest(t *testing.T) {
 // a reader of the bucket can do; with keys, or without OAuth, none.
 func TestClearTokensWarning(t *testing.T) {
 	srv := bustest.Start(t)
-	nc, err := nats.Connect(srv.URL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	_, js := srv.Connect(t)
 
 	for _, tc := range []struct {
 		name  string

@@ -9,7 +9,25 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
+
+// Connect connects a client to s (closed at the end of the test) and
+// returns it with its JetStream context; the test fails if it cannot.
+func (s *Server) Connect(t testing.TB) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(s.URL())
+	if err != nil {
+		t.Fatalf("connecting to the test server %s: %v", s.URL(), err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("JetStream context on the test server %s: %v", s.URL(), err)
+	}
+	return nc, js
+}
 
 // Server is a restartable JetStream server: Restart keeps its port and store,
 // like a broker process coming back.

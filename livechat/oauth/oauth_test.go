@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -69,12 +68,7 @@ func kvStore(t *testing.T) oauth.Store {
 
 func startJS(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	srv := bustest.Start(t)
-	nc, err := nats.Connect(srv.URL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	_, js := bustest.Start(t).Connect(t)
 	return js
 }
 
