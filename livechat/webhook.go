@@ -83,10 +83,10 @@ func ParseWebhook(body []byte, receivedAt time.Time) (ev *event.Event, secret st
 		WebhookID:  str(sc.result(fWebhookID)),
 		Payload:    payload,
 	}
-	if ad := sc.raw(fAdditional); len(ad) > 0 && ad[0] == '{' {
-		if !bytes.Equal(ad, []byte("{}")) && len(bytes.TrimSpace(ad[1:len(ad)-1])) > 0 {
-			ev.AdditionalData = ad
-		}
+	// An object with at least one member (the scan validated it: it ends
+	// with '}'); an empty one is left out.
+	if ad := sc.raw(fAdditional); len(ad) > 0 && ad[0] == '{' && len(bytes.TrimSpace(ad[1:len(ad)-1])) > 0 {
+		ev.AdditionalData = ad
 	}
 	return ev, secret, nil
 }

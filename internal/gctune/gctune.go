@@ -8,9 +8,10 @@
 // and each cycle's fixed work (stacks, globals, sweeping) costs more than
 // the garbage it frees (bench/RESULTS.md: the receiver's CPU per webhook
 // was 0.74-0.92 of a reference receiver's with a higher heap goal, against
-// 1.12-1.17 without, in alternating runs). Start raises GOGC after each collection so that the next heap
-// goal is at least a minimum (MinHeap, 128 MiB by default), and lowers it
-// back to 100 as the live heap grows towards that minimum:
+// 1.12-1.17 without, in alternating runs). Start raises GOGC after each
+// collection so that the next heap goal is at least a minimum (MinHeap,
+// 128 MiB by default), and lowers it back to 100 as the live heap grows
+// towards that minimum:
 //
 //	heap goal = max(MinHeap, 2 x live heap)
 //
