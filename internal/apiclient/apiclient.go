@@ -78,6 +78,7 @@ type Core struct {
 	cfg         Config
 	baseURL     *url.URL
 	httpClient  *http.Client
+	timeout     time.Duration // of the whole call, taken from the HTTP client (see Setup)
 	logger      *zap.Logger
 	userAgent   string
 	concurrency int
@@ -125,6 +126,13 @@ func Setup[C Embedder](c C, cfg Config, opts []Option[C]) error {
 	}
 	// Credentials go to the configured host only.
 	core.httpClient = httpcall.SameOriginRedirects(core.httpClient)
+	// The whole call's timeout is applied by Do as a deadline of the
+	// request's context, not by the HTTP client (this is a copy): a client
+	// with a Timeout and a transport net/http does not know (the breaker's,
+	// the metrics', the tracing's wrappers) runs two goroutines and a timer
+	// per call to enforce it. Do reads the body before it returns, so the
+	// deadline bounds the same thing: dialing, the answer and its body.
+	core.timeout, core.httpClient.Timeout = core.httpClient.Timeout, 0
 	core.logger = core.logger.With(zap.String("platform", cfg.Platform))
 	return nil
 }
@@ -201,10 +209,6 @@ func WithConcurrency[C Embedder](n int) Option[C] {
 // Logger is the client's logger, with the platform field.
 func (c *Core) Logger() *zap.Logger { return c.logger }
 
-// HTTPClient is the HTTP client requests are sent with (redirects limited to
-// the configured origin).
-func (c *Core) HTTPClient() *http.Client { return c.httpClient }
-
 // BaseURL is a copy of the base URL.
 func (c *Core) BaseURL() *url.URL { u := *c.baseURL; return &u }
 
@@ -232,8 +236,15 @@ func (c *Core) NewRequest(ctx context.Context, method, path string, query url.Va
 // it). It returns the response (its body closed) whenever one came, also
 // with an API error, so that callers can read its headers; a transport
 // failure returns a nil response and the error as http.Client gives it.
+// The whole call, body included, is bounded by the HTTP client's Timeout
+// (see Setup) and by req's context.
 func (c *Core) Do(req *http.Request, v any) (*http.Response, error) {
 	start := time.Now()
+	if c.timeout > 0 {
+		ctx, cancel := context.WithTimeout(req.Context(), c.timeout)
+		defer cancel()
+		req = req.WithContext(ctx)
+	}
 	resp, err := c.httpClient.Do(req)
 	if err != nil {
 		return nil, err

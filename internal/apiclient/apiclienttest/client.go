@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -241,6 +242,31 @@ func testTimeouts[C apiclient.Embedder](t *testing.T, tg Target[C]) {
 		assert.Less(t, time.Since(start), bound)
 		assert.True(t, tg.Errors.IsRetryable(err), "a timeout is retryable: %v", err)
 	})
+	t.Run("HTTP client timeout through a wrapped transport: no watcher goroutines", func(t *testing.T) {
+		// The service wraps each platform's transport (breaker, metrics,
+		// tracing). For such a transport net/http would enforce the HTTP
+		// client's Timeout with two goroutines and a timer per call; the
+		// client applies it as the request context's deadline instead.
+		url, requests := ServeHanging(t)
+		inner := &http.Transport{}
+		t.Cleanup(inner.CloseIdleConnections)
+		wrapped := roundTripFunc(func(r *http.Request) (*http.Response, error) { return inner.RoundTrip(r) })
+		c := client(t, tg, url, apiclient.WithHTTPClient[C](&http.Client{Timeout: time.Second, Transport: wrapped}))
+		start := time.Now()
+		errc := make(chan error, 1)
+		go func() { errc <- tg.Call(context.Background(), c) }()
+		require.Eventually(t, func() bool { return requests() == 1 }, bound, 5*time.Millisecond)
+		buf := make([]byte, 1<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		assert.False(t, strings.Contains(stacks, "net/http.setRequestCancel"), "a goroutine watches the call's timeout")
+		assert.False(t, strings.Contains(stacks, "net/http.awaitLegacyCancel"), "a goroutine converts Request.Cancel")
+		err := <-errc
+		require.Error(t, err)
+		took := time.Since(start)
+		assert.GreaterOrEqual(t, took, time.Second, "bounded by the client's timeout, not sooner")
+		assert.Less(t, took, bound)
+		assert.True(t, tg.Errors.IsRetryable(err), "a timeout is retryable: %v", err)
+	})
 	t.Run("context deadline", func(t *testing.T) {
 		url, _ := ServeHanging(t)
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -423,3 +449,7 @@ func testTransportErrors[C apiclient.Embedder](t *testing.T, tg Target[C]) {
 		}
 	})
 }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
