@@ -11,6 +11,8 @@ applied webhook) against, in this order:
                pull, confirmed ack. No API call: what the broker alone costs for the job.
   floor-call   bench/floor -handler call: the same plus one tag_thread POST per event to the API
                stand-in: the least any program can do for the job with this broker.
+  floor-audit  bench/floor -handler call -audit: the same plus an audit record per event stored
+               (second stream, message id) before the ack: the least chatwarden's contract allows.
   cw           chatwarden serve, one tag_thread rule (compare's configuration).
   peer         Redpanda Connect in + out with its own nats-server (compare's), when installed.
 
@@ -120,8 +122,9 @@ def system(kind, sink_port):
     sink = "http://127.0.0.1:%d" % sink_port
     p = port()
     if kind.startswith("floor"):
-        f = start(kind, [W + "/floor", "-addr", "127.0.0.1:%d" % p, "-api", sink,
-                         "-handler", kind.split("-")[1]])
+        argv = [W + "/floor", "-addr", "127.0.0.1:%d" % p, "-api", sink,
+                "-handler", "empty" if kind == "floor-empty" else "call"]
+        f = start(kind, argv + (["-audit"] if kind == "floor-audit" else []))
         wait_up("http://127.0.0.1:%d/readyz" % p, f, kind)
         counter = "http://127.0.0.1:%d/count" % p if kind == "floor-empty" else sink + "/count"
         return [f], "http://127.0.0.1:%d/webhooks/livechat" % p, counter
@@ -184,7 +187,7 @@ def measure(kind, prefix):
 def main():
     if not shutil.which("wrk"):
         die("wrk missing (../shared/bench/install-tools.sh)")
-    kinds = ["floor-empty", "floor-call", "cw"]
+    kinds = ["floor-empty", "floor-call", "floor-audit", "cw"]
     if os.access(PEER_BIN, os.X_OK) and os.access(NATS, os.X_OK):
         kinds.append("peer")
     else:
@@ -201,7 +204,7 @@ def main():
             # Every system starts afresh, so rounds may repeat the ids; within one, the
             # warm-up (upper case) and the measured phase (lower case) must differ, or
             # the measured webhooks would be duplicates of the warm-up's.
-            s = measure(k, "GHJK"[i])
+            s = measure(k, "GHJKL"[i])
             runs[k].append(s)
             print("   %-12s %10d %10.0f %12.1f %8.1f%s" % (k, s["accepted"], s["aps"], s["us"], s["lag"],
                   "" if s["applied"] >= s["accepted"] else "  (%d not applied)" % (s["accepted"] - s["applied"])))
@@ -217,7 +220,14 @@ def main():
         pe = med["peer"]
         print("floor-call vs peer: applied/s %.2fx, CPU/applied %.2fx (the most any program on this broker gets)"
               % (fc["aps"] / pe["aps"], fc["us"] / pe["us"]))
+        if "floor-audit" in med:
+            fa = med["floor-audit"]
+            print("floor-audit vs peer: applied/s %.2fx, CPU/applied %.2fx (the most chatwarden's contract allows)"
+                  % (fa["aps"] / pe["aps"], fa["us"] / pe["us"]))
         print("cw vs peer: applied/s %.2fx, CPU/applied %.2fx" % (cw["aps"] / pe["aps"], cw["us"] / pe["us"]))
+    if "floor-audit" in med:
+        fa = med["floor-audit"]
+        print("cw vs floor-audit: applied/s %.2fx, CPU/applied %.2fx" % (cw["aps"] / fa["aps"], cw["us"] / fa["us"]))
     return 0
 
 

@@ -17,8 +17,15 @@
 // the broker's confirmation when -ack double (chatwarden's workers confirm
 // every ack) or without it when -ack single.
 //
+// With -audit, each handled message also stores a record of the decision
+// (the rule, the chat, the outcome: about 300 bytes of JSON) in a second
+// stream, on a subject per chat and with a message id, and waits for it to
+// be stored before the ack: the least chatwarden's contract asks for every
+// action ("every action leaves an audit record", stored before the event is
+// acknowledged), so -handler call -audit is the floor of that contract.
+//
 // Nothing else: no signature check, no per-chat order, no retries, dead
-// letters, audit records, metrics or logs. So the figures are a floor, not
+// letters, metrics or logs (and no audit record without -audit). So the figures are a floor, not
 // a competitor: see bench/vsfloor.py, which runs it beside chatwarden and
 // the peer pipeline in one run.
 //
@@ -64,6 +71,7 @@ type envelope struct {
 type options struct {
 	addr, api, handler, ack string
 	workers                 int
+	audit                   bool
 }
 
 func main() {
@@ -73,6 +81,7 @@ func main() {
 	flag.StringVar(&o.handler, "handler", "call", "call: POST a tag_thread per event; empty: do nothing")
 	flag.StringVar(&o.ack, "ack", "double", "double: acknowledge with the broker's confirmation (as chatwarden); single: without")
 	flag.IntVar(&o.workers, "workers", 32, "handler goroutines (chatwarden's workers.concurrency default)")
+	flag.BoolVar(&o.audit, "audit", false, "store an audit record per handled event (own stream, message id) before its ack")
 	flag.Parse()
 	if o.handler != "call" && o.handler != "empty" || o.ack != "double" && o.ack != "single" || o.workers < 1 {
 		fmt.Fprintln(os.Stderr, "floor: -handler call|empty, -ack double|single, -workers >= 1")
@@ -116,6 +125,12 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("create stream: %w", err)
 	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{
+		Name: "AUDIT", Subjects: []string{"audit.>"}, Storage: jetstream.FileStorage,
+		Duplicates: 2 * time.Minute,
+	}); err != nil {
+		return fmt.Errorf("create audit stream: %w", err)
+	}
 	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable: "workers", AckPolicy: jetstream.AckExplicitPolicy, AckWait: 30 * time.Second,
 		MaxAckPending: 1024,
@@ -133,7 +148,7 @@ func run(ctx context.Context, o options) error {
 		go func() {
 			defer wg.Done()
 			for m := range jobs {
-				if handle(ctx, o, client, m) {
+				if handle(ctx, o, client, js, m) {
 					handled.Add(1)
 					last.Store(time.Now().UnixNano())
 				}
@@ -168,6 +183,17 @@ func run(ctx context.Context, o options) error {
 	e.GET("/count", func(c echo.Context) error { // as the API stand-in's: "handled last-unix-ns"
 		return c.String(http.StatusOK, fmt.Sprintf("%d %d\n", handled.Load(), last.Load()))
 	})
+	e.GET("/audited", func(c echo.Context) error { // audit records stored
+		st, err := js.Stream(c.Request().Context(), "AUDIT")
+		if err != nil {
+			return err
+		}
+		info, err := st.Info(c.Request().Context())
+		if err != nil {
+			return err
+		}
+		return c.String(http.StatusOK, fmt.Sprintf("%d\n", info.State.Msgs))
+	})
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return err
@@ -187,13 +213,15 @@ func run(ctx context.Context, o options) error {
 // handle runs the empty handler or the one API call, then acknowledges, and
 // reports whether the message was handled and acknowledged; a failed call
 // leaves the message to be redelivered after the ack wait.
-func handle(ctx context.Context, o options, client *http.Client, m jetstream.Msg) bool {
-	if o.handler == "call" {
-		var env envelope
+func handle(ctx context.Context, o options, client *http.Client, js jetstream.JetStream, m jetstream.Msg) bool {
+	var env envelope
+	if o.handler == "call" || o.audit {
 		if err := json.Unmarshal(m.Data(), &env); err != nil {
 			_ = m.Term()
 			return false
 		}
+	}
+	if o.handler == "call" {
 		body, _ := json.Marshal(map[string]string{"chat_id": env.Payload.Chat.ID, "thread_id": env.Payload.Chat.Thread.ID, "tag": "bench"})
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.api+"/v3.6/agent/action/tag_thread", bytes.NewReader(body))
 		if err != nil {
@@ -210,10 +238,32 @@ func handle(ctx context.Context, o options, client *http.Client, m jetstream.Msg
 			return false
 		}
 	}
+	if o.audit && !record(ctx, js, m, env) {
+		return false
+	}
 	if o.ack == "double" {
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		return m.DoubleAck(actx) == nil
 	}
 	return m.Ack() == nil
+}
+
+// record stores the audit record of m's decision and waits for it to be
+// stored; false leaves m unacknowledged, to be redelivered.
+func record(ctx context.Context, js jetstream.JetStream, m jetstream.Msg, env envelope) bool {
+	meta, err := m.Metadata()
+	if err != nil {
+		return false
+	}
+	rec, _ := json.Marshal(map[string]string{
+		"time": time.Now().UTC().Format(time.RFC3339Nano), "event_id": fmt.Sprintf("%d", meta.Sequence.Stream),
+		"platform": "livechat", "action": "incoming_chat", "chat_id": env.Payload.Chat.ID, "thread_id": env.Payload.Chat.Thread.ID,
+		"rule": "bench-tag", "operation": "livechat.tag_thread", "params": `{"tag":"bench"}`, "outcome": "acted",
+	})
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err = js.Publish(pctx, "audit.livechat."+env.Payload.Chat.ID, rec,
+		jetstream.WithMsgID(fmt.Sprintf("%d|bench-tag|livechat.tag_thread|acted", meta.Sequence.Stream)))
+	return err == nil
 }

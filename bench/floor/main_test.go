@@ -19,11 +19,24 @@ import (
 
 // TestFloorAppliesEveryWebhookOnce drives the floor as the benchmark does:
 // distinct webhooks and a repeated one in, one tag_thread call per distinct
-// chat out (the message id collapses the repeat), and /count agreeing.
+// chat out (the message id collapses the repeat), and /count agreeing; with
+// -audit, one audit record stored per distinct chat, none without.
 func TestFloorAppliesEveryWebhookOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts nats-server")
 	}
+	for _, tc := range []struct {
+		name  string
+		audit bool
+	}{
+		{"call", false},
+		{"call with audit records", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testFloor(t, tc.audit) })
+	}
+}
+
+func testFloor(t *testing.T, audit bool) {
 	var mu sync.Mutex
 	calls := map[string]int{}
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -49,7 +62,7 @@ func TestFloorAppliesEveryWebhookOnce(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, options{addr: addr, api: api.URL, handler: "call", ack: "double", workers: 4})
+		done <- run(ctx, options{addr: addr, api: api.URL, handler: "call", ack: "double", workers: 4, audit: audit})
 	}()
 	defer func() {
 		cancel()
@@ -94,5 +107,16 @@ func TestFloorAppliesEveryWebhookOnce(t *testing.T) {
 	assert.Len(t, calls, n)
 	for id, k := range calls {
 		assert.Equal(t, 1, k, "chat %s called once: the repeat was collapsed by its message id", id)
+	}
+	resp, err := http.Get(base + "/audited")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var audited int
+	_, err = fmt.Fscan(resp.Body, &audited)
+	require.NoError(t, err)
+	if audit {
+		assert.Equal(t, n, audited, "a record per handled event, stored before its ack")
+	} else {
+		assert.Zero(t, audited, "no records without -audit")
 	}
 }
