@@ -25,9 +25,9 @@
 // acknowledged), so -handler call -audit is the floor of that contract.
 //
 // Nothing else: no signature check, no per-chat order, no retries, dead
-// letters, metrics or logs (and no audit record without -audit). So the figures are a floor, not
-// a competitor: see bench/vsfloor.py, which runs it beside chatwarden and
-// the peer pipeline in one run.
+// letters, metrics or logs (and no audit record without -audit). So the
+// figures are a floor, not a competitor: see bench/vsfloor.py, which runs it
+// beside chatwarden and the peer pipeline in one run.
 //
 //	go run ./bench/floor -addr 127.0.0.1:18080 -api http://127.0.0.1:18090
 package main
