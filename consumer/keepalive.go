@@ -56,8 +56,8 @@ func (r *Runner) keepAlive() {
 		var wg sync.WaitGroup
 		for p, jobs := range byPart {
 			wg.Go(func() {
-				if info, err := p.c.Info(ctx); err == nil {
-					p.observe(sent, info)
+				received := p.received()
+				if info, err := p.c.Info(ctx); err == nil && p.observe(sent, received, info) {
 					p.noticePin(pinnedClient(info, r.group))
 					done := time.Now()
 					for _, j := range jobs {

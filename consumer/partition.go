@@ -46,11 +46,15 @@ type flight struct {
 
 // hold is a holding of deliveries until no other is pending.
 type hold[T any] struct {
-	id        int
-	since     time.Time
-	limit     time.Duration // 0: none
-	waited    bool          // a poll found events pending elsewhere (or could not count them)
-	lastAlive time.Time     // when the held deliveries were last to be kept alive
+	id     int
+	since  time.Time
+	limit  time.Duration // 0: none
+	waited bool          // a poll found events pending elsewhere (or could not count them)
+	// lostBy: deliveries lost on their way (a gap) are redelivered by then,
+	// and the hold does not end before, whatever the broker's count says
+	// (zero: no gap).
+	lostBy    time.Time
+	lastAlive time.Time // when the held deliveries were last to be kept alive
 	lastLog   time.Time
 	held      []held[T]
 }
@@ -82,6 +86,13 @@ const (
 
 // holdLogEvery is how often a hold that goes on logs that it waits.
 const holdLogEvery = 10 * time.Second
+
+// gapRedeliveryGrace is how long after its ack wait runs out a delivery lost
+// on its way is surely redelivered (the broker's redelivery timer, and the
+// way to this replica). A hold after a gap lasts at least the ack wait plus
+// this: the lost deliveries were made before the gap showed, so they are
+// redelivered by then.
+const gapRedeliveryGrace = time.Second
 
 // newOwnership is the state of a partition whose consumer had delivered up
 // to consumer sequence delivered when asked at now.
@@ -151,6 +162,12 @@ func (o *ownership[T]) receive(gen int, now time.Time, d delivery, item T) recei
 			}
 			rc.startHold = o.startHold(now, limit)
 		}
+		// The broker's count alone would do, if it were always right; this
+		// floor keeps a chat's later event from overtaking a lost one when
+		// it is not (a stale answer, a consumer leader that lost state).
+		if by := now.Add(o.ackWait + gapRedeliveryGrace); by.After(o.hold.lostBy) {
+			o.hold.lostBy = by
+		}
 	}
 	if !o.started || d.pin != o.pin {
 		// A takeover: the first delivery of the generation, or a new pin.
@@ -217,9 +234,22 @@ func (o *ownership[T]) settle(consumerSeq uint64) {
 	o.inflight[consumerSeq] = f
 }
 
-// observe records that the consumer's info, asked at sent, said the broker
-// had delivered up to consumer sequence delivered.
-func (o *ownership[T]) observe(sent time.Time, delivered uint64) {
+// received is the consumer sequence of the last delivery received (0: none
+// yet in this generation). The broker made it before it was received, so an
+// answer of the consumer's info asked after that and saying the broker had
+// delivered less is not the consumer's current state (see answer.current).
+func (o *ownership[T]) received() uint64 { return o.guard.last }
+
+// observe records that the consumer's info, asked at sent when the last
+// delivery received had consumer sequence received, said the broker had
+// delivered up to consumer sequence delivered. A stale answer (see
+// answer.current) is ignored: it would date deliveries the broker had made
+// as not made yet, and so make them seem this replica's for longer than
+// they are.
+func (o *ownership[T]) observe(sent time.Time, delivered, received uint64) {
+	if !(answer{ok: true, delivered: delivered, received: received}).current() {
+		return
+	}
 	o.seen = append(o.seen, seen{sent: sent, delivered: delivered})
 	if len(o.seen) > seenKept {
 		o.seen = o.seen[len(o.seen)-seenKept:]
@@ -255,7 +285,28 @@ type answer struct {
 	pending   int    // the broker's count of deliveries not acknowledged (NumAckPending)
 	delivered uint64 // the last consumer sequence the broker had delivered
 	pinned    string // the client the broker has pinned the partition to ("" none)
+	// received is the consumer sequence of the last delivery this replica
+	// had received when it asked (see ownership.received).
+	received uint64
 }
+
+// current reports whether the answer can be the consumer's state when it
+// was asked: the broker had delivered at least what this replica had
+// received by then. One that cannot is stale: a broker node that restarted
+// answers from the state it had stored until it hears from the consumer's
+// leader (nats-server answers so for a consumer whose group it thinks never
+// had a leader), and that state's pending count misses what was delivered
+// since, deliveries lost on their way among them: a hold that believed it
+// would end before they are redelivered, and a chat's later event would
+// overtake its earlier one. An answer reflects a prefix of the consumer's
+// history (its replicas apply it in order), so one that has seen the last
+// delivery received has seen every delivery before it.
+//
+// When the consumer's leader changed and lost deliveries it had made before
+// they were replicated, the broker numbers them again from lower; answers
+// are stale until the first of those new deliveries arrives, which is at
+// once (the broker takes the messages as never delivered).
+func (a answer) current() bool { return a.ok && a.delivered >= a.received }
 
 // pollAction is what a hold's poll decided.
 type pollAction int
@@ -289,25 +340,34 @@ type verdict[T any] struct {
 	// pinGen is the pin generation of released items: nothing of the
 	// partition is pending elsewhere, so they are the current pin's.
 	pinGen int
+	// staleAnswer: the answer was stale (see answer.current) and was taken
+	// as no answer.
+	staleAnswer bool
 }
 
 // poll decides, at now, about hold id given the consumer's info answer a.
 // A hold ends once no delivery of the partition is pending anywhere else
-// (the broker's pending count is what this replica holds and runs), or after
-// its limit when it has one. Only deliveries the broker had made when it
-// answered (consumer sequence up to a.delivered) are counted here: one that
-// arrives after the answer is not in its count. One that the broker counted
-// and that arrives after the answer counts as elsewhere, so the hold waits a
-// little longer rather than ending early. The broker counts messages, not
-// deliveries: a message this replica has twice (a copy still running whose
-// ack wait ran out, and its redelivery) counts as one here, or the hold
-// would take a message pending elsewhere for local and end early.
+// (the broker's pending count is what this replica holds and runs) and,
+// after a gap, no sooner than the lost deliveries are redelivered (see
+// gapRedeliveryGrace); or after its limit when it has one. A stale answer
+// (see answer.current) counts as none. Only deliveries the broker had made
+// when it answered (consumer sequence up to a.delivered) are counted here:
+// one that arrives after the answer is not in its count. One that the
+// broker counted and that arrives after the answer counts as elsewhere, so
+// the hold waits a little longer rather than ending early. The broker
+// counts messages, not deliveries: a message this replica has twice (a copy
+// still running whose ack wait ran out, and its redelivery) counts as one
+// here, or the hold would take a message pending elsewhere for local and end
+// early.
 func (o *ownership[T]) poll(id int, now time.Time, a answer) verdict[T] {
 	h := o.hold
 	if o.stopped || h == nil || h.id != id {
 		return verdict[T]{action: pollStale}
 	}
 	v := verdict[T]{others: -1, since: h.since}
+	if a.ok && !a.current() {
+		v.staleAnswer, a.ok = true, false
+	}
 	if a.ok {
 		if a.pinned != "" && o.pin != "" && a.pinned != o.pin {
 			// The broker pinned the partition to another replica meanwhile
@@ -339,7 +399,7 @@ func (o *ownership[T]) poll(id int, now time.Time, a answer) verdict[T] {
 		}
 		v.others = a.pending - len(local) - unknown
 	}
-	if a.ok && v.others <= 0 || h.limit > 0 && now.Sub(h.since) > h.limit {
+	if a.ok && v.others <= 0 && !now.Before(h.lostBy) || h.limit > 0 && now.Sub(h.since) > h.limit {
 		v.waited = h.waited || now.Sub(h.since) > time.Second
 		for _, d := range h.held {
 			o.handOver(d.consumerSeq, d.streamSeq)

@@ -67,6 +67,7 @@ type poll struct {
 	waited  bool
 	logWait bool
 	pinGen  int
+	stale   bool // the answer is taken as stale
 }
 
 func (s poll) play(r *run, i int) {
@@ -79,6 +80,7 @@ func (s poll) play(r *run, i int) {
 	if v.action == pollStale {
 		return
 	}
+	assert.Equal(r.t, s.stale, v.staleAnswer, "step %d: stale answer", i)
 	assert.Equal(r.t, s.items, v.items, "step %d: items", i)
 	assert.Equal(r.t, s.others, v.others, "step %d: pending elsewhere", i)
 	assert.Equal(r.t, s.waited, v.waited, "step %d: waited", i)
@@ -201,12 +203,70 @@ func TestOwnership(t *testing.T) {
 			steps: []ownStep{
 				recv{cseq: 1, sseq: 1, pin: "A", want: receiveHold, startsHold: true},
 				poll{at: 200 * time.Millisecond, a: pinned(1, 1), want: pollRelease, items: []uint64{1}},
-				recv{cseq: 4, sseq: 4, pin: "A", want: receiveHold, gap: 2, startsHold: true},
+				recv{at: 300 * time.Millisecond, cseq: 4, sseq: 4, pin: "A", want: receiveHold, gap: 2, startsHold: true},
 				// 2 and 3 lost on the way: pending, not here.
-				poll{at: 400 * time.Millisecond, a: pinned(4, 4), want: pollWait, others: 2, waited: true},
-				recv{cseq: 5, sseq: 2, pin: "A", want: receiveHold, gap: 0},
-				recv{cseq: 6, sseq: 3, pin: "A", want: receiveHold},
-				poll{at: 600 * time.Millisecond, a: pinned(6, 4), want: pollRelease, items: []uint64{2, 3, 4}, others: 0, waited: true},
+				poll{at: 500 * time.Millisecond, a: pinned(4, 4), want: pollWait, others: 2, waited: true},
+				// Redelivered one ack wait after they were sent.
+				recv{at: 3 * time.Second, cseq: 5, sseq: 2, pin: "A", want: receiveHold, gap: 0},
+				recv{at: 3 * time.Second, cseq: 6, sseq: 3, pin: "A", want: receiveHold},
+				poll{at: 3300*time.Millisecond + gapRedeliveryGrace, a: pinned(6, 4), want: pollRelease, items: []uint64{2, 3, 4}, others: 0, waited: true},
+			},
+		},
+		{
+			name: "after a gap, the hold lasts the ack wait and its grace though the broker counts nothing elsewhere; a gap while holding extends it",
+			steps: []ownStep{
+				recv{cseq: 1, sseq: 1, pin: "A", want: receiveHold, startsHold: true},
+				poll{at: 200 * time.Millisecond, a: pinned(1, 1), want: pollRelease, items: []uint64{1}},
+				settle{cseq: 1},
+				recv{at: time.Second, cseq: 4, sseq: 4, pin: "A", want: receiveHold, gap: 2, startsHold: true},
+				// A count that misses 2 and 3 (wrong, or stale and not
+				// recognised as such): the hold goes on all the same.
+				poll{at: 1200 * time.Millisecond, a: pinned(4, 1), want: pollWait, others: 0, waited: true},
+				recv{at: 2 * time.Second, cseq: 7, sseq: 7, pin: "A", want: receiveHold, gap: 2},
+				poll{at: time.Second + testAckWait + gapRedeliveryGrace, a: pinned(7, 2), want: pollWait, others: 0, waited: true, items: []uint64{4, 7}},
+				poll{at: 2*time.Second + testAckWait + gapRedeliveryGrace, a: pinned(7, 2), want: pollRelease, items: []uint64{4, 7}, others: 0, waited: true},
+			},
+		},
+		{
+			name: "a stale answer (a restarted node's stored state, missing the lost deliveries) does not end a gap hold",
+			steps: []ownStep{
+				recv{cseq: 1, sseq: 1, pin: "A", want: receiveHold, startsHold: true},
+				poll{at: 200 * time.Millisecond, a: pinned(1, 1), want: pollRelease, items: []uint64{1}},
+				settle{cseq: 1},
+				recv{at: time.Second, cseq: 4, sseq: 4, pin: "A", want: receiveHold, gap: 2, startsHold: true},
+				// Asked after 4 was received, answered as of before 2 was
+				// delivered: nothing pending but 4, which is not counted.
+				poll{at: 1200 * time.Millisecond, a: answer{ok: true, pending: 0, delivered: 1, pinned: "A", received: 4},
+					want: pollWait, others: -1, waited: true, stale: true},
+				// Nor may it hand back on the pin it names.
+				poll{at: 1400 * time.Millisecond, a: answer{ok: true, pending: 0, delivered: 1, pinned: "B", received: 4},
+					want: pollWait, others: -1, waited: true, stale: true},
+				// The consumer's leader answers: 2 and 3 pending, lost on the way.
+				poll{at: 1600 * time.Millisecond, a: answer{ok: true, pending: 3, delivered: 4, pinned: "A", received: 4},
+					want: pollWait, others: 2, waited: true},
+				recv{at: 11 * time.Second, cseq: 5, sseq: 2, pin: "A", want: receiveHold},
+				recv{at: 11 * time.Second, cseq: 6, sseq: 3, pin: "A", want: receiveHold},
+				poll{at: 11200 * time.Millisecond, a: answer{ok: true, pending: 3, delivered: 6, pinned: "A", received: 6},
+					want: pollRelease, items: []uint64{2, 3, 4}, others: 0, waited: true},
+			},
+		},
+		{
+			name: "renumbered lower by the broker (a new consumer leader that lost deliveries): answers count again once the new numbering arrives",
+			steps: []ownStep{
+				recv{cseq: 1, sseq: 1, pin: "A", want: receiveHold, startsHold: true},
+				poll{at: 200 * time.Millisecond, a: pinned(1, 1), want: pollRelease, items: []uint64{1}},
+				settle{cseq: 1},
+				recv{at: time.Second, cseq: 4, sseq: 4, pin: "A", want: receiveHold, gap: 2, startsHold: true},
+				poll{at: 1200 * time.Millisecond, a: answer{ok: true, pending: 0, delivered: 1, pinned: "A", received: 4},
+					want: pollWait, others: -1, waited: true, stale: true},
+				// The new leader delivers 2, 3 and 4 anew, from consumer sequence 2.
+				recv{at: 1300 * time.Millisecond, cseq: 2, sseq: 2, pin: "A", want: receiveHold},
+				recv{at: 1300 * time.Millisecond, cseq: 3, sseq: 3, pin: "A", want: receiveHold},
+				recv{at: 1300 * time.Millisecond, cseq: 4, sseq: 4, pin: "A", want: receiveHold},
+				poll{at: 1400 * time.Millisecond, a: answer{ok: true, pending: 3, delivered: 4, pinned: "A", received: 4},
+					want: pollWait, others: 0, waited: true},
+				poll{at: time.Second + testAckWait + gapRedeliveryGrace, a: answer{ok: true, pending: 3, delivered: 4, pinned: "A", received: 4},
+					want: pollRelease, items: []uint64{2, 3, 4, 4}, others: 0, waited: true},
 			},
 		},
 		{
@@ -346,10 +406,11 @@ func TestOwnership(t *testing.T) {
 
 func TestOwnershipNotDeliveredAt(t *testing.T) {
 	o := newOwnership[uint64](testAckWait, t0, 4)
-	o.observe(t0.Add(time.Second), 6)
-	o.observe(t0.Add(500*time.Millisecond), 5) // answered late: asked earlier
+	o.observe(t0.Add(time.Second), 6, 0)
+	o.observe(t0.Add(500*time.Millisecond), 5, 5) // answered late: asked earlier
+	o.observe(t0.Add(10*time.Second), 2, 6)       // stale: ignored
 	for i := range seenKept - 3 {
-		o.observe(t0.Add(2*time.Second+time.Duration(i)), 6)
+		o.observe(t0.Add(2*time.Second+time.Duration(i)), 6, 6)
 	}
 	cases := []struct {
 		name string
@@ -366,7 +427,7 @@ func TestOwnershipNotDeliveredAt(t *testing.T) {
 			assert.Equal(t, tc.want, o.notDeliveredAt(tc.seq))
 		})
 	}
-	o.observe(t0.Add(3*time.Second), 7)
+	o.observe(t0.Add(3*time.Second), 7, 6)
 	require.Len(t, o.seen, seenKept, "only the last answers are kept")
 	assert.Equal(t, time.Time{}, o.notDeliveredAt(5), "the first answer was dropped")
 }

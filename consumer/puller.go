@@ -65,9 +65,9 @@ func (r *Runner) probe() {
 		var wg sync.WaitGroup
 		for _, p := range r.parts {
 			wg.Go(func() {
-				sent := time.Now()
+				sent, received := time.Now(), p.received()
 				if info, err := p.c.Info(ctx); err == nil {
-					p.observe(sent, info)
+					p.observe(sent, received, info)
 				}
 			})
 		}
@@ -76,11 +76,24 @@ func (r *Runner) probe() {
 	}
 }
 
-// observe records that the consumer's info, asked at sent, answered info.
-func (p *partition) observe(sent time.Time, info *jetstream.ConsumerInfo) {
+// received is the consumer sequence of the last delivery received (see
+// ownership.received): asked before a call of the consumer's info, it tells
+// whether the answer is current (see answer.current).
+func (p *partition) received() uint64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.own.observe(sent, info.Delivered.Consumer)
+	return p.own.received()
+}
+
+// observe records that the consumer's info, asked at sent when the last
+// delivery received had consumer sequence received, answered info, and
+// reports whether the answer is current (see answer.current); a stale one
+// is ignored, and the caller must not act on it either.
+func (p *partition) observe(sent time.Time, received uint64, info *jetstream.ConsumerInfo) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.own.observe(sent, info.Delivered.Consumer, received)
+	return answer{ok: true, delivered: info.Delivered.Consumer, received: received}.current()
 }
 
 // consume starts pulling as the generation gen; p.mu is held or p is not
@@ -149,6 +162,7 @@ func (p *partition) awaitHold(id int) {
 	// broker answers confirms that the keepalives reached it.
 	var kept []*job
 	var keptAt time.Time
+	staleLogged := false
 	for {
 		select {
 		case <-r.workCtx.Done():
@@ -156,17 +170,17 @@ func (p *partition) awaitHold(id int) {
 		case <-time.After(takeoverPoll):
 		}
 		ctx, cancel := context.WithTimeout(r.workCtx, 2*time.Second)
-		asked := time.Now()
+		asked, received := time.Now(), p.received()
 		info, err := p.c.Info(ctx)
 		cancel()
-		a := answer{ok: err == nil}
+		a := answer{ok: err == nil, received: received}
 		if err == nil {
 			a.pending, a.delivered, a.pinned = info.NumAckPending, info.Delivered.Consumer, pinnedClient(info, r.group)
 		}
 		p.order.Lock()
 		p.mu.Lock()
 		if err == nil {
-			p.own.observe(asked, a.delivered)
+			p.own.observe(asked, a.delivered, a.received)
 		}
 		v := p.own.poll(id, time.Now(), a)
 		p.mu.Unlock()
@@ -174,7 +188,16 @@ func (p *partition) awaitHold(id int) {
 			p.order.Unlock()
 			return
 		}
-		if err == nil {
+		if v.staleAnswer {
+			r.metrics.StaleConsumerInfo.Inc()
+			level := zap.DebugLevel // logged once a hold
+			if !staleLogged {
+				staleLogged, level = true, zap.InfoLevel
+			}
+			r.logger.Log(level, "ignoring a stale answer of the consumer's info (a broker node that restarted answers from its stored state until it hears from the consumer's leader): the hold goes on",
+				zap.String("consumer", p.name), zap.Uint64("answer_delivered", a.delivered), zap.Uint64("received", a.received))
+		}
+		if a.current() {
 			done := time.Now()
 			for _, j := range kept {
 				j.confirm(keptAt, done, r.ownershipLimit())

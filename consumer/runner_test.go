@@ -698,3 +698,66 @@ func TestHoldingReplicaThatLosesThePinHandsItsEventsBack(t *testing.T) {
 	defer a.mu.Unlock()
 	assert.Zero(t, a.overlap)
 }
+
+// staleInfoConsumer is a real consumer whose info answers what it was when
+// frozen until until, as a broker node that restarted answers from its
+// stored state until it hears from the consumer's leader.
+type staleInfoConsumer struct {
+	jetstream.Consumer
+	frozen *jetstream.ConsumerInfo
+	until  time.Time
+}
+
+func (c staleInfoConsumer) Info(ctx context.Context) (*jetstream.ConsumerInfo, error) {
+	if time.Now().After(c.until) {
+		return c.Consumer.Info(ctx)
+	}
+	info := *c.frozen
+	return &info, nil
+}
+
+// TestStaleConsumerInfoDoesNotEndAHold: another replica received chat A's
+// first event and died with it; a new replica takes the partition over with
+// A's second event, and holds it until nothing is pending elsewhere. The
+// consumer's info answers from a state older than what the new replica
+// received (nothing delivered, nothing pending) for a while: taken at its
+// word, the hold would end at once and A's second event would run before
+// its first. The replica sees that the answers are stale, ignores them, and
+// A's events run in order.
+func TestStaleConsumerInfoDoesNotEndAHold(t *testing.T) {
+	ctx := context.Background()
+	b := onePartitionBus(t)
+	const ackWait = time.Second
+	c, err := b.JS.CreateOrUpdateConsumer(ctx, bus.EventsStream, jetstream.ConsumerConfig{
+		Durable: "stale", FilterSubject: bus.PartitionFilter(0), AckPolicy: jetstream.AckExplicitPolicy, AckWait: ackWait,
+	})
+	require.NoError(t, err)
+	frozen, err := c.Info(ctx)
+	require.NoError(t, err)
+	require.Zero(t, frozen.Delivered.Consumer)
+
+	publish(t, b, "A", 1)
+	batch, err := c.Fetch(1, jetstream.FetchMaxWait(2*time.Second)) // the replica that dies with it
+	require.NoError(t, err)
+	n := 0
+	for range batch.Messages() {
+		n++
+	}
+	require.Equal(t, 1, n)
+	publish(t, b, "A", 2)
+
+	a := newApplied()
+	m := metrics.New()
+	r, err := consumer.New([]jetstream.Consumer{staleInfoConsumer{Consumer: c, frozen: frozen, until: time.Now().Add(3 * ackWait / 2)}}, a.handler("r2", nil), consumer.JetStreamDeadLetters{JS: b.JS},
+		consumer.WithConcurrency(8), consumer.WithAckWait(ackWait), consumer.WithMetrics(m), consumer.WithLogger(zaptest.NewLogger(t)))
+	require.NoError(t, err)
+	require.NoError(t, r.Start())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_ = r.Stop(ctx)
+	})
+	require.Eventually(t, func() bool { return len(a.chats("A")) == 2 }, 15*time.Second, 10*time.Millisecond)
+	assert.Equal(t, []int{1, 2}, a.chats("A"), "A's second event waits for its first, redelivered after the ack wait")
+	assert.Positive(t, testutil.ToFloat64(m.StaleConsumerInfo), "the stale answers are counted")
+}

@@ -37,12 +37,15 @@ type Metrics struct {
 	PublishLatency   *prometheus.HistogramVec // platform: time to the JetStream PubAck
 
 	// Worker.
-	EventsProcessed *prometheus.CounterVec   // platform, action, outcome (ack|retry|dead_letter)
-	Actions         *prometheus.CounterVec   // platform, operation, outcome (acted|skipped|failed|dry_run)
-	Retries         *prometheus.CounterVec   // platform
-	DeadLetters     *prometheus.CounterVec   // platform, reason
-	DeliveryGaps    prometheus.Counter       // deliveries lost between the broker and this worker (then held back)
-	ActionLatency   *prometheus.HistogramVec // platform, operation: platform API call duration
+	EventsProcessed *prometheus.CounterVec // platform, action, outcome (ack|retry|dead_letter)
+	Actions         *prometheus.CounterVec // platform, operation, outcome (acted|skipped|failed|dry_run)
+	Retries         *prometheus.CounterVec // platform
+	DeadLetters     *prometheus.CounterVec // platform, reason
+	DeliveryGaps    prometheus.Counter     // deliveries lost between the broker and this worker (then held back)
+	// StaleConsumerInfo counts answers of a consumer's info that a holding
+	// partition ignored because they predate what it had received.
+	StaleConsumerInfo prometheus.Counter
+	ActionLatency     *prometheus.HistogramVec // platform, operation: platform API call duration
 	// WebhookToAction is what users feel: from the receiver storing a
 	// webhook (the event's received_at) to the platform confirming an
 	// action a rule took on it. Only events of source webhook: re-checks
@@ -135,6 +138,10 @@ func New() *Metrics {
 			Name: "chatwarden_delivery_gaps_total",
 			Help: "Times a worker saw deliveries of a partition lost on their way to it; the partition's later events were then held until the lost ones were redelivered (one ack wait), and all ran in stream order.",
 		}),
+		StaleConsumerInfo: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chatwarden_stale_consumer_info_total",
+			Help: "Answers of a partition's consumer info that a worker holding the partition ignored because they showed less delivered than it had received (a broker node that restarted answers from its stored state until it hears from the consumer's leader); the hold went on.",
+		}),
 		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chatwarden_dead_letters_total",
 			Help: "Events moved to the dead-letter stream, by platform and reason.",
@@ -179,7 +186,7 @@ func New() *Metrics {
 		}, []string{"stream", "consumer", "partition"}),
 	}
 	for _, c := range []prometheus.Collector{m.WebhooksReceived, m.WebhooksRejected, m.Duplicates, m.PublishLatency,
-		m.EventsProcessed, m.Actions, m.Retries, m.DeadLetters, m.DeliveryGaps, m.ActionLatency, m.DeadLettersPending,
+		m.EventsProcessed, m.Actions, m.Retries, m.DeadLetters, m.DeliveryGaps, m.StaleConsumerInfo, m.ActionLatency, m.DeadLettersPending,
 		m.RuleDecisions, m.APIResponses, m.StreamMessages, m.ConsumerPending, m.ConsumerAckPending, m.ConsumerRedelivered,
 		m.WebhookToAction} {
 		f(c)
