@@ -32,16 +32,9 @@ func TestFirstEventOfAPartitionLogsNoHoldingAtInfo(t *testing.T) {
 	require.NoError(t, err)
 	core, logs := observer.New(zapcore.DebugLevel)
 	a := newApplied()
-	r, err := consumer.New(cons, a.handler("r1", nil), consumer.JetStreamDeadLetters{JS: b.JS}, consumer.WithPriorityGroup(bus.WorkerGroup),
+	runRunner(t, b, cons, a.handler("r1", nil), consumer.WithPriorityGroup(bus.WorkerGroup),
 		consumer.WithConcurrency(8), consumer.WithAckWait(2*time.Second), consumer.WithMaxAttempts(10),
 		consumer.WithLogger(zap.New(core)))
-	require.NoError(t, err)
-	require.NoError(t, r.Start())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		_ = r.Stop(ctx)
-	})
 	chats := []string{"A", "B", "C", "D", "E", "F", "G", "H"}
 	for _, chat := range chats {
 		publish(t, b, chat, 1)

@@ -252,18 +252,10 @@ func TestCutOffReplicaDoesNotRunItsQueuedEvents(t *testing.T) {
 				calls.add(ev, consumer.Attempt(ctx))
 				return nil
 			})
-			r, err := consumer.New([]jetstream.Consumer{cutConsumer{Consumer: cons[0], l: l}},
-				h, consumer.JetStreamDeadLetters{JS: b.JS},
+			runRunner(t, b, []jetstream.Consumer{cutConsumer{Consumer: cons[0], l: l}}, h,
 				consumer.WithPriorityGroup(bus.WorkerGroup), consumer.WithConcurrency(8), consumer.WithAckWait(ackWait),
 				consumer.WithMaxAttempts(1000), consumer.WithBackoff(consumer.Backoff{Base: 50 * time.Millisecond, Max: 100 * time.Millisecond}),
 				consumer.WithLogger(zaptest.NewLogger(t)))
-			require.NoError(t, err)
-			require.NoError(t, r.Start())
-			t.Cleanup(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				_ = r.Stop(ctx)
-			})
 
 			for seq := 1; seq <= 5; seq++ {
 				publish(t, b, "A", seq)

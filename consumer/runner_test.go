@@ -256,14 +256,33 @@ func startLossyRunner(t *testing.T, b *bus.Bus, ackWait time.Duration, maxAckPen
 func runPinned(t *testing.T, b *bus.Bus, c jetstream.Consumer, h consumer.Handler, ackWait time.Duration, opts ...consumer.Option) {
 	t.Helper()
 	opts = append([]consumer.Option{consumer.WithPriorityGroup(bus.WorkerGroup), consumer.WithConcurrency(8), consumer.WithAckWait(ackWait)}, opts...)
-	r, err := consumer.New([]jetstream.Consumer{c}, h, consumer.JetStreamDeadLetters{JS: b.JS}, opts...)
+	runRunner(t, b, []jetstream.Consumer{c}, h, opts...)
+}
+
+// runRunner starts a runner over cons (dead letters to b) and stops it when
+// the test ends.
+func runRunner(t *testing.T, b *bus.Bus, cons []jetstream.Consumer, h consumer.Handler, opts ...consumer.Option) *consumer.Runner {
+	t.Helper()
+	r, err := consumer.New(cons, h, consumer.JetStreamDeadLetters{JS: b.JS}, opts...)
 	require.NoError(t, err)
 	require.NoError(t, r.Start())
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = r.Stop(ctx)
 	})
+	return r
+}
+
+// unpinnedConsumer creates durable, a consumer of b's partition 0 outside
+// any priority group, acknowledged explicitly within ackWait.
+func unpinnedConsumer(t *testing.T, b *bus.Bus, durable string, ackWait time.Duration) jetstream.Consumer {
+	t.Helper()
+	c, err := b.JS.CreateOrUpdateConsumer(context.Background(), bus.EventsStream, jetstream.ConsumerConfig{
+		Durable: durable, FilterSubject: bus.PartitionFilter(0), AckPolicy: jetstream.AckExplicitPolicy, AckWait: ackWait,
+	})
+	require.NoError(t, err)
+	return c
 }
 
 // onePartitionBus is a bus with one partition on a new embedded server, its
@@ -347,10 +366,7 @@ func TestRedeliveriesHandedOverInStreamOrder(t *testing.T) {
 	ctx := context.Background()
 	b := onePartitionBus(t)
 	const ackWait = time.Second
-	c, err := b.JS.CreateOrUpdateConsumer(ctx, bus.EventsStream, jetstream.ConsumerConfig{
-		Durable: "takeover", FilterSubject: bus.PartitionFilter(0), AckPolicy: jetstream.AckExplicitPolicy, AckWait: ackWait,
-	})
-	require.NoError(t, err)
+	c := unpinnedConsumer(t, b, "takeover", ackWait)
 	publish(t, b, "A", 1)
 	publish(t, b, "A", 2)
 	publish(t, b, "B", 1)
@@ -401,15 +417,8 @@ func TestRedeliveriesHandedOverInStreamOrder(t *testing.T) {
 		}
 		return false
 	}}
-	r, err := consumer.New([]jetstream.Consumer{spy}, a.handler("r2", nil), consumer.JetStreamDeadLetters{JS: b.JS},
+	runRunner(t, b, []jetstream.Consumer{spy}, a.handler("r2", nil),
 		consumer.WithConcurrency(8), consumer.WithAckWait(ackWait), consumer.WithLogger(zaptest.NewLogger(t)))
-	require.NoError(t, err)
-	require.NoError(t, r.Start())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		_ = r.Stop(ctx)
-	})
 	numRedelivered := func(ct *assert.CollectT) int {
 		info, err := c.Info(ctx)
 		require.NoError(ct, err)
@@ -728,10 +737,7 @@ func TestStaleConsumerInfoDoesNotEndAHold(t *testing.T) {
 	ctx := context.Background()
 	b := onePartitionBus(t)
 	const ackWait = time.Second
-	c, err := b.JS.CreateOrUpdateConsumer(ctx, bus.EventsStream, jetstream.ConsumerConfig{
-		Durable: "stale", FilterSubject: bus.PartitionFilter(0), AckPolicy: jetstream.AckExplicitPolicy, AckWait: ackWait,
-	})
-	require.NoError(t, err)
+	c := unpinnedConsumer(t, b, "stale", ackWait)
 	frozen, err := c.Info(ctx)
 	require.NoError(t, err)
 	require.Zero(t, frozen.Delivered.Consumer)
@@ -748,15 +754,8 @@ func TestStaleConsumerInfoDoesNotEndAHold(t *testing.T) {
 
 	a := newApplied()
 	m := metrics.New()
-	r, err := consumer.New([]jetstream.Consumer{staleInfoConsumer{Consumer: c, frozen: frozen, until: time.Now().Add(3 * ackWait / 2)}}, a.handler("r2", nil), consumer.JetStreamDeadLetters{JS: b.JS},
+	runRunner(t, b, []jetstream.Consumer{staleInfoConsumer{Consumer: c, frozen: frozen, until: time.Now().Add(3 * ackWait / 2)}}, a.handler("r2", nil),
 		consumer.WithConcurrency(8), consumer.WithAckWait(ackWait), consumer.WithMetrics(m), consumer.WithLogger(zaptest.NewLogger(t)))
-	require.NoError(t, err)
-	require.NoError(t, r.Start())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		_ = r.Stop(ctx)
-	})
 	require.Eventually(t, func() bool { return len(a.chats("A")) == 2 }, 15*time.Second, 10*time.Millisecond)
 	assert.Equal(t, []int{1, 2}, a.chats("A"), "A's second event waits for its first, redelivered after the ack wait")
 	assert.Positive(t, testutil.ToFloat64(m.StaleConsumerInfo), "the stale answers are counted")
