@@ -43,6 +43,7 @@ func (r *Runner) keepAlive() {
 		case <-t.C:
 		}
 		sent := time.Now()
+		r.forgetApplied(sent)
 		byPart := map[*partition][]*job{}
 		r.mu.Lock()
 		for _, q := range r.chats {

@@ -493,3 +493,79 @@ func TestUnconfirmedAckHoldsTheChatsLaterEvents(t *testing.T) {
 	assert.True(t, slices.IsSorted(order), "A's events in order, a redelivered one again before the later ones: %v", calls.list())
 	assert.Equal(t, []int{1, 1, 2, 3}, order, "the first event again on its redelivery, then the others: %v", calls.list())
 }
+
+// ackForgetter is a real consumer whose deliveries for which forget is true
+// have their acknowledgement confirmed without reaching the broker's lasting
+// state: what a consumer's leader that confirmed it and then lost its state
+// (a broker node cut off and joined again) amounts to. The broker
+// redelivers those after the ack wait.
+type ackForgetter struct {
+	jetstream.Consumer
+	forget func(jetstream.Msg) bool
+}
+
+func (c ackForgetter) Consume(h jetstream.MessageHandler, opts ...jetstream.PullConsumeOpt) (jetstream.ConsumeContext, error) {
+	return c.Consumer.Consume(func(msg jetstream.Msg) { h(ackForgettingMsg{Msg: msg, forget: c.forget}) }, opts...)
+}
+
+type ackForgettingMsg struct {
+	jetstream.Msg
+	forget func(jetstream.Msg) bool
+}
+
+func (m ackForgettingMsg) DoubleAck(ctx context.Context) error {
+	if m.forget(m.Msg) {
+		return nil
+	}
+	return m.Msg.DoubleAck(ctx)
+}
+
+// TestRedeliveryOfAnAppliedEventDoesNotRewindTheChat: chat A's first event is
+// applied and its acknowledgement confirmed, but the broker forgets it and
+// redelivers the event after A's second one was applied. Applying it again
+// would put A back in its first state; the worker acknowledges it without
+// acting, and A's events stay applied in order, each once.
+func TestRedeliveryOfAnAppliedEventDoesNotRewindTheChat(t *testing.T) {
+	b := onePartitionBus(t)
+	ctx := context.Background()
+	const ackWait = time.Second
+	cons, err := bus.ProvisionWorkerConsumers(ctx, b.JS, bus.ConsumerSettings{Partitions: 1, AckWait: ackWait, MaxAckPending: 100, PinnedTTL: 2 * time.Second})
+	require.NoError(t, err)
+	var redelivered atomic.Int32
+	forget := func(m jetstream.Msg) bool {
+		ev, err := event.Unmarshal(m.Data())
+		md, mdErr := m.Metadata()
+		if err != nil || mdErr != nil || ev.ChatID != "A" || ev.ThreadID != "seq-1" {
+			return false
+		}
+		if md.NumDelivered > 1 {
+			redelivered.Add(1)
+		}
+		return md.NumDelivered == 1
+	}
+	calls := &handled{}
+	started, release := make(chan struct{}), make(chan struct{})
+	close(release)
+	runPinned(t, b, ackForgetter{Consumer: cons[0], forget: forget}, blockingHandler(calls, started, release), ackWait,
+		consumer.WithLogger(zaptest.NewLogger(t)))
+	publish(t, b, "A", 1)
+	require.Eventually(t, func() bool { return len(calls.list()) == 1 }, 10*time.Second, 10*time.Millisecond)
+	publish(t, b, "A", 2)
+	require.Eventually(t, func() bool { return redelivered.Load() > 0 }, 10*time.Second, 10*time.Millisecond, "A's first event redelivered")
+	// The redelivery is acknowledged for good: the consumer has nothing
+	// pending once it is.
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		info, err := cons[0].Info(ctx)
+		require.NoError(c, err)
+		assert.Zero(c, info.NumAckPending)
+	}, 10*time.Second, 20*time.Millisecond)
+	var order []int
+	for _, call := range calls.list() {
+		var seq int
+		var attempt uint64
+		_, err := fmt.Sscanf(call, "A#%d/%d", &seq, &attempt)
+		require.NoError(t, err)
+		order = append(order, seq)
+	}
+	assert.Equal(t, []int{1, 2}, order, "A's first event not applied again after its second: %v", calls.list())
+}

@@ -119,11 +119,17 @@ func (r *Runner) process(j *job) (lost string) {
 				zap.String("action", ev.Action), zap.String("chat_id", ev.ChatID), zap.Uint64("delivery", md.NumDelivered)}, fields...)...)
 		}
 	}
+	if j.err == nil && md.NumDelivered > 1 && r.superseded(j.ev.Key(), md.Sequence.Stream) {
+		return r.skipSuperseded(j, h)
+	}
 	err := r.pipeline(r.workCtx, h)
 	var le *lostError
 	var tm *termination
 	switch {
 	case err == nil:
+		if j.err == nil {
+			r.noteApplied(j.ev.Key(), md.Sequence.Stream)
+		}
 		j.settle()
 		r.freeSlot(j) // the handler is done; the ack's round trip needs no slot
 		confirmed := r.ack(j.msg, h.log)

@@ -88,7 +88,8 @@ type Runner struct {
 
 	sem      chan struct{}
 	mu       sync.Mutex
-	chats    map[string][]*job // present = a chain runs for the chat; value = its jobs, the first one current
+	chats    map[string][]*job      // present = a chain runs for the chat; value = its jobs, the first one current
+	applied  map[string]lastApplied // by chat: the last event applied here, for a while (see superseded)
 	wg       sync.WaitGroup
 	workCtx  context.Context
 	hardStop context.CancelFunc
@@ -177,7 +178,7 @@ func New(cons []jetstream.Consumer, h Handler, dlq DeadLetterSink, opts ...Optio
 		cons: cons, handler: h, dlq: dlq,
 		logger: zap.NewNop(), concurrency: config.DefaultConcurrency, maxAttempts: config.DefaultMaxAttempts, ackWait: 30 * time.Second,
 		backoff: Backoff{}.withDefaults(),
-		chats:   map[string][]*job{}, idle: make(chan string),
+		chats:   map[string][]*job{}, applied: map[string]lastApplied{}, idle: make(chan string),
 	}
 	for _, o := range opts {
 		if err := o(r); err != nil {
