@@ -5,11 +5,13 @@ package audit
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 
 	"github.com/chatwarden/chatwarden/bus"
 	"github.com/chatwarden/chatwarden/event"
@@ -51,7 +53,8 @@ func (r *Record) Subject() string {
 }
 
 // Writer stores records in the audit stream. The same decision about the same
-// event (a redelivery) is stored once; failed attempts are each kept.
+// event (a redelivery) is stored once, unless the broker left a first write
+// of it in doubt (see Write); failed attempts are each kept.
 type Writer struct{ JS jetstream.JetStream }
 
 // writeTimeout bounds the wait for one record's acknowledgement. A publish
@@ -63,6 +66,14 @@ const writeTimeout = 5 * time.Second
 
 // Write stores rec and waits for JetStream's acknowledgement, at most
 // writeTimeout (5s) or until ctx ends.
+//
+// When the stream answers that a write with the record's message id is
+// still in process (a write whose proposal a failing stream leader never
+// committed: the stream keeps its id in doubt until its duplicate window
+// ends, and refuses every write with it meanwhile), the record is stored
+// under an id of its own, once: the record may then be stored twice (if
+// the write in doubt is stored after all), rather than hold up its event
+// for the whole window and exhaust its attempts.
 func (w Writer) Write(ctx context.Context, rec Record) error {
 	msg, err := message(&rec)
 	if err != nil {
@@ -70,10 +81,27 @@ func (w Writer) Write(ctx context.Context, rec Record) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
 	defer cancel()
-	if _, err := w.JS.PublishMsg(ctx, msg, jetstream.WithExpectStream(bus.AuditStream)); err != nil {
+	_, err = w.JS.PublishMsg(ctx, msg, jetstream.WithExpectStream(bus.AuditStream))
+	if idInDoubt(err) {
+		msg.Header.Set(jetstream.MsgIDHeader, msg.Header.Get(jetstream.MsgIDHeader)+"|again-"+nuid.Next())
+		_, err = w.JS.PublishMsg(ctx, msg, jetstream.WithExpectStream(bus.AuditStream))
+	}
+	if err != nil {
 		return fmt.Errorf("storing audit record for event %s, rule %s: %w", rec.EventID, rec.Rule, err)
 	}
 	return nil
+}
+
+// errCodeMsgIDInProcess is JetStream's error code for a write whose message
+// id belongs to a write still in process (409 "duplicate message id is in
+// process").
+const errCodeMsgIDInProcess jetstream.ErrorCode = 10158
+
+// idInDoubt reports whether err says that a write with the same message id
+// is still in process.
+func idInDoubt(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeMsgIDInProcess
 }
 
 // WriteAsync sends rec without waiting for it to be stored; wait waits for

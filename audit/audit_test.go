@@ -127,3 +127,59 @@ func TestWriteAsync(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteStoresAgainUnderAnIDOfItsOwnWhenTheIDIsInDoubt: the stream
+// answers that a write with the record's message id is still in process (a
+// write a failing stream leader never committed, which it keeps in doubt
+// for its duplicate window). The record is stored once more under an id of
+// its own; any other refusal is the caller's to handle.
+func TestWriteStoresAgainUnderAnIDOfItsOwnWhenTheIDIsInDoubt(t *testing.T) {
+	const inProcess = `{"error":{"code":409,"err_code":10158,"description":"duplicate message id is in process"}}`
+	const otherError = `{"error":{"code":503,"err_code":10008,"description":"jetstream system temporarily unavailable"}}`
+	cases := []struct {
+		name    string
+		first   string // the stream's answer to the first write
+		wantErr string
+		writes  int
+	}{
+		{name: "id in process: stored under an id of its own", first: inProcess, writes: 2},
+		{name: "another refusal: returned, not written again", first: otherError, wantErr: "temporarily unavailable", writes: 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := bustest.Start(t)
+			nc, err := nats.Connect(srv.URL())
+			require.NoError(t, err)
+			defer nc.Close()
+			// A stand-in for the stream: the first write gets the answer
+			// of the case, a later one is stored.
+			var ids []string
+			var data [][]byte
+			sub, err := nc.Subscribe(bus.AuditPrefix+".>", func(m *nats.Msg) {
+				ids = append(ids, m.Header.Get(jetstream.MsgIDHeader))
+				data = append(data, m.Data)
+				answer := fmt.Sprintf(`{"stream":%q,"seq":%d}`, bus.AuditStream, len(ids))
+				if len(ids) == 1 {
+					answer = tc.first
+				}
+				_ = m.Respond([]byte(answer))
+			})
+			require.NoError(t, err)
+			defer sub.Unsubscribe()
+			js, err := jetstream.New(nc)
+			require.NoError(t, err)
+			rec := audit.Record{EventID: "ev-1", Platform: "livechat", ChatID: "C1", Rule: "r", Operation: "livechat.unpin", Outcome: audit.Acted}
+			err = audit.Writer{JS: js}.Write(context.Background(), rec)
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+			} else {
+				require.NoError(t, err)
+			}
+			require.Len(t, ids, tc.writes)
+			if tc.writes == 2 {
+				assert.True(t, strings.HasPrefix(ids[1], ids[0]+"|again-"), "the second write's id %q is the first's %q plus a suffix", ids[1], ids[0])
+				assert.Equal(t, data[0], data[1], "the same record")
+			}
+		})
+	}
+}
