@@ -430,28 +430,35 @@ func TestPinTakenByAnotherReplicaLeavesQueuedEvents(t *testing.T) {
 	assert.Equal(t, []int{1, 2, 3, 4, 5}, order, "A's events once each, in order: %v", got)
 }
 
-// ackLoser is a real consumer whose deliveries' confirmed acks are lost,
-// unanswered, while lose says so for the delivery (a broker node failing
-// over, or cut off).
+// ackLoser is a real consumer whose deliveries' acks are lost while lose
+// says so for the delivery: unanswered (a broker node failing over, or cut
+// off), or, with confirmed set, confirmed and yet forgotten (a consumer
+// leader that confirmed it and then lost its state: the broker redelivers
+// the event after the ack wait).
 type ackLoser struct {
 	jetstream.Consumer
-	lose func(jetstream.Msg) bool
+	lose      func(jetstream.Msg) bool
+	confirmed bool
 }
 
 func (c ackLoser) Consume(h jetstream.MessageHandler, opts ...jetstream.PullConsumeOpt) (jetstream.ConsumeContext, error) {
-	return c.Consumer.Consume(func(msg jetstream.Msg) { h(ackLosingMsg{Msg: msg, lose: c.lose}) }, opts...)
+	return c.Consumer.Consume(func(msg jetstream.Msg) { h(ackLosingMsg{Msg: msg, c: c}) }, opts...)
 }
 
 type ackLosingMsg struct {
 	jetstream.Msg
-	lose func(jetstream.Msg) bool
+	c ackLoser
 }
 
 func (m ackLosingMsg) DoubleAck(ctx context.Context) error {
-	if m.lose(m.Msg) {
+	switch {
+	case !m.c.lose(m.Msg):
+		return m.Msg.DoubleAck(ctx)
+	case m.c.confirmed:
+		return nil
+	default:
 		return fmt.Errorf("confirming an ack: %w", context.DeadlineExceeded)
 	}
-	return m.Msg.DoubleAck(ctx)
 }
 
 // TestUnconfirmedAckHoldsTheChatsLaterEvents: chat A's first event is
@@ -494,32 +501,6 @@ func TestUnconfirmedAckHoldsTheChatsLaterEvents(t *testing.T) {
 	assert.Equal(t, []int{1, 1, 2, 3}, order, "the first event again on its redelivery, then the others: %v", calls.list())
 }
 
-// ackForgetter is a real consumer whose deliveries for which forget is true
-// have their acknowledgement confirmed without reaching the broker's lasting
-// state: what a consumer's leader that confirmed it and then lost its state
-// (a broker node cut off and joined again) amounts to. The broker
-// redelivers those after the ack wait.
-type ackForgetter struct {
-	jetstream.Consumer
-	forget func(jetstream.Msg) bool
-}
-
-func (c ackForgetter) Consume(h jetstream.MessageHandler, opts ...jetstream.PullConsumeOpt) (jetstream.ConsumeContext, error) {
-	return c.Consumer.Consume(func(msg jetstream.Msg) { h(ackForgettingMsg{Msg: msg, forget: c.forget}) }, opts...)
-}
-
-type ackForgettingMsg struct {
-	jetstream.Msg
-	forget func(jetstream.Msg) bool
-}
-
-func (m ackForgettingMsg) DoubleAck(ctx context.Context) error {
-	if m.forget(m.Msg) {
-		return nil
-	}
-	return m.Msg.DoubleAck(ctx)
-}
-
 // TestRedeliveryOfAnAppliedEventDoesNotRewindTheChat: chat A's first event is
 // applied and its acknowledgement confirmed, but the broker forgets it and
 // redelivers the event after A's second one was applied. Applying it again
@@ -546,7 +527,7 @@ func TestRedeliveryOfAnAppliedEventDoesNotRewindTheChat(t *testing.T) {
 	calls := &handled{}
 	started, release := make(chan struct{}), make(chan struct{})
 	close(release)
-	runPinned(t, b, ackForgetter{Consumer: cons[0], forget: forget}, blockingHandler(calls, started, release), ackWait,
+	runPinned(t, b, ackLoser{Consumer: cons[0], lose: forget, confirmed: true}, blockingHandler(calls, started, release), ackWait,
 		consumer.WithLogger(zaptest.NewLogger(t)))
 	publish(t, b, "A", 1)
 	require.Eventually(t, func() bool { return len(calls.list()) == 1 }, 10*time.Second, 10*time.Millisecond)
