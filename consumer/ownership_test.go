@@ -489,14 +489,7 @@ func TestUnconfirmedAckHoldsTheChatsLaterEvents(t *testing.T) {
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		assert.Len(c, calls.list(), 4, "A's three events applied, and the first one's redelivery")
 	}, 60*time.Second, 20*time.Millisecond)
-	var order []int
-	for _, call := range calls.list() {
-		var seq int
-		var attempt uint64
-		_, err := fmt.Sscanf(call, "A#%d/%d", &seq, &attempt)
-		require.NoError(t, err)
-		order = append(order, seq)
-	}
+	order := chatAOrder(t, calls)
 	assert.True(t, slices.IsSorted(order), "A's events in order, a redelivered one again before the later ones: %v", calls.list())
 	assert.Equal(t, []int{1, 1, 2, 3}, order, "the first event again on its redelivery, then the others: %v", calls.list())
 }
@@ -540,6 +533,14 @@ func TestRedeliveryOfAnAppliedEventDoesNotRewindTheChat(t *testing.T) {
 		require.NoError(c, err)
 		assert.Zero(c, info.NumAckPending)
 	}, 10*time.Second, 20*time.Millisecond)
+	order := chatAOrder(t, calls)
+	assert.Equal(t, []int{1, 2}, order, "A's first event not applied again after its second: %v", calls.list())
+}
+
+// chatAOrder is the sequence numbers of chat A's events in the order calls
+// handled them.
+func chatAOrder(t *testing.T, calls *handled) []int {
+	t.Helper()
 	var order []int
 	for _, call := range calls.list() {
 		var seq int
@@ -548,5 +549,5 @@ func TestRedeliveryOfAnAppliedEventDoesNotRewindTheChat(t *testing.T) {
 		require.NoError(t, err)
 		order = append(order, seq)
 	}
-	assert.Equal(t, []int{1, 2}, order, "A's first event not applied again after its second: %v", calls.list())
+	return order
 }
